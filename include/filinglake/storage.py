@@ -1,0 +1,260 @@
+"""Object-store paths, the raw archive and atomic writes, identical on ``file://`` and ``s3://``.
+
+This module knows keys and bytes, not formats of sources. Keys are always ``/``-separated and
+relative to the storage root (``FILINGLAKE_STORAGE``). Every write is all-or-nothing: an object
+is serialised in memory and then put in one request (S3) or written to a temporary file and
+renamed (local disk), so a crash never leaves half a file under its final key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from filinglake.config import Settings
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+
+
+def safe_name(name: str, max_length: int = 120) -> str:
+    """A source-given name made safe to use as one key segment.
+
+    Path separators, ``..`` and anything outside ``[A-Za-z0-9._=-]`` become ``_``; the result
+    never starts with a dot and is never empty.
+    """
+    cleaned = _UNSAFE.sub("_", name.replace("\\", "/").split("/")[-1]).lstrip(".")
+    cleaned = cleaned.replace("..", "_")[:max_length]
+    return cleaned or "unnamed"
+
+
+def partition_prefix(layer: str, source: str, partition: str) -> str:
+    """``<layer>/source=<source>/partition=<partition>`` with both values sanitised."""
+    return f"{layer}/source={safe_name(source)}/partition={safe_name(partition)}"
+
+
+CLEAN_LAYER = "clean/filings"
+QUARANTINE_LAYER = "quarantine"
+RAW_LAYER = "raw"
+MANIFEST_LAYER = "manifests"
+VALIDATION_LAYER = "validation"
+
+
+def clean_key(source: str, partition: str) -> str:
+    return f"{partition_prefix(CLEAN_LAYER, source, partition)}/part.parquet"
+
+
+def quarantine_key(source: str, partition: str) -> str:
+    return f"{partition_prefix(QUARANTINE_LAYER, source, partition)}/part.parquet"
+
+
+def manifest_key(source: str, partition: str) -> str:
+    return f"{MANIFEST_LAYER}/source={safe_name(source)}/partition={safe_name(partition)}.json"
+
+
+def validation_key(source: str, partition: str) -> str:
+    return f"{partition_prefix(VALIDATION_LAYER, source, partition)}/gx_result.json"
+
+
+@dataclass(frozen=True)
+class RawRef:
+    """One archived raw file: where it is, what it was, when it was first fetched."""
+
+    key: str
+    sha256: str
+    size: int
+    url: str
+    name: str
+    content_type: str | None
+    fetched_at: str  # ISO-8601 UTC of the first time these bytes were archived
+    new: bool = True  # False when identical bytes were already in the archive
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Storage:
+    """A storage root (``file://…`` or ``s3://bucket/prefix``) with key-level operations."""
+
+    def __init__(self, root: str, settings: Settings | None = None):
+        self.root = root.rstrip("/")
+        parsed = urlparse(self.root)
+        self.scheme = parsed.scheme
+        if self.scheme == "file":
+            self.fs: pafs.FileSystem = pafs.LocalFileSystem()
+            self.base = unquote(parsed.path).rstrip("/")
+        elif self.scheme == "s3":
+            self.fs = _s3_filesystem(settings)
+            self.base = (parsed.netloc + parsed.path).rstrip("/")
+            if not parsed.netloc:
+                raise ValueError(f"storage root {root!r} has no bucket")
+        else:
+            raise ValueError(f"unsupported storage root {root!r}: use file:// or s3://")
+        self.settings = settings
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Storage:
+        return cls(settings.storage, settings)
+
+    # -- paths ---------------------------------------------------------------------------------
+    def path(self, key: str) -> str:
+        """Filesystem path of ``key`` for ``self.fs`` (bucket/prefix/key on S3)."""
+        if key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"refusing key {key!r}: keys are relative and never climb")
+        return f"{self.base}/{key}"
+
+    def uri(self, key: str) -> str:
+        return f"{self.root}/{key}"
+
+    # -- bytes ---------------------------------------------------------------------------------
+    def exists(self, key: str) -> bool:
+        return self.fs.get_file_info(self.path(key)).type == pafs.FileType.File
+
+    def get_bytes(self, key: str) -> bytes:
+        with self.fs.open_input_stream(self.path(key)) as stream:
+            return stream.read()
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Write ``data`` under ``key`` so that readers see the old object or the new one, never a part."""
+        path = self.path(key)
+        if self.scheme == "file":
+            directory = os.path.dirname(path)
+            os.makedirs(directory, exist_ok=True)
+            tmp = f"{directory}/.tmp-{uuid.uuid4().hex}-{os.path.basename(path)}"
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        else:
+            # One PUT: S3 makes the object visible only when the upload completes.
+            with self.fs.open_output_stream(path) as stream:
+                stream.write(data)
+
+    def delete(self, key: str) -> None:
+        if self.exists(key):
+            self.fs.delete_file(self.path(key))
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys under ``prefix`` (recursive), sorted; temporary files are skipped."""
+        selector = pafs.FileSelector(self.path(prefix.rstrip("/")), recursive=True, allow_not_found=True)
+        keys = []
+        strip = len(self.base) + 1
+        for info in self.fs.get_file_info(selector):
+            if info.type != pafs.FileType.File or os.path.basename(info.path).startswith(".tmp-"):
+                continue
+            keys.append(info.path[strip:])
+        return sorted(keys)
+
+    # -- JSON ----------------------------------------------------------------------------------
+    def put_json(self, key: str, obj: object) -> None:
+        self.put_bytes(key, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
+
+    def get_json(self, key: str) -> object:
+        return json.loads(self.get_bytes(key))
+
+    # -- Parquet -------------------------------------------------------------------------------
+    def write_parquet(self, key: str, table: pa.Table) -> int:
+        """Write ``table`` as one zstd Parquet object, atomically; returns the byte size.
+
+        The bytes depend only on the table, so rewriting the same rows gives the same object.
+        """
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd", use_dictionary=True, write_statistics=True)
+        data = sink.getvalue().to_pybytes()
+        self.put_bytes(key, data)
+        return len(data)
+
+    def read_parquet(self, key: str) -> pa.Table:
+        return pq.read_table(self.path(key), filesystem=self.fs)
+
+    # -- raw archive ---------------------------------------------------------------------------
+    def archive_raw(
+        self,
+        source: str,
+        partition: str,
+        name: str,
+        data: bytes,
+        url: str,
+        content_type: str | None = None,
+    ) -> RawRef:
+        """Archive raw bytes once: the key carries the sha256, so identical bytes map to one object.
+
+        A sidecar ``<key>.meta.json`` records where the bytes came from and when they were first
+        fetched; fetching identical bytes again returns the existing record (``new=False``).
+        """
+        digest = hashlib.sha256(data).hexdigest()
+        key = f"{partition_prefix(RAW_LAYER, source, partition)}/{digest[:16]}-{safe_name(name)}"
+        meta_key = f"{key}.meta.json"
+        if self.exists(meta_key) and self.exists(key):
+            meta = self.get_json(meta_key)
+            assert isinstance(meta, dict)
+            if meta.get("sha256") == digest:
+                return RawRef(**{**meta, "new": False})
+        ref = RawRef(
+            key=key,
+            sha256=digest,
+            size=len(data),
+            url=url,
+            name=name,
+            content_type=content_type,
+            fetched_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+        )
+        self.put_bytes(key, data)
+        meta = ref.to_dict()
+        meta.pop("new")
+        self.put_json(meta_key, meta)  # written last: a raw object without meta is re-archived
+        return ref
+
+    def raw_ref(self, key: str) -> RawRef:
+        meta = self.get_json(f"{key}.meta.json")
+        assert isinstance(meta, dict)
+        return RawRef(**{**meta, "new": False})
+
+
+def _endpoint_parts(endpoint_url: str) -> tuple[str, str]:
+    parsed = urlparse(endpoint_url if "://" in endpoint_url else f"https://{endpoint_url}")
+    return parsed.netloc, parsed.scheme or "https"
+
+
+def _s3_filesystem(settings: Settings | None) -> pafs.S3FileSystem:
+    kwargs: dict = {}
+    if settings is not None:
+        kwargs["region"] = settings.aws_region
+        if settings.aws_access_key_id and settings.aws_secret_access_key:
+            kwargs["access_key"] = settings.aws_access_key_id
+            kwargs["secret_key"] = settings.aws_secret_access_key
+            if settings.aws_session_token:
+                kwargs["session_token"] = settings.aws_session_token
+        if settings.s3_endpoint_url:
+            host, scheme = _endpoint_parts(settings.s3_endpoint_url)
+            kwargs["endpoint_override"] = host
+            kwargs["scheme"] = scheme
+    return pafs.S3FileSystem(**kwargs)
+
+
+def s3_storage_options(settings: Settings) -> dict[str, str]:
+    """Options for delta-rs / object_store (``storage_options=``) matching ``settings``."""
+    options: dict[str, str] = {"AWS_REGION": settings.aws_region}
+    if settings.aws_access_key_id and settings.aws_secret_access_key:
+        options["AWS_ACCESS_KEY_ID"] = settings.aws_access_key_id
+        options["AWS_SECRET_ACCESS_KEY"] = settings.aws_secret_access_key
+        if settings.aws_session_token:
+            options["AWS_SESSION_TOKEN"] = settings.aws_session_token
+    if settings.s3_endpoint_url:
+        options["AWS_ENDPOINT_URL"] = settings.s3_endpoint_url
+        if settings.s3_endpoint_url.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+    options["conditional_put"] = "etag"
+    return options
