@@ -1,0 +1,338 @@
+"""SEC EDGAR full-index (quarterly) and daily-index files → unified rows.
+
+Formats (notes/sources.md §1): ``master`` and ``xbrl`` are ``|``-delimited; ``form`` and ``company``
+are fixed width but their columns shift (long names overflow), so they are split on runs of two or
+more spaces, never by position. Data starts after the first line beginning ``-----``; preambles
+vary from 7 to 11 lines. Daily dates are ``YYYYMMDD``, quarterly ``YYYY-MM-DD``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from filinglake import quality
+from filinglake.errors import BadResponse, NotYetPublished
+from filinglake.schema import PARSED_SCHEMA, empty_parsed
+from filinglake.sources.base import FetchResult, Partition, RawFile, Source
+
+if TYPE_CHECKING:
+    from filinglake.config import Settings
+    from filinglake.http import PoliteClient
+
+SOURCE = "sec_edgar"
+FIRST_QUARTER = (1993, 1)
+ACCESSION_PATTERN = r"^\d{10}-\d{2}-\d{6}$"
+_ACCESSION_IN_PATH = r"(?P<accession>\d{10}-\d{2}-\d{6})\.txt$"
+_DASH_LINE = re.compile(rb"^-{5,}[ \t]*$", re.MULTILINE)
+_TWO_SPACES = re.compile(r" {2,}")
+_DATE = re.compile(r"^(\d{8}|\d{4}-\d{2}-\d{2})$")
+DOCUMENT_HOST = "www.sec.gov"
+#: a daily index is posted from about 22:00 US Eastern; until then its absence is not "no filings"
+NOT_YET_POSTED_GRACE = timedelta(days=2)
+
+PIPE_COLUMNS = ["cik", "company_name", "form_type", "date_filed", "filename"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Bytes → text lines
+# ------------------------------------------------------------------------------------------------
+
+
+def decompress(data: bytes, name: str = "") -> bytes:
+    """Undo gzip (also double gzip) and zlib wrapping; plain bytes pass through.
+
+    A truncated or corrupt archive is a :class:`BadResponse`, never a partial index.
+    """
+    for _ in range(3):  # double-gzipped copies exist in the wild
+        if data[:2] == b"\x1f\x8b":
+            try:
+                data = gzip.decompress(data)
+            except (EOFError, OSError, zlib.error) as exc:
+                raise BadResponse(f"{name or 'index'}: truncated or corrupt gzip ({exc})") from None
+        elif data[:1] == b"\x78" and data[1:2] in (b"\x01", b"\x5e", b"\x9c", b"\xda"):
+            try:
+                data = zlib.decompress(data)
+            except zlib.error as exc:
+                raise BadResponse(f"{name or 'index'}: corrupt zlib stream ({exc})") from None
+        else:
+            break
+    return data
+
+
+def normalise_newlines(data: bytes) -> bytes:
+    """CRLF and CR-only files become LF (SEC serves LF; copies in the wild have both)."""
+    if b"\r" not in data:
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def _reject_non_index(data: bytes, name: str) -> None:
+    head = data[:2048].lstrip().lower()
+    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")) or b"<html" in head:
+        title = re.search(rb"<title>(.*?)</title>", data[:8192], re.IGNORECASE | re.DOTALL)
+        what = title.group(1).decode("latin-1").strip() if title else "an HTML page"
+        raise BadResponse(f"{name or 'index'}: got HTML ({what!r}) where an EDGAR index was expected")
+
+
+def split_preamble(data: bytes, name: str = "") -> tuple[str, bytes]:
+    """(header text before the dashed line, body bytes after it)."""
+    if not data.strip():
+        raise BadResponse(f"{name or 'index'}: empty body where an EDGAR index was expected")
+    _reject_non_index(data, name)
+    match = _DASH_LINE.search(data, 0, 64 * 1024)
+    if match is None:
+        raise BadResponse(f"{name or 'index'}: no '-----' line in the first 64 KiB: not an EDGAR index")
+    header = data[: match.start()].decode("latin-1")
+    body = data[match.end() + 1 :]
+    return header, body
+
+
+def detect_kind(header: str) -> str:
+    """'pipe' (master, xbrl), 'form' or 'company', from the column header line(s)."""
+    lines = [ln for ln in header.splitlines() if ln.strip()]
+    if not lines:
+        raise BadResponse("EDGAR index has no column header line")
+    last = lines[-1].strip()
+    column_line = " ".join(ln.strip() for ln in lines[-2:])
+    if "|" in last:
+        return "pipe"
+    if last.startswith("Form Type") or column_line.startswith("Form Type"):
+        return "form"
+    if "Company Name" in column_line:
+        return "company"
+    raise BadResponse(f"EDGAR index header not recognised: {last[:80]!r}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Body → columns
+# ------------------------------------------------------------------------------------------------
+
+
+def _parse_pipe(body: bytes) -> dict[str, pa.ChunkedArray | pa.Array]:
+    cut_short: list[list[str | None]] = []
+
+    def keep_invalid(row: pacsv.InvalidRow) -> str:
+        # A row with the wrong field count (a truncated last line) is kept for quarantine, not dropped.
+        fields: list[str | None] = list(row.text.split("|"))[:5]
+        cut_short.append(fields + [None] * (5 - len(fields)))
+        return "skip"
+
+    table = pacsv.read_csv(
+        pa.py_buffer(body),
+        read_options=pacsv.ReadOptions(column_names=PIPE_COLUMNS, block_size=16 << 20),
+        parse_options=pacsv.ParseOptions(
+            delimiter="|", quote_char=False, escape_char=False, invalid_row_handler=keep_invalid
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in PIPE_COLUMNS},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    if cut_short:
+        extra = pa.table({c: pa.array([r[i] for r in cut_short], pa.string()) for i, c in enumerate(PIPE_COLUMNS)})
+        table = pa.concat_tables([table, extra])
+    return {c: table[c] for c in PIPE_COLUMNS}
+
+
+def _split_fixed_line(line: str, kind: str) -> list[str | None]:
+    """One fixed-width row → [cik, company, form, date, filename]; short rows keep what they have."""
+    parts = line.rstrip().rsplit(None, 3)  # CIK, date and file name never contain spaces
+    if len(parts) < 4 or not _DATE.match(parts[2]) or not parts[1].isdigit():
+        head, cik, when, filename = line.strip(), None, None, None
+    else:
+        head, cik, when, filename = parts
+    head = head.rstrip()
+    if kind == "form":
+        pieces = _TWO_SPACES.split(head, maxsplit=1)
+        form, company = (pieces + [None])[:2] if len(pieces) > 1 else (head, None)
+    else:
+        pieces = _TWO_SPACES.split(head)
+        if len(pieces) > 1:
+            form = pieces[-1]
+            company = head[: head.rfind(form)].rstrip()
+        else:
+            company, form = head, None
+    return [cik, company, form, when, filename]
+
+
+def _parse_fixed(body: bytes, kind: str) -> dict[str, pa.Array]:
+    rows = [_split_fixed_line(line, kind) for line in body.decode("latin-1").split("\n") if line.strip()]
+    return {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(PIPE_COLUMNS)}
+
+
+def _to_unified(cols: dict) -> pa.Table:
+    n = len(cols["cik"])
+    if n == 0:
+        return empty_parsed()
+    cik = pc.replace_substring_regex(pc.utf8_trim_whitespace(cols["cik"]), r"^0+(\d)", r"\1")
+    filename = pc.utf8_trim_whitespace(cols["filename"])
+    accession = pc.struct_field(pc.extract_regex(filename, _ACCESSION_IN_PATH), "accession")
+    # extract_regex yields null for non-matching rows only when the input is null; make misses null too.
+    accession = pc.if_else(pc.match_substring_regex(filename, _ACCESSION_IN_PATH), accession, None)
+    date_text = pc.replace_substring(pc.utf8_trim_whitespace(cols["date_filed"]), "-", "")
+    filing_date = pc.cast(pc.strptime(date_text, format="%Y%m%d", unit="s", error_is_null=True), pa.date32())
+    folder = pc.replace_substring(accession, "-", "")
+    document_url = pc.binary_join_element_wise(
+        f"https://{DOCUMENT_HOST}/Archives/edgar/data/", cik, "/", folder, "/", accession, "-index.htm", ""
+    )
+    const = lambda v: pa.array([v] * n, pa.string())  # noqa: E731 - tiny local helper
+    columns = {
+        "filing_id": pc.binary_join_element_wise(f"{SOURCE}:", accession, ""),
+        "source": const(SOURCE),
+        "exchange": const("SEC"),
+        "native_id": accession,
+        "issuer_id": cik,
+        "ticker": pa.nulls(n, pa.string()),
+        "company_name": cols["company_name"],
+        "form_type": pc.utf8_trim_whitespace(cols["form_type"]),
+        "title": pa.nulls(n, pa.string()),
+        "title_clean": pa.nulls(n, pa.string()),
+        "language": const("en"),
+        "filed_at": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+        "filing_date": filing_date,
+        "document_url": document_url,
+    }
+    return pa.table(columns, schema=PARSED_SCHEMA)
+
+
+def parse_index(data: bytes, name: str = "") -> pa.Table:
+    """Any EDGAR index file (plain, .gz or zlib; LF, CRLF or CR) → rows in the parser schema."""
+    data = normalise_newlines(decompress(data, name))
+    header, body = split_preamble(data, name)
+    kind = detect_kind(header)
+    if not body.isascii():
+        # pyarrow.csv reads UTF-8; EDGAR files are latin-1 (7-bit in practice): transcode the rare exception.
+        body = body.decode("latin-1").encode("utf-8")
+    cols = _parse_pipe(body) if kind == "pipe" else _parse_fixed(body, kind)
+    return _to_unified(cols)
+
+
+# ------------------------------------------------------------------------------------------------
+# Partitions and URLs
+# ------------------------------------------------------------------------------------------------
+
+
+def quarter_of(day: date) -> int:
+    return (day.month - 1) // 3 + 1
+
+
+def quarter_bounds(year: int, quarter: int) -> tuple[date, date]:
+    start = date(year, 3 * quarter - 2, 1)
+    end = date(year + (quarter == 4), 1 if quarter == 4 else 3 * quarter + 1, 1) - timedelta(days=1)
+    return start, end
+
+
+def daily_file_stamp(day: date) -> str:
+    """The date part of a daily index file name, by era (sources.md §1.3).
+
+    MMDDYY before 1995, YYMMDD from 1995 until the 1998 Q2 switch, YYYYMMDD after. The cut-over is
+    disputed; the quarter listing (index.json) is the authority, so ``daily_candidates`` tries the
+    neighbouring form too.
+    """
+    if day.year < 1995:
+        return day.strftime("%m%d%y")
+    if day < date(1998, 4, 1):
+        return day.strftime("%y%m%d")
+    return day.strftime("%Y%m%d")
+
+
+def daily_candidates(day: date) -> list[str]:
+    stamps = [daily_file_stamp(day)]
+    if date(1998, 1, 1) <= day <= date(1998, 12, 31):
+        alt = day.strftime("%Y%m%d") if stamps[0] != day.strftime("%Y%m%d") else day.strftime("%y%m%d")
+        stamps.append(alt)
+    return stamps
+
+
+class SecEdgar(Source):
+    """SEC EDGAR master indexes: daily (``YYYY-MM-DD``) and quarterly (``YYYYQn``) partitions."""
+
+    name = SOURCE
+    document_hosts = (DOCUMENT_HOST,)
+
+    def partition(self, partition_id: str) -> Partition:
+        text = partition_id.strip().upper()
+        quarter = re.fullmatch(r"(\d{4})Q([1-4])", text)
+        if quarter:
+            year, q = int(quarter.group(1)), int(quarter.group(2))
+            if (year, q) < FIRST_QUARTER:
+                raise ValueError(f"{partition_id}: EDGAR full-index starts at 1993Q1")
+            start, end = quarter_bounds(year, q)
+            return Partition(SOURCE, f"{year}Q{q}", "quarterly", start, end)
+        try:
+            day = date.fromisoformat(partition_id.strip())
+        except ValueError:
+            raise ValueError(
+                f"{partition_id!r} is not a SEC partition: use YYYY-MM-DD (daily) or YYYYQn (quarterly)"
+            ) from None
+        if day < date(1993, 1, 1):
+            raise ValueError(f"{partition_id}: EDGAR indexes start in 1993")
+        return Partition(SOURCE, day.isoformat(), "daily", day, day)
+
+    def index_urls(self, partition: Partition, base_url: str) -> list[tuple[str, str]]:
+        """(file name, URL) candidates in preference order."""
+        year, q = partition.start.year, quarter_of(partition.start)
+        if partition.kind == "quarterly":
+            folder = f"{base_url}/full-index/{year}/QTR{q}"
+            return [("master.gz", f"{folder}/master.gz"), ("master.idx", f"{folder}/master.idx")]
+        folder = f"{base_url}/daily-index/{year}/QTR{q}"
+        urls = []
+        for stamp in daily_candidates(partition.start):
+            urls.append((f"master.{stamp}.idx", f"{folder}/master.{stamp}.idx"))
+            urls.append((f"master.{stamp}.idx.gz", f"{folder}/master.{stamp}.idx.gz"))
+        return urls
+
+    def fetch(self, partition: Partition, client: PoliteClient, settings: Settings, today: date | None = None) -> FetchResult:
+        today = today or datetime.now(UTC).date()
+        tried = []
+        for name, url in self.index_urls(partition, settings.sec_base_url):
+            response = client.get(url)
+            tried.append(f"{url} → {response.status_code}")
+            if response.status_code in (403, 404, 410):
+                continue  # SEC answers 403 or 404 for a key that does not exist
+            if response.status_code != 200:
+                raise BadResponse(f"{url}: unexpected HTTP {response.status_code}")
+            body = response.content
+            # Validate now: never archive a block page, HTML or a truncated archive as an index.
+            header, _ = split_preamble(normalise_newlines(decompress(body, name)), name)
+            detect_kind(header)
+            return FetchResult(files=[RawFile(name, url, body, response.headers.get("content-type"))])
+        if partition.kind == "quarterly":
+            if partition.start <= today:
+                raise NotYetPublished(f"{partition.id}: no quarterly index yet ({'; '.join(tried)})")
+            raise ValueError(f"{partition.id} is in the future")
+        if today - partition.end <= NOT_YET_POSTED_GRACE:
+            raise NotYetPublished(
+                f"{partition.id}: daily index not posted yet (SEC posts from about 22:00 ET); will retry"
+            )
+        return FetchResult(empty_reason=f"no daily index for {partition.id} (weekend, holiday or closure)")
+
+    def parse(self, data: bytes, name: str = "") -> pa.Table:
+        return parse_index(data, name)
+
+    def rules(self, partition: Partition | None) -> list[quality.Rule]:
+        # Back-dated rows are real (letters, drafts released late); rows dated after the index are not.
+        latest = (partition.end if partition else datetime.now(UTC).date()) + timedelta(days=1)
+        return [
+            quality.required("filing_id"),
+            quality.required("native_id"),
+            quality.required("issuer_id"),
+            quality.required("company_name"),
+            quality.required("form_type"),
+            quality.required("filing_date"),
+            quality.matches("native_id", ACCESSION_PATTERN, "accession_format"),
+            quality.matches("issuer_id", r"^[1-9]\d{0,9}$", "cik_digits"),
+            quality.date_between("filing_date", date(1993, 1, 1), latest),
+            quality.url_on_hosts("document_url", [DOCUMENT_HOST]),
+            # the key of a clean row is the distinct index row, not (accession, CIK)
+            quality.unique(["native_id", "issuer_id", "form_type", "company_name", "filing_date"]),
+        ]
