@@ -1,0 +1,204 @@
+"""One partition through fetch → raw archive → parse → checks → Parquet, on file:// and on a real S3 endpoint.
+
+The S3 endpoint is moto in server mode on 127.0.0.1, started and stopped here; the SEC archive is the
+replay server serving the real captured index files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+from filinglake.config import Settings
+from filinglake.errors import BadResponse, Blocked, NotYetPublished
+from filinglake.pipeline import Context, fetch_partition, write_partition
+from filinglake.replay import ReplayServer, Reply, sec_archive_routes, sec_block_page_reply, sec_fixture_map
+from filinglake.sources.sec_edgar import SecEdgar
+from filinglake.storage import Storage, clean_key, manifest_key, quarantine_key, safe_name
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def sec_server(fixtures_dir: Path) -> Iterator[ReplayServer]:
+    with ReplayServer(sec_archive_routes(fixtures_dir)) as server:
+        yield server
+
+
+def _settings(storage: str, server: ReplayServer, **extra) -> Settings:
+    return Settings(
+        storage=storage,
+        sec_base_url=server.sec_base_url,
+        sec_user_agent="filinglake-tests tests@example.com",
+        sec_rate=10,
+        http_retries=2,
+        sec_block_seconds=600,
+        **extra,
+    )
+
+
+def _land(settings: Settings, partition: str, today: date | None = None) -> dict:
+    ctx = Context.build("sec_edgar", partition, settings)
+    return write_partition(ctx, fetch_partition(ctx))
+
+
+def _sha(storage: Storage, key: str) -> str:
+    return hashlib.sha256(storage.get_bytes(key)).hexdigest()
+
+
+@pytest.fixture
+def moto_s3() -> Iterator[dict]:
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    import boto3
+
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    )
+    s3.create_bucket(Bucket="filinglake-test")
+    try:
+        yield {"endpoint": endpoint, "client": s3}
+    finally:
+        server.stop()
+
+
+def test_quarter_on_s3_round_trip_and_rerun_is_identical(moto_s3: dict, sec_server: ReplayServer, fixtures_dir: Path) -> None:
+    settings = _settings(
+        "s3://filinglake-test/lake",
+        sec_server,
+        s3_endpoint_url=moto_s3["endpoint"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    storage = Storage.from_settings(settings)
+    first = _land(settings, "2016Q3")
+    assert first["rows_in"] == 201_330 and first["rows_written"] == 201_330
+    assert first["duplicates"] == 0 and first["quarantined"] == 0
+    fixture = sec_fixture_map(fixtures_dir)["full-index/2016/QTR3/master.gz"]
+    assert first["raw"][0]["sha256"] == hashlib.sha256(fixture.read_bytes()).hexdigest()
+
+    table = storage.read_parquet(clean_key("sec_edgar", "2016Q3"))
+    assert table.num_rows == 201_330
+    assert table.schema.field("filing_date").type == "date32[day]"
+    objects = {o["Key"]: o for o in moto_s3["client"].list_objects_v2(Bucket="filinglake-test")["Contents"]}
+    raw_keys = [k for k in objects if k.startswith("lake/raw/")]
+    assert len(raw_keys) == 2  # the index and its .meta.json
+    assert objects[f"lake/{clean_key('sec_edgar', '2016Q3')}"]["Size"] == first["outputs"]["clean_bytes"]
+    clean_sha = _sha(storage, clean_key("sec_edgar", "2016Q3"))
+
+    second = _land(settings, "2016Q3")
+    assert second["raw"][0]["fetched_at"] == first["raw"][0]["fetched_at"]
+    objects_after = [o["Key"] for o in moto_s3["client"].list_objects_v2(Bucket="filinglake-test")["Contents"]]
+    assert sorted(objects_after) == sorted(objects), "a rerun must not add objects"
+    assert _sha(storage, clean_key("sec_edgar", "2016Q3")) == clean_sha, "a rerun rewrites identical bytes"
+    assert storage.read_parquet(clean_key("sec_edgar", "2016Q3")).num_rows == 201_330
+    assert {k: second[k] for k in ("rows_in", "rows_written", "duplicates", "quarantined")} == {
+        k: first[k] for k in ("rows_in", "rows_written", "duplicates", "quarantined")
+    }
+
+
+def test_daily_partition_on_file_storage(tmp_path: Path, sec_server: ReplayServer) -> None:
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    manifest = _land(settings, "2018-12-31")
+    assert manifest["status"] == "landed"
+    assert manifest["rows_in"] == manifest["rows_written"] + manifest["duplicates"] + manifest["quarantined"] == 10
+    storage = Storage.from_settings(settings)
+    assert storage.get_json(manifest_key("sec_edgar", "2018-12-31"))["rows_written"] == 10
+    assert storage.read_parquet(quarantine_key("sec_edgar", "2018-12-31")).num_rows == 0
+    # the request declared the configured contact
+    (request,) = [r for r in sec_server.requests if r.path.endswith("master.20181231.idx")]
+    assert request.headers["user-agent"] == "filinglake-tests tests@example.com"
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")]
+
+
+def test_weekend_is_an_empty_successful_partition(tmp_path: Path, sec_server: ReplayServer) -> None:
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    manifest = _land(settings, "2018-12-29")  # a Saturday: no daily file
+    assert manifest["status"] == "empty" and manifest["rows_written"] == 0
+    assert "no daily index" in manifest["empty_reason"]
+    storage = Storage.from_settings(settings)
+    assert storage.read_parquet(clean_key("sec_edgar", "2018-12-29")).num_rows == 0
+    assert storage.list("raw/") == []
+
+
+def test_recent_missing_day_is_retried_not_recorded_empty(tmp_path: Path, sec_server: ReplayServer) -> None:
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    ctx = Context.build("sec_edgar", "2026-11-24", settings)
+    from filinglake.http import make_client
+
+    with make_client("sec_edgar", settings) as client, pytest.raises(NotYetPublished, match="not posted yet"):
+        SecEdgar().fetch(ctx.partition, client, settings, today=date(2026, 11, 25))
+    assert Storage.from_settings(settings).list("") == []
+
+
+def test_block_page_writes_nothing(tmp_path: Path, sec_server: ReplayServer, fixtures_dir: Path) -> None:
+    sec_server.routes[("GET", "/Archives/edgar/daily-index/2018/QTR4/master.20181231.idx")] = sec_block_page_reply(
+        fixtures_dir
+    )
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    ctx = Context.build("sec_edgar", "2018-12-31", settings)
+    with pytest.raises(Blocked) as caught:
+        fetch_partition(ctx)
+    assert caught.value.retry_after == 600
+    assert Storage.from_settings(settings).list("") == []
+
+
+def test_html_with_status_200_writes_nothing(tmp_path: Path, sec_server: ReplayServer) -> None:
+    sec_server.routes[("GET", "/Archives/edgar/daily-index/2018/QTR4/master.20181231.idx")] = Reply(
+        body=b"<!DOCTYPE html><html><head><title>Maintenance</title></head></html>", content_type="text/html"
+    )
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    with pytest.raises(BadResponse, match="Maintenance"):
+        fetch_partition(Context.build("sec_edgar", "2018-12-31", settings))
+    assert Storage.from_settings(settings).list("") == []
+
+
+def test_truncated_gzip_writes_nothing(tmp_path: Path, sec_server: ReplayServer, fixtures_dir: Path) -> None:
+    data = sec_fixture_map(fixtures_dir)["full-index/2016/QTR3/master.gz"].read_bytes()
+    sec_server.routes[("GET", "/Archives/edgar/full-index/2016/QTR3/master.gz")] = Reply(
+        body=data[:100_000], content_type="application/x-gzip"
+    )
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    with pytest.raises(BadResponse, match="truncated"):
+        fetch_partition(Context.build("sec_edgar", "2016Q3", settings))
+    assert Storage.from_settings(settings).list("") == []
+
+
+def test_changed_raw_bytes_are_archived_beside_the_old_ones(tmp_path: Path, sec_server: ReplayServer, fixtures_dir: Path) -> None:
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    _land(settings, "1993Q4")
+    path = sec_fixture_map(fixtures_dir)["full-index/1993/QTR4/master.idx"]
+    grown = path.read_bytes() + b"1000|NEW CO|10-K|1993-12-30|edgar/data/1000/0000001000-94-000001.txt\n"
+    sec_server.routes[("GET", "/Archives/edgar/full-index/1993/QTR4/master.gz")] = Reply(status=404)
+    sec_server.routes[("GET", "/Archives/edgar/full-index/1993/QTR4/master.idx")] = Reply(body=grown)
+    manifest = _land(settings, "1993Q4")
+    assert manifest["rows_written"] == 21
+    storage = Storage.from_settings(settings)
+    raw = [k for k in storage.list("raw/") if not k.endswith(".meta.json")]
+    assert len(raw) == 2  # the earlier version stays; the clean partition holds the newest
+    assert storage.read_parquet(clean_key("sec_edgar", "1993Q4")).num_rows == 21
+
+
+def test_storage_keys_are_sanitised(tmp_path: Path) -> None:
+    assert safe_name("../../etc/passwd") == "passwd"
+    assert safe_name("finalpage/2024-12-23/1222222.PDF") == "1222222.PDF"
+    assert safe_name("..") == "unnamed"
+    storage = Storage(tmp_path.as_uri())
+    with pytest.raises(ValueError, match="never climb"):
+        storage.put_bytes("clean/../../escape", b"x")
+    ref = storage.archive_raw("x", "p/../../q", "../evil name.json", b"{}", "https://example.com/")
+    assert ref.key.startswith("raw/source=x/partition=q/") and "/.." not in ref.key
+    assert replace(ref, new=False) == storage.archive_raw("x", "p/../../q", "../evil name.json", b"{}", "u")
