@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 SOURCE = "sec_edgar"
 FIRST_QUARTER = (1993, 1)
 ACCESSION_PATTERN = r"^\d{10}-\d{2}-\d{6}$"
-_ACCESSION_IN_PATH = r"(?P<accession>\d{10}-\d{2}-\d{6})\.txt$"
 _DASH_LINE = re.compile(rb"^-{5,}[ \t]*$", re.MULTILINE)
 _TWO_SPACES = re.compile(r" {2,}")
 _DATE = re.compile(r"^(\d{8}|\d{4}-\d{2}-\d{2})$")
@@ -169,17 +168,27 @@ def _parse_fixed(body: bytes, kind: str) -> dict[str, pa.Array]:
     return {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(PIPE_COLUMNS)}
 
 
+def _parse_dates(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """YYYY-MM-DD (quarterly) or YYYYMMDD (daily) → date32; anything else → null (then quarantined)."""
+    try:
+        return pc.cast(text, pa.date32())  # ISO dates: the fast path for quarterly files
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        compact = pc.replace_substring(text, "-", "")
+        return pc.cast(pc.strptime(compact, format="%Y%m%d", unit="s", error_is_null=True), pa.date32())
+
+
 def _to_unified(cols: dict) -> pa.Table:
     n = len(cols["cik"])
     if n == 0:
         return empty_parsed()
-    cik = pc.replace_substring_regex(pc.utf8_trim_whitespace(cols["cik"]), r"^0+(\d)", r"\1")
-    filename = pc.utf8_trim_whitespace(cols["filename"])
-    accession = pc.struct_field(pc.extract_regex(filename, _ACCESSION_IN_PATH), "accession")
-    # extract_regex yields null for non-matching rows only when the input is null; make misses null too.
-    accession = pc.if_else(pc.match_substring_regex(filename, _ACCESSION_IN_PATH), accession, None)
-    date_text = pc.replace_substring(pc.utf8_trim_whitespace(cols["date_filed"]), "-", "")
-    filing_date = pc.cast(pc.strptime(date_text, format="%Y%m%d", unit="s", error_is_null=True), pa.date32())
+    cik = cols["cik"]
+    if pc.any(pc.starts_with(cik, "0")).as_py():
+        cik = pc.replace_substring_regex(cik, r"^0+(\d)", r"\1")
+    filename = cols["filename"]
+    # "<path>/<accession>.txt": slicing is ~20x cheaper than a regex; a malformed name gives a value
+    # that fails the accession_format rule, so the row is quarantined rather than silently fixed.
+    well_formed = pc.ends_with(filename, ".txt")
+    accession = pc.if_else(well_formed, pc.utf8_slice_codeunits(filename, -24, -4), None)
     folder = pc.replace_substring(accession, "-", "")
     document_url = pc.binary_join_element_wise(
         f"https://{DOCUMENT_HOST}/Archives/edgar/data/", cik, "/", folder, "/", accession, "-index.htm", ""
@@ -193,12 +202,12 @@ def _to_unified(cols: dict) -> pa.Table:
         "issuer_id": cik,
         "ticker": pa.nulls(n, pa.string()),
         "company_name": cols["company_name"],
-        "form_type": pc.utf8_trim_whitespace(cols["form_type"]),
+        "form_type": cols["form_type"],
         "title": pa.nulls(n, pa.string()),
         "title_clean": pa.nulls(n, pa.string()),
         "language": const("en"),
         "filed_at": pa.nulls(n, pa.timestamp("us", tz="UTC")),
-        "filing_date": filing_date,
+        "filing_date": _parse_dates(cols["date_filed"]),
         "document_url": document_url,
     }
     return pa.table(columns, schema=PARSED_SCHEMA)
