@@ -1,0 +1,373 @@
+"""Polite HTTP client shared by every source: per-host rate limit, retries with backoff, block-page detection.
+
+Why one module: the limits that keep us welcome (SEC: at most 10 requests/second per IP, "regardless of the
+number of machines"; a trip blocks the IP for 10 minutes) apply to the *host*, not to one client object. So the
+pacing and the "host is blocked until T" state live in a module-level registry keyed by host, shared by all
+threads and all :class:`PoliteClient` instances in the process. Across processes (Airflow workers) use pools.
+
+What the client decides and what it leaves to sources:
+
+- 429, 5xx, timeouts, connection errors: retried with exponential backoff and full jitter, honouring
+  ``Retry-After``; after ``retries`` attempts -> :class:`~filinglake.errors.HttpError` (or
+  :class:`~filinglake.errors.Blocked` when the server asked for a wait longer than ``backoff_max``).
+- Block pages (``block_detector`` returns a reason): the host is held off for ``block_seconds`` for everyone,
+  then :class:`~filinglake.errors.Blocked` is raised, or (``wait_on_block=True``, the CLI) the client sleeps
+  and tries again. A block page is never returned as data.
+- Everything else (2xx, 3xx, 404, 410, a 403 that is not a block page, other 4xx) is returned unchanged:
+  the source knows what a 404 means for it (SEC: no daily file that day).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from filinglake.config import Settings
+from filinglake.errors import Blocked, FilinglakeError, HttpError
+
+log = logging.getLogger("filinglake.http")
+
+#: A current desktop browser; CNINFO and HKEXnews serve their JSON to browser-like clients.
+BROWSER_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
+
+SEC_RATE_BLOCK_MARKER = b"Request Rate Threshold Exceeded"
+SEC_UNDECLARED_TOOL_MARKER = b"Undeclared Automated Tool"
+
+
+class UndeclaredUserAgent(FilinglakeError):
+    """SEC refused us as an undeclared automated tool: a configuration problem, retrying will not help."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared per-host state
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _HostGate:
+    """Pacing and block state for one host, shared by every client in the process."""
+
+    lock: threading.Lock
+    next_free: float = 0.0  # monotonic time of the next free request slot
+    blocked_until: float = 0.0  # monotonic time the current block ends
+    block_reason: str = ""
+    block_generation: int = 0  # bumped on every new block, so a waiter knows if it was re-blocked
+
+    def reserve(self, interval: float) -> float:
+        """Take the next request slot; return how long to sleep until it.
+
+        A token bucket of capacity 1: requests are spaced at least ``interval`` apart across all
+        threads. No bursts, because SEC counts requests per second and bursting is what trips it.
+        """
+        with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next_free)
+            self.next_free = slot + interval
+            return slot - now
+
+    def block(self, seconds: float, reason: str) -> None:
+        with self.lock:
+            self.blocked_until = max(self.blocked_until, time.monotonic() + seconds)
+            self.block_reason = reason
+            self.block_generation += 1
+
+    def block_state(self) -> tuple[float, str, int]:
+        """(seconds the block still lasts, reason, generation); 0 seconds when not blocked."""
+        with self.lock:
+            remaining = self.blocked_until - time.monotonic()
+            return max(remaining, 0.0), self.block_reason, self.block_generation
+
+
+_HOSTS: dict[str, _HostGate] = {}
+_HOSTS_LOCK = threading.Lock()
+
+
+def _gate_for(host: str) -> _HostGate:
+    with _HOSTS_LOCK:
+        gate = _HOSTS.get(host)
+        if gate is None:
+            gate = _HOSTS[host] = _HostGate(lock=threading.Lock())
+        return gate
+
+
+def _host_key(url: str) -> str:
+    parsed = httpx.URL(url)
+    # Port included: local replay servers share 127.0.0.1 but are different "hosts".
+    return f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
+
+
+def host_blocked_for(url: str) -> float:
+    """Seconds the host of ``url`` is still blocked in this process (0 when it is not)."""
+    return _gate_for(_host_key(url)).block_state()[0]
+
+
+def reset_host_state() -> None:
+    """Forget all pacing and blocks (tests: local servers reuse ports, a block must not leak between tests)."""
+    with _HOSTS_LOCK:
+        _HOSTS.clear()
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers sources use
+# --------------------------------------------------------------------------------------------------
+
+_HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title")
+
+
+def looks_like_html(body: bytes) -> bool:
+    """True when ``body`` is an HTML page (block page, login or error page) rather than data.
+
+    Data we expect (.idx text, JSON, JSONP, gzip) never starts with ``<``; an HTML page does, and names one
+    of its tags near the top.
+    """
+    head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith(b"<") and any(marker in head for marker in _HTML_MARKERS)
+
+
+def sec_block_detector(response: httpx.Response) -> str | None:
+    """Recognise SEC's block pages.
+
+    Returns a reason for the "Request Rate Threshold Exceeded" page (403, blocks the IP ~10 minutes).
+    Raises :class:`UndeclaredUserAgent` for the "Undeclared Automated Tool" page: SEC wants a declared
+    ``User-Agent``, which only configuration can fix.
+    """
+    if response.status_code == 200 and not looks_like_html(response.content[:4096]):
+        return None  # the common case: data, do not scan megabytes of index text
+    body = response.content
+    if SEC_UNDECLARED_TOOL_MARKER in body:
+        raise UndeclaredUserAgent(
+            f"SEC refused {response.request.url} as an 'Undeclared Automated Tool': set "
+            "FILINGLAKE_SEC_USER_AGENT to 'Company Name contact@company.example'"
+        )
+    if SEC_RATE_BLOCK_MARKER in body:
+        return f"SEC block page 'Request Rate Threshold Exceeded' (HTTP {response.status_code})"
+    return None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); None when absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# The client
+# --------------------------------------------------------------------------------------------------
+
+_RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+def _is_retryable_status(status: int) -> bool:
+    return status == 429 or 500 <= status <= 599
+
+
+class PoliteClient:
+    """A synchronous httpx client that paces, retries and refuses block pages.
+
+    ``sleep`` is used for backoff, ``Retry-After`` and block waits (inject it in tests to record waits);
+    pacing between requests always uses real time, so the rate limit holds whatever ``sleep`` does.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        rate: float,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60.0,
+        retries: int = 5,
+        block_seconds: float = 600.0,
+        backoff_base: float = 1.0,
+        backoff_max: float = 120.0,
+        wait_on_block: bool = False,
+        block_detector: Callable[[httpx.Response], str | None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if rate <= 0:
+            raise ValueError(f"{name}: rate must be positive, got {rate}")
+        if retries < 1:
+            raise ValueError(f"{name}: retries must be at least 1, got {retries}")
+        self.name = name
+        self.rate = rate
+        self.retries = retries
+        self.block_seconds = block_seconds
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.wait_on_block = wait_on_block
+        self.block_detector = block_detector
+        self._sleep = sleep
+        self._interval = 1.0 / rate
+        # HTTP/1.1 only: HTTP/2 caused correlated failures against SEC (edgartools). No redirects:
+        # a 3xx goes back to the source, which knows whether it means "moved" or "not there".
+        self._client = httpx.Client(
+            headers=headers or {}, timeout=httpx.Timeout(timeout), http1=True, http2=False, follow_redirects=False
+        )
+
+    # public API -------------------------------------------------------------------------------
+
+    def get(self, url: str, *, params: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+        return self._request("GET", url, params=params, headers=headers)
+
+    def post(
+        self, url: str, *, data: Any = None, json: Any = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return self._request("POST", url, data=data, json=json, headers=headers)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> PoliteClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # internals --------------------------------------------------------------------------------
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        request = self._client.build_request(method, url, **kwargs)
+        shown = str(request.url)
+        gate = _gate_for(_host_key(shown))
+        last_problem = ""
+        last_status: int | None = None
+        asked_wait: float | None = None  # Retry-After of the last retryable response
+        blocked_reason: str | None = None
+
+        for attempt in range(1, self.retries + 1):
+            self._wait_for_turn(gate, shown)
+            try:
+                response = self._client.send(request)
+            except _RETRYABLE_ERRORS as exc:
+                last_problem, last_status, asked_wait, blocked_reason = f"{type(exc).__name__}: {exc}", None, None, None
+                if attempt < self.retries:
+                    self._back_off(shown, attempt, last_problem, None)
+                continue
+
+            reason = self.block_detector(response) if self.block_detector else None
+            if reason:
+                gate.block(self.block_seconds, reason)
+                log.warning("%s: %s on %s; holding off the host for %.0f s", self.name, reason, shown,
+                            self.block_seconds)
+                if not self.wait_on_block:
+                    raise Blocked(f"{self.name}: {reason} on {shown}; retry in {self.block_seconds:.0f} s",
+                                  retry_after=self.block_seconds)
+                # wait_on_block: the next turn sleeps until the block ends.
+                last_problem, last_status, asked_wait, blocked_reason = reason, response.status_code, None, reason
+                continue
+
+            if not _is_retryable_status(response.status_code):
+                return response
+
+            last_problem, last_status, blocked_reason = f"HTTP {response.status_code}", response.status_code, None
+            asked_wait = parse_retry_after(response.headers.get("Retry-After"))
+            if attempt < self.retries:
+                self._back_off(shown, attempt, last_problem, asked_wait)
+
+        if blocked_reason:
+            raise Blocked(f"{self.name}: still blocked after {self.retries} attempts on {shown}: {blocked_reason}",
+                          retry_after=self.block_seconds)
+        if asked_wait is not None and asked_wait > self.backoff_max:
+            raise Blocked(f"{self.name}: {shown} answered {last_problem} with Retry-After {asked_wait:.0f} s "
+                          f"after {self.retries} attempts", retry_after=asked_wait)
+        raise HttpError(f"{method} {shown} failed after {self.retries} attempts (last: {last_problem})",
+                        status=last_status)
+
+    def _wait_for_turn(self, gate: _HostGate, url: str) -> None:
+        """Respect a block on the host (raise or wait), then take a paced slot."""
+        waited_generation: int | None = None
+        while True:
+            remaining, reason, generation = gate.block_state()
+            # After sleeping out a block once, go ahead even if the clock says otherwise (an injected
+            # sleep may not really sleep); wait again only if someone set a *new* block meanwhile.
+            if remaining <= 0 or generation == waited_generation:
+                break
+            if not self.wait_on_block:
+                raise Blocked(f"{self.name}: host of {url} is held off for another {remaining:.0f} s ({reason})",
+                              retry_after=remaining)
+            log.warning("%s: host of %s is blocked (%s); waiting %.0f s", self.name, url, reason, remaining)
+            self._sleep(remaining)
+            waited_generation = generation
+        delay = gate.reserve(self._interval)
+        if delay > 0:
+            time.sleep(delay)
+
+    def _back_off(self, url: str, attempt: int, problem: str, asked_wait: float | None) -> None:
+        if asked_wait is not None:
+            wait = min(asked_wait, self.backoff_max)
+            how = f"Retry-After {asked_wait:g} s"
+        else:
+            # Full jitter: uniform in [0, base * 2^(attempt-1)], so retrying workers spread out.
+            wait = random.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)))
+            how = "backoff"
+        log.warning("%s: %s on %s (attempt %d/%d); retrying in %.1f s (%s)", self.name, problem, url, attempt,
+                    self.retries, wait, how)
+        self._sleep(wait)
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-source defaults
+# --------------------------------------------------------------------------------------------------
+
+_CNINFO_HEADERS = {
+    "User-Agent": BROWSER_USER_AGENT,
+    "Accept": "application/json, text/javascript, */*; q=0.01",
+    "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
+    "X-Requested-With": "XMLHttpRequest",
+    "Origin": "https://www.cninfo.com.cn",
+    "Referer": "https://www.cninfo.com.cn/new/commonUrl?url=disclosure/list/notice",
+}
+
+_HKEX_HEADERS = {
+    "User-Agent": BROWSER_USER_AGENT,
+    "Accept": "application/json, text/javascript, */*; q=0.01",
+    "Accept-Language": "en-US,en;q=0.9",
+    "X-Requested-With": "XMLHttpRequest",
+    "Referer": "https://www1.hkexnews.hk/search/titlesearch.xhtml?lang=en",
+}
+
+
+def make_client(source: str, settings: Settings, *, wait_on_block: bool = False) -> PoliteClient:
+    """The client for one source with its rate, headers and block handling from ``settings``."""
+    common: dict[str, Any] = {
+        "timeout": settings.http_timeout,
+        "retries": settings.http_retries,
+        "wait_on_block": wait_on_block,
+    }
+    if source == "sec_edgar":
+        return PoliteClient(
+            name=source,
+            rate=settings.sec_rate,
+            headers={"User-Agent": settings.require_sec_user_agent(), "Accept-Encoding": "gzip, deflate"},
+            block_seconds=settings.sec_block_seconds,
+            block_detector=sec_block_detector,
+            **common,
+        )
+    if source == "cninfo":
+        return PoliteClient(name=source, rate=settings.cninfo_rate, headers=dict(_CNINFO_HEADERS), **common)
+    if source == "hkex":
+        return PoliteClient(name=source, rate=settings.hkex_rate, headers=dict(_HKEX_HEADERS), **common)
+    raise ValueError(f"unknown source {source!r}: expected one of sec_edgar, cninfo, hkex")
