@@ -1,0 +1,99 @@
+# filinglake — developer commands. `make` (or `make help`) lists them.
+#
+# Needs only GNU make, bash and python3.11: `make install` fetches uv from PyPI when it is missing
+# and builds .venv from the committed uv.lock. Docker is never required (only `make up` uses it).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION ?= 0.13.9
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+# Lives inside .venv, so deleting the venv also forgets that it was installed.
+INSTALL_STAMP := $(VENV)/.filinglake-installed
+
+# Airflow pools, one per upstream host (name:slots); docker-compose.yml creates the same three.
+POOLS := sec_edgar:4 cninfo:2 hkex:2
+
+# Tests and the demo read the captured responses from here unless the caller says otherwise.
+export FILINGLAKE_FIXTURES ?= $(abspath $(CURDIR)/../shared/fixtures)
+# uv must never try to download an interpreter (GitHub is out of reach): use the system's python3.11.
+export UV_PYTHON_DOWNLOADS := never
+
+PYTEST_ARGS ?=
+
+.PHONY: help install test demo bench airflow lint clean up down
+
+help:  ## list the targets
+	@echo "filinglake — make targets:"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(INSTALL_STAMP)  ## create .venv from uv.lock (dev tools included); fast when up to date
+
+$(INSTALL_STAMP): pyproject.toml uv.lock
+	@uv_bin="$$(command -v uv || true)"; \
+	user_bin="$$($(PYTHON) -m site --user-base)/bin"; \
+	if [ -z "$$uv_bin" ] && [ -x "$$user_bin/uv" ]; then uv_bin="$$user_bin/uv"; fi; \
+	if [ -z "$$uv_bin" ]; then \
+	  echo "uv not found: installing uv==$(UV_VERSION) from PyPI into $$user_bin"; \
+	  $(PYTHON) -m pip install --user --quiet "uv==$(UV_VERSION)" 2>/dev/null \
+	    || $(PYTHON) -m pip install --user --quiet --break-system-packages "uv==$(UV_VERSION)"; \
+	  uv_bin="$$user_bin/uv"; \
+	fi; \
+	echo "$$("$$uv_bin" --version) sync --frozen -p $(PYTHON) --compile-bytecode"; \
+	"$$uv_bin" sync --frozen -p $(PYTHON) --compile-bytecode
+	@touch $@
+
+# --- local Airflow: embedded SQLite, examples off, this checkout's dags/ and plugins/ -------------
+
+# Every Airflow command here runs with this environment. The venv's bin must be on PATH:
+# `airflow standalone` starts its components as plain `airflow ...` subprocesses.
+# (Passed per command rather than as target-specific exports, which would leak into `install`.)
+AIRFLOW_ENV = AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/dags" \
+	AIRFLOW__CORE__PLUGINS_FOLDER="$(CURDIR)/plugins" \
+	PATH="$(BIN):$$PATH"
+# Tests get a throwaway home; the demo and the UI share .airflow/ (SQLite inside it).
+TEST_ENV = $(AIRFLOW_ENV) AIRFLOW_HOME="$(CURDIR)/.airflow-test"
+LOCAL_ENV = $(AIRFLOW_ENV) AIRFLOW_HOME="$(CURDIR)/.airflow" \
+	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$(CURDIR)/.airflow/airflow.db" \
+	PYTHONPATH="$(CURDIR)/include$${PYTHONPATH:+:$$PYTHONPATH}"
+
+test: install  ## run the test suite (PYTEST_ARGS="-k storage" to narrow it)
+	@mkdir -p .airflow-test
+	$(TEST_ENV) $(BIN)/pytest -q $(PYTEST_ARGS)
+
+demo: install  ## run the DAGs once with dag.test() against a local replay server
+	@mkdir -p .airflow
+	$(LOCAL_ENV) $(BIN)/filinglake demo
+
+bench: install  ## run the benchmark (bench/bench.py)
+	$(BIN)/python bench/bench.py
+
+airflow: install  ## Airflow UI, scheduler and friends on http://localhost:8080 (Ctrl-C stops)
+	@mkdir -p .airflow
+	$(LOCAL_ENV) $(BIN)/airflow db migrate
+	@for pool in $(POOLS); do \
+	  $(LOCAL_ENV) $(BIN)/airflow pools set "$${pool%%:*}" "$${pool##*:}" "filinglake: requests to $${pool%%:*}" >/dev/null; \
+	  echo "pool $${pool%%:*}: $${pool##*:} slots"; \
+	done
+	@echo "Admin user 'admin': password saved to $(CURDIR)/.airflow/simple_auth_manager_passwords.json.generated"
+	$(LOCAL_ENV) AIRFLOW__CORE__PARALLELISM=4 exec $(BIN)/airflow standalone
+
+lint: install  ## ruff over the whole project (includes Airflow 3 rules AIR3)
+	$(BIN)/ruff check .
+
+clean:  ## remove local data, Airflow homes and caches (keeps .venv)
+	rm -rf data .airflow .airflow-test .pytest_cache .ruff_cache
+	find . -path ./.venv -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+# --- the production-like stack (needs Docker with the compose plugin; not used by tests or CI) ---
+
+up:  ## build and start docker-compose.yml (copy .env.example to .env first)
+	@test -f .env || { echo "No .env: copy .env.example to .env and fill in every value." >&2; exit 1; }
+	docker compose up -d --build
+
+down:  ## stop the compose stack (data volumes are kept)
+	docker compose down
