@@ -9,6 +9,8 @@ from filinglake.sources.base import FetchResult, Partition, RawFile, Source
 #: source name → "module:Class"; modules are imported on first use (keeps the CLI start-up light)
 REGISTRY: dict[str, str] = {
     "sec_edgar": "filinglake.sources.sec_edgar:SecEdgar",
+    "cninfo": "filinglake.sources.cninfo:Cninfo",
+    "hkex": "filinglake.sources.hkex:Hkex",
 }
 
 
