@@ -85,9 +85,9 @@ def with_lineage(parsed: pa.Table, raw_key: str, ingested_at: datetime) -> pa.Ta
     n = parsed.num_rows
     parsed = parsed.cast(PARSED_SCHEMA)
     return parsed.append_column(
-        FILINGS_SCHEMA.field("raw_key"), pa.array([raw_key] * n, pa.string())
+        FILINGS_SCHEMA.field("raw_key"), pa.repeat(pa.scalar(raw_key, pa.string()), n)
     ).append_column(
-        FILINGS_SCHEMA.field("ingested_at"), pa.array([ingested_at] * n, pa.timestamp("us", tz="UTC"))
+        FILINGS_SCHEMA.field("ingested_at"), pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), n)
     )
 
 

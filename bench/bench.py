@@ -1,0 +1,195 @@
+"""Benchmark: parse + validate + write the real 2016 Q3 SEC master index, side by side with baselines.
+
+Run with ``make bench``. Each stage runs in its own process (so its peak RSS is its own), best of
+``--repeat`` runs, on two inputs: the real quarterly file (201,330 rows) and a 4x concatenation of
+its body (805,320 rows, the size of a present-day quarter). Baselines in the same run:
+
+- floor: gunzip + pyarrow.csv of the body, strings only (the least any parser can do)
+- pandas: gunzip + pandas.read_csv(engine="c", quoting=QUOTE_NONE)
+
+Figures are printed as rows/s and as ratios; nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(os.environ.get("FILINGLAKE_FIXTURES") or PROJECT.parent / "shared" / "fixtures")
+MASTER = FIXTURES / "edgar/full-index/2016/QTR3/master.gz"
+STAGES = ["floor", "pandas", "parse", "land", "gx"]
+TARGETS = {"land": 500_000, "gx": 250_000}
+
+
+def _body_offset(text: bytes) -> int:
+    dash = text.index(b"\n-----")
+    return text.index(b"\n", dash + 1) + 1
+
+
+def make_input(copies: int, folder: Path) -> Path:
+    """The real file (copies=1) or header + body repeated ``copies`` times, gzipped."""
+    if copies == 1:
+        return MASTER
+    text = gzip.decompress(MASTER.read_bytes())
+    start = _body_offset(text)
+    path = folder / f"master.x{copies}.gz"
+    path.write_bytes(gzip.compress(text[:start] + text[start:] * copies, compresslevel=6))
+    return path
+
+
+# -- stages (run in a child process) ------------------------------------------------------------
+
+
+def stage_floor(data: bytes) -> int:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    text = gzip.decompress(data)
+    body = text[_body_offset(text) :]
+    names = ["cik", "company", "form", "date", "file"]
+    table = pacsv.read_csv(
+        pa.py_buffer(body),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=16 << 20),
+        parse_options=pacsv.ParseOptions(delimiter="|", quote_char=False, escape_char=False),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
+    )
+    return table.num_rows
+
+
+def stage_pandas(data: bytes) -> int:
+    import csv
+    import io
+
+    import pandas as pd
+
+    text = gzip.decompress(data)
+    skip = text[: _body_offset(text)].count(b"\n")
+    frame = pd.read_csv(
+        io.BytesIO(text), sep="|", engine="c", quoting=csv.QUOTE_NONE, skiprows=skip, header=None,
+        names=["cik", "company", "form", "date", "file"], dtype=str, encoding="latin-1",
+    )
+    return len(frame)
+
+
+def stage_parse(data: bytes) -> int:
+    from filinglake.sources.sec_edgar import parse_index
+
+    return parse_index(data, "master.gz").num_rows
+
+
+def _landed(data: bytes, root: Path):
+    from datetime import UTC, datetime
+
+    from filinglake.pipeline import with_lineage
+    from filinglake.quality import check_rows
+    from filinglake.schema import FILINGS_SCHEMA
+    from filinglake.sources.sec_edgar import SecEdgar
+    from filinglake.storage import Storage, clean_key, quarantine_key
+
+    source = SecEdgar()
+    rules = source.rules(source.partition("2016Q3"))
+    table = with_lineage(source.parse(data, "master.gz"), "raw/bench", datetime(2026, 1, 1, tzinfo=UTC))
+    result = check_rows(table, rules)
+    storage = Storage(root.as_uri())
+    storage.write_parquet(quarantine_key("sec_edgar", "2016Q3"), result.quarantine)
+    storage.write_parquet(clean_key("sec_edgar", "2016Q3"), result.clean.cast(FILINGS_SCHEMA))
+    return result, rules
+
+
+def stage_land(data: bytes) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        result, _ = _landed(data, Path(tmp))
+        return result.rows_in
+
+
+def run_stage(stage: str, path: Path, repeat: int) -> dict:
+    data = path.read_bytes()
+    extra: dict = {}
+    if stage == "gx":
+        # GX validates the written partition: prepare it outside the timing, import GX once.
+        t0 = time.perf_counter()
+        import great_expectations  # noqa: F401
+        from filinglake.expectations import validate_table
+
+        extra["import_seconds"] = round(time.perf_counter() - t0, 2)
+        tmp = tempfile.mkdtemp()
+        result, rules = _landed(data, Path(tmp))
+        import pyarrow as pa
+
+        table = pa.concat_tables([result.clean, result.quarantine.drop_columns(["failed_checks"])])
+
+        def work() -> int:
+            report = validate_table(table, rules, "sec_edgar_bench")
+            assert report.success, report.mismatches
+            return table.num_rows
+    else:
+        work = {"floor": stage_floor, "pandas": stage_pandas, "parse": stage_parse, "land": stage_land}[stage]
+        work = (lambda fn: (lambda: fn(data)))(work)
+    times, rows = [], 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        rows = work()
+        times.append(time.perf_counter() - t0)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    best = min(times)
+    return {"stage": stage, "rows": rows, "best_s": round(best, 4), "rows_per_s": round(rows / best),
+            "peak_rss_mb": round(peak_mb), **extra}
+
+
+# -- driver -------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--copies", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES)
+    parser.add_argument("--child", nargs=2, metavar=("STAGE", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_stage(args.child[0], Path(args.child[1]), args.repeat)))
+        return
+    if not MASTER.exists():
+        sys.exit(f"bench: {MASTER} not found; set FILINGLAKE_FIXTURES to the shared fixtures folder")
+    results: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for copies in args.copies:
+            path = make_input(copies, Path(tmp))
+            for stage in args.stages:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--repeat", str(args.repeat), "--child", stage, str(path)],
+                    check=True, capture_output=True, text=True,
+                )
+                row = {"input": f"{copies}x", **json.loads(out.stdout.strip().splitlines()[-1])}
+                results.append(row)
+                print(f"{row['input']:>3} {stage:7s} {row['rows']:>9,} rows  {row['best_s']:7.3f} s  "
+                      f"{row['rows_per_s']:>11,} rows/s  peak {row['peak_rss_mb']:>5} MB", flush=True)
+    print()
+    print("ratios (same run, same machine):")
+    for copies in args.copies:
+        by = {r["stage"]: r for r in results if r["input"] == f"{copies}x"}
+        if {"parse", "floor"} <= by.keys():
+            print(f"  {copies}x parse / floor time: {by['parse']['best_s'] / by['floor']['best_s']:.2f}x (target <= 2x)")
+        if {"parse", "pandas"} <= by.keys():
+            print(f"  {copies}x pandas.read_csv / parse time: {by['pandas']['best_s'] / by['parse']['best_s']:.2f}x")
+        for stage, target in TARGETS.items():
+            if stage in by:
+                print(f"  {copies}x {stage} throughput / target {target:,} rows/s: "
+                      f"{by[stage]['rows_per_s'] / target:.2f}")
+    out_dir = PROJECT / "bench-results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "latest.json").write_text(json.dumps(results, indent=2))
+    print(f"\nwritten {out_dir / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    main()
