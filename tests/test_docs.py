@@ -1,0 +1,33 @@
+"""The README's configuration table and the settings module describe the same variables."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from filinglake.config import ENV_VARS
+from filinglake.schema import FIELDS
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    first_block = README.split("```", 2)[1]
+    assert "make demo" in first_block and "make test" in first_block
+
+
+def test_every_setting_is_documented() -> None:
+    for names, _default, _meaning in ENV_VARS:
+        for name in re.findall(r"[A-Z][A-Z0-9_]+", names):
+            assert f"`{name}`" in README, f"{name} missing from the README configuration table"
+
+
+def test_every_documented_filinglake_variable_exists() -> None:
+    known = {n for names, *_ in ENV_VARS for n in re.findall(r"[A-Z][A-Z0-9_]+", names)} | {"FILINGLAKE_FIXTURES"}
+    documented = set(re.findall(r"`(FILINGLAKE_[A-Z0-9_]+)`", README))
+    assert documented <= known, documented - known
+
+
+def test_schema_table_matches_schema_module() -> None:
+    for name, *_ in FIELDS:
+        assert f"| {name} |" in README
