@@ -33,17 +33,16 @@ help:  ## list the targets
 install: $(INSTALL_STAMP)  ## create .venv from uv.lock (dev tools included); fast when up to date
 
 $(INSTALL_STAMP): pyproject.toml uv.lock
-	@uv_bin="$$(command -v uv || true)"; \
-	user_bin="$$($(PYTHON) -m site --user-base)/bin"; \
-	if [ -z "$$uv_bin" ] && [ -x "$$user_bin/uv" ]; then uv_bin="$$user_bin/uv"; fi; \
-	if [ -z "$$uv_bin" ]; then \
-	  echo "uv not found: installing uv==$(UV_VERSION) from PyPI into $$user_bin"; \
-	  $(PYTHON) -m pip install --user --quiet "uv==$(UV_VERSION)" 2>/dev/null \
-	    || $(PYTHON) -m pip install --user --quiet --break-system-packages "uv==$(UV_VERSION)"; \
-	  uv_bin="$$user_bin/uv"; \
+	@if command -v uv >/dev/null 2>&1; then uv=(uv); else \
+	  if ! $(PYTHON) -m uv --version >/dev/null 2>&1; then \
+	    echo "uv not found: installing uv==$(UV_VERSION) from PyPI into the user site of $(PYTHON)"; \
+	    $(PYTHON) -m pip install --user --quiet "uv==$(UV_VERSION)" 2>/dev/null \
+	      || $(PYTHON) -m pip install --user --quiet --break-system-packages "uv==$(UV_VERSION)"; \
+	  fi; \
+	  uv=($(PYTHON) -m uv); \
 	fi; \
-	echo "$$("$$uv_bin" --version) sync --frozen -p $(PYTHON) --compile-bytecode"; \
-	"$$uv_bin" sync --frozen -p $(PYTHON) --compile-bytecode
+	echo "$$("$${uv[@]}" --version): sync --frozen -p $(PYTHON) --compile-bytecode"; \
+	"$${uv[@]}" sync --frozen -p $(PYTHON) --compile-bytecode
 	@touch $@
 
 # --- local Airflow: embedded SQLite, examples off, this checkout's dags/ and plugins/ -------------
