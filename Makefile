@@ -66,7 +66,7 @@ test: install  ## run the test suite (PYTEST_ARGS="-k storage" to narrow it)
 
 demo: install  ## run the DAGs once with dag.test() against a local replay server
 	@mkdir -p .airflow
-	$(LOCAL_ENV) $(BIN)/filinglake demo
+	$(LOCAL_ENV) $(BIN)/python scripts/demo.py
 
 bench: install  ## run the benchmark (bench/bench.py)
 	$(BIN)/python bench/bench.py
