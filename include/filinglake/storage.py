@@ -125,8 +125,12 @@ class Storage:
         with self.fs.open_input_stream(self.path(key)) as stream:
             return stream.read()
 
-    def put_bytes(self, key: str, data: bytes) -> None:
-        """Write ``data`` under ``key`` so that readers see the old object or the new one, never a part."""
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Write ``data`` under ``key`` so that readers see the old object or the new one, never a part.
+
+        ``content_type`` is stored as the S3 object's Content-Type (so an HTML page opens in a
+        browser instead of downloading); local files ignore it.
+        """
         path = self.path(key)
         if self.scheme == "file":
             directory = os.path.dirname(path)
@@ -139,7 +143,8 @@ class Storage:
             os.replace(tmp, path)
         else:
             # One PUT: S3 makes the object visible only when the upload completes.
-            with self.fs.open_output_stream(path) as stream:
+            metadata = {"Content-Type": content_type} if content_type else None
+            with self.fs.open_output_stream(path, metadata=metadata) as stream:
                 stream.write(data)
 
     def delete(self, key: str) -> None:
