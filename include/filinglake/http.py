@@ -50,6 +50,35 @@ class UndeclaredUserAgent(FilinglakeError):
     """SEC refused us as an undeclared automated tool: a configuration problem, retrying will not help."""
 
 
+class ResponseTooLarge(FilinglakeError):
+    """A body grew past the caller's ``max_bytes``; the download was stopped there (never retried)."""
+
+    def __init__(self, message: str, limit: int):
+        super().__init__(message)
+        self.limit = limit
+
+
+class _CappedStream(httpx.SyncByteStream):
+    """Pass a response body through, raising :class:`ResponseTooLarge` once more than ``limit`` bytes arrived."""
+
+    def __init__(self, inner: httpx.SyncByteStream, limit: int, url: str):
+        self._inner = inner
+        self._limit = limit
+        self._url = url
+
+    def __iter__(self):
+        received = 0
+        for chunk in self._inner:
+            received += len(chunk)
+            if received > self._limit:
+                raise ResponseTooLarge(f"{self._url}: body is over the {self._limit:,}-byte limit; download stopped",
+                                       limit=self._limit)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 # --------------------------------------------------------------------------------------------------
 # Shared per-host state
 # --------------------------------------------------------------------------------------------------
@@ -229,8 +258,12 @@ class PoliteClient:
 
     # public API -------------------------------------------------------------------------------
 
-    def get(self, url: str, *, params: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
-        return self._request("GET", url, params=params, headers=headers)
+    def get(
+        self, url: str, *, params: Any = None, headers: dict[str, str] | None = None, max_bytes: int | None = None
+    ) -> httpx.Response:
+        """GET ``url``; with ``max_bytes`` the body is streamed and the download stops past that size
+        (:class:`ResponseTooLarge`), so an oversize document never sits whole in memory."""
+        return self._request("GET", url, params=params, headers=headers, max_bytes=max_bytes)
 
     def post(
         self, url: str, *, data: Any = None, json: Any = None, headers: dict[str, str] | None = None
@@ -248,7 +281,7 @@ class PoliteClient:
 
     # internals --------------------------------------------------------------------------------
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, url: str, max_bytes: int | None = None, **kwargs: Any) -> httpx.Response:
         request = self._client.build_request(method, url, **kwargs)
         shown = str(request.url)
         gate = _gate_for(_host_key(shown))
@@ -260,7 +293,7 @@ class PoliteClient:
         for attempt in range(1, self.retries + 1):
             self._wait_for_turn(gate, shown)
             try:
-                response = self._client.send(request)
+                response = self._send(request, max_bytes)
             except _RETRYABLE_ERRORS as exc:
                 last_problem, last_status, asked_wait, blocked_reason = f"{type(exc).__name__}: {exc}", None, None, None
                 if attempt < self.retries:
@@ -295,6 +328,26 @@ class PoliteClient:
                           f"after {self.retries} attempts", retry_after=asked_wait)
         raise HttpError(f"{method} {shown} failed after {self.retries} attempts (last: {last_problem})",
                         status=last_status)
+
+    def _send(self, request: httpx.Request, max_bytes: int | None) -> httpx.Response:
+        """Send and read the body, stopping past ``max_bytes`` (counted on the wire and after decoding)."""
+        if max_bytes is None:
+            return self._client.send(request)
+        response = self._client.send(request, stream=True)
+        try:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise ResponseTooLarge(f"{request.url}: Content-Length {int(declared):,} bytes is over the "
+                                       f"{max_bytes:,}-byte limit", limit=max_bytes)
+            response.stream = _CappedStream(response.stream, max_bytes, str(request.url))
+            response.read()
+            if len(response.content) > max_bytes:  # a small compressed body can inflate past the limit
+                raise ResponseTooLarge(f"{request.url}: body is over the {max_bytes:,}-byte limit once decoded",
+                                       limit=max_bytes)
+        except BaseException:
+            response.close()
+            raise
+        return response
 
     def _wait_for_turn(self, gate: _HostGate, url: str) -> None:
         """Respect a block on the host (raise or wait), then take a paced slot."""
