@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +15,34 @@ from filinglake.http import reset_host_state
 from filinglake.replay import ReplayServer, Routes
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Airflow puts plugins/ and dags/ on sys.path; tests import filinglake_airflow and DAG modules the same way.
+for _folder in (PROJECT_ROOT / "plugins", PROJECT_ROOT / "dags"):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+
+def _isolate_airflow() -> Path:
+    """One throwaway AIRFLOW_HOME (SQLite inside) per test session, set before anything imports airflow.
+
+    Airflow reads its configuration on first import, so this runs when conftest is loaded, before
+    test modules are collected. Never the developer's ~/airflow or the demo's .airflow/.
+    """
+    home = Path(tempfile.mkdtemp(prefix="filinglake-airflow-test-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        }
+    )
+    return home
+
+
+AIRFLOW_TEST_HOME = _isolate_airflow()
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +75,33 @@ def replay_server() -> Iterator[Callable[[Routes], ReplayServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+# --- Airflow: one metadata DB and one storage root per session, for dag.test() runs ------------------
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """The session's Airflow metadata DB, migrated once (`airflow db migrate`), with the filinglake pools."""
+    from filinglake_airflow.local import prepare_metadata_db
+
+    prepare_metadata_db()
+    return AIRFLOW_TEST_HOME
+
+
+@pytest.fixture(scope="session")
+def dag_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """FILINGLAKE_STORAGE for every dag.test() of the session.
+
+    One root per session because asset URIs are derived from it when DAG files are parsed, and an
+    asset keeps its URI in the metadata DB; tests use distinct partitions instead of distinct roots.
+    """
+    return tmp_path_factory.mktemp("dag-storage")
+
+
+@pytest.fixture
+def dag_env(airflow_db: Path, dag_storage: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Environment for a dag.test() run: the session storage root and a declared SEC User-Agent."""
+    monkeypatch.setenv("FILINGLAKE_STORAGE", dag_storage.as_uri())
+    monkeypatch.setenv("FILINGLAKE_SEC_USER_AGENT", "filinglake tests tests@example.com")
+    return dag_storage

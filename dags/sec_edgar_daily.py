@@ -1,0 +1,56 @@
+"""
+### SEC EDGAR daily index → clean Parquet
+
+Lands one **daily master index** (`daily-index/YYYY/QTRn/master.YYYYMMDD.idx`) per run as the partition
+`sec_edgar/YYYY-MM-DD`: raw bytes archived, every row checked, clean rows to
+`clean/filings/source=sec_edgar/partition=YYYY-MM-DD/`, failures to `quarantine/`, a manifest with
+`rows_in = rows_written + duplicates + quarantined`, a Great Expectations record, and an event on the
+asset `clean.sec_edgar.filings` whose `extra` carries source, partition and counts.
+
+**Schedule and which day a run ingests.** 23:30 US Eastern, Monday to Friday
+(`CronTriggerTimetable("30 23 * * 1-5", America/New_York)`). SEC posts a day's index from about 22:00 ET,
+so the run ingests **the US-Eastern day of its own logical date**: the run of Monday 23:30 ET (logical
+date Tuesday 04:30 UTC) lands Monday. A trigger timetable has no data interval (start == end ==
+logical date), which is why the partition is derived from the logical date and not from
+`data_interval_start`. Weekend and holiday runs (manual ones) land an **empty, successful** partition
+once the day is two days old.
+
+**Retries.** `fetch_index` runs in the `sec_edgar` pool. Not posted yet → retried hourly (up to 6 times,
+i.e. until ~05:30 ET); SEC's 403 rate-limit page → retried after the block (~10 min); an HTML page or a
+truncated gzip where an index was expected → fails at once and nothing is written. Other tasks retry twice.
+
+**Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land one day. Catchup
+is off: days missed while Airflow was down are re-pulled by `sec_edgar_quarterly_refresh` (weekly, whole
+current quarter) or backfilled explicitly, with the bounds in Eastern time:
+`airflow backfill create --dag-id sec_edgar_daily --from-date 2024-12-01T00:00-05:00 --to-date 2024-12-31T23:59-05:00`
+lands the weekdays 2024-12-02 … 2024-12-31. Bare dates are UTC midnights while a run's logical date is
+04:30 UTC the *next* day, so a bare range selects the day before `--from-date` through two days before
+`--to-date`: `--from-date 2024-12-01 --to-date 2024-12-31` would stop at Friday 27 December. For long ranges prefer `sec_edgar_quarterly` (one request per quarter).
+Rerunning a partition rewrites the same bytes.
+
+**A failure means** one of: the index did not appear by ~05:30 ET (SEC late, or an unlisted holiday:
+clear `fetch_index` two days later and it records the day as empty), SEC kept blocking us (check
+`FILINGLAKE_SEC_USER_AGENT` and other clients on the host), SEC served something that is not an index
+(the task log names the URL and what came back), or Great Expectations disagreed with the row checks
+(see `validation/source=sec_edgar/partition=…/gx_result.json`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from airflow.sdk import CronTriggerTimetable
+from filinglake_airflow.ingest import build_ingest_dag
+
+dag = build_ingest_dag(
+    dag_id="sec_edgar_daily",
+    source="sec_edgar",
+    schedule=CronTriggerTimetable("30 23 * * 1-5", timezone="America/New_York"),
+    start_date=datetime(2025, 1, 1, tzinfo=ZoneInfo("America/New_York")),
+    partition_rule="sec_daily",
+    catchup=False,
+    max_active_runs=1,
+    tags=["filinglake", "ingest", "sec_edgar", "daily"],
+    doc_md=__doc__,
+)

@@ -1,0 +1,146 @@
+"""``build_ingest_dag``: the one shape every ingest DAG has, so DAG files only state their choices.
+
+    fetch_index ──► write_partition ──► validate_partition ──► asset clean.<source>.filings
+
+- ``fetch_index`` (in the source's pool): works out the run's partition, downloads the index and
+  archives the raw bytes (``filinglake.pipeline.fetch_partition``); returns raw references (XCom).
+  Throttling and "not posted yet" are retried later, bad responses fail at once (:mod:`.retry`).
+- ``write_partition``: parse, row checks, clean + quarantine Parquet and the manifest; returns the
+  manifest summary (source, partition, counts, keys).
+- ``validate_partition``: the Great Expectations record of the written partition; fails when GX
+  disagrees, otherwise emits an asset event whose ``extra`` is the summary plus the GX result.
+
+Each task rebuilds its ``filinglake.pipeline.Context`` from the partition id, so any task can be
+cleared and rerun alone; every step is idempotent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Metadata, Param, task
+
+from filinglake_airflow import OWNER
+from filinglake_airflow.assets import clean_filings_asset
+from filinglake_airflow.partitions import PartitionRule, partition_for_run
+from filinglake_airflow.retry import IngestRetryPolicy
+
+PARTITION_PARAM_HELP = (
+    "Ingest this partition instead of the one the run's date selects (manual reruns and repairs). "
+    "SEC: YYYY-MM-DD for a daily index, YYYYQn for a quarterly one. Leave empty for scheduled runs."
+)
+
+
+def run_partition(rule: PartitionRule, context: dict[str, Any]) -> str:
+    """The partition a run ingests: the ``partition`` param if given, else ``rule(logical date)``.
+
+    Runs triggered without a logical date (Airflow 3 allows that) use the time they were queued for.
+    """
+    override = (context.get("params") or {}).get("partition")
+    moment = context.get("logical_date") or context["dag_run"].run_after
+    return partition_for_run(rule, moment, override)
+
+
+def build_ingest_dag(
+    *,
+    dag_id: str,
+    source: str,
+    schedule: Any,
+    start_date: datetime,
+    partition_rule: PartitionRule,
+    doc_md: str,
+    catchup: bool,
+    max_active_runs: int,
+    tags: list[str],
+    pool: str | None = None,
+    retries: int = 2,
+    retry_delay: timedelta = timedelta(minutes=5),
+    fetch_retries: int = 6,
+    not_yet_published_delay: timedelta = timedelta(hours=1),
+    dagrun_timeout: timedelta | None = None,
+    **dag_kwargs: Any,
+) -> DAG:
+    """An ingest DAG for ``source``: fetch_index → write_partition → validate_partition.
+
+    ``fetch_retries`` bounds how long a run keeps waiting for a late index or a lifted block
+    (``fetch_retries`` × ``not_yet_published_delay`` at most); other tasks get ``retries``.
+    """
+    asset = clean_filings_asset(source)
+    retry_policy = IngestRetryPolicy(not_yet_published_delay=not_yet_published_delay)
+    default_args = {
+        "owner": OWNER,
+        "retries": retries,
+        "retry_delay": retry_delay,
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(hours=1),
+    }
+
+    with DAG(
+        dag_id=dag_id,
+        schedule=schedule,
+        start_date=start_date,
+        catchup=catchup,
+        max_active_runs=max_active_runs,
+        tags=tags,
+        doc_md=doc_md,
+        default_args=default_args,
+        dagrun_timeout=dagrun_timeout,
+        params={"partition": Param(None, type=["null", "string"], description=PARTITION_PARAM_HELP)},
+        **dag_kwargs,
+    ) as dag:
+
+        @task(
+            task_id="fetch_index",
+            pool=pool or source,
+            retries=fetch_retries,
+            retry_policy=retry_policy,
+            doc_md="Download the partition's index and archive the raw bytes (nothing else is written).",
+        )
+        def fetch_index(**context: Any) -> dict:
+            from filinglake.pipeline import Context, fetch_partition
+
+            from filinglake_airflow.credentials import export_storage_credentials
+
+            export_storage_credentials()
+            partition_id = run_partition(partition_rule, context)
+            print(f"{source}: fetching partition {partition_id}")
+            return fetch_partition(Context.build(source, partition_id))
+
+        @task(task_id="write_partition", doc_md="Parse, check rows, write clean + quarantine Parquet and the manifest.")
+        def write_partition(fetched: dict) -> dict:
+            from filinglake import pipeline
+
+            from filinglake_airflow.credentials import export_storage_credentials
+
+            export_storage_credentials()
+            manifest = pipeline.write_partition(pipeline.Context.build(source, fetched["partition"]), fetched)
+            return pipeline.summary(manifest)
+
+        @task(
+            task_id="validate_partition",
+            outlets=[asset],
+            doc_md="Great Expectations record of the partition; on success an asset event carries the counts.",
+        )
+        def validate_partition(landed: dict):
+            from airflow.sdk.exceptions import AirflowFailException
+            from filinglake import pipeline
+            from filinglake.expectations import ValidationMismatch
+
+            from filinglake_airflow.credentials import export_storage_credentials
+
+            export_storage_credentials()
+            try:
+                report = pipeline.validate_partition(pipeline.Context.build(source, landed["partition"]))
+            except ValidationMismatch as exc:
+                # Deterministic: the same rows give the same disagreement, so retrying is pointless.
+                raise AirflowFailException(f"{source} {landed['partition']}: {exc}") from exc
+            if not report.get("success"):
+                raise AirflowFailException(f"{source} {landed['partition']}: GX record failed: {report}")
+            validation = {"success": True, "key": report.get("key"), "rows": report.get("rows")}
+            yield Metadata(asset, {**landed, "validation": validation})
+            return validation
+
+        validate_partition(write_partition(fetch_index()))
+
+    return dag

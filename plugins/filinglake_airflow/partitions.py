@@ -1,0 +1,85 @@
+"""Which partition a DAG run ingests: pure functions of the run's date (no Airflow import).
+
+SEC dates filings in US Eastern time and posts each day's index from about 22:00 ET, so every rule
+first converts the run's logical date (UTC in Airflow) to the US-Eastern calendar day. Converting
+matters: the daily run that fires at 23:30 ET on Monday has a logical date of 04:30 UTC on *Tuesday*.
+
+Rules are looked up by name (``PARTITION_RULES``) so a DAG file says ``partition_rule="sec_daily"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+US_EASTERN = ZoneInfo("America/New_York")
+
+
+def eastern_day(moment: datetime) -> date:
+    """The US-Eastern calendar day of an aware datetime (naive datetimes are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+    return moment.astimezone(US_EASTERN).date()
+
+
+def quarter_id(day: date) -> str:
+    """``YYYYQn``: the calendar quarter containing ``day``."""
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+
+
+def sec_daily(moment: datetime) -> str:
+    """The daily index of the run's own US-Eastern day (the run fires after that evening's posting)."""
+    return eastern_day(moment).isoformat()
+
+
+def sec_quarter(moment: datetime) -> str:
+    """The quarter containing the run's US-Eastern day."""
+    return quarter_id(eastern_day(moment))
+
+
+def sec_quarter_of_previous_day(moment: datetime) -> str:
+    """The quarter containing the US-Eastern day *before* the run.
+
+    A refresh that fires early on the 1st of a quarter then re-pulls the quarter that just ended
+    (whose last day was posted the evening before), not the new, empty one.
+    """
+    return quarter_id(eastern_day(moment) - timedelta(days=1))
+
+
+def day_in(timezone: str) -> Callable[[datetime], str]:
+    """A daily rule for another market: the run's calendar day in ``timezone`` (e.g. ``Asia/Shanghai``)."""
+    zone = ZoneInfo(timezone)
+
+    def rule(moment: datetime) -> str:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+        return moment.astimezone(zone).date().isoformat()
+
+    rule.__name__ = f"day_in_{timezone.replace('/', '_')}"
+    return rule
+
+
+PARTITION_RULES: dict[str, Callable[[datetime], str]] = {
+    "sec_daily": sec_daily,
+    "sec_quarter": sec_quarter,
+    "sec_quarter_of_previous_day": sec_quarter_of_previous_day,
+}
+
+
+PartitionRule = str | Callable[[datetime], str]
+
+
+def partition_for_run(rule: PartitionRule, moment: datetime, override: str | None = None) -> str:
+    """The partition id for a run: ``override`` (a manual rerun's ``partition`` param) wins.
+
+    ``rule`` is a name from ``PARTITION_RULES`` or a function of the run's logical date.
+    """
+    if override is not None and str(override).strip():
+        return str(override).strip()
+    if callable(rule):
+        return rule(moment)
+    try:
+        return PARTITION_RULES[rule](moment)
+    except KeyError:
+        raise ValueError(f"unknown partition rule {rule!r}; known: {', '.join(sorted(PARTITION_RULES))}") from None

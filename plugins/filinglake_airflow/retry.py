@@ -1,0 +1,71 @@
+"""How ingest tasks react to the library's errors (an Airflow 3.3 retry policy, evaluated in the worker).
+
+| exception (``filinglake.errors``)        | decision                                                    |
+|------------------------------------------|-------------------------------------------------------------|
+| ``Blocked(retry_after)``                 | retry after ``retry_after`` seconds (SEC's block lasts ~10 min) |
+| ``NotYetPublished``                      | retry after ``not_yet_published_delay`` (default 1 hour)    |
+| ``BadResponse``, ``ConfigError``, ``UndeclaredUserAgent``, ``ValueError`` | fail now: retrying cannot fix them |
+| anything else (``HttpError``, timeouts…) | the task's own ``retries``/``retry_delay``                  |
+
+A RETRY decision never exceeds the task's ``retries``: when they are used up the task fails.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import RetryAction, RetryDecision, RetryPolicy
+
+
+def _no_retry_types() -> tuple[type[BaseException], ...]:
+    from filinglake.config import ConfigError
+    from filinglake.errors import BadResponse
+    from filinglake.http import UndeclaredUserAgent
+
+    # ConfigError is a ValueError; ValueError also covers a malformed ``partition`` param.
+    return (BadResponse, ConfigError, UndeclaredUserAgent, ValueError)
+
+
+class IngestRetryPolicy(RetryPolicy):
+    """Retry when waiting helps (throttled, not posted yet), fail at once when it cannot."""
+
+    def __init__(
+        self,
+        not_yet_published_delay: timedelta = timedelta(hours=1),
+        min_block_delay: timedelta = timedelta(seconds=1),
+    ):
+        self.not_yet_published_delay = not_yet_published_delay
+        self.min_block_delay = min_block_delay
+
+    def evaluate(
+        self, exception: BaseException, try_number: int, max_tries: int, context: Any = None
+    ) -> RetryDecision:
+        from filinglake.errors import Blocked, NotYetPublished
+
+        if isinstance(exception, Blocked):
+            delay = max(timedelta(seconds=exception.retry_after), self.min_block_delay)
+            return RetryDecision.retry(delay, f"source throttled us; staying away for {delay.total_seconds():.0f} s")
+        if isinstance(exception, NotYetPublished):
+            return RetryDecision.retry(self.not_yet_published_delay, "index not posted yet; trying again later")
+        if isinstance(exception, _no_retry_types()):
+            return RetryDecision.fail(f"{type(exception).__name__}: retrying cannot fix this")
+        return RetryDecision(action=RetryAction.DEFAULT)
+
+    def serialize(self) -> dict[str, Any]:
+        # Only the worker evaluates policies; the scheduler stores a has_retry_policy flag. Kept for symmetry.
+        return {
+            "__type": "IngestRetryPolicy",
+            "not_yet_published_delay": self.not_yet_published_delay.total_seconds(),
+            "min_block_delay": self.min_block_delay.total_seconds(),
+        }
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any]) -> IngestRetryPolicy:
+        return cls(
+            not_yet_published_delay=timedelta(seconds=data["not_yet_published_delay"]),
+            min_block_delay=timedelta(seconds=data["min_block_delay"]),
+        )
+
+
+INGEST_RETRY_POLICY = IngestRetryPolicy()

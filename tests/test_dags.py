@@ -1,0 +1,248 @@
+"""DAG integrity: every DAG file imports cleanly and follows the project's rules.
+
+Rules for every DAG: tags, an owner that is not Airflow's default, retries >= 2 on every task, catchup
+and max_active_runs stated in the DAG file, a doc_md, fetch tasks in their source's pool, no heavy
+imports when the file is parsed. SEC DAGs also get their timetables, partition rules, retry policy
+and the runs a backfill would create checked.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable, RetryAction
+from filinglake.errors import BadResponse, Blocked, HttpError, NotYetPublished
+from filinglake_airflow import OWNER, POOLS
+from filinglake_airflow.credentials import connection_env, export_storage_credentials
+from filinglake_airflow.partitions import (
+    partition_for_run,
+    sec_daily,
+    sec_quarter,
+    sec_quarter_of_previous_day,
+)
+from filinglake_airflow.retry import IngestRetryPolicy
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DAGS_FOLDER = PROJECT_ROOT / "dags"
+DAG_FILES = sorted(p for p in DAGS_FOLDER.glob("*.py") if not p.name.startswith("_"))
+ET = ZoneInfo("America/New_York")
+
+#: imported inside tasks only: each costs seconds per parse, and DAG files are parsed every 30 s
+HEAVY_MODULES = ("pandas", "pyarrow", "great_expectations", "duckdb", "deltalake", "polars")
+
+#: dag_id -> (timetable class, cron expression, time zone)
+SEC_TIMETABLES = {
+    "sec_edgar_daily": (CronTriggerTimetable, "30 23 * * 1-5"),
+    "sec_edgar_quarterly": (CronDataIntervalTimetable, "0 6 2 1,4,7,10 *"),
+    "sec_edgar_quarterly_refresh": (CronTriggerTimetable, "0 6 * * 6"),
+}
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+def all_dags(bag: DagBag) -> list:
+    return sorted(bag.dags.values(), key=lambda d: d.dag_id)
+
+
+def test_every_dag_file_imports_without_errors(dagbag: DagBag, capsys: pytest.CaptureFixture[str]) -> None:
+    assert dagbag.import_errors == {}
+    assert DAG_FILES, "no DAG files found"
+    loaded = {Path(stat.file).name for stat in dagbag.dagbag_stats}
+    assert loaded == {p.name for p in DAG_FILES}
+    with capsys.disabled():
+        print()
+        for stat in dagbag.dagbag_stats:
+            print(f"  parse {Path(stat.file).name}: {stat.duration.total_seconds() * 1000:.1f} ms, {stat.dag_num} DAG(s)")
+    assert set(SEC_TIMETABLES) <= set(dagbag.dags)
+
+
+def test_every_dag_states_its_policy(dagbag: DagBag) -> None:
+    problems: list[str] = []
+    for dag in all_dags(dagbag):
+        source_text = Path(dag.fileloc).read_text()
+        where = f"{dag.dag_id} ({Path(dag.fileloc).name})"
+        if not dag.tags:
+            problems.append(f"{where}: no tags")
+        if not dag.doc_md or len(dag.doc_md.strip()) < 200:
+            problems.append(f"{where}: doc_md missing or too short to explain schedule and failures")
+        # Both default to configuration values: they must be decided in the DAG file, not inherited.
+        for setting in ("catchup", "max_active_runs"):
+            if f"{setting}=" not in source_text:
+                problems.append(f"{where}: {setting} not set explicitly")
+        for task in dag.tasks:
+            if task.owner in (None, "", "airflow"):
+                problems.append(f"{where}.{task.task_id}: owner {task.owner!r}")
+            if (task.retries or 0) < 2:
+                problems.append(f"{where}.{task.task_id}: retries={task.retries}")
+            if task.task_id.startswith("fetch") and task.pool not in POOLS:
+                problems.append(f"{where}.{task.task_id}: pool {task.pool!r} is not a host pool {sorted(POOLS)}")
+    assert problems == []
+
+
+def test_sec_dags_shape(dagbag: DagBag) -> None:
+    for dag_id, (timetable_type, expression) in SEC_TIMETABLES.items():
+        dag = dagbag.dags[dag_id]
+        assert type(dag.timetable) is timetable_type, dag_id
+        core = dag.timetable  # the SDK object serialises to the expression and zone the scheduler uses
+        from airflow.serialization.encoders import coerce_to_core_timetable
+
+        serialised = coerce_to_core_timetable(core).serialize()
+        assert serialised["expression"] == expression, dag_id
+        assert serialised["timezone"] == "America/New_York", dag_id
+        assert dag.catchup is False
+        assert {t.task_id for t in dag.tasks} == {"fetch_index", "write_partition", "validate_partition"}
+        assert dag.get_task("fetch_index").pool == "sec_edgar"
+        assert isinstance(dag.get_task("fetch_index").retry_policy, IngestRetryPolicy)
+        assert dag.get_task("write_partition").upstream_task_ids == {"fetch_index"}
+        assert dag.get_task("validate_partition").upstream_task_ids == {"write_partition"}
+        outlets = dag.get_task("validate_partition").outlets
+        assert [a.name for a in outlets] == ["clean.sec_edgar.filings"]
+        assert outlets[0].uri.endswith("/clean/filings/source=sec_edgar")
+        assert all(t.owner == OWNER for t in dag.tasks)
+        assert "partition" in dag.params
+    assert dagbag.dags["sec_edgar_quarterly"].start_date == datetime(1993, 1, 1, 5, tzinfo=UTC)
+
+
+def test_dag_files_import_no_heavy_modules() -> None:
+    """Parse every DAG file in a fresh interpreter and list heavy modules that parsing imported."""
+    script = textwrap.dedent(
+        f"""
+        import json, runpy, sys
+        sys.path[:0] = [{str(PROJECT_ROOT / "plugins")!r}, {str(DAGS_FOLDER)!r}]
+        import airflow.sdk  # the baseline every DAG file pays anyway
+        heavy = {HEAVY_MODULES!r}
+        found = {{}}
+        for path in {[str(p) for p in DAG_FILES]!r}:
+            before = set(sys.modules)
+            runpy.run_path(path)
+            new = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in heavy)
+            found[path] = new
+        print(json.dumps(found))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(found) == {str(p) for p in DAG_FILES}
+    assert {path: mods[:5] for path, mods in found.items() if mods} == {}
+
+
+# --- which partition a run ingests ------------------------------------------------------------------
+
+
+def test_daily_run_ingests_its_own_eastern_day() -> None:
+    # Monday 23:30 ET is Tuesday 04:30 UTC (EST) and Tuesday 03:30 UTC (EDT): both land Monday.
+    assert sec_daily(datetime(2018, 12, 31, 23, 30, tzinfo=ET)) == "2018-12-31"
+    assert sec_daily(datetime(2019, 1, 1, 4, 30, tzinfo=UTC)) == "2018-12-31"
+    assert sec_daily(datetime(2024, 7, 2, 3, 30, tzinfo=UTC)) == "2024-07-01"
+    # a naive datetime is UTC, as Airflow stores it
+    assert sec_daily(datetime(2019, 1, 1, 4, 30)) == "2018-12-31"
+
+
+def test_quarter_rules() -> None:
+    assert sec_quarter(datetime(2016, 7, 2, 6, tzinfo=ET)) == "2016Q3"
+    assert sec_quarter(datetime(1993, 10, 2, 10, tzinfo=UTC)) == "1993Q4"
+    # 1 Jan 2022 03:00 UTC is still 31 Dec 2021 in New York
+    assert sec_quarter(datetime(2022, 1, 1, 3, tzinfo=UTC)) == "2021Q4"
+    # the weekly refresh on Saturday 1 July 2023 refreshes the quarter that ended the day before
+    assert sec_quarter_of_previous_day(datetime(2023, 7, 1, 6, tzinfo=ET)) == "2023Q2"
+    assert sec_quarter_of_previous_day(datetime(2023, 7, 8, 6, tzinfo=ET)) == "2023Q3"
+
+
+def test_partition_param_overrides_the_rule() -> None:
+    moment = datetime(2018, 12, 31, 23, 30, tzinfo=ET)
+    assert partition_for_run("sec_daily", moment, " 2016Q3 ") == "2016Q3"
+    assert partition_for_run("sec_daily", moment, "") == "2018-12-31"
+    assert partition_for_run("sec_daily", moment, None) == "2018-12-31"
+    assert partition_for_run(lambda m: "custom", moment) == "custom"
+    with pytest.raises(ValueError, match="unknown partition rule"):
+        partition_for_run("sec_hourly", moment)
+
+
+def _backfill_partitions(dag, from_date: datetime, to_date: datetime) -> list[str]:
+    """The partitions `airflow backfill create --from-date --to-date` would ingest (same code path)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    serialized = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    now = datetime.now(UTC)
+    infos = [i for i in serialized.iter_dagrun_infos_between(from_date, to_date) if i.data_interval.end < now]
+    rule = {"sec_edgar_daily": sec_daily, "sec_edgar_quarterly": sec_quarter}[dag.dag_id]
+    return [rule(i.logical_date) for i in infos]
+
+
+def test_quarterly_backfill_creates_one_run_per_quarter(dagbag: DagBag) -> None:
+    dag = dagbag.dags["sec_edgar_quarterly"]
+    assert _backfill_partitions(dag, datetime(1993, 1, 1, tzinfo=UTC), datetime(1994, 12, 31, tzinfo=UTC)) == [
+        f"{year}Q{q}" for year in (1993, 1994) for q in (1, 2, 3, 4)
+    ]
+
+
+def test_daily_backfill_covers_weekdays(dagbag: DagBag) -> None:
+    dag = dagbag.dags["sec_edgar_daily"]
+    # The range is compared with logical dates (23:30 ET = 04:30 UTC the next day), so bounds given
+    # in Eastern time, as doc_md says, select exactly the weekdays of the range.
+    december = _backfill_partitions(dag, datetime(2024, 12, 1, tzinfo=ET), datetime(2024, 12, 31, 23, 59, tzinfo=ET))
+    assert december[0] == "2024-12-02" and december[-1] == "2024-12-31"
+    assert len(december) == 22  # weekdays in December 2024 (holidays land as empty partitions)
+    # bare dates are UTC midnights: the Friday before is included and the last day is not
+    utc = _backfill_partitions(dag, datetime(2024, 12, 21, tzinfo=UTC), datetime(2024, 12, 27, tzinfo=UTC))
+    assert utc == ["2024-12-20", "2024-12-23", "2024-12-24", "2024-12-25"]
+    bare_december = _backfill_partitions(dag, datetime(2024, 12, 1, tzinfo=UTC), datetime(2024, 12, 31, tzinfo=UTC))
+    assert (bare_december[0], bare_december[-1]) == ("2024-12-02", "2024-12-27")
+
+
+# --- retry policy and credentials ----------------------------------------------------------------
+
+
+def test_retry_policy_decisions() -> None:
+    policy = IngestRetryPolicy(not_yet_published_delay=timedelta(minutes=45))
+    blocked = policy.evaluate(Blocked("SEC block page", retry_after=600), try_number=1, max_tries=6)
+    assert (blocked.action, blocked.retry_delay) == (RetryAction.RETRY, timedelta(seconds=600))
+    late = policy.evaluate(NotYetPublished("not yet"), try_number=1, max_tries=6)
+    assert (late.action, late.retry_delay) == (RetryAction.RETRY, timedelta(minutes=45))
+    assert policy.evaluate(BadResponse("HTML"), 1, 6).action is RetryAction.FAIL
+    assert policy.evaluate(ValueError("bad partition"), 1, 6).action is RetryAction.FAIL
+    assert policy.evaluate(HttpError("503", status=503), 1, 6).action is RetryAction.DEFAULT
+    assert policy.evaluate(TimeoutError(), 1, 6).action is RetryAction.DEFAULT
+    assert IngestRetryPolicy.deserialize(policy.serialize()).not_yet_published_delay == timedelta(minutes=45)
+
+
+def test_connection_fields_become_library_variables() -> None:
+    assert connection_env("AK", "SK", {"endpoint_url": "http://minio:9000", "region_name": "eu-west-1"}) == {
+        "AWS_ACCESS_KEY_ID": "AK",
+        "AWS_SECRET_ACCESS_KEY": "SK",
+        "FILINGLAKE_S3_ENDPOINT_URL": "http://minio:9000",
+        "AWS_REGION": "eu-west-1",
+    }
+    assert connection_env(None, None, {"service_config": {"s3": {"endpoint_url": "http://s3:1"}}}) == {
+        "FILINGLAKE_S3_ENDPOINT_URL": "http://s3:1"
+    }
+
+
+def test_export_storage_credentials_from_an_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FILINGLAKE_STORAGE", "s3://lake/filinglake")
+    monkeypatch.setenv("FILINGLAKE_AWS_CONN_ID", "filinglake_s3_test")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_FILINGLAKE_S3_TEST",
+        json.dumps({"conn_type": "aws", "login": "key-id", "password": "secret-key",
+                    "extra": {"endpoint_url": "http://127.0.0.1:5055"}}),
+    )
+    environ: dict[str, str] = {}
+    assert export_storage_credentials(environ) == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FILINGLAKE_S3_ENDPOINT_URL"]
+    assert environ["FILINGLAKE_S3_ENDPOINT_URL"] == "http://127.0.0.1:5055"
+    # no such connection: nothing changes; file:// storage never looks one up
+    monkeypatch.setenv("FILINGLAKE_AWS_CONN_ID", "no_such_connection")
+    assert export_storage_credentials({}) == []
+    monkeypatch.setenv("FILINGLAKE_STORAGE", "file:///tmp/lake")
+    monkeypatch.setenv("FILINGLAKE_AWS_CONN_ID", "filinglake_s3_test")
+    assert export_storage_credentials({}) == []
