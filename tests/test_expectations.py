@@ -75,8 +75,15 @@ def _broken_rows(table: pa.Table) -> pa.Table:
         {"form_type": "NOT-A-FORM"},
         # two rows with the whole key missing (not exact duplicates: titles differ): one repeated key
         *[
-            {"native_id": None, "issuer_id": None, "form_type": None, "company_name": None,
-             "filing_date": None, "filing_id": None, "title": title}
+            {
+                "native_id": None,
+                "issuer_id": None,
+                "form_type": None,
+                "company_name": None,
+                "filing_date": None,
+                "filing_id": None,
+                "title": title,
+            }
             for title in ("first", "second")
         ],
     ]
@@ -145,23 +152,64 @@ def test_gx_frame_shapes_columns_like_the_row_checks(broken_quarter, rules):
     # blanks are missing for required/matches/in_set, but raw in the key columns
     assert frame["company_name"].isna().sum() == 5
     key_company = plan.columns["key_unique"][3]
-    assert key_company == "company_name[key]"
+    assert key_company == "company_name[raw]"
     assert frame[key_company].isna().sum() == 3
     # a one-column key gets a sentinel for nulls: GX's map expectations would skip them
     single = plan.columns["filing_id_unique"][0]
     assert (frame[single] == NULL_KEY_SENTINEL).sum() == 2
-    assert single == "filing_id[key]"
+    assert single == "filing_id[raw,null=sentinel]"
     # only the columns rules read; a second copy only where the views really differ (blanks, null keys)
-    assert sorted(frame.columns) == sorted([
-        "filing_id", "native_id", "issuer_id", "company_name", "form_type", "filing_date", "document_url",
-        "issuer_id[key]", "company_name[key]", "form_type[key]", "filing_id[key]",
-    ])
+    assert sorted(frame.columns) == sorted(
+        [
+            "filing_id",
+            "native_id",
+            "issuer_id",
+            "company_name",
+            "form_type",
+            "filing_date",
+            "document_url",
+            "issuer_id[raw]",
+            "company_name[raw]",
+            "form_type[raw]",
+            "filing_id[raw,null=sentinel]",
+        ]
+    )
     assert not any(name.startswith(("native_id[", "filing_date[")) for name in frame.columns)
+
+
+def test_one_column_in_three_views_keeps_each_rules_semantics():
+    """required (blank = missing), a one-column key (nulls equal) and a compound key (blank is a value)."""
+    table = pa.table(
+        {
+            "company_name": ["A", "A", "", " ", None, None, "B"],
+            "issuer_id": ["1", "2", "3", "3", "4", "4", "5"],
+        }
+    )
+    rules = [
+        quality.required("company_name"),
+        quality.unique(["company_name"], name="name_unique"),
+        quality.unique(["company_name", "issuer_id"], name="pair_unique"),
+    ]
+    report = validate_table(table, rules, "views")
+    assert report.success, report.mismatches
+    assert {n: e["gx_unexpected"] for n, e in report.per_rule.items()} == {
+        "company_name_present": 4,
+        "name_unique": 4,
+        "pair_unique": 2,
+    }
+    assert sorted(gx_frame(table, rules).frame.columns) == [
+        "company_name",
+        "company_name[raw,null=sentinel]",
+        "company_name[raw]",
+        "issuer_id",
+    ]
 
 
 def test_tampered_manifest_counts_raise_validation_mismatch(tmp_path, broken_quarter, rules):
     storage = Storage(f"file://{tmp_path}")
-    sample = pa.concat_tables([broken_quarter.slice(0, 3_000), broken_quarter.slice(broken_quarter.num_rows - 15)])
+    sample = pa.concat_tables(
+        [broken_quarter.slice(0, 3_000), broken_quarter.slice(broken_quarter.num_rows - 15)]
+    )
     manifest = _write_partition(storage, sample, rules)
     honest = manifest["failures"]["accession_format"]
     manifest["failures"]["accession_format"] = honest + 1
@@ -175,7 +223,9 @@ def test_tampered_manifest_counts_raise_validation_mismatch(tmp_path, broken_qua
     record = json.loads(storage.get_bytes(validation_key(SOURCE, PARTITION)))
     assert record["success"] is False
     assert record["per_rule"]["accession_format"] == {
-        "gx_unexpected": honest, "row_checks": honest + 1, "exception": None
+        "gx_unexpected": honest,
+        "row_checks": honest + 1,
+        "exception": None,
     }
 
 
@@ -201,7 +251,9 @@ def test_expectation_that_raises_is_reported_as_mismatch(broken_quarter, rules):
 
 def test_validate_partition_writes_report_and_data_docs(tmp_path, broken_quarter, rules):
     storage = Storage(f"file://{tmp_path}")
-    sample = pa.concat_tables([broken_quarter.slice(0, 5_000), broken_quarter.slice(broken_quarter.num_rows - 15)])
+    sample = pa.concat_tables(
+        [broken_quarter.slice(0, 5_000), broken_quarter.slice(broken_quarter.num_rows - 15)]
+    )
     manifest = _write_partition(storage, sample, rules)
 
     report = validate_partition(storage, SOURCE, PARTITION, rules)
@@ -233,11 +285,20 @@ def test_validate_partition_on_s3_serves_data_docs_as_html(broken_quarter, rules
     server.start()
     try:
         endpoint = f"http://127.0.0.1:{port}"
-        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test",
-                          aws_secret_access_key="test", region_name="us-east-1")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
         s3.create_bucket(Bucket="lake")
-        settings = Settings(storage="s3://lake/test", s3_endpoint_url=endpoint,
-                            aws_access_key_id="test", aws_secret_access_key="test")
+        settings = Settings(
+            storage="s3://lake/test",
+            s3_endpoint_url=endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
         storage = Storage.from_settings(settings)
         manifest = _write_partition(storage, broken_quarter.slice(broken_quarter.num_rows - 500), rules)
 
@@ -289,7 +350,9 @@ def test_gx_regex_keeps_re2_meaning_on_non_ascii_text():
 # ------------------------------------------------------------------------------------------------
 
 
-def _write_partition(storage: Storage, parsed: pa.Table, rules: list[quality.Rule], status: str = "landed") -> dict:
+def _write_partition(
+    storage: Storage, parsed: pa.Table, rules: list[quality.Rule], status: str = "landed"
+) -> dict:
     """What the pipeline writes for a partition: clean, quarantine, then the manifest."""
     n = parsed.num_rows
     table = conform(parsed, FILINGS_SCHEMA)
@@ -298,7 +361,9 @@ def _write_partition(storage: Storage, parsed: pa.Table, rules: list[quality.Rul
     )
     at = datetime(2016, 10, 1, tzinfo=UTC)
     table = table.set_column(
-        table.schema.get_field_index("ingested_at"), "ingested_at", pa.array([at] * n, pa.timestamp("us", tz="UTC"))
+        table.schema.get_field_index("ingested_at"),
+        "ingested_at",
+        pa.array([at] * n, pa.timestamp("us", tz="UTC")),
     )
     result = quality.check_rows(table, rules)
     storage.write_parquet(quarantine_key(SOURCE, PARTITION), result.quarantine)

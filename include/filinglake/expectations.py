@@ -160,6 +160,10 @@ def _to_series(col: pa.ChunkedArray) -> pd.Series:
     return pd.Series(pd.arrays.ArrowExtensionArray(col), copy=False)
 
 
+#: how a second copy of a column is labelled in the frame (and so in GX's results and data docs)
+_VIEW_LABELS = {"value": "blank=null", "date": "utc", "key": "raw", "key1": "raw,null=sentinel"}
+
+
 @dataclass(frozen=True)
 class _Plan:
     frame: pd.DataFrame
@@ -170,20 +174,22 @@ def gx_frame(table: pa.Table, rules: list[Rule]) -> _Plan:
     """The pandas frame GX validates: only the columns the rules touch, shaped per rule kind.
 
     A column that needs two different views (say, blank-as-null for ``required`` and raw for
-    ``unique``) appears twice, the second time as ``<column>[<view>]``; when both views hold the
-    same values it appears once. A rule on a column the table lacks gets a name that is not in
-    the frame, so GX reports the missing column as an exception (it is never silently skipped).
+    ``unique``) appears twice, the second time as ``<column>[<view>]``, e.g. ``company_name[raw]``;
+    when both views hold the same values it appears once. A rule on a column the table lacks gets
+    a name that is not in the frame, so GX reports the missing column as an exception (it is never
+    silently skipped).
     """
     import pandas as pd
 
     arrays: dict[str, pa.ChunkedArray] = {}
+    names_of: dict[str, list[str]] = {}  # source column -> frame columns holding a view of it
     views: dict[tuple[str, str], str] = {}
     columns: dict[str, list[str]] = {}
 
     def frame_column(column: str, view: str, single_key: bool = False) -> str:
         if column not in table.column_names:
             return column
-        view_id = f"key1:{column}" if view == "key" and single_key else view
+        view_id = "key1" if view == "key" and single_key else view
         if (column, view_id) in views:
             return views[(column, view_id)]
         raw = table[column]
@@ -193,13 +199,16 @@ def gx_frame(table: pa.Table, rules: list[Rule]) -> _Plan:
             data = _date_view(raw)
         else:
             data = _key_view(raw, single_key)
-        if column not in arrays:
-            name = column
-        elif arrays[column].type == data.type and arrays[column].equals(data):
-            name = column  # same values as the view already there: share the column
+        taken = names_of.setdefault(column, [])
+        same = [n for n in taken if arrays[n].type == data.type and arrays[n].equals(data)]
+        if same:
+            name = same[0]  # identical values: share the column
         else:
-            name = f"{column}[{view}]"
-        arrays.setdefault(name, data)
+            name = column if not taken else f"{column}[{_VIEW_LABELS[view_id]}]"
+            while name in arrays or (name != column and name in table.column_names):
+                name = f"{name}'"  # never shadow another column of the table
+            arrays[name] = data
+            taken.append(name)
         views[(column, view_id)] = name
         return name
 
@@ -272,13 +281,20 @@ def _expectation(rule: Rule, frame_columns: list[str] | None = None) -> Any:
     import great_expectations.expectations as gxe
 
     cols = frame_columns or list(rule.columns)
-    meta = {"rule": rule.name, "kind": rule.kind, "columns": list(rule.columns), "description": rule.description}
+    meta = {
+        "rule": rule.name,
+        "kind": rule.kind,
+        "columns": list(rule.columns),
+        "description": rule.description,
+    }
     if rule.pattern is not None:
         meta["pattern"] = rule.pattern  # as declared; the expectation's regex is its RE2-faithful spelling
     if rule.kind == "required":
         return gxe.ExpectColumnValuesToNotBeNull(column=cols[0], meta=meta)
     if rule.kind == "matches":
-        return gxe.ExpectColumnValuesToMatchRegex(column=cols[0], regex=gx_regex(rule.pattern or ""), meta=meta)
+        return gxe.ExpectColumnValuesToMatchRegex(
+            column=cols[0], regex=gx_regex(rule.pattern or ""), meta=meta
+        )
     if rule.kind == "in_set":
         return gxe.ExpectColumnValuesToBeInSet(column=cols[0], value_set=list(rule.values or ()), meta=meta)
     if rule.kind == "date_between":
@@ -296,8 +312,14 @@ def _expectation(rule: Rule, frame_columns: list[str] | None = None) -> Any:
     raise ValueError(f"rule {rule.name!r}: unknown kind {rule.kind!r}")
 
 
-def build_suite(rules: list[Rule], name: str, _frame_columns: Mapping[str, list[str]] | None = None) -> gx.ExpectationSuite:
-    """One GX expectation per rule, in rule order, each with ``meta["rule"]`` = the rule name."""
+def build_suite(
+    rules: list[Rule], name: str, frame_columns: Mapping[str, list[str]] | None = None
+) -> gx.ExpectationSuite:
+    """One GX expectation per rule, in rule order, each with ``meta["rule"]`` = the rule name.
+
+    ``frame_columns`` (rule name -> column names, from :func:`gx_frame`) points expectations at
+    the shaped copies of their columns; without it they read the rules' own columns.
+    """
     import great_expectations as gx
 
     names = [r.name for r in rules]
@@ -305,7 +327,7 @@ def build_suite(rules: list[Rule], name: str, _frame_columns: Mapping[str, list[
         raise ValueError(f"suite {name!r}: rule names must be unique, got {names}")
     suite = gx.ExpectationSuite(name=name)
     for rule in rules:
-        suite.add_expectation(_expectation(rule, (_frame_columns or {}).get(rule.name)))
+        suite.add_expectation(_expectation(rule, (frame_columns or {}).get(rule.name)))
     return suite
 
 
@@ -330,7 +352,7 @@ def _exception_message(info: Any) -> str | None:
     if "raised_exception" in info:
         if not info.get("raised_exception"):
             return None
-        return str(info.get("exception_message") or "raised (no message)")
+        return " ".join(str(info.get("exception_message") or "raised (no message)").split())  # one line
     messages = [_exception_message(v) for v in info.values() if isinstance(v, Mapping)]
     found = [m for m in messages if m]
     return "; ".join(dict.fromkeys(found)) or None
@@ -370,7 +392,9 @@ def run_suite(table: pa.Table, rules: list[Rule], suite_name: str) -> tuple[dict
         .add_batch_definition_whole_dataframe(name="whole")
     )
     suite = context.suites.add(build_suite(rules, suite_name, plan.columns))
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch, suite=suite))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
+    )
     with warnings.catch_warnings(), _without_batch_fingerprint():
         # pandas' str.contains warns for every pattern with a group, e.g. "(/|$)"; we want booleans
         warnings.filterwarnings("ignore", "This pattern is interpreted as a regular expression")
@@ -382,7 +406,10 @@ def run_suite(table: pa.Table, rules: list[Rule], suite_name: str) -> tuple[dict
         unexpected = (item.result or {}).get("unexpected_count")
         if exception is None and unexpected is None and not item.success:
             exception = "GX returned no unexpected_count"
-        outcome[rule_name] = {"gx_unexpected": None if unexpected is None else int(unexpected), "exception": exception}
+        outcome[rule_name] = {
+            "gx_unexpected": None if unexpected is None else int(unexpected),
+            "exception": exception,
+        }
     return outcome, result
 
 
@@ -413,9 +440,10 @@ def compare(
             mismatches.append(f"{rule.name}: GX {got['gx_unexpected']} vs row checks {want}")
     for name in expected:
         if name not in per_rule:
-            mismatches.append(f"{name}: counted by the row checks ({expected[name]}) but not a rule of the suite")
+            mismatches.append(
+                f"{name}: counted by the row checks ({expected[name]}) but not a rule of the suite"
+            )
     return per_rule, mismatches
-
 
 
 def _validate(
@@ -503,7 +531,9 @@ def validate_partition(storage: Storage, source: str, partition: str, rules: lis
     """
     manifest_at = keys.manifest_key(source, partition)
     if not storage.exists(manifest_at):
-        raise ValidationMismatch(f"{source}/{partition}: no manifest at {manifest_at}: nothing was written to validate")
+        raise ValidationMismatch(
+            f"{source}/{partition}: no manifest at {manifest_at}: nothing was written to validate"
+        )
     manifest = storage.get_json(manifest_at)
     assert isinstance(manifest, dict)
     status = str(manifest.get("status", "landed"))
