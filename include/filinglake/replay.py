@@ -103,6 +103,7 @@ def reply_sequence(*replies: Reply) -> Callable[[RecordedRequest], Reply]:
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like real servers; every reply sets Content-Length
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stall
     server: _Server
 
     def do_GET(self) -> None:
