@@ -48,7 +48,7 @@ import pyarrow as pa
 
 from filinglake import quality
 from filinglake.config import DEFAULT_CNINFO_STATIC_URL
-from filinglake.errors import BadResponse, IncompleteFetch
+from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.schema import PARSED_SCHEMA, empty_parsed
 from filinglake.sources.base import FetchResult, Partition, RawFile, Source
 
@@ -102,6 +102,8 @@ _SUFFIX = {"SZSE": "SZ", "SSE": "SS", "BSE": "BJ"}
 _STOCK_PARTITION = re.compile(
     r"^stock[-=:](?P<code>\d{6})[_:](?P<start>\d{4}-\d{2}-\d{2})(?:_|\.\.)(?P<end>\d{4}-\d{2}-\d{2})$"
 )
+#: how long to stay away after a challenge page (CNINFO's circuit breaker, 熔断)
+CHALLENGE_BACKOFF_SECONDS = 600.0
 _EM_TAG = re.compile(r"</?em\s*>", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 
@@ -178,6 +180,17 @@ def _text(value: object) -> str | None:
 # ------------------------------------------------------------------------------------------------
 
 
+class ChallengePage(Blocked, BadResponse):
+    """CNINFO answered HTML (a challenge or circuit-breaker page) with status 200 where JSON was expected.
+
+    Both kinds at once: a :class:`BadResponse` (not data, never archived or parsed) and a
+    :class:`Blocked` (the host is shedding us; trying again later can succeed).
+    """
+
+    def __init__(self, message: str, retry_after: float = CHALLENGE_BACKOFF_SECONDS):
+        super().__init__(message, retry_after)
+
+
 def decode_query_page(data: bytes, name: str = "") -> dict:
     """One hisAnnouncement/query response → its JSON object, or :class:`BadResponse`.
 
@@ -189,8 +202,8 @@ def decode_query_page(data: bytes, name: str = "") -> dict:
     if looks_like_html(data):
         title = re.search(rb"<title>(.*?)</title>", data[:8192], re.IGNORECASE | re.DOTALL)
         shown = title.group(1).decode("utf-8", "replace").strip()[:80] if title else "an HTML page"
-        raise BadResponse(f"{what}: got HTML ({shown!r}; a challenge or circuit-breaker page?) "
-                          "where CNINFO's announcement JSON was expected")
+        raise ChallengePage(f"{what}: got HTML ({shown!r}; a challenge or circuit-breaker page?) "
+                            "where CNINFO's announcement JSON was expected")
     try:
         payload = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

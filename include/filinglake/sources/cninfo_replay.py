@@ -102,6 +102,8 @@ class CninfoReplay:
     truncate_after: int | None = None
     stock_list_requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: query filters → matching rows, newest first (paging asks the same query ~100 times)
+    _matches: dict[tuple, list[dict]] = field(default_factory=dict, repr=False)
 
     def routes(self) -> dict[tuple[str, str], RouteAnswer]:
         return {("POST", QUERY_PATH): self.answer_query, ("GET", STOCK_LIST_PATH): self.answer_stock_list}
@@ -109,6 +111,7 @@ class CninfoReplay:
     def add(self, rows: Iterable[dict]) -> None:
         with self._lock:
             self.announcements.extend(rows)
+            self._matches.clear()
 
     # -- answers ---------------------------------------------------------------------------------
     def answer_stock_list(self, _request: RecordedRequest) -> Reply:
@@ -118,7 +121,7 @@ class CninfoReplay:
 
     def answer_query(self, request: RecordedRequest) -> Reply:
         form = request.form
-        matched = sorted(self.matching(form), key=_newest_first)
+        matched = self.matching(form)
         total = len(matched)
         visible = matched if self.truncate_after is None else matched[: self.truncate_after]
         size = min(_int(form.get("pageSize"), PAGE_SIZE), PAGE_SIZE)
@@ -139,12 +142,17 @@ class CninfoReplay:
         return Reply.json(payload)
 
     def matching(self, form: dict[str, str]) -> list[dict]:
-        start, end = _date_range(form.get("seDate", ""))
-        code, _, org_id = (form.get("stock") or "").partition(",")
-        plate = form.get("plate") or ""
-        categories = {c for c in (form.get("category") or "").split(";") if c}
+        """Rows a query selects, newest first."""
+        key = tuple(form.get(k) or "" for k in ("seDate", "stock", "plate", "category"))
         with self._lock:
+            cached = self._matches.get(key)
             rows = list(self.announcements)
+        if cached is not None:
+            return cached
+        start, end = _date_range(key[0])
+        code, _, org_id = key[1].partition(",")
+        plate = key[2]
+        categories = {c for c in key[3].split(";") if c}
         out = []
         for row in rows:
             if start and not (start <= beijing_day(row) <= end):
@@ -156,6 +164,10 @@ class CninfoReplay:
             if categories and not categories & set(row.get(_HIDDEN) or ()):
                 continue
             out.append(row)
+        out.sort(key=_newest_first)
+        with self._lock:
+            if len(self.announcements) == len(rows):  # nothing was added meanwhile
+                self._matches[key] = out
         return out
 
 
