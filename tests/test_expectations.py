@@ -249,7 +249,7 @@ def test_expectation_that_raises_is_reported_as_mismatch(broken_quarter, rules):
         report.raise_for_mismatch()
 
 
-def test_validate_partition_writes_report_and_data_docs(tmp_path, broken_quarter, rules):
+def test_validate_partition_writes_report_and_data_docs(tmp_path, broken_quarter, rules, caplog):
     storage = Storage(f"file://{tmp_path}")
     sample = pa.concat_tables(
         [broken_quarter.slice(0, 5_000), broken_quarter.slice(broken_quarter.num_rows - 15)]
@@ -270,6 +270,9 @@ def test_validate_partition_writes_report_and_data_docs(tmp_path, broken_quarter
     page = (tmp_path / report.data_docs_key).read_text()
     assert page.lstrip().startswith("<!DOCTYPE html>")
     assert "GX agrees with the row checks" in page and "accession_format" in page
+    assert "evil.example.com" in page  # GX's own section, with sampled unexpected values
+    # null examples (pd.NA) must not break GX's renderers (they log a traceback and drop the section)
+    assert not [r for r in caplog.records if "data docs rendering" in r.getMessage()]
     assert "gx_result" not in report.to_dict()  # the XCom-sized dict leaves GX's full result out
 
 

@@ -596,6 +596,21 @@ def _comparison_html(report: ValidationReport) -> str:
     )
 
 
+def _missing_as_none(result: Any) -> None:
+    """pd.NA / NaT example values become None: GX's renderers test them with ``if value:``."""
+    import pandas as pd
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return None if pd.api.types.is_scalar(value) and pd.isna(value) else value
+
+    for item in result.results:
+        examples = (item.result or {}).get("partial_unexpected_list")
+        if examples:
+            item.result["partial_unexpected_list"] = [clean(v) for v in examples]
+
+
 def render_data_docs(result: Any, report: ValidationReport) -> str:
     """GX's validation page for ``result`` with our comparison table on top, as one HTML string.
 
@@ -605,6 +620,7 @@ def render_data_docs(result: Any, report: ValidationReport) -> str:
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
+    _missing_as_none(result)
     page = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
     comparison = _comparison_html(report)
     at = page.find("<body>")
