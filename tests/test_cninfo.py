@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
@@ -555,3 +556,76 @@ def test_replay_server_behaves_like_cninfo(fixtures_dir: Path, template: dict) -
     assert ask(stock="000001,gssz0000002", seDate="2001-01-01~2002-12-31")["totalAnnouncement"] == 0  # wrong orgId
     assert ask(stock="000001,gssz0000001", seDate="2001-01-01~2002-12-31")["totalAnnouncement"] == 8
     assert "_categories" not in ask()["announcements"][0]
+
+
+# ------------------------------------------------------------------------------------------------
+# The DAG, end to end
+# ------------------------------------------------------------------------------------------------
+
+
+def test_cninfo_day_rule() -> None:
+    from filinglake_airflow.partitions import cninfo_day, partition_for_run
+
+    beijing = ZoneInfo("Asia/Shanghai")
+    assert cninfo_day(datetime(2024, 12, 24, 0, 30, tzinfo=beijing)) == "2024-12-23"  # final run of the 23rd
+    assert cninfo_day(datetime(2024, 12, 23, 8, 30, tzinfo=beijing)) == "2024-12-23"
+    assert cninfo_day(datetime(2024, 12, 23, 22, 30, tzinfo=beijing)) == "2024-12-23"
+    # Airflow's logical dates are UTC: 22:30 Beijing is 14:30 UTC, 00:30 Beijing is 16:30 UTC the day before
+    assert cninfo_day(datetime(2024, 12, 23, 14, 30, tzinfo=UTC)) == "2024-12-23"
+    assert cninfo_day(datetime(2024, 12, 23, 16, 30)) == "2024-12-23"
+    assert partition_for_run("cninfo_day", datetime(2024, 12, 23, 16, 30, tzinfo=UTC)) == "2024-12-23"
+
+
+def test_cninfo_daily_dag_shape() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))
+    dag = bag.dags["cninfo_daily"]
+    timetable = coerce_to_core_timetable(dag.timetable).serialize()
+    assert (timetable["expression"], timetable["timezone"]) == ("30 0,8,12,16,19,22 * * *", "Asia/Shanghai")
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.get_task("fetch_index").pool == "cninfo"
+    assert [a.name for a in dag.get_task("validate_partition").outlets] == ["clean.cninfo.filings"]
+
+
+@pytest.mark.e2e
+def test_cninfo_daily_dag_lands_fixture_days(
+    fixtures_dir: Path, replay_server, dag_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from filinglake_airflow.local import run_dag
+
+    fake = cninfo_replay(fixtures_dir)
+    server = replay_server(fake.routes())
+    monkeypatch.setenv("FILINGLAKE_CNINFO_BASE_URL", server.url)
+    monkeypatch.setenv("FILINGLAKE_CNINFO_RATE", "1000")
+    storage = Storage(dag_env.as_uri())
+
+    # The fixture's days (2002) are before the DAG's start_date, so runs name their day with the
+    # partition param; which day a scheduled run picks is test_cninfo_day_rule's job.
+    beijing = ZoneInfo("Asia/Shanghai")
+    conf = {"partition": "2002-08-14"}
+    run = run_dag("cninfo_daily", logical_date=datetime(2025, 3, 4, 0, 30, tzinfo=beijing), conf=conf)
+    assert run.succeeded, run.task_states
+    assert set(run.task_states.values()) == {"success"}
+    (event,) = run.asset_events
+    assert event["asset"] == "clean.cninfo.filings"
+    assert {k: event["extra"][k] for k in ("source", "partition", "rows_in", "rows_written", "quarantined")} == {
+        "source": "cninfo", "partition": "2002-08-14", "rows_in": 2, "rows_written": 2, "quarantined": 0}
+    assert event["extra"]["validation"]["success"] is True
+    clean = storage.read_parquet(clean_key("cninfo", "2002-08-14"))
+    assert sorted(clean["native_id"].to_pylist()) == ["632064", "633103"]
+    first_bytes = storage.get_bytes(clean_key("cninfo", "2002-08-14"))
+
+    # rerunning the day (as the six daily runs do) overwrites it with the same bytes
+    again = run_dag("cninfo_daily", logical_date=datetime(2025, 3, 4, 8, 30, tzinfo=beijing), conf=conf)
+    assert again.succeeded and again.asset_events[0]["extra"]["partition"] == "2002-08-14"
+    assert storage.get_bytes(clean_key("cninfo", "2002-08-14")) == first_bytes
+
+    # a manual per-issuer run through the partition param
+    stock = run_dag("cninfo_daily", logical_date=datetime(2025, 3, 4, 12, 30, tzinfo=beijing),
+                    conf={"partition": "stock=000001:2001-01-01..2002-12-31"})
+    assert stock.succeeded, stock.task_states
+    assert stock.asset_events[0]["extra"]["partition"] == "stock-000001_2001-01-01_2002-12-31"
+    assert stock.asset_events[0]["extra"]["rows_written"] == 8
+    assert fake.stock_list_requests == 1

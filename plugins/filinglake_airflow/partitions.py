@@ -60,10 +60,26 @@ def day_in(timezone: str) -> Callable[[datetime], str]:
     return rule
 
 
+BEIJING = ZoneInfo("Asia/Shanghai")
+#: CNINFO runs in the first hour after Beijing midnight close the previous day instead of opening the new one
+CNINFO_FINAL_RUN_WINDOW = timedelta(hours=1)
+
+
+def cninfo_day(moment: datetime) -> str:
+    """The Beijing day a CNINFO run (re-)ingests: its own day, or the previous one before 01:00 Beijing.
+
+    Daytime runs re-ingest the day so far; the run shortly after midnight is the day's final run.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+    return (moment.astimezone(BEIJING) - CNINFO_FINAL_RUN_WINDOW).date().isoformat()
+
+
 PARTITION_RULES: dict[str, Callable[[datetime], str]] = {
     "sec_daily": sec_daily,
     "sec_quarter": sec_quarter,
     "sec_quarter_of_previous_day": sec_quarter_of_previous_day,
+    "cninfo_day": cninfo_day,
 }
 
 

@@ -1,0 +1,64 @@
+"""
+### CNINFO announcements (Shenzhen, Shanghai, Beijing A shares) → clean Parquet
+
+Lands one **Beijing calendar day** of CNINFO's announcement index (`POST /new/hisAnnouncement/query`,
+`column=szse`: all three exchanges) per run as the partition `cninfo/YYYY-MM-DD`: every response page
+archived raw, every row checked, clean rows to `clean/filings/source=cninfo/partition=YYYY-MM-DD/`,
+failures to `quarantine/` with reasons, a manifest (`rows_in = rows_written + duplicates + quarantined`),
+a Great Expectations record, and an event on the asset `clean.cninfo.filings` whose `extra` carries
+source, partition and counts.
+
+**Schedule and which day a run ingests.** Six runs a day, Beijing time
+(`CronTriggerTimetable("30 0,8,12,16,19,22 * * *", Asia/Shanghai)`). Announcements appear through the
+day and evening, so each daytime run **re-ingests the current Beijing day** so far; the **00:30 run is the
+final run of the previous day** (rule `cninfo_day`: the Beijing day of the run time minus one hour).
+Overwriting a partition is idempotent: identical pages are archived once, and the clean and quarantine
+files are rewritten whole, so the last run of a day leaves exactly that day's full list.
+
+**Completeness.** CNINFO pages 30 rows at a time and silently repeats data past about 100 pages.
+A day above 3,000 announcements is split by plate (sz / sh / bj) and then by category; every part's
+distinct rows must equal CNINFO's `totalAnnouncement` and the parts must add up to the day, otherwise
+the task fails (`IncompleteFetch`, retried) and nothing is written. The manifest's `notes.queries`
+lists every query part with its total.
+
+**Retries.** `fetch_index` runs in the `cninfo` pool (2 slots; the client paces at
+`FILINGLAKE_CNINFO_RATE`, default 0.5 request/s). An HTML challenge page served with status 200
+(CNINFO's circuit breaker) is retried after 10 minutes; a total that changes while paging (a busy
+evening) is retried with the task's backoff; JSON of the wrong shape fails at once.
+
+**Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land one day, or
+`{"partition": "stock=002236:2020-01-01..2024-12-31"}` to land one issuer's announcements over a range
+(its orgId is resolved through CNINFO's stock list, archived daily under `raw/source=cninfo_stocks/`).
+Catchup is off. `airflow backfill create --dag-id cninfo_daily --from-date 2024-12-01 --to-date 2024-12-31`
+replays the schedule, i.e. **six runs per day** (all idempotent; five are redundant re-ingests of the same
+day). For history prefer the command line, one pass per day:
+`filinglake ingest --source cninfo --from 2024-12-01 --to 2024-12-31`, or per issuer
+`filinglake ingest --source cninfo --stock 002236 --from 2020-01-01 --to 2024-12-31`.
+
+**A failure means** one of: CNINFO kept serving challenge pages (check other clients on the host),
+the day could not be fetched completely (the log names the query part and its shortfall: a busy day
+whose categories do not cover it, or a source changing under us), CNINFO's JSON changed shape (the log
+names the field), or Great Expectations disagreed with the row checks
+(see `validation/source=cninfo/partition=…/gx_result.json`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from airflow.sdk import CronTriggerTimetable
+from filinglake_airflow.ingest import build_ingest_dag
+
+dag = build_ingest_dag(
+    dag_id="cninfo_daily",
+    source="cninfo",
+    schedule=CronTriggerTimetable("30 0,8,12,16,19,22 * * *", timezone="Asia/Shanghai"),
+    start_date=datetime(2025, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")),
+    partition_rule="cninfo_day",
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=3),
+    tags=["filinglake", "ingest", "cninfo", "daily"],
+    doc_md=__doc__,
+)
