@@ -47,7 +47,8 @@ dag = build_ingest_dag(
     dag_id="sec_edgar_daily",
     source="sec_edgar",
     schedule=CronTriggerTimetable("30 23 * * 1-5", timezone="America/New_York"),
-    start_date=datetime(2025, 1, 1, tzinfo=ZoneInfo("America/New_York")),
+    # The first daily index (master.070194.idx): older logical dates would create runs without tasks.
+    start_date=datetime(1994, 7, 1, tzinfo=ZoneInfo("America/New_York")),
     partition_rule="sec_daily",
     catchup=False,
     max_active_runs=1,

@@ -41,6 +41,7 @@ dag = build_ingest_dag(
     dag_id="sec_edgar_quarterly",
     source="sec_edgar",
     schedule=CronDataIntervalTimetable("0 6 2 1,4,7,10 *", timezone="America/New_York"),
+    # EDGAR's full index starts with 1993 QTR1 (a few test filers; officially 1994 QTR3).
     start_date=datetime(1993, 1, 1, tzinfo=ZoneInfo("America/New_York")),
     partition_rule="sec_quarter",
     catchup=False,

@@ -34,7 +34,8 @@ dag = build_ingest_dag(
     dag_id="sec_edgar_quarterly_refresh",
     source="sec_edgar",
     schedule=CronTriggerTimetable("0 6 * * 6", timezone="America/New_York"),
-    start_date=datetime(2025, 1, 1, tzinfo=ZoneInfo("America/New_York")),
+    # As early as the full index, so a manual run with conf {"partition": "1993Q4"} creates its tasks.
+    start_date=datetime(1993, 1, 1, tzinfo=ZoneInfo("America/New_York")),
     partition_rule="sec_quarter_of_previous_day",
     catchup=False,
     max_active_runs=1,

@@ -111,7 +111,10 @@ def test_sec_dags_shape(dagbag: DagBag) -> None:
         assert outlets[0].uri.endswith("/clean/filings/source=sec_edgar")
         assert all(t.owner == OWNER for t in dag.tasks)
         assert "partition" in dag.params
+    # A run whose logical date is before start_date gets no tasks and "succeeds": start where the data starts.
     assert dagbag.dags["sec_edgar_quarterly"].start_date == datetime(1993, 1, 1, 5, tzinfo=UTC)
+    assert dagbag.dags["sec_edgar_quarterly_refresh"].start_date == datetime(1993, 1, 1, 5, tzinfo=UTC)
+    assert dagbag.dags["sec_edgar_daily"].start_date == datetime(1994, 7, 1, 4, tzinfo=UTC)
 
 
 def test_dag_files_import_no_heavy_modules() -> None:

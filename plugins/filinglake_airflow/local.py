@@ -103,6 +103,10 @@ def run_dag(
     dag = dag or load_dag(dag_id)
     dag_run = dag.test(logical_date=logical_date, run_conf=conf)
     tis = dag_run.get_task_instances()
+    if not tis:
+        # Airflow creates no task instances for a logical date before the DAG's start_date and calls
+        # the empty run a success: never report that as a landed partition.
+        raise RuntimeError(f"{dag_id}: run {dag_run.run_id} has no tasks (logical date {logical_date} before start_date?)")
     return DagTestRun(
         dag_id=dag_id,
         run_id=dag_run.run_id,

@@ -1,0 +1,204 @@
+"""End to end: the SEC DAGs run with ``dag.test()`` against a local replay of the SEC archive.
+
+Real captured index files are served by ``filinglake.replay``; storage is ``file://`` in a session
+temporary directory; Airflow runs on the session's SQLite metadata DB (see conftest). Expected row
+counts are computed from the fixture files themselves (non-blank lines after the dashed line), not
+copied from the pipeline's output.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from filinglake.replay import ReplayServer, Reply, sec_archive_routes, sec_block_page_reply, serve_error
+from filinglake_airflow.local import DagTestRun, load_dag, run_dag
+from filinglake_airflow.retry import IngestRetryPolicy
+
+pytestmark = pytest.mark.e2e
+
+ET = ZoneInfo("America/New_York")
+CLEAN_ASSET = "clean.sec_edgar.filings"
+
+
+def daily_run_date(day: date) -> datetime:
+    """The logical date the scheduler gives the sec_edgar_daily run that lands ``day`` (23:30 ET)."""
+    return datetime(day.year, day.month, day.day, 23, 30, tzinfo=ET)
+
+
+def count_index_rows(path: Path) -> int:
+    """Rows of an EDGAR index file, counted the way PROVENANCE.md does: non-blank lines after the dashes."""
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    lines = data.decode("latin-1").splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("-----")) + 1
+    return sum(1 for line in lines[first:] if line.strip())
+
+
+def partition_files(storage: Path, partition: str) -> list[str]:
+    """Every object stored for a SEC partition, in any layer (raw, clean, quarantine, manifest, validation)."""
+    return sorted(
+        str(p.relative_to(storage))
+        for p in storage.rglob("*")
+        if p.is_file() and (f"partition={partition}/" in f"{p.relative_to(storage)}" or p.name == f"partition={partition}.json")
+    )
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture
+def sec_archive(fixtures_dir: Path, replay_server) -> ReplayServer:
+    return replay_server(sec_archive_routes(fixtures_dir))
+
+
+@pytest.fixture
+def sec_env(dag_env: Path, sec_archive: ReplayServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", sec_archive.sec_base_url)
+    return dag_env
+
+
+def assert_landed(run: DagTestRun, storage: Path, partition: str, rows: int, kind: str, status: str = "landed") -> None:
+    """Parquet, manifest, GX record and asset event of a partition all say ``rows`` clean rows, nothing else."""
+    assert run.state == "success", run.task_states
+    assert run.task_states == {"fetch_index": "success", "write_partition": "success", "validate_partition": "success"}
+
+    clean = pq.read_table(storage / f"clean/filings/source=sec_edgar/partition={partition}/part.parquet")
+    quarantine = pq.read_table(storage / f"quarantine/source=sec_edgar/partition={partition}/part.parquet")
+    assert (clean.num_rows, quarantine.num_rows) == (rows, 0)
+
+    manifest = read_json(storage / f"manifests/source=sec_edgar/partition={partition}.json")
+    assert manifest["status"] == status
+    assert manifest["kind"] == kind
+    assert (manifest["rows_in"], manifest["rows_written"], manifest["duplicates"], manifest["quarantined"]) == (rows, rows, 0, 0)
+
+    gx = read_json(storage / f"validation/source=sec_edgar/partition={partition}/gx_result.json")
+    assert gx["success"] is True and gx["mismatches"] == []
+    assert gx["rows"] == rows
+
+    assert len(run.asset_events) == 1
+    event = run.asset_events[0]
+    assert event["asset"] == CLEAN_ASSET
+    assert event["uri"] == f"{storage.as_uri()}/clean/filings/source=sec_edgar"
+    assert event["task_id"] == "validate_partition"
+    extra = event["extra"]
+    assert {k: extra[k] for k in ("source", "partition", "kind", "status")} == {
+        "source": "sec_edgar", "partition": partition, "kind": kind, "status": status
+    }
+    assert (extra["rows_in"], extra["rows_written"], extra["duplicates"], extra["quarantined"]) == (rows, rows, 0, 0)
+    assert extra["clean_key"] == f"clean/filings/source=sec_edgar/partition={partition}/part.parquet"
+    assert extra["validation"]["success"] is True
+    assert extra["validation"]["key"] == f"validation/source=sec_edgar/partition={partition}/gx_result.json"
+
+
+def test_quarterly_2016q3_lands_every_row(sec_env: Path, sec_archive: ReplayServer, fixtures_dir: Path) -> None:
+    fixture = fixtures_dir / "edgar/full-index/2016/QTR3/master.gz"
+    expected = count_index_rows(fixture)
+    assert expected == 201_330  # PROVENANCE.md
+
+    # The scheduler's run for Q3 2016 has logical date = its data interval start, 2 July 06:00 ET.
+    run = run_dag("sec_edgar_quarterly", datetime(2016, 7, 2, 6, tzinfo=ET))
+
+    assert_landed(run, sec_env, "2016Q3", expected, "quarterly")
+    served = sec_archive.requests_to("/Archives/edgar/full-index/2016/QTR3/master.gz")
+    assert len(served) == 1 and "@" in served[0].headers["user-agent"]
+    clean = pq.read_table(sec_env / "clean/filings/source=sec_edgar/partition=2016Q3/part.parquet")
+    assert pc.min(clean["filing_date"]).as_py() == date(2016, 7, 1)
+    assert pc.max(clean["filing_date"]).as_py() == date(2016, 9, 30)
+    assert pc.count_distinct(clean["filing_id"]).as_py() < expected  # combined filings: one row per CIK
+    raw = [p.name for p in (sec_env / "raw/source=sec_edgar/partition=2016Q3").iterdir()]
+    assert any(name.endswith("-master.gz") for name in raw)
+
+
+def test_daily_2018_12_31(sec_env: Path, fixtures_dir: Path) -> None:
+    expected = count_index_rows(fixtures_dir / "edgar/daily/master.20181231.excerpt.idx")
+    assert expected == 10
+
+    run = run_dag("sec_edgar_daily", daily_run_date(date(2018, 12, 31)))
+
+    assert_landed(run, sec_env, "2018-12-31", expected, "daily")
+    clean = pq.read_table(sec_env / "clean/filings/source=sec_edgar/partition=2018-12-31/part.parquet")
+    assert set(clean["filing_date"].to_pylist()) == {date(2018, 12, 31)}
+
+
+def test_weekend_day_is_an_empty_successful_partition(sec_env: Path, sec_archive: ReplayServer) -> None:
+    run = run_dag("sec_edgar_daily", daily_run_date(date(2018, 12, 29)))  # a Saturday
+
+    assert_landed(run, sec_env, "2018-12-29", 0, "daily", status="empty")
+    manifest = read_json(sec_env / "manifests/source=sec_edgar/partition=2018-12-29.json")
+    assert "weekend" in manifest["empty_reason"]
+    assert run.asset_events[0]["extra"]["status"] == "empty"
+    # the fetch did look for the file (404s) and archived nothing
+    assert sec_archive.requests_to("/Archives/edgar/daily-index/2018/QTR4/master.20181229.idx")
+    assert not (sec_env / "raw/source=sec_edgar/partition=2018-12-29").exists()
+
+
+def test_partition_param_reruns_a_given_day(sec_env: Path) -> None:
+    # A manual rerun: the logical date says one day, conf names another.
+    run = run_dag("sec_edgar_daily", daily_run_date(date(2019, 1, 7)), conf={"partition": "2026-01-02"})
+
+    assert_landed(run, sec_env, "2026-01-02", 50, "daily")
+
+
+def test_block_page_is_retried_then_fails_writing_nothing(
+    dag_env: Path, fixtures_dir: Path, replay_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked_path = "/Archives/edgar/daily-index/2018/QTR4/master.20181228.idx"
+    routes = serve_error(sec_archive_routes(fixtures_dir), blocked_path, sec_block_page_reply(fixtures_dir))
+    server = replay_server(routes)
+    monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", server.sec_base_url)
+    monkeypatch.setenv("FILINGLAKE_SEC_BLOCK_SECONDS", "1")  # the retry policy waits as long as the block lasts
+    dag = load_dag("sec_edgar_daily")
+    dag.get_task("fetch_index").retries = 2
+
+    run = run_dag("sec_edgar_daily", daily_run_date(date(2018, 12, 28)), dag=dag)
+
+    assert run.state == "failed"
+    assert run.task_states == {"fetch_index": "failed", "write_partition": "upstream_failed",
+                               "validate_partition": "upstream_failed"}
+    assert run.try_numbers["fetch_index"] == 3  # first try + 2 retries, each met the block page
+    assert len(server.requests_to(blocked_path)) == 3
+    assert partition_files(dag_env, "2018-12-28") == []
+    assert run.asset_events == []
+
+
+def test_html_instead_of_an_index_fails_at_once(
+    dag_env: Path, fixtures_dir: Path, replay_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken_path = "/Archives/edgar/daily-index/2018/QTR4/master.20181227.idx"
+    maintenance = Reply(status=200, body=b"<!DOCTYPE html><html><head><title>Maintenance</title></head></html>",
+                        content_type="text/html")
+    server = replay_server(serve_error(sec_archive_routes(fixtures_dir), broken_path, maintenance))
+    monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", server.sec_base_url)
+
+    run = run_dag("sec_edgar_daily", daily_run_date(date(2018, 12, 27)))
+
+    assert run.task_states["fetch_index"] == "failed"
+    assert run.try_numbers["fetch_index"] == 1  # BadResponse: no retry although retries=6
+    assert len(server.requests_to(broken_path)) == 1
+    assert partition_files(dag_env, "2018-12-27") == []
+
+
+def test_index_not_posted_yet_is_retried_then_fails(sec_env: Path, sec_archive: ReplayServer) -> None:
+    today = datetime.now(ET).date()
+    dag = load_dag("sec_edgar_daily")
+    fetch = dag.get_task("fetch_index")
+    fetch.retries = 1
+    fetch.retry_policy = IngestRetryPolicy(not_yet_published_delay=timedelta(seconds=1))
+
+    run = run_dag("sec_edgar_daily", daily_run_date(today), dag=dag)
+
+    assert run.task_states["fetch_index"] == "failed"
+    assert run.try_numbers["fetch_index"] == 2
+    stamp = today.strftime("%Y%m%d")
+    quarter = (today.month - 1) // 3 + 1
+    assert len(sec_archive.requests_to(f"/Archives/edgar/daily-index/{today.year}/QTR{quarter}/master.{stamp}.idx")) == 2
+    assert partition_files(sec_env, today.isoformat()) == []
