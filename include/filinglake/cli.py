@@ -70,10 +70,15 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def partition_ids(source: str, day: str | None, quarter: str | None, start: str | None, end: str | None) -> list[str]:
-    """Partition ids from the CLI options (exactly one of --date, --quarter, --from/--to)."""
+def partition_ids(source: str, day: str | None, quarter: str | None, start: str | None, end: str | None,
+                  stock: str | None = None) -> list[str]:
+    """Partition ids from the CLI options (exactly one of --date, --quarter, --from/--to; --stock needs --from/--to)."""
     from filinglake.sources import get_source
 
+    if stock:
+        if day or quarter:
+            raise FilinglakeError("--stock goes with --from/--to, not with --date or --quarter")
+        return [stock_partition(source, stock, start, end)]
     chosen = [x for x in (day, quarter, start or end) if x]
     if len(chosen) != 1:
         raise FilinglakeError("give exactly one of --date, --quarter or --from/--to")
@@ -95,6 +100,21 @@ def partition_ids(source: str, day: str | None, quarter: str | None, start: str 
     return ids
 
 
+def stock_partition(source: str, stock: str, start: str | None, end: str | None) -> str:
+    """The per-issuer partition id for ``--stock CODE --from D1 --to D2`` (sources that support it)."""
+    from filinglake.sources import get_source
+
+    make_id = getattr(get_source(source), "stock_partition_id", None)
+    if make_id is None:
+        raise FilinglakeError(f"--stock is not supported by source {source!r} (try --source cninfo)")
+    if not (start and end):
+        raise FilinglakeError("--stock needs --from and --to (the date range of the issuer's announcements)")
+    try:
+        return make_id(stock, date.fromisoformat(start), date.fromisoformat(end))
+    except ValueError as exc:
+        raise FilinglakeError(f"--stock {stock}: {exc}") from None
+
+
 @app.command()
 def ingest(
     source: SourceOption = "sec_edgar",
@@ -103,6 +123,9 @@ def ingest(
     start: Annotated[str | None, typer.Option("--from", help="first day of a range (backfill)")] = None,
     end: Annotated[str | None, typer.Option("--to", help="last day of a range (inclusive)")] = None,
     validate: Annotated[bool, typer.Option(help="run the Great Expectations record after writing")] = True,
+    stock: Annotated[
+        str | None, typer.Option("--stock", help="one issuer's announcements over --from/--to as one partition (CNINFO code, e.g. 002236)")
+    ] = None,
 ) -> None:
     """Fetch, check and land partitions: the same work as the DAG tasks, for a person or a script."""
     from rich.console import Console
@@ -111,7 +134,7 @@ def ingest(
     from filinglake.pipeline import ingest as ingest_partition
     from filinglake.pipeline import summary
 
-    ids = partition_ids(source, day, quarter, start, end)
+    ids = partition_ids(source, day, quarter, start, end, stock)
     console = Console(stderr=True)
     totals = {"partitions": 0, "rows_in": 0, "rows_written": 0, "duplicates": 0, "quarantined": 0, "empty": 0}
     failed: list[str] = []
