@@ -629,3 +629,23 @@ def test_cninfo_daily_dag_lands_fixture_days(
     assert stock.asset_events[0]["extra"]["partition"] == "stock-000001_2001-01-01_2002-12-31"
     assert stock.asset_events[0]["extra"]["rows_written"] == 8
     assert fake.stock_list_requests == 1
+
+
+def test_ingest_command_with_stock(fixtures_dir: Path, replay_server, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from filinglake.cli import main
+
+    server = replay_server(cninfo_replay(fixtures_dir).routes())
+    monkeypatch.setenv("FILINGLAKE_CNINFO_BASE_URL", server.url)
+    monkeypatch.setenv("FILINGLAKE_CNINFO_RATE", "1000")
+    monkeypatch.setenv("FILINGLAKE_STORAGE", (tmp_path / "lake").as_uri())
+    args = ["ingest", "--source", "cninfo", "--stock", "000001", "--from", "2001-01-01", "--to", "2002-12-31",
+            "--no-validate"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["partition"], summary["rows_written"]) == ("stock-000001_2001-01-01_2002-12-31", 8)
+    assert main(["ingest", "--source", "cninfo", "--stock", "999999", "--from", "2024-01-01", "--to", "2024-01-31"]) == 2
+    assert "'999999' is not in CNINFO's stock list" in capsys.readouterr().err
+    assert main(["ingest", "--source", "cninfo", "--stock", "000001", "--date", "2024-01-01"]) == 2
+    assert main(["ingest", "--source", "sec_edgar", "--stock", "000001", "--from", "2024-01-01", "--to", "2024-01-02"]) == 2
+    assert "--stock is not supported" in capsys.readouterr().err
