@@ -649,3 +649,21 @@ def test_ingest_command_with_stock(fixtures_dir: Path, replay_server, tmp_path: 
     assert main(["ingest", "--source", "cninfo", "--stock", "000001", "--date", "2024-01-01"]) == 2
     assert main(["ingest", "--source", "sec_edgar", "--stock", "000001", "--from", "2024-01-01", "--to", "2024-01-02"]) == 2
     assert "--stock is not supported" in capsys.readouterr().err
+
+
+def test_quarantine_and_the_gx_record_agree(fixtures_dir: Path, template: dict, replay_server, tmp_path: Path) -> None:
+    from filinglake.pipeline import ingest
+
+    good = synthetic_announcements(template, SYNTHETIC_DAY, 5)
+    bad = synthetic_announcements(template, SYNTHETIC_DAY, 5, first_id=1_600_000_000)
+    bad[0]["adjunctUrl"] = "https://evil.example/finalpage/x.PDF"
+    bad[1]["adjunctUrl"] = "finalpage/../../x.PDF"
+    bad[2].update(secCode="999999", orgId="xx9")  # no venue
+    bad[3]["announcementTitle"] = None
+    bad[4]["secName"] = None  # allowed: lands clean
+    server = replay_server(cninfo_replay(fixtures_dir, extra_announcements=good + bad).routes())
+    manifest = ingest("cninfo", SYNTHETIC_DAY.isoformat(), settings_for(server, tmp_path))
+    assert (manifest["rows_in"], manifest["rows_written"], manifest["quarantined"]) == (10, 6, 4)
+    assert {k: v for k, v in manifest["failures"].items() if v} == {
+        "document_url_on_cninfo": 2, "exchange_present": 1, "title_present": 1}
+    assert manifest["validation"]["success"] is True
