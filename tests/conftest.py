@@ -91,11 +91,7 @@ def airflow_db() -> Path:
 
 @pytest.fixture(scope="session")
 def dag_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """FILINGLAKE_STORAGE for every dag.test() of the session.
-
-    One root per session because asset URIs are derived from it when DAG files are parsed, and an
-    asset keeps its URI in the metadata DB; tests use distinct partitions instead of distinct roots.
-    """
+    """FILINGLAKE_STORAGE for every dag.test() of the session (tests use distinct partitions)."""
     return tmp_path_factory.mktemp("dag-storage")
 
 

@@ -87,7 +87,7 @@ def assert_landed(run: DagTestRun, storage: Path, partition: str, rows: int, kin
     assert len(run.asset_events) == 1
     event = run.asset_events[0]
     assert event["asset"] == CLEAN_ASSET
-    assert event["uri"] == f"{storage.as_uri()}/clean/filings/source=sec_edgar"
+    assert event["uri"] == "x-filinglake://clean/filings/source=sec_edgar"
     assert event["task_id"] == "validate_partition"
     extra = event["extra"]
     assert {k: extra[k] for k in ("source", "partition", "kind", "status")} == {
@@ -95,6 +95,7 @@ def assert_landed(run: DagTestRun, storage: Path, partition: str, rows: int, kin
     }
     assert (extra["rows_in"], extra["rows_written"], extra["duplicates"], extra["quarantined"]) == (rows, rows, 0, 0)
     assert extra["clean_key"] == f"clean/filings/source=sec_edgar/partition={partition}/part.parquet"
+    assert extra["storage"] == storage.as_uri()
     assert extra["validation"]["success"] is True
     assert extra["validation"]["key"] == f"validation/source=sec_edgar/partition={partition}/gx_result.json"
 

@@ -1,12 +1,13 @@
 """Asset names and URIs, defined once so producers (ingest DAGs) and consumers (publish) agree.
 
-An asset is one source's clean layer, ``clean.<source>.filings``, located at
-``<FILINGLAKE_STORAGE>/clean/filings/source=<source>``. Consumers refer to assets by these
-objects (or :func:`clean_filings_asset`), never by re-typing names; the partition, counts and keys of
-each landed partition travel in the asset event's ``extra`` (see ``filinglake.pipeline.summary``).
-
-The URI is read from the environment when the DAG file is parsed; every Airflow component shares the
-same environment, so producers and consumers always resolve the same URI.
+An asset is one source's clean layer: name ``clean.<source>.filings``, URI
+``x-filinglake://clean/filings/source=<source>``. The URI is deliberately *logical* (the ``x-`` prefix
+is Airflow's convention for custom schemes) rather than ``<FILINGLAKE_STORAGE>/clean/…``: Airflow keys
+an asset on its name and URI together, and when the storage root changes (a move to S3, a demo in
+another folder) an asset whose URI followed it would clash with the stored one, become inactive and
+silently stop receiving events. Where the data physically is travels in each event's ``extra``
+(``storage`` + ``clean_key``; see :func:`clean_filings_location`), together with the partition and
+counts (``filinglake.pipeline.summary``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from airflow.sdk import Asset
 
 #: every source with an ingest DAG; one clean asset each
 SOURCES = ("sec_edgar", "cninfo", "hkex")
+URI_SCHEME = "x-filinglake"
 
 
 def clean_filings_name(source: str) -> str:
@@ -22,16 +24,14 @@ def clean_filings_name(source: str) -> str:
     return f"clean.{source}.filings"
 
 
-def storage_root() -> str:
-    """``FILINGLAKE_STORAGE`` as the library resolves it (``file://…`` or ``s3://bucket/prefix``)."""
-    from filinglake.config import load_settings  # standard library only: cheap at parse time
-
-    return load_settings().storage
+def clean_filings_uri(source: str) -> str:
+    """``x-filinglake://clean/filings/source=<source>``: stable whatever the storage root."""
+    return f"{URI_SCHEME}://clean/filings/source={source}"
 
 
-def clean_filings_uri(source: str, root: str | None = None) -> str:
-    """Where the clean Parquet partitions of ``source`` live (``…/clean/filings/source=<source>``)."""
-    return f"{(root or storage_root()).rstrip('/')}/clean/filings/source={source}"
+def clean_filings_location(source: str, storage_root: str) -> str:
+    """The physical prefix of the clean partitions of ``source`` under a storage root."""
+    return f"{storage_root.rstrip('/')}/clean/filings/source={source}"
 
 
 def clean_filings_asset(source: str) -> Asset:

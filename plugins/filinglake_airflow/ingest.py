@@ -8,7 +8,9 @@
 - ``write_partition``: parse, row checks, clean + quarantine Parquet and the manifest; returns the
   manifest summary (source, partition, counts, keys).
 - ``validate_partition``: the Great Expectations record of the written partition; fails when GX
-  disagrees, otherwise emits an asset event whose ``extra`` is the summary plus the GX result.
+  disagrees, otherwise emits an asset event whose ``extra`` is the summary plus the storage root and
+  the GX result (``{"source", "partition", "kind", "status", "rows_in", "rows_written", "duplicates",
+  "quarantined", "clean_key", "quarantine_key", "storage", "validation": {"success", "key", "rows"}}``).
 
 Each task rebuilds its ``filinglake.pipeline.Context`` from the partition id, so any task can be
 cleared and rerun alone; every step is idempotent.
@@ -130,15 +132,17 @@ def build_ingest_dag(
             from filinglake_airflow.credentials import export_storage_credentials
 
             export_storage_credentials()
+            ctx = pipeline.Context.build(source, landed["partition"])
             try:
-                report = pipeline.validate_partition(pipeline.Context.build(source, landed["partition"]))
+                report = pipeline.validate_partition(ctx)
             except ValidationMismatch as exc:
                 # Deterministic: the same rows give the same disagreement, so retrying is pointless.
                 raise AirflowFailException(f"{source} {landed['partition']}: {exc}") from exc
             if not report.get("success"):
                 raise AirflowFailException(f"{source} {landed['partition']}: GX record failed: {report}")
             validation = {"success": True, "key": report.get("key"), "rows": report.get("rows")}
-            yield Metadata(asset, {**landed, "validation": validation})
+            # keys in the summary are relative to the storage root: say which root, for consumers
+            yield Metadata(asset, {**landed, "storage": ctx.settings.storage, "validation": validation})
             return validation
 
         validate_partition(write_partition(fetch_index()))
