@@ -30,6 +30,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "filinglake.demo",
     "filinglake.publish_cli",
+    "filinglake.report_cli",
 ]
 
 SourceOption = Annotated[str, typer.Option("--source", "-s", help="sec_edgar, cninfo or hkex")]

@@ -1,0 +1,550 @@
+"""Watchlists, alert matching, the alerts table, document capture and the alert notifier.
+
+Matching runs on rows parsed from the real fixtures (SEC daily master, CNINFO query page, HKEX
+title search); expectations are computed independently from the fixture files with Python's own
+string handling. Documents and webhooks are served by local servers on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+import socketserver
+import threading
+import unicodedata
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from filinglake import alerts, documents
+from filinglake.alerts import WatchlistError, load_watchlist, match_watchlist, parse_watchlist, raise_alerts
+from filinglake.config import PROJECT_ROOT, Settings
+from filinglake.replay import Reply
+from filinglake.sources import cninfo, get_source, hkex
+from filinglake.storage import Storage
+
+SEC_DAILY = "edgar/daily/master.20260102.excerpt.idx"
+CNINFO_PAGE = "cninfo/hisAnnouncement_query_000001_page4-of-98_2016-01_CloudDataX.json"
+PDF_BYTES = b"%PDF-1.4\n1 0 obj<< /Type /Catalog >>endobj\ntrailer<< /Root 1 0 R >>\n%%EOF\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def settings_for(tmp_path: Path, **changes) -> Settings:
+    base = Settings(storage=(tmp_path / "store").as_uri(), sec_user_agent="filinglake-tests ops@example.com",
+                    sec_rate=10, cninfo_rate=50, hkex_rate=50, http_retries=1)
+    return dataclasses.replace(base, **changes)
+
+
+def sec_rows(fixtures_dir: Path) -> pa.Table:
+    return get_source("sec_edgar").parse((fixtures_dir / SEC_DAILY).read_bytes(), "master.20260102.idx")
+
+
+def hkex_rows(fixtures_dir: Path) -> pa.Table:
+    return hkex.rows_to_table(hkex.fixture_rows(fixtures_dir), "en")
+
+
+def cninfo_rows(fixtures_dir: Path) -> pa.Table:
+    return cninfo.parse_query_page((fixtures_dir / CNINFO_PAGE).read_bytes(), "page4.json")
+
+
+def one_entry(yaml_text: str) -> alerts.Watchlist:
+    return parse_watchlist("entries:\n" + yaml_text)
+
+
+def rows(*dicts: dict) -> pa.Table:
+    """Hand-written published-shape rows (only the columns matching reads)."""
+    names = ["filing_id", "source", "issuer_id", "ticker", "company_name", "form_type", "title", "title_clean",
+             "document_url"]
+    return pa.table({n: pa.array([d.get(n) for d in dicts], pa.string()) for n in names})
+
+
+# ------------------------------------------------------------------------------------------------
+# watchlist files
+# ------------------------------------------------------------------------------------------------
+
+
+def test_default_watchlist_loads_with_the_design_examples():
+    watchlist = load_watchlist(PROJECT_ROOT / "include" / "watchlist.yaml")
+    dahua = watchlist.entry("dahua-xinjiang")
+    assert dahua.tickers == ("002236.SZ",)
+    assert set(dahua.words) == {"Xinjiang", "新疆"}
+    hikvision = watchlist.entry("hikvision-xinjiang")
+    assert hikvision.tickers == ("002415.SZ",)
+    ids = [e.id for e in watchlist.entries]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("  - id: a\n    ticker: [X.SZ]\n", r":2: entry 'a': unknown field 'ticker'"),
+        ("  - id: a\n    stock_codes: [00007]\n", r":2: entry 'a': field 'stock_codes': write codes in quotes"),
+        ("  - id: a\n    words: [x]\n  - id: a\n    words: [y]\n", r":3: entry id 'a' is used twice \(first on line 1\)"),
+        ("  - id: a\n    words: [x\n", r":\d+: not valid YAML"),
+        ("  - id: a\n    name: nothing to match\n", r":1: entry 'a' has no criteria"),
+        ("  - id: a\n    words: [x]\n    sources: [nasdaq]\n", r":3: entry 'a': field 'sources': unknown source 'nasdaq'"),
+        ("  - id: a\n    ciks: [CIK320193]\n", r":2: entry 'a': field 'ciks': 'CIK320193' is not a CIK"),
+        ("  - id: 'bad id!'\n    words: [x]\n", r":1: entry 'bad id!': field 'id' must be a stable identifier"),
+        ("  - id: a\n    words: [yes]\n", r":2: entry 'a': field 'words': True was read as a yes/no value"),
+        ("  - id: a\n    words: ['']\n", r":2: entry 'a': field 'words' has an empty value"),
+        ("  - words: [x]\n", r":1: entry '#1': field 'id' must be a stable identifier"),
+    ],
+)
+def test_malformed_watchlist_names_line_and_field(tmp_path: Path, text: str, expected: str):
+    # The file starts with "entries:" on line 0 of `text`'s numbering + 1, so lines below are offset by one.
+    file = tmp_path / "watchlist.yaml"
+    file.write_text("entries:\n" + text, encoding="utf-8")
+    with pytest.raises(WatchlistError) as caught:
+        load_watchlist(file)
+    message = str(caught.value)
+    assert message.startswith(str(file) + ":")
+    shifted = re.sub(r":(\d+):", lambda m: f":{int(m.group(1)) + 1}:", expected, count=1)
+    shifted = re.sub(r"first on line (\d+)", lambda m: f"first on line {int(m.group(1)) + 1}", shifted)
+    assert re.search(shifted, message), message
+    assert "\n" not in message
+
+
+def test_watchlist_file_missing_or_wrong_shape(tmp_path: Path):
+    with pytest.raises(WatchlistError, match="watchlist file not found"):
+        load_watchlist(tmp_path / "nope.yaml")
+    with pytest.raises(WatchlistError, match=r":1: expected a mapping with an 'entries' list"):
+        parse_watchlist("- id: a\n  words: [x]\n", "w.yaml")
+    assert len(parse_watchlist("entries:\n", "w.yaml")) == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# matching on real rows
+# ------------------------------------------------------------------------------------------------
+
+
+def _whole_word(word: str, texts: list[str | None]) -> bool:
+    pattern = re.compile(r"\b" + re.escape(word) + r"\b", re.IGNORECASE | re.ASCII)
+    return any(t and pattern.search(unicodedata.normalize("NFKC", t)) for t in texts)
+
+
+def test_english_words_and_stock_code_on_hkex_fixture(fixtures_dir: Path):
+    raw = hkex.fixture_rows(fixtures_dir)
+    table = hkex_rows(fixtures_dir)
+    watchlist = one_entry("  - id: wisdom\n    stock_codes: ['00007']\n    words: [LISTING COMMITTEE, suspension]\n")
+    matched = match_watchlist(table, watchlist)
+
+    # Independent expectation: Python's re over the fixture's own title (unescaped) and stock name.
+    import html as htmllib
+
+    expected = {
+        f"hkex:{r['NEWS_ID']}"
+        for r in raw
+        if "00007" in r["STOCK_CODE"].split("<br/>")
+        and any(_whole_word(w, [r["TITLE"], htmllib.unescape(r["TITLE"]), r["STOCK_NAME"]])
+                for w in ("listing committee", "suspension"))
+    }
+    assert len(expected) > 20  # the fixture has many suspension notices: a real test, not an empty one
+    assert set(matched["filing_id"].to_pylist()) == expected
+    assert matched.num_rows == len(expected)
+    labels = set(matched["matched_on"].to_pylist())
+    assert labels <= {"stock_code:00007 & word:LISTING COMMITTEE", "stock_code:00007 & word:suspension"}
+    assert "stock_code:00007 & word:suspension" in labels
+
+
+def test_chinese_words_on_cninfo_fixture(fixtures_dir: Path):
+    payload = json.loads((fixtures_dir / CNINFO_PAGE).read_text(encoding="utf-8"))
+    table = cninfo_rows(fixtures_dir)
+    watchlist = one_entry("  - id: annual\n    tickers: [000001.sz]\n    words: [年度报告]\n"
+                          "  - id: sdb\n    words: [深发展A]\n")  # half-width A matches the fixture's full-width Ａ
+    matched = match_watchlist(table, watchlist)
+    by_entry: dict[str, set[str]] = {"annual": set(), "sdb": set()}
+    for entry_id, filing_id in zip(matched["entry_id"].to_pylist(), matched["filing_id"].to_pylist(), strict=True):
+        by_entry[entry_id].add(filing_id)
+    annual = {f"cninfo:{a['announcementId']}" for a in payload["announcements"] if "年度报告" in a["announcementTitle"]}
+    sdb = {
+        f"cninfo:{a['announcementId']}"
+        for a in payload["announcements"]
+        if "深发展A" in unicodedata.normalize("NFKC", a["announcementTitle"] + (a["secName"] or ""))
+    }
+    assert annual == {"cninfo:573256", "cninfo:573581"}
+    assert by_entry["annual"] == annual
+    assert by_entry["sdb"] == sdb and len(sdb) >= 6
+
+
+def test_sec_cik_and_form_types_on_fixture(fixtures_dir: Path):
+    lines = (fixtures_dir / SEC_DAILY).read_text().splitlines()
+    data = [line.split("|") for line in lines if re.match(r"^\d+\|", line)]
+    expected = {f"sec_edgar:{d[4].rsplit('/', 1)[1].removesuffix('.txt')}" for d in data
+                if d[0] == "1000275" and d[2] in ("424B2", "424B5")}
+    watchlist = one_entry("  - id: rbc\n    ciks: ['0001000275']\n    form_types: [424b2, 424B5]\n")
+    matched = match_watchlist(sec_rows(fixtures_dir), watchlist)
+    assert set(matched["filing_id"].to_pylist()) == expected and len(expected) == 5
+
+
+def test_issuer_and_word_groups_must_both_match():
+    table = rows(
+        {"filing_id": "cninfo:1", "source": "cninfo", "issuer_id": "gssz0002236", "ticker": "002236.SZ",
+         "company_name": "大华股份", "title": "关于终止新疆项目的公告"},
+        {"filing_id": "cninfo:2", "source": "cninfo", "issuer_id": "gssz0002236", "ticker": "002236.SZ",
+         "company_name": "大华股份", "title": "2024年年度报告"},
+        {"filing_id": "cninfo:3", "source": "cninfo", "issuer_id": "gssz0002415", "ticker": "002415.SZ",
+         "company_name": "海康威视", "title": "关于新疆项目的说明"},
+        {"filing_id": "hkex:4", "source": "hkex", "issuer_id": "01234", "ticker": "1234.HK",
+         "company_name": "SOME CO", "title": "Exit from the XINJIANG joint venture"},
+        {"filing_id": "sec_edgar:5", "source": "sec_edgar", "issuer_id": "42", "company_name": "Xinjiangtech Corp"},
+        {"filing_id": "hkex:6", "source": "hkex", "issuer_id": "01235", "company_name": "FULL WIDTH",
+         "title": "ＸＩＮＪＩＡＮＧ update"},
+    )
+    watchlist = load_watchlist(PROJECT_ROOT / "include" / "watchlist.yaml")
+    matched = match_watchlist(table, watchlist)
+    found = {(e, f) for e, f in zip(matched["entry_id"].to_pylist(), matched["filing_id"].to_pylist(), strict=True)}
+    assert ("dahua-xinjiang", "cninfo:1") in found
+    assert ("dahua-xinjiang", "cninfo:2") not in found  # Dahua, but no Xinjiang
+    assert ("hikvision-xinjiang", "cninfo:3") in found
+    anywhere = {f for e, f in found if e == "xinjiang-anywhere"}
+    # Whole words for Latin: "Xinjiangtech" is not "Xinjiang"; full-width letters are normalised.
+    assert anywhere == {"cninfo:1", "cninfo:3", "hkex:4", "hkex:6"}
+    labels = {(e, f): m for e, f, m in zip(matched["entry_id"].to_pylist(), matched["filing_id"].to_pylist(),
+                                             matched["matched_on"].to_pylist(), strict=True)}
+    assert labels[("dahua-xinjiang", "cninfo:1")] == "ticker:002236.SZ & word:新疆"
+
+
+def test_stock_codes_do_not_cross_markets():
+    table = rows(
+        {"filing_id": "cninfo:1", "source": "cninfo", "issuer_id": "gssz0000001", "ticker": "000001.SZ", "title": "x"},
+        {"filing_id": "hkex:2", "source": "hkex", "issuer_id": "00001", "ticker": "0001.HK", "title": "x"},
+    )
+    hk = match_watchlist(table, one_entry("  - id: hk\n    stock_codes: ['00001']\n"))
+    cn = match_watchlist(table, one_entry("  - id: cn\n    stock_codes: ['000001']\n"))
+    assert hk["filing_id"].to_pylist() == ["hkex:2"]
+    assert cn["filing_id"].to_pylist() == ["cninfo:1"]
+
+
+def test_form_types_list_column_and_sources_filter():
+    table = rows({"filing_id": "sec_edgar:1", "source": "sec_edgar", "issuer_id": "7", "form_type": "10-K"},
+                 {"filing_id": "hkex:2", "source": "hkex", "issuer_id": "00002", "form_type": "8-K"})
+    table = table.append_column("form_types", pa.array([["10-K", "8-K"], ["8-K"]], pa.list_(pa.string())))
+    both = match_watchlist(table, one_entry("  - id: f\n    form_types: [8-k]\n"))
+    assert both["filing_id"].to_pylist() == ["sec_edgar:1", "hkex:2"]
+    sec_only = match_watchlist(table, one_entry("  - id: f\n    form_types: [8-K]\n    sources: [sec_edgar]\n"))
+    assert sec_only["filing_id"].to_pylist() == ["sec_edgar:1"]
+
+
+# ------------------------------------------------------------------------------------------------
+# the alerts table
+# ------------------------------------------------------------------------------------------------
+
+
+def test_alerts_are_not_repeated_on_rerun(tmp_path: Path, fixtures_dir: Path, replay_server):
+    table = sec_rows(fixtures_dir)
+    first_doc = "/Archives/edgar/data/1000275/000095010326000007/0000950103-26-000007-index.htm"
+    page = b"<!doctype html><html><head><title>Filing index</title></head><body>424B2</body></html>"
+    server = replay_server({("GET", first_doc): Reply(body=page, content_type="text/html; charset=utf-8")})
+    settings = settings_for(tmp_path, sec_base_url=server.url + "/Archives/edgar")
+    storage = Storage.from_settings(settings)
+    watchlist = one_entry("  - id: rbc\n    name: RBC prospectuses\n    ciks: [1000275]\n"
+                          "    form_types: [424B2, 424B5]\n")
+
+    new = raise_alerts(storage, settings, table, watchlist)
+    assert len(new) == 5
+    assert {a["alert_id"] for a in new} == {
+        hashlib.sha256(f"rbc\x1f{a['filing_id']}\x1f1000275".encode()).hexdigest() for a in new
+    }
+    captured = [a for a in new if a["document_key"]]
+    assert len(captured) == 1 and captured[0]["document_bytes"] == len(page)
+    assert captured[0]["document_sha256"] == hashlib.sha256(page).hexdigest()
+    assert captured[0]["document_content_type"] == "text/html"
+    assert storage.get_bytes(captured[0]["document_key"]) == page
+    failed = [a for a in new if not a["document_key"]]
+    assert len(failed) == 4 and all("HTTP 404" in a["document_error"] for a in failed)
+    json.dumps(new)  # XCom-ready
+
+    requests_after_first = len(server.requests)
+    assert raise_alerts(storage, settings, table, watchlist) == []
+    assert raise_alerts(storage, settings, pa.concat_tables([table, table]), watchlist) == []
+    assert len(server.requests) == requests_after_first  # nothing fetched again
+    stored = alerts.read_alerts(storage, settings)
+    assert stored.num_rows == 5
+    assert sorted(stored["alert_id"].to_pylist()) == sorted(a["alert_id"] for a in new)
+
+    # A new entry alerts on the same filings once, without touching the old alerts.
+    wider = parse_watchlist("entries:\n  - id: rbc\n    ciks: [1000275]\n    form_types: [424B2, 424B5]\n"
+                            "  - id: rbc-all\n    ciks: [1000275]\n")
+    added = raise_alerts(storage, settings, table, wider, capture_documents=False)
+    assert len(added) == 17 and {a["entry_id"] for a in added} == {"rbc-all"}
+    assert alerts.read_alerts(storage, settings).num_rows == 22
+
+
+def test_raise_alerts_without_matches_writes_nothing(tmp_path: Path, fixtures_dir: Path):
+    settings = settings_for(tmp_path)
+    storage = Storage.from_settings(settings)
+    assert raise_alerts(storage, settings, sec_rows(fixtures_dir), one_entry("  - id: z\n    words: [zzzz]\n")) == []
+    assert storage.list("published") == []
+
+
+# ------------------------------------------------------------------------------------------------
+# document capture
+# ------------------------------------------------------------------------------------------------
+
+CNINFO_DOC = "https://static.cninfo.com.cn/finalpage/2002-08-14/632064.PDF"  # a real fixture row's document
+
+
+def test_capture_from_replay_records_sha256_size_and_type(tmp_path: Path, fixtures_dir: Path, replay_server):
+    assert CNINFO_DOC in cninfo_rows(fixtures_dir)["document_url"].to_pylist()
+    server = replay_server({
+        ("GET", "/finalpage/2002-08-14/632064.PDF"): Reply(body=PDF_BYTES, content_type="application/pdf"),
+        ("GET", "/finalpage/2002-04-22/576602.PDF"): Reply(body=PDF_BYTES, content_type="application/octet-stream"),
+    })
+    settings = settings_for(tmp_path, cninfo_static_url=server.url)
+    storage = Storage.from_settings(settings)
+
+    record = documents.capture(storage, settings, CNINFO_DOC, "cninfo")
+    assert record["new"] is True
+    assert record["key"].startswith("raw/documents/source=cninfo/")
+    assert record["key"].endswith(f"{hashlib.sha256(PDF_BYTES).hexdigest()[:16]}-632064.PDF")
+    assert (record["sha256"], record["size"], record["content_type"]) == (
+        hashlib.sha256(PDF_BYTES).hexdigest(), len(PDF_BYTES), "application/pdf")
+    assert storage.get_bytes(record["key"]) == PDF_BYTES
+    meta = storage.get_json(record["key"] + ".meta.json")
+    assert meta["url"] == CNINFO_DOC and meta["sha256"] == record["sha256"] and meta["fetched_at"]
+    assert server.requests[0].path == "/finalpage/2002-08-14/632064.PDF"
+
+    again = documents.capture(storage, settings, CNINFO_DOC, "cninfo")
+    assert again["new"] is False and again["key"] == record["key"] and again["fetched_at"] == record["fetched_at"]
+    # Identical bytes from another URL are stored once (the type is sniffed from the bytes).
+    other = documents.capture(storage, settings, "https://static.cninfo.com.cn/finalpage/2002-04-22/576602.PDF",
+                              "cninfo")
+    assert other["key"] == record["key"] and other["new"] is False
+    assert len([k for k in storage.list("raw/documents") if not k.endswith(".meta.json")]) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example.com/listedco/x.pdf",
+        "https://www1.hkexnews.hk.evil.example.com/x.pdf",
+        "https://www1.hkexnews.hk@evil.example.com/x.pdf",
+        "ftp://www1.hkexnews.hk/x.pdf",
+        "https://www1.hkexnews.hk:8443/x.pdf",
+        "https://static.cninfo.com.cn/finalpage/x.pdf",  # a CNINFO host is not an HKEX host
+    ],
+)
+def test_capture_refused_for_a_foreign_host(tmp_path: Path, replay_server, url: str):
+    server = replay_server(lambda request: Reply(body=PDF_BYTES, content_type="application/pdf"))
+    settings = settings_for(tmp_path, hkex_base_url=server.url)
+    storage = Storage.from_settings(settings)
+    with pytest.raises(documents.ForeignHost) as caught:
+        documents.capture(storage, settings, url, "hkex")
+    assert str(caught.value).endswith("not fetched")
+    assert server.requests == []
+    assert storage.list("raw") == []
+
+
+def test_capture_refuses_an_oversize_body(tmp_path: Path, replay_server):
+    big = PDF_BYTES + b"0" * 5000
+    server = replay_server({("GET", "/listedco/listconews/sehk/2025/1121/2025112100899.pdf"):
+                            Reply(body=big, content_type="application/pdf")})
+    settings = settings_for(tmp_path, hkex_base_url=server.url, document_max_bytes=4096)
+    storage = Storage.from_settings(settings)
+    with pytest.raises(documents.DocumentTooLarge, match="FILINGLAKE_DOCUMENT_MAX_BYTES=4,096"):
+        documents.capture(storage, settings,
+                          "https://www1.hkexnews.hk/listedco/listconews/sehk/2025/1121/2025112100899.pdf", "hkex")
+    assert storage.list("raw") == []
+
+
+class _NoLengthHandler(BaseHTTPRequestHandler):
+    """Streams a body without Content-Length (HTTP/1.0, closed at the end): only a byte count can stop it."""
+
+    protocol_version = "HTTP/1.0"
+    body = PDF_BYTES + b"1" * 200_000
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self.send_response(200)
+        self.send_header("Content-Type", "application/pdf")
+        self.end_headers()
+        for start in range(0, len(self.body), 8192):
+            try:
+                self.wfile.write(self.body[start:start + 8192])
+            except (BrokenPipeError, ConnectionResetError):
+                return
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def no_length_server() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _NoLengthHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_capture_stops_a_stream_without_content_length(tmp_path: Path, no_length_server: str):
+    settings = settings_for(tmp_path, hkex_base_url=no_length_server, document_max_bytes=65_536)
+    storage = Storage.from_settings(settings)
+    with pytest.raises(documents.DocumentTooLarge):
+        documents.capture(storage, settings, "https://www1.hkexnews.hk/listedco/big.pdf", "hkex")
+    assert storage.list("raw") == []
+    # The same stream under the cap is accepted whole.
+    roomy = dataclasses.replace(settings, document_max_bytes=1_000_000)
+    record = documents.capture(storage, roomy, "https://www1.hkexnews.hk/listedco/big.pdf", "hkex")
+    assert record["size"] == len(_NoLengthHandler.body)
+
+
+def test_capture_rejects_an_html_page_instead_of_a_pdf(tmp_path: Path, fixtures_dir: Path, replay_server):
+    challenge = (fixtures_dir / "edgar/errors/sec_request_rate_threshold_exceeded.html").read_bytes()
+    server = replay_server({("GET", "/listedco/doc.pdf"): Reply(body=challenge, content_type="text/html")})
+    settings = settings_for(tmp_path, hkex_base_url=server.url)
+    with pytest.raises(documents.UnexpectedContent, match="HTML page came back instead of a PDF"):
+        documents.capture(Storage.from_settings(settings), settings, "https://www1.hkexnews.hk/listedco/doc.pdf",
+                          "hkex")
+
+
+def test_fetch_url_follows_configured_roots_only():
+    default = Settings()
+    url = "https://www.sec.gov/Archives/edgar/data/1/000000000125000001/0000000001-25-000001-index.htm"
+    assert documents.fetch_url(url, default) == url
+    local = dataclasses.replace(default, sec_base_url="http://127.0.0.1:9/Archives/edgar")
+    assert documents.fetch_url(url, local) == (
+        "http://127.0.0.1:9/Archives/edgar/data/1/000000000125000001/0000000001-25-000001-index.htm")
+    # Outside the configured root the URL is left alone (and still host-checked before any fetch).
+    assert documents.fetch_url("https://www.sec.gov/cgi-bin/browse-edgar", local) == (
+        "https://www.sec.gov/cgi-bin/browse-edgar")
+
+
+# ------------------------------------------------------------------------------------------------
+# the Airflow notifier
+# ------------------------------------------------------------------------------------------------
+
+ALERT = {
+    "alert_id": "a" * 64, "entry_id": "dahua-xinjiang", "entry_name": "Dahua mentions Xinjiang",
+    "matched_on": "ticker:002236.SZ & word:新疆", "filing_id": "cninfo:1219000000", "issuer_id": "gssz0002236",
+    "source": "cninfo", "exchange": "SZSE", "ticker": "002236.SZ", "company_name": "大华股份",
+    "title": "关于终止新疆项目的公告", "form_type": None, "filing_date": "2024-12-23",
+    "document_url": "https://static.cninfo.com.cn/finalpage/2024-12-23/1219000000.PDF",
+    "alerted_at": "2024-12-23T10:00:00+00:00", "document_key": None, "document_sha256": None,
+    "document_bytes": None, "document_content_type": None, "document_error": "HTTP 404",
+}
+
+
+@pytest.fixture
+def notifier_log() -> Iterator[list[str]]:
+    """Messages of the notifier's logger (Airflow reroutes logging, so caplog's root handler misses them)."""
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    logger = logging.getLogger("filinglake_airflow.notifier")
+    handler, level = Keep(level=logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield messages
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_webhook_notifier_delivers_to_a_local_server(replay_server, monkeypatch, notifier_log):
+    from filinglake_airflow.notifier import send_alerts
+
+    server = replay_server({("POST", "/hooks/filings"): Reply(status=200, body=b"ok")})
+    monkeypatch.setenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_WEBHOOK", json.dumps(
+        {"conn_type": "http", "host": server.url, "extra": {"endpoint": "/hooks/filings",
+                                                             "headers": {"X-Token": "t0k"}}}))
+    delivered = send_alerts([ALERT], {"run_id": "manual__1"})
+
+    assert delivered["webhook"] == server.url + "/hooks/filings"
+    assert delivered["email"] is None  # no SMTP connection: skipped, not an error
+    [request] = server.requests_to("/hooks/filings", "POST")
+    assert request.headers["x-token"] == "t0k"
+    body = request.json()
+    assert body["run_id"] == "manual__1"
+    assert body["alerts"][0]["alert_id"] == ALERT["alert_id"]
+    assert "关于终止新疆项目的公告" in body["text"] and "1 new filing alert" in body["text"]
+    assert any("FILING ALERT" in m and "关于终止新疆项目的公告" in m for m in notifier_log)
+
+
+def test_webhook_failure_raises_so_the_task_retries(replay_server, monkeypatch):
+    from filinglake_airflow.notifier import NotificationError, send_alerts
+
+    server = replay_server({("POST", "/hook"): Reply(status=500, body=b"boom")})
+    monkeypatch.setenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_WEBHOOK",
+                       json.dumps({"conn_type": "http", "host": server.url + "/hook"}))
+    with pytest.raises(NotificationError, match="answered HTTP 500"):
+        send_alerts([ALERT], {})
+
+
+def test_notifier_only_logs_without_connections(monkeypatch, notifier_log):
+    from filinglake_airflow.notifier import send_alerts
+
+    monkeypatch.delenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_WEBHOOK", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_SMTP", raising=False)
+    assert send_alerts([ALERT, {**ALERT, "alert_id": "b" * 64}], {}) == {"logged": 2, "webhook": None, "email": None}
+    assert sum("FILING ALERT" in m for m in notifier_log) == 2
+    assert send_alerts([], {}) == {"logged": 0, "webhook": None, "email": None}
+
+
+class _SmtpHandler(socketserver.StreamRequestHandler):
+    """Just enough SMTP for smtplib: greets, accepts MAIL/RCPT, stores DATA."""
+
+    def handle(self) -> None:
+        self.wfile.write(b"220 127.0.0.1 test SMTP\r\n")
+        lines: list[bytes] = []
+        in_data = False
+        while line := self.rfile.readline():
+            if in_data:
+                if line.rstrip(b"\r\n") == b".":
+                    self.server.messages.append(b"".join(lines))
+                    lines, in_data = [], False
+                    self.wfile.write(b"250 queued\r\n")
+                else:
+                    lines.append(line)
+                continue
+            verb = line[:4].upper()
+            if verb == b"RCPT":
+                self.server.recipients.append(line.decode().strip())
+            if verb in (b"EHLO", b"HELO"):
+                self.wfile.write(b"250 127.0.0.1\r\n")
+            elif verb == b"DATA":
+                in_data = True
+                self.wfile.write(b"354 end with .\r\n")
+            elif verb == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+def test_email_goes_through_the_smtp_connection(monkeypatch):
+    from filinglake_airflow.notifier import send_alerts
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SmtpHandler)
+    server.daemon_threads = True
+    server.messages, server.recipients = [], []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.delenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_WEBHOOK", raising=False)
+        monkeypatch.setenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_SMTP", json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": server.server_address[1],
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "filinglake@example.com",
+                      "to": "ops@example.com, desk@example.com", "retry_limit": 0},
+        }))
+        delivered = send_alerts([ALERT], {})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert delivered["email"] == ["ops@example.com", "desk@example.com"]
+    assert len(server.messages) == 1
+    assert [r.split(":", 1)[1].strip(" <>") for r in server.recipients] == ["ops@example.com", "desk@example.com"]
+    assert b"Subject: filinglake: 1 new filing alert(s)" in server.messages[0]
