@@ -1,0 +1,200 @@
+"""The static status page, built from partitions the real pipeline landed from replayed fixtures.
+
+SEC: the real 2026-01-02 daily excerpt plus a hand-written 2026-01-05 index with one broken row
+(so a quarantine rate is non-zero); HKEX: the busiest day of the real 00007 fixture. Expectations
+(distinct filings per day, rates, latest dates) are computed from the fixture files and manifests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from filinglake import report
+from filinglake.alerts import parse_watchlist, raise_alerts
+from filinglake.config import Settings
+from filinglake.pipeline import ingest
+from filinglake.replay import ReplayServer, Reply, sec_archive_routes
+from filinglake.sources import hkex
+from filinglake.storage import Storage, clean_key
+
+SEC_DAY = "2026-01-02"
+HANDWRITTEN_DAY = "2026-01-05"
+HANDWRITTEN_INDEX = b"""Description:           Daily Index of EDGAR Dissemination Feed
+Last Data Received:    Jan 5, 2026
+Comments:              webmaster@sec.gov
+Anonymous FTP:         ftp://ftp.sec.gov/edgar/
+
+CIK|Company Name|Form Type|Date Filed|File Name
+--------------------------------------------------------------------------------
+320193|Apple Inc.|8-K|20260105|edgar/data/320193/0000320193-26-000001.txt
+1000275|ROYAL BANK OF CANADA|424B2|20260105|edgar/data/1000275/0000950103-26-000100.txt
+1000275|ROYAL BANK OF CANADA|424B2|20260105|edgar/data/1000275/not-an-accession.txt
+"""
+
+
+class _Page(HTMLParser):
+    """Collects the parts of the page the tests look at."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.series: list[str] = []
+        self.bars: dict[str, dict[str, int]] = {}
+        self.links: list[str] = []
+        self.rows: dict[str, dict[str, list[str]]] = {}  # table class -> source -> cell texts
+        self._series: str | None = None
+        self._table: str | None = None
+        self._row_source: str | None = None
+        self._cell: list[str] | None = None
+        self.svg = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "svg":
+            self.svg += 1
+        elif tag == "g" and a.get("class") == "series":
+            self._series = a["data-source"]
+            self.series.append(self._series)
+            self.bars[self._series] = {}
+        elif tag == "rect" and self._series and a.get("data-date"):
+            self.bars[self._series][a["data-date"]] = int(a["data-count"])
+        elif tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+        elif tag == "table":
+            self._table = a.get("class")
+            self.rows.setdefault(self._table, {})
+        elif tag == "tr" and a.get("data-source"):
+            self._row_source = a["data-source"]
+            self.rows[self._table][self._row_source] = []
+        elif tag == "td" and self._row_source:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "g":
+            self._series = None
+        elif tag == "td" and self._cell is not None and self._row_source:
+            self.rows[self._table][self._row_source].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr":
+            self._row_source = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse_page(text: str) -> _Page:
+    page = _Page()
+    page.feed(text)
+    return page
+
+
+@pytest.fixture(scope="module")
+def landed(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Storage, Settings, dict]:
+    """A storage root with three SEC days and one HKEX day landed by the real pipeline."""
+    root = tmp_path_factory.mktemp("report-storage")
+    routes = dict(sec_archive_routes(fixtures_dir))
+    routes[("GET", "/Archives/edgar/daily-index/2026/QTR1/master.20260105.idx")] = Reply(body=HANDWRITTEN_INDEX)
+    routes.update(hkex.hkex_routes(fixtures_dir))
+    hk_day = hkex.fixture_days(fixtures_dir)[0][0]
+    with ReplayServer(routes) as server:
+        settings = Settings(storage=root.as_uri(), sec_base_url=server.sec_base_url, hkex_base_url=server.url,
+                            sec_user_agent="filinglake-tests ops@example.com", sec_rate=10, hkex_rate=50)
+        manifests = {
+            ("sec_edgar", SEC_DAY): ingest("sec_edgar", SEC_DAY, settings, validate=True),
+            ("sec_edgar", "2018-12-31"): ingest("sec_edgar", "2018-12-31", settings, validate=False),
+            ("sec_edgar", HANDWRITTEN_DAY): ingest("sec_edgar", HANDWRITTEN_DAY, settings, validate=False),
+            ("hkex", f"{hk_day}-en"): ingest("hkex", f"{hk_day}-en", settings, validate=False),
+        }
+    return Storage.from_settings(settings), settings, manifests
+
+
+def test_report_renders_chart_rates_freshness_and_runs(landed, fixtures_dir: Path):
+    storage, settings, manifests = landed
+    uri = report.write_report(storage, settings, days=30)
+    assert uri == storage.uri("reports/index.html")
+    text = storage.get_bytes("reports/index.html").decode("utf-8")
+    page = parse_page(text)
+
+    # The chart: one SVG, one series per source present, bars = distinct filings per day.
+    assert page.svg == 1
+    assert sorted(page.series) == ["hkex", "sec_edgar"]
+    excerpt = (fixtures_dir / "edgar/daily/master.20260102.excerpt.idx").read_text().splitlines()
+    accessions = {line.rsplit("/", 1)[1] for line in excerpt if re.match(r"^\d+\|.*\|20260102\|", line)}
+    assert page.bars["sec_edgar"] == {"2026-01-02": len(accessions), "2026-01-05": 2}
+    assert len(accessions) == 48  # 50 rows, one accession listed under three CIKs
+    hk_day, hk_rows = hkex.fixture_days(fixtures_dir)[0]
+    hk_manifest = manifests[("hkex", f"{hk_day}-en")]
+    assert page.bars["hkex"] == {hk_day.isoformat(): hk_manifest["rows_written"]}
+    assert hk_manifest["rows_in"] == hk_rows
+    assert "http://" not in text.split("<body>")[1].split("<h2>Latest alerts")[0].replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched from elsewhere: no scripts, no CDN
+
+    # Quarantine rate per source, from the manifests: one broken row in the hand-written SEC day.
+    assert manifests[("sec_edgar", HANDWRITTEN_DAY)]["quarantined"] == 1
+    sec_in = sum(m["rows_in"] for (s, _), m in manifests.items() if s == "sec_edgar")
+    assert sec_in == 50 + 10 + 3
+    assert page.rows["quarantine"]["sec_edgar"][-1] == f"{1 / sec_in:.2%}"
+    hk_rate = hk_manifest["quarantined"] / hk_manifest["rows_in"]
+    assert page.rows["quarantine"]["hkex"][-1] == f"{hk_rate:.2%}"
+
+    # Freshness: latest filing_date and ingested_at per source.
+    sec_fresh = page.rows["freshness"]["sec_edgar"]
+    assert sec_fresh[1] == HANDWRITTEN_DAY
+    latest_fetch = max(ref["fetched_at"] for (s, _), m in manifests.items() if s == "sec_edgar" for ref in m["raw"])
+    assert sec_fresh[3] == latest_fetch[:19] + "+00:00"
+    assert page.rows["freshness"]["hkex"][1] == hk_day.isoformat()
+
+    # The latest runs, linking their manifests and (for the validated one) the GX record and data docs.
+    for source, partition in manifests:
+        assert f"../manifests/source={source}/partition={partition}.json" in page.links
+    docs = f"../validation/source=sec_edgar/partition={SEC_DAY}/data_docs.html"
+    assert docs in page.links and f"../validation/source=sec_edgar/partition={SEC_DAY}/gx_result.json" in page.links
+    reports_dir = Path(storage.path("reports"))
+    assert (reports_dir / docs).resolve().is_file()
+    assert not any("partition=2018-12-31/data_docs" in link for link in page.links)  # not validated
+    assert "Nothing published yet" in text
+
+    summary = storage.get_json("reports/summary.json")
+    assert summary["sources"]["sec_edgar"]["latest_filing_date"] == HANDWRITTEN_DAY
+    assert summary["sources"]["sec_edgar"]["filings_per_day"]["2026-01-02"] == 48
+
+
+def test_report_counts_a_filing_once_across_partitions(landed):
+    storage, settings, _ = landed
+    # The same rows landed again under another partition (a quarterly refresh would do this).
+    again = storage.read_parquet(clean_key("sec_edgar", SEC_DAY))
+    storage.write_parquet(clean_key("sec_edgar", "2026Q1"), again)
+    try:
+        data = report.collect(storage, settings, days=30)
+        assert data.sources["sec_edgar"].per_day[date(2026, 1, 2)] == 48
+        assert data.sources["sec_edgar"].clean_rows == 2 * again.num_rows + 10 + 2
+    finally:
+        storage.delete(clean_key("sec_edgar", "2026Q1"))
+
+
+def test_report_shows_alerts_after_they_are_raised(landed, tmp_path: Path):
+    storage, settings, _ = landed
+    rows = storage.read_parquet(clean_key("sec_edgar", SEC_DAY))
+    watchlist = parse_watchlist("entries:\n  - id: rbc\n    name: RBC 424B5\n    ciks: [1000275]\n"
+                                "    form_types: [424B5]\n")
+    new = raise_alerts(storage, settings, rows, watchlist, capture_documents=False)
+    assert len(new) == 1
+    page_text = storage.get_bytes("reports/index.html").decode() if storage.exists("reports/index.html") else ""
+    report.write_report(storage, settings)
+    text = storage.get_bytes("reports/index.html").decode()
+    assert text != page_text
+    assert "Latest alerts (1 in total)" in text and "RBC 424B5" in text and "cik:1000275 &amp; form:424B5" in text
+    assert "published/alerts" in text
+
+
+def test_report_on_an_empty_root(tmp_path: Path):
+    settings = dataclasses.replace(Settings(), storage=(tmp_path / "empty").as_uri())
+    storage = Storage.from_settings(settings)
+    report.write_report(storage, settings)
+    text = storage.get_bytes("reports/index.html").decode()
+    assert "No clean rows yet" in text and "Nothing published yet" in text and "No alerts yet" in text
