@@ -18,6 +18,7 @@ cleared and rerun alone; every step is idempotent.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,8 @@ from filinglake_airflow import OWNER
 from filinglake_airflow.assets import clean_filings_asset
 from filinglake_airflow.partitions import PartitionRule, partition_for_run
 from filinglake_airflow.retry import IngestRetryPolicy
+
+log = logging.getLogger(__name__)
 
 PARTITION_PARAM_HELP = (
     "Ingest this partition instead of the one the run's date selects (manual reruns and repairs). "
@@ -106,7 +109,7 @@ def build_ingest_dag(
 
             export_storage_credentials()
             partition_id = run_partition(partition_rule, context)
-            print(f"{source}: fetching partition {partition_id}")
+            log.info("%s: fetching partition %s", source, partition_id)
             return fetch_partition(Context.build(source, partition_id))
 
         @task(task_id="write_partition", doc_md="Parse, check rows, write clean + quarantine Parquet and the manifest.")

@@ -1,0 +1,315 @@
+"""filinglake demo: the real DAGs, run once each with ``dag.test()``, against a local replay of captured data.
+
+``make demo`` runs this. It needs no network and no Docker:
+
+1. Airflow on a local home (``.airflow/``, SQLite, examples off; ``airflow db migrate`` + pools when needed);
+2. storage in the project's ``data/`` folder (the library's default ``file://`` root);
+3. a replay server on 127.0.0.1 serving the real captures in ``../shared/fixtures`` (``FILINGLAKE_FIXTURES``)
+   as if it were each source's website (SEC's archive: ``/Archives/edgar/...``);
+4. each DAG run of ``RUNS``, in this process, tasks and all (fetch → write → validate → asset event);
+5. the steps of ``POST_STEPS``: a summary of what landed and DuckDB queries over the landed Parquet.
+
+To add a source, append a :class:`DemoSource` (its replay routes and the variables that point the
+source at the server) to ``SOURCES`` and its :class:`DemoRun` entries to ``RUNS``; later stages (publish)
+append a function to ``POST_STEPS``. Options: ``--verbose`` shows Airflow's logs, ``--only DAG_ID`` limits
+the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+for _folder in ("include", "plugins", "dags"):
+    if str(PROJECT_ROOT / _folder) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT / _folder))
+
+ET = ZoneInfo("America/New_York")
+DEMO_USER_AGENT = "filinglake demo demo@example.com"
+
+
+# --------------------------------------------------------------------------------------------------
+# What the demo runs: extend these lists
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoSource:
+    """A source served by the replay server."""
+
+    name: str
+    routes: Callable[[Path], Mapping[tuple[str, str], Any]]  # fixtures dir -> replay routes
+    environment: Callable[[str], dict[str, str]]  # replay server URL -> variables pointing the source at it
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """One DAG, run once per logical date (optionally with a dag_run conf)."""
+
+    dag_id: str
+    logical_dates: tuple[datetime, ...]
+    why: str = ""
+    conf: dict[str, Any] | None = None
+
+
+@dataclass
+class RunResult:
+    dag_id: str
+    logical_date: datetime
+    state: str
+    seconds: float
+    extra: dict[str, Any] | None = None  # the clean asset event's extra: partition, counts, keys, GX
+    task_states: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class DemoContext:
+    """Shared with every post step."""
+
+    project_root: Path
+    fixtures_dir: Path
+    storage_path: Path
+    storage_uri: str
+    server_url: str
+    verbose: bool
+    results: list[RunResult] = field(default_factory=list)
+
+
+def _sec_routes(fixtures_dir: Path) -> Mapping[tuple[str, str], Any]:
+    from filinglake.replay import sec_archive_routes
+
+    return sec_archive_routes(fixtures_dir)
+
+
+def _sec_environment(server_url: str) -> dict[str, str]:
+    from filinglake.replay import SEC_ARCHIVE_PREFIX
+
+    return {"FILINGLAKE_SEC_BASE_URL": server_url + SEC_ARCHIVE_PREFIX}
+
+
+def sec_daily_run(year: int, month: int, day: int) -> datetime:
+    """The logical date the scheduler gives the sec_edgar_daily run landing that day (23:30 ET)."""
+    return datetime(year, month, day, 23, 30, tzinfo=ET)
+
+
+def sec_quarterly_run(year: int, quarter: int) -> datetime:
+    """The logical date of the sec_edgar_quarterly run for a quarter (its interval start, the 2nd, 06:00 ET)."""
+    return datetime(year, 3 * quarter - 2, 2, 6, tzinfo=ET)
+
+
+SOURCES: list[DemoSource] = [
+    DemoSource("sec_edgar", _sec_routes, _sec_environment),
+]
+
+RUNS: list[DemoRun] = [
+    DemoRun(
+        "sec_edgar_daily",
+        (sec_daily_run(2018, 12, 31), sec_daily_run(2026, 1, 2), sec_daily_run(2018, 12, 29)),
+        "two real daily master excerpts, and a Saturday (no index: an empty, successful partition)",
+    ),
+    DemoRun(
+        "sec_edgar_quarterly",
+        (sec_quarterly_run(2016, 3), sec_quarterly_run(1993, 4)),
+        "a whole quarter (201,330 rows) and EDGAR's first year",
+    ),
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Post steps
+# --------------------------------------------------------------------------------------------------
+
+
+def print_table(title: str, headers: list[str], rows: list[list[Any]], max_width: int = 44) -> None:
+    """Plain aligned text (readable in a terminal of any width and in CI logs); numbers right-aligned."""
+
+    def cell(value: Any) -> str:
+        text = "" if value is None else f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+    cells = [[cell(v) for v in row] for row in rows]
+    numeric = [all(isinstance(row[i], int) or row[i] is None for row in rows) and bool(rows) for i in range(len(headers))]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True))
+
+    print(f"\n{title}")
+    print("  " + line(headers).rstrip())
+    print("  " + "  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  " + line(row).rstrip())
+
+
+def print_run_summary(ctx: DemoContext) -> None:
+    """One line per run: partition, status and counts, as carried by the clean asset event's extra."""
+    rows: list[list[Any]] = []
+    totals = {"rows_in": 0, "rows_written": 0, "duplicates": 0, "quarantined": 0}
+    for r in ctx.results:
+        e = r.extra or {}
+        for key in totals:
+            totals[key] += int(e.get(key) or 0)
+        rows.append([
+            r.dag_id, r.logical_date.astimezone(ET).strftime("%Y-%m-%d %H:%M"), e.get("partition", "-"),
+            e.get("status") or r.state.upper(), e.get("rows_in"), e.get("rows_written"), e.get("duplicates"),
+            e.get("quarantined"), "agrees" if (e.get("validation") or {}).get("success") else "-", f"{r.seconds:.1f}",
+        ])
+    landed = sum(1 for r in ctx.results if r.extra)
+    rows.append(["total", "", f"{landed} partitions", "", *totals.values(), "", f"{sum(r.seconds for r in ctx.results):.1f}"])
+    print_table("DAG runs (dag.test; counts from each clean asset event's extra)",
+                ["DAG", "logical date ET", "partition", "status", "rows in", "written", "duplicates",
+                 "quarantined", "GX record", "seconds"], rows)
+    for r in ctx.results:
+        if r.error or r.state != "success":
+            print(f"  FAILED {r.dag_id} @ {r.logical_date.isoformat()}: {r.state} {r.task_states} {r.error or ''}")
+    print(f"\nLanded under {ctx.storage_uri}: clean/, quarantine/, manifests/, validation/, raw/")
+
+
+def query_landed_parquet(ctx: DemoContext) -> None:
+    """DuckDB straight over the clean Parquet: top form types, and the filings of one CIK."""
+    import duckdb
+
+    pattern = ctx.storage_path / "clean" / "filings" / "source=*" / "partition=*" / "part.parquet"
+    con = duckdb.connect()
+    # hive_partitioning adds the path's `partition` as a column (`source` is a column of the files already)
+    con.sql(f"create view filings as select * from read_parquet('{pattern}', hive_partitioning = true)")
+
+    def show(title: str, sql: str, max_width: int = 44) -> None:
+        rel = con.sql(sql)
+        print(f"\n-- {' '.join(sql.split())}")
+        print_table(title, list(rel.columns), [list(row) for row in rel.fetchall()], max_width)
+
+    show("Top form types in the landed Parquet (DuckDB)",
+         "select form_type, count(*) as filings, count(distinct issuer_id) as issuers "
+         "from filings group by form_type order by filings desc, form_type limit 10")
+    busiest = con.sql(
+        "select issuer_id from filings group by issuer_id "
+        "order by count(distinct partition) desc, count(*) desc, issuer_id limit 1"
+    ).fetchall()
+    if busiest:
+        cik, name = con.sql(
+            f"select issuer_id, any_value(company_name) from filings where issuer_id = '{busiest[0][0]}' group by 1"
+        ).fetchall()[0]
+        show(f"Filings of CIK {cik} ({name}), the issuer seen in the most partitions (first 3 per partition)",
+             f"select partition, filing_date, form_type, native_id as accession, document_url "
+             f"from filings where issuer_id = '{cik}' "
+             f"qualify row_number() over (partition by partition order by filing_date desc, native_id) <= 3 "
+             f"order by partition, filing_date desc, accession", max_width=100)
+
+
+POST_STEPS: list[Callable[[DemoContext], None]] = [print_run_summary, query_landed_parquet]
+
+
+# --------------------------------------------------------------------------------------------------
+# Running it
+# --------------------------------------------------------------------------------------------------
+
+
+def print_live_instructions(fixtures_dir: Path) -> None:
+    print(
+        f"""No captured fixtures at {fixtures_dir} (set FILINGLAKE_FIXTURES to their folder).
+
+The demo replays captured data and never touches the internet. To run the same DAGs against the
+live SEC archive instead (about one request per DAG run, well within SEC's limits):
+
+  export FILINGLAKE_SEC_USER_AGENT="Your Name you@example.com"   # SEC requires a declared contact
+  make airflow                                                     # UI on http://localhost:8080
+  # or, one run without the UI:
+  export AIRFLOW_HOME=$PWD/.airflow AIRFLOW__CORE__LOAD_EXAMPLES=False \\
+    AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags AIRFLOW__CORE__PLUGINS_FOLDER=$PWD/plugins
+  .venv/bin/airflow db migrate
+  .venv/bin/airflow dags test sec_edgar_daily 2024-12-23T23:30:00-05:00   # lands 2024-12-23
+  # or the library alone:
+  .venv/bin/filinglake ingest --source sec_edgar --date 2024-12-23"""
+    )
+
+
+def run_all(ctx: DemoContext, runs: list[DemoRun]) -> None:
+    from filinglake_airflow.local import run_dag
+
+    for demo_run in runs:
+        print(f"- {demo_run.dag_id}: {demo_run.why}", flush=True)
+        for logical_date in demo_run.logical_dates:
+            started = time.perf_counter()
+            try:
+                outcome = run_dag(demo_run.dag_id, logical_date, conf=demo_run.conf)
+            except Exception as exc:  # keep going: the summary shows what failed
+                result = RunResult(demo_run.dag_id, logical_date, "error", time.perf_counter() - started,
+                                   error="".join(traceback.format_exception_only(exc)).strip())
+                if ctx.verbose:
+                    traceback.print_exc()
+            else:
+                extra = next((e["extra"] for e in outcome.asset_events if e["asset"].startswith("clean.")), None)
+                result = RunResult(demo_run.dag_id, logical_date, outcome.state, time.perf_counter() - started,
+                                   extra=extra, task_states=outcome.task_states)
+            ctx.results.append(result)
+            partition = (result.extra or {}).get("partition", "?")
+            print(f"    {logical_date.isoformat()} → {partition}: {result.state} ({result.seconds:.1f} s)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--verbose", action="store_true", help="show Airflow's and the tasks' logs")
+    parser.add_argument("--only", action="append", metavar="DAG_ID", help="run only these DAGs (repeatable)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+
+    fixtures_dir = Path(os.environ.get("FILINGLAKE_FIXTURES") or PROJECT_ROOT.parent / "shared" / "fixtures").resolve()
+    if not fixtures_dir.is_dir():
+        print_live_instructions(fixtures_dir)
+        return 0
+
+    # Airflow reads its configuration on first import: configure before anything imports it.
+    from filinglake_airflow.local import configure_airflow, prepare_metadata_db
+
+    airflow_home = Path(os.environ.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow")
+    configure_airflow(airflow_home, PROJECT_ROOT, quiet=not args.verbose)
+    storage_path = PROJECT_ROOT / "data"
+    os.environ["FILINGLAKE_STORAGE"] = storage_path.as_uri()
+    os.environ.setdefault("FILINGLAKE_SEC_USER_AGENT", DEMO_USER_AGENT)
+    print(f"filinglake demo: Airflow home {airflow_home}, storage {storage_path.as_uri()}, fixtures {fixtures_dir}",
+          flush=True)
+
+    if not args.verbose:
+        import airflow  # noqa: F401 - its import installs "default" warning filters for its own modules
+
+        # Airflow and its dependencies announce deprecations of their own internals: not the demo's news.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`")
+    prepare_metadata_db()
+
+    from filinglake.replay import ReplayServer
+
+    routes: dict[tuple[str, str], Any] = {}
+    for source in SOURCES:
+        routes.update(source.routes(fixtures_dir))
+    runs = [r for r in RUNS if not args.only or r.dag_id in args.only]
+    with ReplayServer(routes) as server:
+        for source in SOURCES:
+            os.environ.update(source.environment(server.url))
+        print(f"replay server {server.url}: {len(routes)} routes for {', '.join(s.name for s in SOURCES)}", flush=True)
+        ctx = DemoContext(PROJECT_ROOT, fixtures_dir, storage_path, storage_path.as_uri(), server.url, args.verbose)
+        run_all(ctx, runs)
+
+    for step in POST_STEPS:
+        step(ctx)
+    failed = [r for r in ctx.results if r.state != "success"]
+    print(f"demo finished in {time.perf_counter() - started:.0f} s: {len(ctx.results) - len(failed)} run(s) succeeded, "
+          f"{len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
