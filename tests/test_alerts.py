@@ -415,9 +415,13 @@ def test_fetch_url_follows_configured_roots_only():
     local = dataclasses.replace(default, sec_base_url="http://127.0.0.1:9/Archives/edgar")
     assert documents.fetch_url(url, local) == (
         "http://127.0.0.1:9/Archives/edgar/data/1/000000000125000001/0000000001-25-000001-index.htm")
-    # Outside the configured root the URL is left alone (and still host-checked before any fetch).
-    assert documents.fetch_url("https://www.sec.gov/cgi-bin/browse-edgar", local) == (
-        "https://www.sec.gov/cgi-bin/browse-edgar")
+    # Outside the configured root: the source's stand-in serves it; unconfigured sources are left alone.
+    assert documents.fetch_url("https://www.sec.gov/cgi-bin/browse-edgar", local, "sec_edgar") == (
+        "http://127.0.0.1:9/cgi-bin/browse-edgar")
+    assert documents.fetch_url("https://www1.hkexnews.hk/a.pdf", local, "hkex") == "https://www1.hkexnews.hk/a.pdf"
+    # CNINFO pointed at a replay server for its API only: documents on the static host go there too.
+    api_only = dataclasses.replace(default, cninfo_base_url="http://127.0.0.1:7")
+    assert documents.fetch_url(CNINFO_DOC, api_only, "cninfo") == "http://127.0.0.1:7/finalpage/2002-08-14/632064.PDF"
 
 
 # ------------------------------------------------------------------------------------------------

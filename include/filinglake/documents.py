@@ -11,9 +11,9 @@ any URL, returns the stored object.
 
 Where the bytes are fetched from follows the configured source roots: when
 ``FILINGLAKE_SEC_BASE_URL``, ``FILINGLAKE_CNINFO_STATIC_URL``, ``FILINGLAKE_CNINFO_BASE_URL`` or
-``FILINGLAKE_HKEX_BASE_URL`` point somewhere else (a replay server in tests and the demo), a
-document URL under the default root is fetched from the configured one instead. The host check
-is always made on the document URL as the source gave it.
+``FILINGLAKE_HKEX_BASE_URL`` point somewhere else (a replay server in tests and the demo), the
+document is fetched from there (:func:`fetch_url`), never from the real host. The host check is
+always made on the document URL as the source gave it.
 """
 
 from __future__ import annotations
@@ -99,15 +99,27 @@ def check_url(url: str, source: str) -> str:
     return url.strip()
 
 
-def fetch_url(url: str, settings: Settings) -> str:
-    """Where to fetch ``url`` from: under the configured source root when it differs from the default one."""
-    roots = [
-        (config.DEFAULT_SEC_BASE_URL, settings.sec_base_url),
-        (config.DEFAULT_CNINFO_STATIC_URL, settings.cninfo_static_url),
-        (config.DEFAULT_CNINFO_BASE_URL, settings.cninfo_base_url),
-        (config.DEFAULT_HKEX_BASE_URL, settings.hkex_base_url),
-    ]
-    for default, configured in roots:
+def _roots(settings: Settings) -> dict[str, list[tuple[str, str]]]:
+    """Per source: (default root, configured root), most specific first."""
+    return {
+        "sec_edgar": [(config.DEFAULT_SEC_BASE_URL, settings.sec_base_url)],
+        "cninfo": [(config.DEFAULT_CNINFO_STATIC_URL, settings.cninfo_static_url),
+                   (config.DEFAULT_CNINFO_BASE_URL, settings.cninfo_base_url)],
+        "hkex": [(config.DEFAULT_HKEX_BASE_URL, settings.hkex_base_url)],
+    }
+
+
+def fetch_url(url: str, settings: Settings, source: str | None = None) -> str:
+    """Where to fetch ``url`` from when a source root is configured away from its default.
+
+    A URL under a default root that is configured elsewhere is fetched under the configured root.
+    Otherwise, if ``source`` has any root configured elsewhere, the URL's path is fetched from that
+    place: a replay server stands in for all of a source's hosts, and a document must never slip out
+    to the real host while the source itself points at a stand-in. Unconfigured: ``url`` unchanged.
+    """
+    roots = _roots(settings)
+    candidates = roots.get(source, []) if source else [pair for pairs in roots.values() for pair in pairs]
+    for default, configured in candidates:
         configured = configured.rstrip("/")
         if configured == default:
             continue
@@ -115,6 +127,11 @@ def fetch_url(url: str, settings: Settings) -> str:
             root = scheme + default.split("://", 1)[1]
             if url == root or url.startswith(root + "/"):
                 return configured + url[len(root):]
+    for default, configured in roots.get(source or "", []):
+        if configured.rstrip("/") != default:
+            parts, place = urlsplit(url), urlsplit(configured)
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            return f"{place.scheme}://{place.netloc}{path}"
     return url
 
 
@@ -171,7 +188,7 @@ def capture(storage: Storage, settings: Settings, url: str, source: str, *,
     from filinglake.http import ResponseTooLarge, make_client
 
     check_url(url, source)
-    target = fetch_url(url.strip(), settings)
+    target = fetch_url(url.strip(), settings, source)
     cap = settings.document_max_bytes
     own_client = client is None
     client = client or make_client(source, settings)
