@@ -109,8 +109,39 @@ def sec_quarterly_run(year: int, quarter: int) -> datetime:
     return datetime(year, 3 * quarter - 2, 2, 6, tzinfo=ET)
 
 
+BEIJING = ZoneInfo("Asia/Shanghai")
+#: the Beijing days of the real CNINFO capture (stock 000001, 2001–2002), and a day with nothing listed
+CNINFO_DAYS = ("2001-06-30", "2001-08-21", "2002-04-18", "2002-04-22", "2002-08-14", "2002-10-25", "2003-01-01")
+#: issuers the CNINFO query looks for first (Dahua, Hikvision); any landed issuer otherwise
+CNINFO_WATCHED_TICKERS = ("002236.SZ", "002415.SZ")
+
+
+def _cninfo_routes(fixtures_dir: Path) -> Mapping[tuple[str, str], Any]:
+    from filinglake.sources.cninfo_replay import cninfo_routes
+
+    return cninfo_routes(fixtures_dir)
+
+
+def _cninfo_environment(server_url: str) -> dict[str, str]:
+    # The replay server is local: lift CNINFO's real pacing (0.5 request/s) for the demo.
+    return {"FILINGLAKE_CNINFO_BASE_URL": server_url, "FILINGLAKE_CNINFO_RATE": "50"}
+
+
+def cninfo_day_runs() -> list[DemoRun]:
+    """One cninfo_daily run per fixture day. The days (2001–2003) precede the DAG's start_date, so each run
+    names its day with the ``partition`` param, as a manual rerun would; the logical dates are real run times."""
+    return [
+        DemoRun("cninfo_daily", (datetime(2025, 1, 2 + i, 0, 30, tzinfo=BEIJING),),
+                f"Beijing day {day}" + (" (nothing listed: an empty, successful partition)" if day == "2003-01-01"
+                                        else " of the real CNINFO capture"),
+                conf={"partition": day})
+        for i, day in enumerate(CNINFO_DAYS)
+    ]
+
+
 SOURCES: list[DemoSource] = [
     DemoSource("sec_edgar", _sec_routes, _sec_environment),
+    DemoSource("cninfo", _cninfo_routes, _cninfo_environment),
 ]
 
 RUNS: list[DemoRun] = [
@@ -125,6 +156,7 @@ RUNS: list[DemoRun] = [
         "a whole quarter (201,330 rows) and EDGAR's first year",
     ),
 ]
+RUNS += cninfo_day_runs()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -209,7 +241,35 @@ def query_landed_parquet(ctx: DemoContext) -> None:
              f"order by partition, filing_date desc, accession", max_width=100)
 
 
+def query_cninfo_announcements(ctx: DemoContext) -> None:
+    """DuckDB over the landed CNINFO Parquet: announcements of Dahua / Hikvision if landed, else of any issuer."""
+    import duckdb
+
+    folder = ctx.storage_path / "clean" / "filings" / "source=cninfo"
+    if not list(folder.glob("partition=*/part.parquet")):
+        return
+    con = duckdb.connect()
+    con.sql(f"create view cninfo as select * from read_parquet('{folder}/partition=*/part.parquet', "
+            "hive_partitioning = true)")
+    watched = ", ".join(f"'{t}'" for t in CNINFO_WATCHED_TICKERS)
+    tickers = [t for (t,) in con.sql(f"select distinct ticker from cninfo where ticker in ({watched})").fetchall()]
+    if not tickers:  # the captured page is stock 000001's: show whichever issuer landed most
+        tickers = [t for (t,) in con.sql("select ticker from cninfo where ticker is not null group by ticker "
+                                         "order by count(*) desc, ticker limit 1").fetchall()]
+    if not tickers:
+        return
+    chosen = ", ".join(f"'{t}'" for t in sorted(tickers))
+    sql = (f"select filing_date, ticker, exchange, company_name, title_clean as title, document_url "
+           f"from cninfo where ticker in ({chosen}) order by filing_date desc, native_id limit 12")
+    rel = con.sql(sql)
+    print(f"\n-- {sql}")
+    print_table(f"CNINFO announcements of {', '.join(sorted(tickers))}"
+                + ("" if set(tickers) & set(CNINFO_WATCHED_TICKERS) else " (002236.SZ / 002415.SZ not in the capture)"),
+                list(rel.columns), [list(row) for row in rel.fetchall()], max_width=70)
+
+
 POST_STEPS: list[Callable[[DemoContext], None]] = [print_run_summary, query_landed_parquet]
+POST_STEPS.append(query_cninfo_announcements)
 
 
 # --------------------------------------------------------------------------------------------------
