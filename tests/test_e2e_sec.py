@@ -203,3 +203,20 @@ def test_index_not_posted_yet_is_retried_then_fails(sec_env: Path, sec_archive: 
     quarter = (today.month - 1) // 3 + 1
     assert len(sec_archive.requests_to(f"/Archives/edgar/daily-index/{today.year}/QTR{quarter}/master.{stamp}.idx")) == 2
     assert partition_files(sec_env, today.isoformat()) == []
+
+
+def test_gx_disagreement_fails_validation_without_an_asset_event(
+    sec_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import filinglake.expectations as expectations
+
+    def disagree(storage, source, partition, rules):
+        raise expectations.ValidationMismatch(f"{source}/{partition}: GX 1 vs row checks 0 (simulated)")
+
+    monkeypatch.setattr(expectations, "validate_partition", disagree)
+
+    run = run_dag("sec_edgar_daily", daily_run_date(date(2018, 12, 30)))  # a Sunday: lands empty
+
+    assert run.task_states == {"fetch_index": "success", "write_partition": "success", "validate_partition": "failed"}
+    assert run.try_numbers["validate_partition"] == 1  # a disagreement is not retried
+    assert run.asset_events == []  # consumers never hear of an unvalidated partition
