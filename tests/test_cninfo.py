@@ -393,6 +393,22 @@ def test_day_without_rows_is_an_empty_successful_partition(fixtures_dir: Path, r
     assert parse_all(Cninfo(), result.files).num_rows == 0
 
 
+def test_daily_fetch_snapshots_the_stock_list_once_a_day_best_effort(
+    fixtures_dir: Path, replay_server, tmp_path: Path
+) -> None:
+    fake = cninfo_replay(fixtures_dir)
+    server = replay_server(fake.routes())
+    first = fetch(Cninfo(), "2002-08-14", server, tmp_path)
+    second = fetch(Cninfo(), "2002-10-25", server, tmp_path)
+    assert fake.stock_list_requests == 1
+    assert first.notes["stock_list"] == second.notes["stock_list"]
+    assert first.notes["stock_list"].startswith(f"raw/source={STOCKS_SOURCE}/partition={TODAY.isoformat()}/")
+    # a broken list is not archived and does not cost the day its announcements
+    broken = replay_server(cninfo_replay(fixtures_dir, stock_list_fixture=MOJIBAKE_STOCK_LIST_FIXTURE).routes())
+    result = fetch(Cninfo(), "2002-08-14", broken, tmp_path / "other")
+    assert "mojibake" in result.notes["stock_list_error"] and result.notes["announcements"] == 2
+
+
 def test_challenge_page_fails_the_fetch_and_nothing_is_returned(replay_server, tmp_path: Path) -> None:
     server = replay_server({("POST", QUERY_PATH): Reply(body=CHALLENGE_PAGE, content_type="text/html")})
     with pytest.raises(BadResponse, match="challenge"):

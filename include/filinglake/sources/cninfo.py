@@ -7,6 +7,8 @@ Partitions
     ``stock-<code>_<from>_<to>``: one issuer over a date range (per-issuer backfill); the orgId the
     query needs comes from CNINFO's stock list (:mod:`filinglake.sources.cninfo_stocks`).
     ``stock=002236:2020-01-01..2024-12-31`` is accepted as input and normalised to the storage-safe id.
+    Every fetch also keeps the day's snapshot of the stock list (fetched at most once per Beijing day;
+    best effort for daily partitions, required for per-issuer ones).
 
 Completeness
     CNINFO stops paging at about 100 pages (3,000 rows) and then silently repeats data. A query whose
@@ -454,16 +456,25 @@ class Cninfo(Source):
         today = today or beijing_today()
         if partition.start > today:
             raise ValueError(f"{partition.id} is in the future (today in Beijing is {today})")
+        from filinglake.errors import FilinglakeError
+        from filinglake.sources.cninfo_stocks import stock_directory
+
         notes: dict[str, object] = {}
         root = QueryPart(partition.start, partition.end, dated_names=partition.kind == "stock")
         if partition.kind == "stock":
-            from filinglake.sources.cninfo_stocks import stock_directory
-
             directory = stock_directory(client, settings, today=today, storage=storage)
             stock = directory.resolve(partition.option("stock") or "")
             root = replace(root, stock=stock.stock_param)
             notes["stock"] = {"code": stock.code, "org_id": stock.org_id, "name": stock.name,
                               "stock_list": directory.raw_key, "stock_list_day": directory.as_of}
+        else:
+            # Daily runs keep the stock list's daily snapshot (the issuers table's code ↔ orgId reference);
+            # one request per Beijing day at most. Best effort: the day's announcements do not depend on it.
+            try:
+                notes["stock_list"] = stock_directory(client, settings, today=today, storage=storage).raw_key
+            except FilinglakeError as exc:
+                log.warning("cninfo: stock list not refreshed for %s: %s", today, exc)
+                notes["stock_list_error"] = str(exc)
         collector = _Collector(client, f"{settings.cninfo_base_url}{QUERY_PATH}", self.max_pages)
         keys = collector.collect(root)
         notes.update({"announcements": len(keys), "pages": len(collector.files), "queries": collector.queries})
