@@ -272,6 +272,42 @@ POST_STEPS: list[Callable[[DemoContext], None]] = [print_run_summary, query_land
 POST_STEPS.append(query_cninfo_announcements)
 
 
+def print_alerts_and_report(ctx: DemoContext) -> None:
+    """The alerts the watchlist raised (published/alerts), then the static status page."""
+    from filinglake.alerts import read_alerts
+    from filinglake.config import load_settings
+    from filinglake.report import write_report
+    from filinglake.storage import Storage
+    from rich.console import Console
+    from rich.table import Table
+
+    settings = load_settings()
+    storage = Storage.from_settings(settings)
+    console = Console()
+    alerts = read_alerts(storage, settings).sort_by([("entry_id", "ascending"), ("filing_date", "ascending"),
+                                                     ("filing_id", "ascending")])
+    if alerts.num_rows:
+        table = Table(title=f"Alerts raised: {alerts.num_rows} (watchlist {settings.watchlist})", title_justify="left")
+        for column in ("entry", "matched on", "source", "issuer", "filing", "filed", "document"):
+            table.add_column(column)
+        for a in alerts.slice(0, 15).to_pylist():
+            document = (f"{a['document_content_type']}, {a['document_bytes']:,} bytes" if a["document_key"]
+                        else f"[dim]not captured: {a['document_error']}[/dim]")
+            table.add_row(a["entry_id"], a["matched_on"], a["source"], a["company_name"] or a["issuer_id"],
+                          a["title"] or f"{a['form_type']} {a['filing_id']}", str(a["filing_date"]), document)
+        console.print(table)
+        if alerts.num_rows > 15:
+            console.print(f"[dim]… {alerts.num_rows - 15} more: .venv/bin/filinglake alerts --limit 0[/dim]")
+    else:
+        console.print("[yellow]No alerts in published/alerts[/yellow] (publish did not run, or nothing matched "
+                      f"{settings.watchlist})")
+    console.print(f"Status report: {write_report(storage, settings)}")
+
+
+# Last: after publish (which raises the alerts), show them and where the status page is.
+POST_STEPS.append(print_alerts_and_report)
+
+
 # --------------------------------------------------------------------------------------------------
 # Running it
 # --------------------------------------------------------------------------------------------------
