@@ -1,0 +1,233 @@
+"""SQL over the published tables with DuckDB, offline, on ``file://`` and ``s3://`` storage alike.
+
+Views: ``filings``, ``issuers``, ``daily_counts`` (Delta tables), ``alerts`` (``published/alerts`` when
+it exists, else empty with its columns) and ``quarantine`` (every source's quarantined rows, with
+the ``partition`` they came from).
+
+DuckDB 2.0.1 cannot download extensions here (no httpfs, no delta), so:
+
+- a Delta table is read as the Parquet files its current version lists (``DeltaTable.file_uris()``)
+  with hive partitioning for the partition columns. That is exact because delta-rs writes neither
+  deletion vectors nor column mapping; a table written by another engine with those would need
+  DuckDB's delta extension instead;
+- S3 is reached through an fsspec filesystem registered with DuckDB (s3fs, notes §4.3 "Route B").
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from filinglake import delta
+from filinglake.errors import FilinglakeError
+from filinglake.publish import (
+    DAILY_COUNTS,
+    DAILY_COUNTS_SCHEMA,
+    FILINGS,
+    ISSUERS,
+    ISSUERS_SCHEMA,
+    PUBLISHED_FILINGS_SCHEMA,
+)
+from filinglake.schema import QUARANTINE_SCHEMA
+from filinglake.storage import QUARANTINE_LAYER
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from filinglake.config import Settings
+    from filinglake.storage import Storage
+
+log = logging.getLogger("filinglake.query")
+
+ALERTS = "alerts"
+QUARANTINE = "quarantine"
+#: the views every query sees, with their columns
+VIEWS = (FILINGS, ISSUERS, DAILY_COUNTS, ALERTS, QUARANTINE)
+
+_DUCKDB_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.date32(): "DATE",
+    pa.int64(): "BIGINT",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+    pa.list_(pa.string()): "VARCHAR[]",
+}
+
+
+class QueryError(FilinglakeError):
+    """The SQL did not run (syntax, unknown column …); the message is DuckDB's first line."""
+
+
+def _duckdb_errors(exc: Exception) -> QueryError:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return QueryError(f"query failed: {message}")
+
+
+def _alerts_schema() -> pa.Schema:
+    from filinglake.alerts import ALERTS_SCHEMA
+
+    return ALERTS_SCHEMA
+
+
+def _quarantine_schema() -> pa.Schema:
+    return QUARANTINE_SCHEMA.append(pa.field("partition", pa.string()))
+
+
+def _schemas() -> dict[str, pa.Schema]:
+    return {
+        FILINGS: PUBLISHED_FILINGS_SCHEMA,
+        ISSUERS: ISSUERS_SCHEMA,
+        DAILY_COUNTS: DAILY_COUNTS_SCHEMA,
+        ALERTS: _alerts_schema(),
+        QUARANTINE: _quarantine_schema(),
+    }
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _file_list(paths: list[str]) -> str:
+    return "[" + ", ".join(_quote(p) for p in paths) + "]"
+
+
+def _columns(schema: pa.Schema) -> str:
+    """Explicit columns and types: every view has the same shape whatever the files hold."""
+    parts = []
+    for field in schema:
+        typ = _DUCKDB_TYPES.get(field.type)
+        parts.append(f'CAST("{field.name}" AS {typ}) AS "{field.name}"' if typ else f'"{field.name}"')
+    return ", ".join(parts)
+
+
+def _s3_filesystem(settings: Settings | None):
+    import s3fs
+
+    kwargs: dict = {"client_kwargs": {}}
+    if settings is not None:
+        kwargs["client_kwargs"]["region_name"] = settings.aws_region
+        if settings.aws_access_key_id and settings.aws_secret_access_key:
+            kwargs["key"] = settings.aws_access_key_id
+            kwargs["secret"] = settings.aws_secret_access_key
+            if settings.aws_session_token:
+                kwargs["token"] = settings.aws_session_token
+        if settings.s3_endpoint_url:
+            kwargs["endpoint_url"] = settings.s3_endpoint_url
+    # no listing cache: a query must see the files of the table version it was planned on
+    return s3fs.S3FileSystem(use_listings_cache=False, **kwargs)
+
+
+def _empty_view(con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> None:
+    con.register(f"__empty_{name}", schema.empty_table())
+    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "__empty_{name}"')
+
+
+def _delta_files(storage: Storage, name: str) -> list[str] | None:
+    """The Parquet files of the table's current version as DuckDB paths; None without a table."""
+    table = delta.open_table(storage, name)
+    if table is None:
+        return None
+    return [_local_path(uri) for uri in table.file_uris()]
+
+
+def _local_path(uri: str) -> str:
+    # delta-rs gives plain paths locally (file:// on some versions) and s3://bucket/key on S3
+    return re.sub(r"^file://", "", uri)
+
+
+def _table_view(con: duckdb.DuckDBPyConnection, storage: Storage, name: str, schema: pa.Schema,
+                partition_columns: tuple[str, ...]) -> None:
+    files = _delta_files(storage, name)
+    if not files:
+        _empty_view(con, name, schema)
+        return
+    hive_types = "{" + ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in partition_columns) + "}"
+    options = f", hive_partitioning = true, hive_types = {hive_types}" if partition_columns else ""
+    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {_columns(schema)} '
+                f"FROM read_parquet({_file_list(files)}{options})")
+
+
+def _quarantine_view(con: duckdb.DuckDBPyConnection, storage: Storage, schema: pa.Schema) -> None:
+    keys = [k for k in storage.list(QUARANTINE_LAYER) if k.endswith("/part.parquet")]
+    if not keys:
+        _empty_view(con, QUARANTINE, schema)
+        return
+    paths = [storage.uri(k) if storage.scheme == "s3" else storage.path(k) for k in keys]
+    base = schema.remove(schema.get_field_index("partition"))
+    con.execute(
+        f'CREATE OR REPLACE VIEW "{QUARANTINE}" AS SELECT {_columns(base)}, '
+        f"regexp_extract(filename, 'partition=([^/]+)/', 1) AS \"partition\" "
+        f"FROM read_parquet({_file_list(paths)}, union_by_name = true, filename = true, hive_partitioning = false)"
+    )
+
+
+def connect(storage: Storage) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the views over ``storage`` (the table versions of now)."""
+    import duckdb
+
+    con = duckdb.connect(config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"})
+    con.execute("SET TimeZone = 'UTC'")
+    if storage.scheme == "s3":
+        con.register_filesystem(_s3_filesystem(storage.settings))
+    schemas = _schemas()
+    _table_view(con, storage, FILINGS, schemas[FILINGS], ("source", "filing_month"))
+    _table_view(con, storage, ISSUERS, schemas[ISSUERS], ("source",))
+    _table_view(con, storage, DAILY_COUNTS, schemas[DAILY_COUNTS], ("source",))
+    alerts_table = delta.open_table(storage, ALERTS)
+    partitions = tuple(alerts_table.metadata().partition_columns) if alerts_table is not None else ()
+    _table_view(con, storage, ALERTS, schemas[ALERTS], partitions)
+    _quarantine_view(con, storage, schemas[QUARANTINE])
+    return con
+
+
+def run_query(sql: str, settings: Settings | None = None, *, storage: Storage | None = None,
+              limit: int | None = None) -> pa.Table:
+    """Run ``sql`` over the views and return the result (at most ``limit`` rows when given)."""
+    from filinglake.config import load_settings
+    from filinglake.storage import Storage
+
+    if storage is None:
+        storage = Storage.from_settings(settings or load_settings())
+    import duckdb
+
+    con = connect(storage)
+    try:
+        relation = con.sql(sql)
+        if relation is None:  # a statement without a result (SET, CREATE …)
+            return pa.table({})
+        if limit is not None:
+            relation = relation.limit(limit)
+        return relation.to_arrow_table()
+    except duckdb.Error as exc:
+        raise _duckdb_errors(exc) from None
+    finally:
+        con.close()
+
+
+def write_result(sql: str, output: str, settings: Settings | None = None, *, storage: Storage | None = None) -> int:
+    """Run ``sql`` and write every row to ``output`` (``.csv`` or ``.parquet``); returns the row count."""
+    import duckdb
+
+    from filinglake.config import load_settings
+    from filinglake.storage import Storage
+
+    kind = output.lower().rsplit(".", 1)[-1]
+    if kind not in ("csv", "parquet"):
+        raise FilinglakeError(f"--output {output}: use a .csv or .parquet file name")
+    if storage is None:
+        storage = Storage.from_settings(settings or load_settings())
+    con = connect(storage)
+    try:
+        relation = con.sql(sql)
+        if relation is None:
+            raise FilinglakeError("the statement returns no rows to write")
+        options = "FORMAT csv, HEADER true" if kind == "csv" else "FORMAT parquet, COMPRESSION zstd"
+        body = sql.strip().rstrip(";")
+        # COPY answers with the number of rows it wrote
+        return int(con.execute(f"COPY ({body}) TO {_quote(output)} ({options})").fetchall()[0][0])
+    except duckdb.Error as exc:
+        raise _duckdb_errors(exc) from None
+    finally:
+        con.close()
