@@ -260,7 +260,7 @@ def test_alerts_are_not_repeated_on_rerun(tmp_path: Path, fixtures_dir: Path, re
     assert captured[0]["document_content_type"] == "text/html"
     assert storage.get_bytes(captured[0]["document_key"]) == page
     failed = [a for a in new if not a["document_key"]]
-    assert len(failed) == 4 and all("HTTP 404" in a["document_error"] for a in failed)
+    assert len(failed) == 4 and all(a["document_error"] == "DocumentError: HTTP 404" for a in failed)
     json.dumps(new)  # XCom-ready
 
     requests_after_first = len(server.requests)

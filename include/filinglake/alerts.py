@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from filinglake import delta
 from filinglake.errors import FilinglakeError
-from filinglake.storage import s3_storage_options
 
 if TYPE_CHECKING:
     from filinglake.config import Settings
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("filinglake.alerts")
 
-ALERTS_TABLE = "published/alerts"
+ALERTS = "alerts"  # the published table: <storage>/published/alerts
 #: documents fetched per raise_alerts call at most; a first run on a broad watchlist must not crawl
 DEFAULT_MAX_CAPTURES = 100
 KNOWN_SOURCES = ("sec_edgar", "cninfo", "hkex")
@@ -503,43 +503,14 @@ def alert_id(entry_id: str, filing_id: str, issuer_id: str | None) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def published_location(storage: Storage, settings: Settings | None, key: str) -> tuple[str, dict[str, str] | None]:
-    """(table URI for deltalake, storage_options) of a published table under ``key``."""
-    if storage.scheme == "file":
-        return storage.path(key), None
-    options = s3_storage_options(settings) if settings is not None else None
-    return storage.uri(key), options
-
-
 def read_alerts(storage: Storage, settings: Settings | None = None) -> pa.Table:
     """Every alert raised so far (an empty table before the first one)."""
-    from deltalake import DeltaTable
-
-    uri, options = published_location(storage, settings, ALERTS_TABLE)
-    if not DeltaTable.is_deltatable(uri, storage_options=options):
-        return ALERTS_SCHEMA.empty_table()
-    table = DeltaTable(uri, storage_options=options).to_pyarrow_table()
-    return _plain_strings(table).select(ALERTS_SCHEMA.names).cast(ALERTS_SCHEMA)
+    del settings  # the storage carries its settings (S3 options)
+    return delta.read(storage, ALERTS, ALERTS_SCHEMA)
 
 
-def _plain_strings(table: pa.Table) -> pa.Table:
-    # delta-rs hands back string_view/large types; pyarrow 26 compute on those trips (notes §4.4)
-    fields = []
-    for f in table.schema:
-        typ = f.type
-        if pa.types.is_string_view(typ) or pa.types.is_large_string(typ):
-            typ = pa.string()
-        fields.append(pa.field(f.name, typ, f.nullable))
-    return table.cast(pa.schema(fields))
-
-
-def _existing_ids(uri: str, options: dict[str, str] | None) -> set[str]:
-    from deltalake import DeltaTable
-
-    if not DeltaTable.is_deltatable(uri, storage_options=options):
-        return set()
-    ids = DeltaTable(uri, storage_options=options).to_pyarrow_table(columns=["alert_id"])["alert_id"]
-    return set(ids.cast(pa.string()).to_pylist())
+def _existing_ids(storage: Storage) -> set[str]:
+    return set(delta.read(storage, ALERTS, ALERTS_SCHEMA, columns=["alert_id"])["alert_id"].to_pylist())
 
 
 def _capture_all(storage: Storage, settings: Settings, candidates: list[dict], max_captures: int) -> None:
@@ -562,6 +533,8 @@ def _capture_all(storage: Storage, settings: Settings, candidates: list[dict], m
                     if not isinstance(exc, FilinglakeError | ValueError):
                         log.exception("capturing %s failed unexpectedly", url)
                     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    # the alert row carries document_url already: keep the reason short
+                    message = message.replace(f"{url!r}: ", "").replace(f"{url}: ", "")
                     outcomes[(source, url)] = {"error": f"{type(exc).__name__}: {message}"}
         outcome = outcomes[(source, url)]
         if "error" in outcome:
@@ -591,15 +564,12 @@ def raise_alerts(
     Concurrent publishes are expected to be serialised (the publish DAG runs one at a time); the
     merge still never duplicates an alert if they are not.
     """
-    from deltalake import DeltaTable, WriterProperties
-
     if watchlist is None:
         watchlist = load_watchlist(settings.watchlist)
     matched = match_watchlist(filings, watchlist)
     if matched.num_rows == 0:
         return []
-    uri, options = published_location(storage, settings, ALERTS_TABLE)
-    existing = _existing_ids(uri, options)
+    existing = _existing_ids(storage)
     alerted_at = (now or datetime.now(UTC)).astimezone(UTC)
     candidates: dict[str, dict] = {}
     for row in matched.to_pylist():
@@ -627,12 +597,11 @@ def raise_alerts(
             alert["document_error"] = "document capture disabled"
 
     batch = pa.Table.from_pylist(new, schema=ALERTS_SCHEMA)
-    if not DeltaTable.is_deltatable(uri, storage_options=options):
-        DeltaTable.create(uri, schema=ALERTS_SCHEMA, mode="ignore", storage_options=options)
+    table = delta.ensure_table(storage, ALERTS, ALERTS_SCHEMA)
+    # Insert-only: an alert_id already in the table is never touched, whatever else changed.
     metrics = (
-        DeltaTable(uri, storage_options=options)
-        .merge(batch, predicate="t.alert_id = s.alert_id", source_alias="s", target_alias="t",
-               writer_properties=WriterProperties(compression="ZSTD"))
+        table.merge(batch, predicate="t.alert_id = s.alert_id", source_alias="s", target_alias="t",
+                    writer_properties=delta.writer_properties())
         .when_not_matched_insert_all()
         .execute()
     )

@@ -215,21 +215,21 @@ def _run_row(storage: Storage, manifest: dict) -> dict:
     return row
 
 
-def _collect_published(storage: Storage, settings: Settings | None) -> dict[str, int | None]:
+def _collect_published(storage: Storage) -> dict[str, int | None]:
+    """Row count of every Delta table under ``published/``, from the log's add actions (no data read)."""
     import pyarrow.fs as pafs
-    from deltalake import DeltaTable
 
-    from filinglake.alerts import published_location
+    from filinglake import delta
 
     tables: dict[str, int | None] = {}
-    selector = pafs.FileSelector(storage.path("published"), recursive=False, allow_not_found=True)
+    selector = pafs.FileSelector(storage.path(delta.PUBLISHED_LAYER), recursive=False, allow_not_found=True)
     names = sorted(info.base_name for info in storage.fs.get_file_info(selector)
                    if info.type == pafs.FileType.Directory)
     for name in names:
-        uri, options = published_location(storage, settings, f"published/{name}")
-        if not DeltaTable.is_deltatable(uri, storage_options=options):
+        table = delta.open_table(storage, name)
+        if table is None:
             continue
-        actions = pa.table(DeltaTable(uri, storage_options=options).get_add_actions(flatten=True))
+        actions = pa.table(table.get_add_actions(flatten=True))
         records = actions["num_records"] if "num_records" in actions.column_names else None
         tables[name] = int(pc.sum(records).as_py() or 0) if records is not None else None
     return tables
@@ -243,7 +243,7 @@ def collect(storage: Storage, settings: Settings | None = None, *, days: int = D
     sources: dict[str, SourceStats] = {}
     _collect_clean(storage, sources, days)
     runs = _collect_manifests(storage, sources, last_runs)
-    published = _collect_published(storage, settings)
+    published = _collect_published(storage)
     alerts_table = read_alerts(storage, settings) if "alerts" in published else None
     alerts: list[dict] = []
     total = 0
