@@ -13,10 +13,11 @@ import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from filinglake.config import Settings
-from filinglake.errors import BadResponse, IncompleteFetch
+from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.http import make_client
 from filinglake.pipeline import Context, fetch_partition, with_lineage, write_partition
 from filinglake.quality import check_rows
@@ -24,9 +25,9 @@ from filinglake.replay import Reply
 from filinglake.sources import get_source
 from filinglake.sources.hkex import (
     SEARCH_PATH,
+    ChallengePage,
     Hkex,
     decode_envelope,
-    hk_day_for_run,
     hkex_routes,
     parse_response,
     synthetic_rows,
@@ -250,8 +251,11 @@ def test_bad_rows_are_quarantined_with_reasons() -> None:
 def test_challenge_page_is_bad_response() -> None:
     page = b"<!DOCTYPE html>\n<html><head><title>Request Rejected</title></head><body>The requested URL was rejected." \
            b" Please consult with your administrator.<br><br>Your support ID is: 1234</body></html>"
-    with pytest.raises(BadResponse, match="Request Rejected"):
+    with pytest.raises(BadResponse, match="Request Rejected") as caught:
         parse_response(page, "titleSearch.json")
+    # also a block: the DAG's retry policy tries again later instead of failing for good
+    assert isinstance(caught.value, ChallengePage) and isinstance(caught.value, Blocked)
+    assert caught.value.retry_after > 0
 
 
 @pytest.mark.parametrize(
@@ -284,14 +288,6 @@ def test_partitions() -> None:
     for bad in ("2024-12-23", "2024-12-23-fr", "2024-13-01-en", "1998-12-31-en", "2024Q4"):
         with pytest.raises(ValueError):
             source.partition(bad)
-
-
-def test_hong_kong_day_of_a_run() -> None:
-    # 16:00 UTC is midnight in Hong Kong: runs until 03:00 HK finish the previous day
-    assert hk_day_for_run(datetime(2024, 12, 23, 1, 30, tzinfo=UTC)) == date(2024, 12, 23)  # 09:30 HK
-    assert hk_day_for_run(datetime(2024, 12, 23, 15, 30, tzinfo=UTC)) == date(2024, 12, 23)  # 23:30 HK
-    assert hk_day_for_run(datetime(2024, 12, 23, 17, 30, tzinfo=UTC)) == date(2024, 12, 23)  # 01:30 HK next day
-    assert hk_day_for_run(datetime(2024, 12, 23, 19, 30, tzinfo=UTC)) == date(2024, 12, 24)  # 03:30 HK
 
 
 # ------------------------------------------------------------------------------------------------
@@ -428,3 +424,121 @@ def test_future_day_is_refused(replay_server, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="future"):
         _fetch(server, tmp_path, "2026-01-02-en")
     assert server.requests == []
+
+
+# ------------------------------------------------------------------------------------------------
+# The hkex_daily DAG: which day a run ingests, its shape, and dag.test() end to end
+# ------------------------------------------------------------------------------------------------
+
+HONG_KONG = ZoneInfo("Asia/Hong_Kong")
+
+
+def test_hkex_day_rule_closes_the_previous_day_after_midnight() -> None:
+    from filinglake_airflow.partitions import hkex_day
+
+    # 16:00 UTC is midnight in Hong Kong (UTC+8, no DST)
+    assert hkex_day(datetime(2024, 12, 23, 1, 0, tzinfo=UTC)) == "2024-12-23"  # 09:00 HK
+    assert hkex_day(datetime(2024, 12, 23, 15, 0, tzinfo=UTC)) == "2024-12-23"  # 23:00 HK
+    assert hkex_day(datetime(2024, 12, 23, 18, 0, tzinfo=UTC)) == "2024-12-23"  # 02:00 HK next day: final run
+    assert hkex_day(datetime(2024, 12, 23, 19, 0, tzinfo=UTC)) == "2024-12-24"  # 03:00 HK
+    assert hkex_day(datetime(2024, 12, 24, 2, 0, tzinfo=HONG_KONG)) == "2024-12-23"
+
+
+def test_stream_partitions_of_a_run() -> None:
+    from filinglake_airflow.ingest import run_stream_partitions
+
+    run = {"logical_date": datetime(2024, 12, 23, 13, 0, tzinfo=HONG_KONG), "params": {"partition": None}}
+    assert run_stream_partitions("hkex_day", ("en", "zh"), run) == ["2024-12-23-en", "2024-12-23-zh"]
+    one_day = {**run, "params": {"partition": "2012-11-14"}}
+    assert run_stream_partitions("hkex_day", ("en", "zh"), one_day) == ["2012-11-14-en", "2012-11-14-zh"]
+    one_stream = {**run, "params": {"partition": " 2012-11-14-zh "}}
+    assert run_stream_partitions("hkex_day", ("en", "zh"), one_stream) == ["2012-11-14-zh"]
+
+
+def test_hkex_daily_dag_shape() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from filinglake_airflow.retry import IngestRetryPolicy
+
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags" / "hkex_daily.py"))
+    assert bag.import_errors == {}
+    dag = bag.dags["hkex_daily"]
+    timetable = coerce_to_core_timetable(dag.timetable).serialize()
+    assert (timetable["expression"], timetable["timezone"]) == ("0 2,9,13,17,19,21,23 * * *", "Asia/Hong_Kong")
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert {t.task_id for t in dag.tasks} == {"partitions", "fetch_index", "write_partition", "validate_partition"}
+    fetch = dag.get_task("fetch_index")
+    assert fetch.pool == "hkex" and isinstance(fetch.retry_policy, IngestRetryPolicy)
+    assert fetch.upstream_task_ids == {"partitions"}
+    assert [a.name for a in dag.get_task("validate_partition").outlets] == ["clean.hkex.filings"]
+    assert "airflow backfill create" in dag.doc_md and "filinglake ingest --source hkex" in dag.doc_md
+
+
+@pytest.fixture
+def hkex_site(fixtures_dir: Path, replay_server, dag_env: Path, monkeypatch: pytest.MonkeyPatch):
+    server = replay_server(hkex_routes(fixtures_dir))
+    monkeypatch.setenv("FILINGLAKE_HKEX_BASE_URL", server.url)
+    monkeypatch.setenv("FILINGLAKE_HKEX_RATE", "1000")
+    return server
+
+
+def _events_by_partition(run) -> dict[str, dict]:
+    assert all(e["asset"] == "clean.hkex.filings" and e["task_id"] == "validate_partition" for e in run.asset_events)
+    return {e["extra"]["partition"]: e["extra"] for e in run.asset_events}
+
+
+@pytest.mark.e2e
+def test_hkex_daily_final_run_lands_both_streams(hkex_site, dag_env: Path, raw_rows) -> None:
+    from filinglake_airflow.local import run_dag
+
+    storage = Storage(dag_env.as_uri())
+    # The 02:00 Hong Kong run is the final run of the previous day.
+    run = run_dag("hkex_daily", logical_date=datetime(2012, 11, 15, 2, 0, tzinfo=HONG_KONG))
+    assert run.succeeded, run.task_states
+    assert set(run.task_states.values()) == {"success"}
+    events = _events_by_partition(run)
+    assert set(events) == {"2012-11-14-en", "2012-11-14-zh"}
+    en, zh = events["2012-11-14-en"], events["2012-11-14-zh"]
+    assert (en["status"], en["rows_in"], en["rows_written"], en["duplicates"], en["quarantined"]) == ("landed", 7, 7, 0, 0)
+    assert (zh["status"], zh["rows_in"], zh["rows_written"]) == ("empty", 0, 0)
+    assert en["validation"]["success"] is True and zh["validation"]["success"] is True
+
+    expected = sorted(r["NEWS_ID"] for r in raw_rows if r["DATE_TIME"].startswith("14/11/2012"))
+    clean = storage.read_parquet(clean_key("hkex", "2012-11-14-en"))
+    assert sorted(clean["native_id"].to_pylist()) == expected
+    assert set(clean["language"].to_pylist()) == {"en"} and set(clean["ticker"].to_pylist()) == {"0007.HK"}
+    assert len(storage.list("raw/source=hkex/partition=2012-11-14-en/")) == 2  # the response and its .meta.json
+    assert storage.list("raw/source=hkex/partition=2012-11-14-zh/") == []
+    manifest = storage.get_json("manifests/source=hkex/partition=2012-11-14-zh.json")
+    assert manifest["empty_reason"] == "HKEXnews lists no zh documents for 2012-11-14"
+    asked = sorted((r.query["lang"], r.query["fromDate"]) for r in hkex_site.requests)
+    assert asked == [("E", "20121114"), ("ZH", "20121114")]
+
+
+@pytest.mark.e2e
+def test_hkex_daily_partition_param_lands_one_stream(hkex_site, dag_env: Path) -> None:
+    from filinglake_airflow.local import run_dag
+
+    run = run_dag("hkex_daily", logical_date=datetime(2025, 11, 22, 9, 0, tzinfo=HONG_KONG),
+                  conf={"partition": "2025-11-11-en"})
+    assert run.succeeded, run.task_states
+    (extra,) = _events_by_partition(run).values()
+    assert (extra["partition"], extra["rows_written"]) == ("2025-11-11-en", 2)
+    assert [r.query["lang"] for r in hkex_site.requests] == ["E"]
+
+
+@pytest.mark.e2e
+def test_hkex_daily_wrong_shape_fails_at_once_writing_nothing(replay_server, dag_env: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from filinglake_airflow.local import run_dag
+
+    server = replay_server({("GET", SEARCH_PATH): Reply.json({"error": "system busy"})})
+    monkeypatch.setenv("FILINGLAKE_HKEX_BASE_URL", server.url)
+    monkeypatch.setenv("FILINGLAKE_HKEX_RATE", "1000")
+    run = run_dag("hkex_daily", logical_date=datetime(2013, 1, 3, 2, 0, tzinfo=HONG_KONG))
+    assert run.state == "failed"
+    assert run.task_states["fetch_index"] == "failed"
+    assert run.try_numbers["fetch_index"] == 1  # BadResponse: no retry although fetch retries=6
+    assert len(server.requests) == 2  # one per stream
+    assert run.asset_events == []
+    assert list(dag_env.glob("**/partition=2013-01-02-*")) == []

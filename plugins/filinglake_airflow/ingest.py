@@ -14,11 +14,16 @@
 
 Each task rebuilds its ``filinglake.pipeline.Context`` from the partition id, so any task can be
 cleared and rerun alone; every step is idempotent.
+
+A source with several streams per period (HKEX: the ``en`` and ``zh`` lists of one day) passes
+``streams``: a ``partitions`` task then lists ``<rule's id>-<stream>`` and the three tasks are mapped
+over it, one mapped instance (and one asset event) per stream.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +52,21 @@ def run_partition(rule: PartitionRule, context: dict[str, Any]) -> str:
     return partition_for_run(rule, moment, override)
 
 
+def run_stream_partitions(rule: PartitionRule, streams: Sequence[str], context: dict[str, Any]) -> list[str]:
+    """Every stream's partition of a run: ``<rule's id>-<stream>``.
+
+    A ``partition`` param naming one stream (``2024-12-23-zh``) lands just that one; a param without a
+    stream suffix (``2024-12-23``) lands every stream of it.
+    """
+    override = (context.get("params") or {}).get("partition")
+    if override is not None and str(override).strip():
+        override = str(override).strip()
+        if any(override.endswith(f"-{stream}") for stream in streams):
+            return [override]
+        return [f"{override}-{stream}" for stream in streams]
+    return [f"{run_partition(rule, context)}-{stream}" for stream in streams]
+
+
 def build_ingest_dag(
     *,
     dag_id: str,
@@ -64,12 +84,14 @@ def build_ingest_dag(
     fetch_retries: int = 6,
     not_yet_published_delay: timedelta = timedelta(hours=1),
     dagrun_timeout: timedelta | None = None,
+    streams: Sequence[str] = (),
     **dag_kwargs: Any,
 ) -> DAG:
     """An ingest DAG for ``source``: fetch_index → write_partition → validate_partition.
 
     ``fetch_retries`` bounds how long a run keeps waiting for a late index or a lifted block
     (``fetch_retries`` × ``not_yet_published_delay`` at most); other tasks get ``retries``.
+    ``streams`` (e.g. ``("en", "zh")``) maps the three tasks over one partition per stream.
     """
     asset = clean_filings_asset(source)
     retry_policy = IngestRetryPolicy(not_yet_published_delay=not_yet_published_delay)
@@ -102,13 +124,13 @@ def build_ingest_dag(
             retry_policy=retry_policy,
             doc_md="Download the partition's index and archive the raw bytes (nothing else is written).",
         )
-        def fetch_index(**context: Any) -> dict:
+        def fetch_index(partition_id: str | None = None, **context: Any) -> dict:
             from filinglake.pipeline import Context, fetch_partition
 
             from filinglake_airflow.credentials import export_storage_credentials
 
             export_storage_credentials()
-            partition_id = run_partition(partition_rule, context)
+            partition_id = partition_id or run_partition(partition_rule, context)
             log.info("%s: fetching partition %s", source, partition_id)
             return fetch_partition(Context.build(source, partition_id))
 
@@ -148,6 +170,15 @@ def build_ingest_dag(
             yield Metadata(asset, {**landed, "storage": ctx.settings.storage, "validation": validation})
             return validation
 
-        validate_partition(write_partition(fetch_index()))
+        if not streams:
+            validate_partition(write_partition(fetch_index()))
+        else:
+
+            @task(task_id="partitions", doc_md="The run's partition for each stream (e.g. one HKEX day in en and zh).")
+            def partitions(**context: Any) -> list[str]:
+                return run_stream_partitions(partition_rule, streams, context)
+
+            fetched = fetch_index.expand(partition_id=partitions())
+            validate_partition.expand(landed=write_partition.expand(fetched=fetched))
 
     return dag

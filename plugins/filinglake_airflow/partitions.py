@@ -75,11 +75,27 @@ def cninfo_day(moment: datetime) -> str:
     return (moment.astimezone(BEIJING) - CNINFO_FINAL_RUN_WINDOW).date().isoformat()
 
 
+HONG_KONG = ZoneInfo("Asia/Hong_Kong")
+#: HKEX runs in the first three hours after Hong Kong midnight close the previous day (filings run to ~23:00)
+HKEX_FINAL_RUN_WINDOW = timedelta(hours=3)
+
+
+def hkex_day(moment: datetime) -> str:
+    """The Hong Kong day an HKEX run (re-)ingests: its own day, or the previous one before 03:00 Hong Kong.
+
+    The DAG appends the language streams (``-en``, ``-zh``) to this day.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+    return (moment.astimezone(HONG_KONG) - HKEX_FINAL_RUN_WINDOW).date().isoformat()
+
+
 PARTITION_RULES: dict[str, Callable[[datetime], str]] = {
     "sec_daily": sec_daily,
     "sec_quarter": sec_quarter,
     "sec_quarter_of_previous_day": sec_quarter_of_previous_day,
     "cninfo_day": cninfo_day,
+    "hkex_day": hkex_day,
 }
 
 

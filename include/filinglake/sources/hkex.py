@@ -27,6 +27,9 @@ Row mapping (§5.2):
   empty link, and the link as served otherwise (absolute elsewhere, relative without ``/``): such a
   value, or any URL with ``..`` or a backslash, fails ``document_url_on_source_host`` → quarantine.
 
+An HTML page where JSON was expected (F5-style bot challenges come with status 200) is a
+:class:`ChallengePage`: a bad response (nothing archived) that is also a block (retried later).
+
 Language of a saved response parsed without context: the envelope's ``lang`` (``E`` → en, ``ZH`` → zh);
 for a bare array of rows (how other tools save them) the stream is ``zh`` when most titles contain CJK
 characters, else ``en``.
@@ -48,7 +51,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 
 from filinglake import quality
-from filinglake.errors import BadResponse, HttpError, IncompleteFetch
+from filinglake.errors import BadResponse, Blocked, HttpError, IncompleteFetch
 from filinglake.http import looks_like_html
 from filinglake.schema import PARSED_SCHEMA, empty_parsed
 from filinglake.sources.base import FetchResult, Partition, RawFile, Source
@@ -82,6 +85,8 @@ T1_CODES: tuple[str, ...] = (
     "10000", "20000", "30000", "40000", "50000", "51000", "51500", "52000", "53000", "54000",
     "55000", "56000", "57000", "58000", "59000", "70000", "80000", "81000", "90000", "91000",
 )
+#: how long to stay away after an HTML challenge page (F5-style bot defence, §5.4)
+CHALLENGE_BACKOFF_SECONDS = 600.0
 #: keys every row of a response has; one missing from *every* row means the shape changed
 CORE_ROW_KEYS = ("NEWS_ID", "STOCK_CODE", "STOCK_NAME", "TITLE", "DATE_TIME", "FILE_LINK")
 
@@ -99,6 +104,17 @@ DOCUMENT_URL_PATTERN = rf"^https?://{re.escape(DOCUMENT_HOST)}(/{_NO_DOUBLE_DOT}
 # ------------------------------------------------------------------------------------------------
 # Response → rows
 # ------------------------------------------------------------------------------------------------
+
+
+class ChallengePage(Blocked, BadResponse):
+    """HKEXnews answered HTML (a bot challenge, an error page) with status 200 where JSON was expected.
+
+    Both kinds at once: a :class:`BadResponse` (not data: never archived or parsed) and a
+    :class:`Blocked` (the host is turning us away; a later attempt can succeed).
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message, CHALLENGE_BACKOFF_SECONDS if retry_after is None else retry_after)
 
 
 @dataclass(frozen=True)
@@ -124,7 +140,8 @@ def _load_json(data: bytes, name: str) -> Any:
     if looks_like_html(data):
         title = re.search(rb"<title>(.*?)</title>", data[:8192], re.IGNORECASE | re.DOTALL)
         what = title.group(1).decode("utf-8", "replace").strip() if title else "an HTML page"
-        raise BadResponse(f"{name}: got HTML ({what!r}) where an HKEXnews title-search response was expected")
+        raise ChallengePage(f"{name}: got HTML ({what[:80]!r}; a challenge page?) where an HKEXnews "
+                            "title-search response was expected")
     try:
         return json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -305,15 +322,6 @@ def parse_response(data: bytes, name: str = "") -> pa.Table:
 def hk_today(now: datetime | None = None) -> date:
     """Today's date in Hong Kong."""
     return (now or datetime.now(UTC)).astimezone(HONG_KONG).date()
-
-
-def hk_day_for_run(run_at: datetime, settle: timedelta = timedelta(hours=3)) -> date:
-    """The Hong Kong day a scheduled run at ``run_at`` ingests.
-
-    Runs during the day re-ingest that day; a run in the first ``settle`` hours after midnight is the
-    final run of the previous day (late filings are posted until about 23:00, §5.2).
-    """
-    return (run_at.astimezone(HONG_KONG) - settle).date()
 
 
 @dataclass(frozen=True)

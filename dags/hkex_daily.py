@@ -1,0 +1,68 @@
+"""
+### HKEXnews announcements (all issuers) → clean Parquet
+
+Lands one **Hong Kong calendar day** of the HKEXnews title search (`GET /search/titleSearchServlet.do`,
+`stockId=-1`, all headline categories) per run, as **two partitions, one per language stream**:
+`hkex/YYYY-MM-DD-en` and `hkex/YYYY-MM-DD-zh` (the English and Chinese lists give the two versions of a
+document different NEWS_IDs). For each: the final response of every query archived raw, every row
+checked (one row per issuer when a document names several), clean rows to
+`clean/filings/source=hkex/partition=YYYY-MM-DD-en/`, failures to `quarantine/` with reasons, a manifest
+(`rows_in = rows_written + duplicates + quarantined`), a Great Expectations record, and an event on the
+asset `clean.hkex.filings` whose `extra` carries source, partition and counts. The tasks are mapped over
+the two streams (`partitions` → `fetch_index[0..1]` → `write_partition[..]` → `validate_partition[..]`).
+
+**Schedule and which day a run ingests.** Seven runs a day, Hong Kong time
+(`CronTriggerTimetable("0 2,9,13,17,19,21,23 * * *", Asia/Hong_Kong)`). HKEXnews posts before the
+open, at lunch and from 16:15 to about 23:00, so each daytime run **re-ingests the current Hong Kong day**
+so far; the **02:00 run is the final run of the previous day** (rule `hkex_day`: the Hong Kong day of
+the run time minus three hours). Overwriting a partition is idempotent: the clean and quarantine files
+are rewritten whole, so the last run of a day leaves exactly that day's full list. Weekends and
+holidays usually land empty, successful partitions.
+
+**Completeness.** One query returns at most 10,000 rows; `rowRange` is raised until the server says
+`hasNextRow: false`, and the rows must equal `recordCnt` (and each row's `TOTAL_COUNT`). A day that
+reaches the cap is fetched again per tier-one headline category (`t1code`, 20 queries); a category that
+alone reaches the cap, or categories that do not add up to the day, fail the task (`IncompleteFetch`,
+retried with backoff in case the day was still growing) and nothing is written. The manifest's `notes` list each query with its rows and requests.
+
+**Retries.** `fetch_index` runs in the `hkex` pool (2 slots; the client paces at
+`FILINGLAKE_HKEX_RATE`, default 0.5 request/s). An HTML page served with status 200 (a bot challenge) is
+never archived and is retried after 10 minutes (up to 6 times); JSON of the wrong shape fails at once
+(`BadResponse`; the task log names the URL and what came back). HTTP errors and a list that keeps
+growing while it is read are retried with backoff.
+
+**Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land both
+streams of one day, or `{"partition": "2024-12-23-zh"}` for one stream. Catchup is off.
+`airflow backfill create --dag-id hkex_daily --from-date 2024-12-01 --to-date 2024-12-31` replays the
+schedule, i.e. **seven runs per day** (all idempotent; six are redundant re-ingests of the same day).
+For history prefer the command line, one pass per day and language:
+`filinglake ingest --source hkex --from 2024-12-01 --to 2024-12-31`.
+
+**A failure means** one of: HKEXnews served a challenge page or changed its JSON (the log names the URL
+and what came back), a day could not be fetched completely (the log names the category at the cap or
+the shortfall), or Great Expectations disagreed with the row checks
+(see `validation/source=hkex/partition=…/gx_result.json`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from airflow.sdk import CronTriggerTimetable
+from filinglake_airflow.ingest import build_ingest_dag
+
+dag = build_ingest_dag(
+    dag_id="hkex_daily",
+    source="hkex",
+    schedule=CronTriggerTimetable("0 2,9,13,17,19,21,23 * * *", timezone="Asia/Hong_Kong"),
+    # where the title search starts, so backfills of old days get real runs
+    start_date=datetime(1999, 1, 1, tzinfo=ZoneInfo("Asia/Hong_Kong")),
+    partition_rule="hkex_day",
+    streams=("en", "zh"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=2),
+    tags=["filinglake", "ingest", "hkex", "daily"],
+    doc_md=__doc__,
+)
