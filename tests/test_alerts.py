@@ -487,6 +487,15 @@ def test_webhook_failure_raises_so_the_task_retries(replay_server, monkeypatch):
         send_alerts([ALERT], {})
 
 
+def test_alert_lines_read_well():
+    from filinglake_airflow.notifier import describe
+
+    line = describe({**ALERT, "title": "CONTINUED SUSPENSION&#x3b; AND UPDATE", "document_key": "raw/documents/x.pdf"})
+    assert line.startswith("[Dahua mentions Xinjiang] ticker:002236.SZ & word:新疆: 大华股份 (002236.SZ) — "
+                           "CONTINUED SUSPENSION; AND UPDATE (cninfo, 2024-12-23)")
+    assert line.endswith("; document raw/documents/x.pdf")
+
+
 def test_notifier_only_logs_without_connections(monkeypatch, notifier_log):
     from filinglake_airflow.notifier import send_alerts
 

@@ -41,7 +41,8 @@ class NotificationError(RuntimeError):
 
 def describe(alert: Mapping[str, Any]) -> str:
     """One line for people: entry, what matched, issuer, filing, date, link, document outcome."""
-    what = alert.get("title") or f"{alert.get('form_type') or 'filing'} {alert.get('filing_id')}"
+    # titles are kept as filed (HKEX escapes punctuation: "&#x3b;"); people read them unescaped
+    what = html.unescape(alert.get("title") or "") or f"{alert.get('form_type') or 'filing'} {alert.get('filing_id')}"
     issuer = alert.get("company_name") or alert.get("issuer_id") or "?"
     if alert.get("ticker"):
         issuer = f"{issuer} ({alert['ticker']})"
