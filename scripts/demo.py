@@ -25,7 +25,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -158,6 +158,36 @@ RUNS: list[DemoRun] = [
 ]
 RUNS += cninfo_day_runs()
 
+HONG_KONG = ZoneInfo("Asia/Hong_Kong")
+#: Hong Kong days of the real HKEXnews capture (stock 00007, English rows; the two 2025 days carry
+#: Listing Committee / suspension announcements the watchlist looks for), and a Sunday with nothing listed
+HKEX_DAYS = ("2012-11-14", "2025-11-03", "2025-11-11", "2012-11-18")
+
+
+def _hkex_routes(fixtures_dir: Path) -> Mapping[tuple[str, str], Any]:
+    from filinglake.sources.hkex import hkex_routes
+
+    return hkex_routes(fixtures_dir)
+
+
+def _hkex_environment(server_url: str) -> dict[str, str]:
+    # The replay server is local: lift HKEXnews's real pacing (0.5 request/s) for the demo.
+    return {"FILINGLAKE_HKEX_BASE_URL": server_url, "FILINGLAKE_HKEX_RATE": "50"}
+
+
+def hkex_final_run(day: str) -> datetime:
+    """The logical date of hkex_daily's final run for a Hong Kong day: 02:00 Hong Kong the next morning."""
+    year, month, dom = (int(part) for part in day.split("-"))
+    return datetime(year, month, dom, 2, tzinfo=HONG_KONG) + timedelta(days=1)
+
+
+SOURCES.append(DemoSource("hkex", _hkex_routes, _hkex_environment))
+RUNS.append(DemoRun(
+    "hkex_daily", tuple(hkex_final_run(day) for day in HKEX_DAYS),
+    "final runs of real HKEXnews capture days and a Sunday; each lands the en and zh streams "
+    "(the capture has English rows only, so zh lands empty; the summary shows the en partition)",
+))
+
 
 # --------------------------------------------------------------------------------------------------
 # Post steps
@@ -270,6 +300,27 @@ def query_cninfo_announcements(ctx: DemoContext) -> None:
 
 POST_STEPS: list[Callable[[DemoContext], None]] = [print_run_summary, query_landed_parquet]
 POST_STEPS.append(query_cninfo_announcements)
+
+
+def query_hkex_announcements(ctx: DemoContext) -> None:
+    """DuckDB over the landed HKEX Parquet: both language streams per day, then the latest announcements."""
+    import duckdb
+
+    folder = ctx.storage_path / "clean" / "filings" / "source=hkex"
+    if not list(folder.glob("partition=*/part.parquet")):
+        return
+    con = duckdb.connect()
+    con.sql(f"create view hkex as select * from read_parquet('{folder}/partition=*/part.parquet', "
+            "hive_partitioning = true)")
+    sql = ("select filing_date, strftime(filed_at at time zone 'Asia/Hong_Kong', '%H:%M') as hk_time, ticker, "
+           "company_name, title_clean as title, document_url from hkex order by filed_at desc, native_id limit 12")
+    rel = con.sql(sql)
+    print(f"\n-- {sql}")
+    print_table("HKEXnews announcements landed (filed_at is UTC; shown in Hong Kong time)", list(rel.columns),
+                [list(row) for row in rel.fetchall()], max_width=70)
+
+
+POST_STEPS.append(query_hkex_announcements)
 
 
 def print_alerts_and_report(ctx: DemoContext) -> None:
