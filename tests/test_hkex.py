@@ -542,3 +542,20 @@ def test_hkex_daily_wrong_shape_fails_at_once_writing_nothing(replay_server, dag
     assert len(server.requests) == 2  # one per stream
     assert run.asset_events == []
     assert list(dag_env.glob("**/partition=2013-01-02-*")) == []
+
+
+def test_ingest_command_lands_both_streams_of_each_day(fixtures_dir: Path, replay_server, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from filinglake.cli import main
+
+    server = replay_server(hkex_routes(fixtures_dir))
+    monkeypatch.setenv("FILINGLAKE_HKEX_BASE_URL", server.url)
+    monkeypatch.setenv("FILINGLAKE_HKEX_RATE", "1000")
+    monkeypatch.setenv("FILINGLAKE_STORAGE", (tmp_path / "lake").as_uri())
+    # 2025-11-11 holds two fixture rows, 2025-11-12 none
+    assert main(["ingest", "--source", "hkex", "--from", "2025-11-11", "--to", "2025-11-12", "--no-validate"]) == 0
+    totals = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (totals["partitions"], totals["rows_written"], totals["empty"], totals["failed"]) == (4, 2, 3, [])
+    asked = [(r.query["fromDate"], r.query["lang"]) for r in server.requests]
+    assert asked == [("20251111", "E"), ("20251111", "ZH"), ("20251112", "E"), ("20251112", "ZH")]
