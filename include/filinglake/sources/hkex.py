@@ -9,6 +9,10 @@ There is no page number: ``rowRange`` is the number of rows wanted, and each res
 category that still reaches it fails the partition (:class:`IncompleteFetch`) instead of landing a
 partial day.
 
+Queries send ``market=SEHK`` as the web page does (``Hkex.market``). notes/sources.md §5.1 says SEHK is the
+Main Board only; whether GEM issuers need their own ``market=GEM`` query is unverified offline and should
+be settled by a live contract test.
+
 Partitions are ``YYYY-MM-DD-en`` and ``YYYY-MM-DD-zh``: the English and Chinese lists give the two
 language versions of a document different NEWS_IDs (§5.3), so they are separate streams.
 
