@@ -325,34 +325,31 @@ POST_STEPS.append(query_hkex_announcements)
 
 def print_alerts_and_report(ctx: DemoContext) -> None:
     """The alerts the watchlist raised (published/alerts), then the static status page."""
+    import html
+
     from filinglake.alerts import read_alerts
     from filinglake.config import load_settings
     from filinglake.report import write_report
     from filinglake.storage import Storage
-    from rich.console import Console
-    from rich.table import Table
 
     settings = load_settings()
     storage = Storage.from_settings(settings)
-    console = Console()
     alerts = read_alerts(storage, settings).sort_by([("entry_id", "ascending"), ("filing_date", "ascending"),
                                                      ("filing_id", "ascending")])
     if alerts.num_rows:
-        table = Table(title=f"Alerts raised: {alerts.num_rows} (watchlist {settings.watchlist})", title_justify="left")
-        for column in ("entry", "matched on", "source", "issuer", "filing", "filed", "document"):
-            table.add_column(column)
-        for a in alerts.slice(0, 15).to_pylist():
-            document = (f"{a['document_content_type']}, {a['document_bytes']:,} bytes" if a["document_key"]
-                        else f"[dim]not captured: {a['document_error']}[/dim]")
-            table.add_row(a["entry_id"], a["matched_on"], a["source"], a["company_name"] or a["issuer_id"],
-                          a["title"] or f"{a['form_type']} {a['filing_id']}", str(a["filing_date"]), document)
-        console.print(table)
-        if alerts.num_rows > 15:
-            console.print(f"[dim]… {alerts.num_rows - 15} more: .venv/bin/filinglake alerts --limit 0[/dim]")
+        rows = [
+            [a["entry_id"], a["matched_on"], a["company_name"] or a["ticker"] or a["issuer_id"],
+             html.unescape(a["title"] or "") or f"{a['form_type']} {a['filing_id']}",
+             str(a["filing_date"]),
+             f"{a['document_content_type']}, {a['document_bytes']:,} bytes" if a["document_key"]
+             else f"not captured ({a['document_error']})"]
+            for a in alerts.slice(0, 15).to_pylist()
+        ]
+        print_table(f"Alerts raised: {alerts.num_rows} (watchlist {settings.watchlist}; `filinglake alerts` lists them)",
+                    ["entry", "matched on", "issuer", "filing", "filed", "document"], rows, max_width=48)
     else:
-        console.print("[yellow]No alerts in published/alerts[/yellow] (publish did not run, or nothing matched "
-                      f"{settings.watchlist})")
-    console.print(f"Status report: {write_report(storage, settings)}")
+        print(f"\nNo alerts in published/alerts (publish did not run, or nothing matched {settings.watchlist})")
+    print(f"\nStatus report: {write_report(storage, settings)}")
 
 
 # Last: after publish (which raises the alerts), show them and where the status page is.
