@@ -189,6 +189,23 @@ RUNS.append(DemoRun(
 ))
 
 
+def _sec_reference_routes(fixtures_dir: Path) -> Mapping[tuple[str, str], Any]:
+    """SEC's company_tickers.json (CIK ↔ ticker), which publish_filings archives once a day for the issuers table."""
+    from filinglake.replay import file_reply
+
+    return {("GET", "/files/company_tickers.json"): file_reply(fixtures_dir / "edgar" / "api" / "company_tickers.json")}
+
+
+SOURCES.append(DemoSource("sec_references", _sec_reference_routes, lambda _server_url: {}))
+# Last run: publish. Under the scheduler the clean asset events trigger it; dag.test() gives it no events,
+# so it publishes every landed partition (what a manual run does). It runs while the replay server is up:
+# it fetches company_tickers.json and the alerts capture their documents from it.
+RUNS.append(DemoRun(
+    "publish_filings", (datetime(2026, 1, 5, 6, tzinfo=ET),),
+    "merge every landed partition into the Delta tables, raise the watchlist's alerts, write the status page",
+))
+
+
 # --------------------------------------------------------------------------------------------------
 # Post steps
 # --------------------------------------------------------------------------------------------------
@@ -321,6 +338,42 @@ def query_hkex_announcements(ctx: DemoContext) -> None:
 
 
 POST_STEPS.append(query_hkex_announcements)
+
+
+def query_published_tables(ctx: DemoContext) -> None:
+    """`filinglake query` over the published Delta tables: sizes, a ticker over a date range, title words."""
+    from filinglake.query import run_query
+
+    def show(title: str, sql: str, max_width: int = 60) -> None:
+        table = run_query(sql)
+        print(f'\n$ filinglake query "{" ".join(sql.split())}"')
+        rows = [[", ".join(v) if isinstance(v, list) else v for v in row.values()] for row in table.to_pylist()]
+        print_table(title, table.column_names, rows, max_width)
+
+    show("Published tables (Delta Lake under data/published/)",
+         "select 'filings' as table_name, count(*) as rows from filings union all "
+         "select 'issuers', count(*) from issuers union all select 'daily_counts', count(*) from daily_counts "
+         "union all select 'alerts', count(*) from alerts union all select 'quarantine', count(*) from quarantine")
+    show("One row per (filing, issuer) across ingests: sources and form types",
+         "select source, exchange, count(*) as rows, count(distinct filing_id) as filings, "
+         "count(*) filter (where len(form_types) > 1) as combined, "
+         "count(*) filter (where len(company_names) > 1) as renamed from filings group by all order by all")
+    show("Filings of ticker RY (Royal Bank of Canada) in January 2026, through the issuers table",
+         "select f.filing_date, f.form_type, f.native_id as accession, i.tickers, f.document_url "
+         "from filings f join issuers i using (source, issuer_id) "
+         "where list_contains(i.tickers, 'RY') and f.filing_date between '2026-01-01' and '2026-01-31' "
+         "order by f.filing_date, f.form_type, accession limit 8", max_width=90)
+    show("Filings of 000001.SZ in 2002 (CNINFO)",
+         "select filing_date, ticker, title, document_url from filings "
+         "where ticker = '000001.SZ' and filing_date between '2002-01-01' and '2002-12-31' "
+         "order by filing_date, title", max_width=70)
+    show("Titles with a word in Chinese (年度报告, annual report) or English (results)",
+         "select source, filing_date, ticker, title_clean from filings "
+         "where title_clean like '%年度报告%' or regexp_matches(title_clean, '(?i)\\bresults\\b') "
+         "order by source, filing_date limit 10", max_width=80)
+
+
+POST_STEPS.append(query_published_tables)
 
 
 def print_alerts_and_report(ctx: DemoContext) -> None:

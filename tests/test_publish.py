@@ -1,0 +1,534 @@
+"""The published layer on real captured data: Delta merges, issuers, daily counts, queries, S3.
+
+Clean partitions are landed the way the pipeline lands them (raw archive → parse → row checks → clean
+Parquet) from the real SEC, CNINFO and HKEX captures. Where a case needs the same filings in two
+ingests (a daily and a quarterly index), the second index is derived at test time from real rows:
+quarterly files list the same rows as daily ones, with ISO dates and a longer preamble.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import socket
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from filinglake import delta, pipeline
+from filinglake.cli import main as cli_main
+from filinglake.config import Settings
+from filinglake.publish import (
+    DAILY_COUNTS,
+    FILINGS,
+    ISSUERS,
+    PUBLISHED_FILINGS_SCHEMA,
+    PublishError,
+    changed_rows,
+    clean_partitions,
+    compact_and_vacuum,
+    publish,
+    read_published,
+    rows_for_keys,
+)
+from filinglake.query import QueryError, run_query, write_result
+from filinglake.references import (
+    SEC_TICKERS_NAME,
+    SEC_TICKERS_SOURCE,
+    company_tickers_url,
+    fetch_sec_company_tickers,
+    parse_company_tickers,
+)
+from filinglake.replay import SEC_ARCHIVE_PREFIX, file_reply
+from filinglake.storage import Storage
+
+DAILY_2026 = "edgar/daily/master.20260102.excerpt.idx"
+QUARTER_1993 = "edgar/full-index/1993/QTR4/master.idx"
+QUARTER_2016 = "edgar/full-index/2016/QTR3/master.gz"
+COMPANY_TICKERS = "edgar/api/company_tickers.json"
+CNINFO_PAGE = "cninfo/hisAnnouncement_query_000001_page4-of-98_2016-01_CloudDataX.json"
+CNINFO_STOCK_LIST = "cninfo/szse_stock_20210927_ForstMaple.json"
+HKEX_ROWS = "hkex/titleSearch_result_parsed_00007_sunkken.json"
+#: an accession listed under three CIKs in the 2026-01-02 excerpt
+SHARED_ACCESSION = "0001999371-26-000004"
+#: a day of the HKEX capture with seven English rows for 00007
+HKEX_DAY = date(2012, 11, 14)
+CNINFO_PARTITION = "stock=000001:2001-01-01..2002-12-31"
+
+
+# ------------------------------------------------------------------------------------------------
+# Landing real indexes as clean partitions
+# ------------------------------------------------------------------------------------------------
+
+
+def land(settings: Settings, source: str, partition: str, name: str, data: bytes) -> dict:
+    """Archive ``data`` as the partition's raw file and write its clean/quarantine Parquet (no network)."""
+    ctx = pipeline.Context.build(source, partition, settings)
+    ref = ctx.storage.archive_raw(source, partition, name, data, f"https://example.invalid/{name}")
+    return pipeline.write_partition(ctx, {"raw": [ref.to_dict()]})
+
+
+def as_quarterly(daily: bytes, quarter_header: bytes) -> bytes:
+    """The rows of a daily master index laid out as the quarterly index lists them (ISO dates)."""
+    body = daily.split(b"-" * 80 + b"\n", 1)[1]
+    return quarter_header + re.sub(rb"\|(\d{4})(\d{2})(\d{2})\|", rb"|\1-\2-\3|", body)
+
+
+def header_of(index: bytes) -> bytes:
+    """Preamble, column line and dashed line of a real index."""
+    head, _, _ = index.partition(b"-" * 80 + b"\n")
+    return head + b"-" * 80 + b"\n"
+
+
+def quarter_2016_lines(fixtures_dir: Path, pattern: bytes) -> list[bytes]:
+    text = gzip.decompress((fixtures_dir / QUARTER_2016).read_bytes())
+    return [line for line in text.split(b"\n") if re.search(pattern, line)]
+
+
+def as_daily(lines: list[bytes], daily_header: bytes) -> bytes:
+    return daily_header + b"".join(re.sub(rb"\|(\d{4})-(\d{2})-(\d{2})\|", rb"|\1\2\3|", ln) + b"\n" for ln in lines)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(storage=(tmp_path / "lake").as_uri())
+
+
+@pytest.fixture
+def storage(settings: Settings) -> Storage:
+    return Storage.from_settings(settings)
+
+
+@pytest.fixture
+def daily_2026(fixtures_dir: Path) -> bytes:
+    return (fixtures_dir / DAILY_2026).read_bytes()
+
+
+@pytest.fixture
+def quarter_header(fixtures_dir: Path) -> bytes:
+    return header_of((fixtures_dir / QUARTER_1993).read_bytes())
+
+
+def sorted_rows(table: pa.Table) -> list[dict]:
+    keys = [c for c in ("source", "filing_id", "issuer_id") if c in table.column_names]
+    return table.sort_by([(c, "ascending") for c in keys]).to_pylist()
+
+
+def archive_company_tickers(storage: Storage, fixtures_dir: Path) -> None:
+    data = (fixtures_dir / COMPANY_TICKERS).read_bytes()
+    storage.archive_raw(SEC_TICKERS_SOURCE, "2024-05-01", SEC_TICKERS_NAME, data, "https://www.sec.gov/files/company_tickers.json")
+
+
+# ------------------------------------------------------------------------------------------------
+# filings: merge, idempotency, dedup across ingests, upserts
+# ------------------------------------------------------------------------------------------------
+
+
+def test_publish_daily_index_one_row_per_filing_and_issuer(settings, storage, daily_2026) -> None:
+    manifest = land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    assert manifest["rows_written"] == 50
+
+    result = publish(storage, settings)
+
+    assert result["partitions"] == [["sec_edgar", "2026-01-02"]]
+    assert (result["rows_read"], result["rows"], result["inserted"], result["updated"]) == (50, 50, 50, 0)
+    assert len(result["new_keys"]) == 50 and result["changed_keys"] == []
+    filings = read_published(storage, FILINGS)
+    assert filings.num_rows == 50
+    shared = filings.filter(pc.equal(filings["native_id"], SHARED_ACCESSION))
+    assert sorted(shared["issuer_id"].to_pylist()) == ["1002624", "1012678", "1012968"]
+    assert set(shared["filing_month"].to_pylist()) == {"2026-01"}
+    # partitioned by source and month on disk, zstd Parquet
+    files = delta.open_table(storage, FILINGS).file_uris()
+    assert files and all("/source=sec_edgar/filing_month=2026-01/" in f for f in files)
+    assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_second_publish_is_a_true_no_op(settings, storage, daily_2026, fixtures_dir) -> None:
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    first = publish(storage, settings)
+    before = {name: sorted_rows(read_published(storage, name)) for name in (FILINGS, ISSUERS)}
+    counts_before = read_published(storage, DAILY_COUNTS).sort_by([("filing_date", "ascending"),
+                                                                    ("form_type", "ascending")]).to_pylist()
+
+    second = publish(storage, settings)
+
+    assert first["inserted"] == 70 and first["version"] == first["version_before"] + 1
+    assert (second["inserted"], second["updated"], second["unchanged"]) == (0, 0, 70)
+    assert second["new_keys"] == [] and second["changed_keys"] == []
+    assert second["version"] == second["version_before"] == first["version"]  # nothing committed
+    assert (second["issuers"]["inserted"], second["issuers"]["updated"], second["issuers"]["deleted"]) == (0, 0, 0)
+    assert (second["daily_counts"]["inserted"], second["daily_counts"]["updated"]) == (0, 0)
+    assert {name: sorted_rows(read_published(storage, name)) for name in (FILINGS, ISSUERS)} == before
+    assert read_published(storage, DAILY_COUNTS).sort_by([("filing_date", "ascending"),
+                                                           ("form_type", "ascending")]).to_pylist() == counts_before
+    # re-landing the same raw bytes rewrites the same clean rows: still nothing to publish
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    third = publish(storage, settings, [("sec_edgar", "2026-01-02")])
+    assert (third["inserted"], third["updated"], third["version"]) == (0, 0, first["version"])
+
+
+def test_same_filings_from_daily_and_quarterly_index_are_one_row_each(
+    settings, storage, daily_2026, quarter_header
+) -> None:
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    daily = publish(storage, settings, [("sec_edgar", "2026-01-02")])
+    daily_rows = {(r["filing_id"], r["issuer_id"]): r for r in read_published(storage, FILINGS).to_pylist()}
+    land(settings, "sec_edgar", "2026Q1", "master.idx", as_quarterly(daily_2026, quarter_header))
+
+    quarterly = publish(storage, settings, [("sec_edgar", "2026Q1")])
+
+    assert daily["inserted"] == 50
+    # seen again: no new row, each updated only for when and where it was last seen
+    assert (quarterly["inserted"], quarterly["updated"]) == (0, 50)
+    filings = read_published(storage, FILINGS)
+    assert filings.num_rows == 50
+    for row in filings.to_pylist():
+        before = daily_rows[(row["filing_id"], row["issuer_id"])]
+        assert row["first_seen_at"] == before["first_seen_at"] < row["last_seen_at"]
+        assert row["raw_key"].startswith("raw/source=sec_edgar/partition=2026Q1/")
+        assert {k: v for k, v in row.items() if k not in ("last_seen_at", "raw_key")} == {
+            k: v for k, v in before.items() if k not in ("last_seen_at", "raw_key")}
+    # publishing both partitions again, in one batch, changes nothing
+    again = publish(storage, settings)
+    assert (again["inserted"], again["updated"], again["rows"]) == (0, 0, 50)
+
+
+def test_form_types_from_a_daily_and_a_quarterly_index_are_kept(settings, storage, fixtures_dir, daily_2026,
+                                                                 quarter_header) -> None:
+    # A real combined filing: 2016Q3 lists accession 0001047469-16-014429 for TELECOM ARGENTINA under
+    # SC 13E3 and SC TO-T. The day's index is given only the first of the two lines.
+    lines = quarter_2016_lines(fixtures_dir, rb"/0001047469-16-014429\.txt$")
+    assert len(lines) == 3  # the filer (Fintech Telecom) and the subject company's two form types
+    first_line = [ln for ln in lines if b"|SC 13E3|" in ln or b"Fintech" in ln]
+    land(settings, "sec_edgar", "2016-07-22", "master.20160722.idx", as_daily(first_line, header_of(daily_2026)))
+    publish(storage, settings)
+    quarter = quarter_header + b"".join(ln + b"\n" for ln in lines)
+    land(settings, "sec_edgar", "2016Q3", "master.idx", quarter)
+
+    result = publish(storage, settings, [("sec_edgar", "2016Q3")])
+
+    assert (result["inserted"], result["updated"]) == (0, 2)
+    row = rows_for_keys(storage, [["sec_edgar:0001047469-16-014429", "932470"]]).to_pylist()[0]
+    assert row["form_types"] == ["SC 13E3", "SC TO-T"]
+    assert row["form_type"] == "SC 13E3"  # first seen, in the daily index
+    assert row["filing_date"] == date(2016, 7, 22) and row["filing_month"] == "2016-07"
+    assert read_published(storage, FILINGS).num_rows == 2
+
+
+def test_combined_filing_and_two_names_in_one_quarter(settings, storage, fixtures_dir, quarter_header) -> None:
+    lines = quarter_2016_lines(fixtures_dir, rb"^(932470|97196)\|")
+    land(settings, "sec_edgar", "2016Q3", "master.idx", quarter_header + b"".join(ln + b"\n" for ln in lines))
+    publish(storage, settings)
+    filings = read_published(storage, FILINGS)
+    by_key = {(r["filing_id"], r["issuer_id"]): r for r in filings.to_pylist()}
+    assert len(by_key) == filings.num_rows < len(lines)
+    assert by_key[("sec_edgar:0001047469-16-014429", "932470")]["form_types"] == ["SC 13E3", "SC TO-T"]
+    renamed = by_key[("sec_edgar:0000000000-16-085101", "97196")]
+    assert renamed["company_names"] == ["AMERICAN INDEPENDENCE CORP", "AMIC Holdings, Inc."]
+    assert renamed["company_name"] in renamed["company_names"]
+
+
+def test_changed_row_is_updated_and_keeps_both_names(settings, storage, daily_2026, quarter_header) -> None:
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    first = publish(storage, settings)
+    # The later quarterly index lists CIK 1000045 under a new name (hand-edited: a rename between ingests).
+    renamed = as_quarterly(daily_2026, quarter_header).replace(b"|OLD MARKET CAPITAL Corp|", b"|OMC Holdings Corp|")
+    land(settings, "sec_edgar", "2026Q1", "master.idx", renamed)
+
+    result = publish(storage, settings, [("sec_edgar", "2026Q1")])
+
+    key = ["sec_edgar:0001437749-26-000015", "1000045"]
+    assert key in result["changed_keys"] and result["inserted"] == 0
+    row = rows_for_keys(storage, [key]).to_pylist()[0]
+    assert row["company_name"] == "OMC Holdings Corp"  # latest
+    assert row["company_names"] == ["OLD MARKET CAPITAL Corp", "OMC Holdings Corp"]
+    # the change data feed hands the new state of every changed row to the alerts task
+    feed = changed_rows(storage, first["version"], result["version"])
+    assert feed.num_rows == 50 and feed.schema == PUBLISHED_FILINGS_SCHEMA
+    assert {"OMC Holdings Corp"} == set(pc.unique(
+        feed.filter(pc.equal(feed["issuer_id"], "1000045"))["company_name"]).to_pylist())
+    assert changed_rows(storage, result["version"]).num_rows == 0
+    issuer = read_published(storage, ISSUERS, where="issuer_id = '1000045'").to_pylist()[0]
+    assert issuer["company_name"] == "OMC Holdings Corp"
+    assert issuer["former_names"] == ["OLD MARKET CAPITAL Corp"]
+
+
+def test_missing_partition_is_an_error(settings, storage) -> None:
+    with pytest.raises(PublishError, match="no clean partition"):
+        publish(storage, settings, [("sec_edgar", "2026-01-05")])
+
+
+def test_nothing_landed_publishes_nothing(settings, storage) -> None:
+    result = publish(storage, settings)
+    assert (result["rows"], result["inserted"], result["updated"]) == (0, 0, 0)
+    assert run_query("select count(*) as n from filings", storage=storage).to_pylist() == [{"n": 0}]
+
+
+# ------------------------------------------------------------------------------------------------
+# issuers and daily_counts
+# ------------------------------------------------------------------------------------------------
+
+
+def test_issuers_carry_tickers_from_company_tickers_json(settings, storage, fixtures_dir, daily_2026) -> None:
+    reference = parse_company_tickers((fixtures_dir / COMPANY_TICKERS).read_bytes())
+    assert reference.num_rows == 9_610 and len(pc.unique(reference["cik"])) == 7_919
+    archive_company_tickers(storage, fixtures_dir)
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+
+    publish(storage, settings)
+
+    issuers = {r["issuer_id"]: r for r in read_published(storage, ISSUERS).to_pylist()}
+    filings = read_published(storage, FILINGS)
+    assert set(issuers) == set(filings["issuer_id"].to_pylist())
+    morgan = issuers["895421"]  # one CIK, nine tickers (common and preferred shares)
+    assert morgan["ticker"] == "MS"
+    assert morgan["tickers"] == sorted(["MS", "MS-PA", "MS-PE", "MS-PF", "MS-PI", "MS-PK", "MS-PL", "MS-PO", "MS-PP"])
+    assert morgan["cik"] == "895421" and morgan["company_name"] == "MORGAN STANLEY DEAN WITTER & CO"
+    assert issuers["1000275"]["ticker"] == "RY" and issuers["1000275"]["filings"] == 17
+    assert issuers["60512"]["filings"] == 3 and issuers["60512"]["first_filing_date"] == date(1993, 10, 7)
+    assert issuers["29082"]["tickers"] == []  # DISNEY WALT CO's 1993 CIK is not in the 2024 list
+
+
+def test_cninfo_issuer_links_stock_code_and_org_id(settings, storage, fixtures_dir) -> None:
+    storage.archive_raw("cninfo_stocks", "2021-09-27", "szse_stock.json", (fixtures_dir / CNINFO_STOCK_LIST).read_bytes(),
+                        "https://www.cninfo.com.cn/new/data/szse_stock.json")
+    land(settings, "cninfo", CNINFO_PARTITION, "page-1.json", (fixtures_dir / CNINFO_PAGE).read_bytes())
+    publish(storage, settings)
+    issuer = read_published(storage, ISSUERS).to_pylist()
+    assert len(issuer) == 1
+    assert {k: issuer[0][k] for k in ("source", "issuer_id", "org_id", "stock_code", "ticker", "exchange", "filings")} == {
+        "source": "cninfo", "issuer_id": "gssz0000001", "org_id": "gssz0000001", "stock_code": "000001",
+        "ticker": "000001.SZ", "exchange": "SZSE", "filings": 8}
+    assert issuer[0]["company_name"] == "深发展Ａ" and issuer[0]["former_names"] == []
+
+
+def test_daily_counts_add_up_to_the_published_rows(settings, storage, fixtures_dir, daily_2026) -> None:
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    publish(storage, settings)
+    counts = read_published(storage, DAILY_COUNTS)
+    filings = read_published(storage, FILINGS)
+    assert pc.sum(counts["published_rows"]).as_py() == filings.num_rows == 70
+    day = counts.filter(pc.and_(pc.equal(counts["filing_date"], date(2026, 1, 2)), pc.equal(counts["form_type"], "497")))
+    # one accession under three CIKs, plus one more 497: four rows, two filings
+    assert day.select(["published_rows", "filings", "issuers"]).to_pylist() == [
+        {"published_rows": 4, "filings": 2, "issuers": 4}]
+
+
+# ------------------------------------------------------------------------------------------------
+# Query
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo_lake(settings, storage, fixtures_dir, daily_2026) -> Storage:
+    """SEC (daily 2026-01-02 + company_tickers.json), CNINFO (stock 000001) and HKEX (00007, one day) published."""
+    archive_company_tickers(storage, fixtures_dir)
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    land(settings, "cninfo", CNINFO_PARTITION, "page-1.json", (fixtures_dir / CNINFO_PAGE).read_bytes())
+    rows = json.loads((fixtures_dir / HKEX_ROWS).read_text(encoding="utf-8"))
+    day_rows = [r for r in rows if r["DATE_TIME"].startswith(HKEX_DAY.strftime("%d/%m/%Y"))]
+    land(settings, "hkex", f"{HKEX_DAY.isoformat()}-en", "titleSearch.json", json.dumps(day_rows).encode())
+    publish(storage, settings)
+    return storage
+
+
+def test_query_ticker_over_a_date_range(demo_lake: Storage) -> None:
+    cninfo = run_query(
+        "SELECT filing_date, title FROM filings WHERE ticker = '000001.SZ' "
+        "AND filing_date BETWEEN DATE '2002-01-01' AND DATE '2002-12-31' ORDER BY filing_date, title",
+        storage=demo_lake,
+    )
+    assert cninfo.num_rows == 6
+    assert cninfo["filing_date"].to_pylist()[0] == date(2002, 4, 18)
+    sec = run_query(
+        "SELECT f.form_type, count(*) AS n FROM filings f JOIN issuers i USING (source, issuer_id) "
+        "WHERE list_contains(i.tickers, 'RY') AND f.filing_date BETWEEN '2026-01-01' AND '2026-01-31' "
+        "GROUP BY ALL ORDER BY ALL",
+        storage=demo_lake,
+    )
+    assert sec.to_pylist() == [{"form_type": "424B2", "n": 4}, {"form_type": "424B5", "n": 1},
+                               {"form_type": "FWP", "n": 12}]
+
+
+def test_query_title_words_in_chinese_and_english(demo_lake: Storage) -> None:
+    chinese = run_query("SELECT title FROM filings WHERE title LIKE '%年度报告%' ORDER BY title", storage=demo_lake)
+    assert chinese["title"].to_pylist() == ["深发展Ａ2001年年度报告", "深发展Ａ2001年年度报告摘要"]
+    english = run_query(
+        "SELECT source, ticker, title_clean FROM filings WHERE regexp_matches(title_clean, '(?i)\\bresults\\b')",
+        storage=demo_lake,
+    )
+    assert english.num_rows >= 1
+    assert set(english["source"].to_pylist()) == {"hkex"} and set(english["ticker"].to_pylist()) == {"0007.HK"}
+
+
+def test_query_views_exist_even_when_empty(demo_lake: Storage) -> None:
+    described = run_query("SELECT table_name FROM information_schema.tables ORDER BY 1", storage=demo_lake)
+    assert {"filings", "issuers", "daily_counts", "alerts", "quarantine"} <= set(described["table_name"].to_pylist())
+    assert run_query("SELECT count(*) AS n FROM alerts", storage=demo_lake).to_pylist() == [{"n": 0}]
+    quarantined = run_query("SELECT source, partition, count(*) AS n FROM quarantine GROUP BY ALL", storage=demo_lake)
+    assert quarantined.num_rows == 0  # every row of these captures passes its checks
+    with pytest.raises(QueryError, match="query failed"):
+        run_query("SELECT nope FROM filings", storage=demo_lake)
+
+
+def test_query_command_prints_a_table_and_writes_files(demo_lake: Storage, monkeypatch, capsys, tmp_path) -> None:
+    monkeypatch.setenv("FILINGLAKE_STORAGE", demo_lake.root)
+    monkeypatch.setenv("COLUMNS", "200")
+    sql = ("SELECT filing_date, ticker, title FROM filings WHERE ticker = '000001.SZ' "
+           "AND filing_date BETWEEN '2002-04-01' AND '2002-04-30' ORDER BY filing_date, title")
+    assert cli_main(["query", sql]) == 0
+    out = capsys.readouterr().out
+    assert "深发展Ａ2001年年度报告摘要" in out and "深发展Ａ2002年第一季度报告" in out
+    assert "3 row(s)" in out
+    assert cli_main(["query", "SELECT * FROM filings ORDER BY filing_id, issuer_id", "--limit", "2"]) == 0
+    assert "more not shown" in capsys.readouterr().out
+
+    csv_file, parquet_file = tmp_path / "out.csv", tmp_path / "out.parquet"
+    assert cli_main(["query", sql, "--output", str(csv_file)]) == 0
+    assert csv_file.read_text(encoding="utf-8").splitlines()[0] == "filing_date,ticker,title"
+    assert cli_main(["query", "SELECT * FROM filings", "--output", str(parquet_file)]) == 0
+    assert pq.read_table(parquet_file).num_rows == read_published(demo_lake, FILINGS).num_rows
+    assert cli_main(["query", "SELECT nope"]) == 2
+
+
+def test_publish_command_by_source_and_partition(settings, storage, daily_2026, fixtures_dir, monkeypatch,
+                                                 capsys) -> None:
+    monkeypatch.setenv("FILINGLAKE_STORAGE", settings.storage)
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    assert cli_main(["publish", "--source", "sec_edgar", "--partition", "1993Q4"]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (first["partitions"], first["inserted"], first["new"]) == (1, 20, 20)
+    assert cli_main(["publish", "--partition", "sec_edgar/2026-01-02", "--partition", "sec_edgar/1993Q4"]) == 0
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (second["partitions"], second["inserted"], second["unchanged"]) == (2, 50, 20)
+    assert cli_main(["publish", "--partition", "1993Q4"]) == 2  # which source?
+    assert clean_partitions(storage) == [("sec_edgar", "1993Q4"), ("sec_edgar", "2026-01-02")]
+
+
+def test_compact_and_vacuum_keeps_the_content(settings, storage, daily_2026, quarter_header) -> None:
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    publish(storage, settings)
+    land(settings, "sec_edgar", "2026Q1", "master.idx", as_quarterly(daily_2026, quarter_header))
+    publish(storage, settings)
+    before = sorted_rows(read_published(storage, FILINGS))
+    report = compact_and_vacuum(storage, retention_hours=0)
+    assert report[FILINGS]["vacuumed"] >= 1
+    assert sorted_rows(read_published(storage, FILINGS)) == before
+    assert run_query("SELECT count(*) AS n FROM filings", storage=storage).to_pylist() == [{"n": 50}]
+
+
+# ------------------------------------------------------------------------------------------------
+# References fetched into the raw archive
+# ------------------------------------------------------------------------------------------------
+
+
+def test_company_tickers_fetched_once_a_day_into_the_raw_archive(settings, storage, fixtures_dir, replay_server) -> None:
+    server = replay_server({("GET", "/files/company_tickers.json"): file_reply(fixtures_dir / COMPANY_TICKERS)})
+    fetch_settings = Settings(storage=settings.storage, sec_base_url=server.sec_base_url,
+                              sec_user_agent="filinglake tests tests@example.com", http_retries=1)
+    assert company_tickers_url(fetch_settings) == f"{server.url}/files/company_tickers.json"
+    assert company_tickers_url(Settings()) == "https://www.sec.gov/files/company_tickers.json"
+
+    ref = fetch_sec_company_tickers(storage, fetch_settings, today=date(2026, 1, 2))
+    again = fetch_sec_company_tickers(storage, fetch_settings, today=date(2026, 1, 2))
+
+    assert ref.key.startswith("raw/source=sec_company_tickers/partition=2026-01-02/")
+    assert again.key == ref.key and len(server.requests_to("/files/company_tickers.json")) == 1
+    assert server.requests[0].headers["user-agent"] == "filinglake tests tests@example.com"
+    assert storage.get_bytes(ref.key) == (fixtures_dir / COMPANY_TICKERS).read_bytes()
+
+
+def test_block_page_is_not_archived_as_company_tickers(settings, storage, fixtures_dir, replay_server) -> None:
+    from filinglake.errors import Blocked
+    from filinglake.replay import Reply
+
+    page = (fixtures_dir / "edgar/errors/sec_request_rate_threshold_exceeded.html").read_bytes()
+    server = replay_server({("GET", "/files/company_tickers.json"): Reply(body=page, content_type="text/html")})
+    fetch_settings = Settings(storage=settings.storage, sec_base_url=server.url + SEC_ARCHIVE_PREFIX,
+                              sec_user_agent="filinglake tests tests@example.com", http_retries=1)
+    with pytest.raises(Blocked, match="Request Rate Threshold Exceeded"):
+        fetch_sec_company_tickers(storage, fetch_settings, today=date(2026, 1, 2))
+    assert storage.list("raw/source=sec_company_tickers") == []
+
+
+# ------------------------------------------------------------------------------------------------
+# S3
+# ------------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def moto_s3() -> Iterator[str]:
+    """moto in server mode on 127.0.0.1, in its own process.
+
+    Not ThreadedMotoServer: delta-rs holds the GIL while it waits for S3, so a server thread in the test's
+    own interpreter never answers and every Delta call times out (after 180 s).
+    """
+    import subprocess
+    import sys
+    import time
+
+    import boto3
+    import httpx
+
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server_bin = Path(sys.executable).with_name("moto_server")
+    process = subprocess.Popen([str(server_bin), "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{endpoint}/moto-api/", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail(f"moto_server did not start on {endpoint}")
+            time.sleep(0.1)
+        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
+                     region_name="us-east-1").create_bucket(Bucket="filinglake-publish")
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_publish_and_query_on_s3(moto_s3: str, fixtures_dir: Path, daily_2026: bytes, tmp_path: Path) -> None:
+    settings = Settings(storage="s3://filinglake-publish/lake", s3_endpoint_url=moto_s3, aws_access_key_id="test",
+                        aws_secret_access_key="test")
+    storage = Storage.from_settings(settings)
+    archive_company_tickers(storage, fixtures_dir)
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+
+    first = publish(storage, settings)
+    second = publish(storage, settings)
+
+    assert (first["inserted"], second["inserted"], second["updated"]) == (50, 0, 0)
+    assert second["version"] == first["version"]
+    ry = run_query(
+        "SELECT count(*) AS n FROM filings f JOIN issuers i USING (source, issuer_id) "
+        "WHERE i.ticker = 'RY' AND f.filing_date BETWEEN '2026-01-01' AND '2026-01-31'",
+        storage=storage,
+    )
+    assert ry.to_pylist() == [{"n": 17}]
+    assert run_query("SELECT sum(published_rows) AS n FROM daily_counts", storage=storage)["n"].to_pylist() == [50]
+    written = write_result("SELECT * FROM issuers ORDER BY issuer_id", str(tmp_path / "issuers.parquet"),
+                           storage=storage)
+    assert written == 16 == pq.read_table(tmp_path / "issuers.parquet").num_rows
