@@ -1,0 +1,121 @@
+"""The publish_filings DAG: asset schedule, partitions from the triggering events, and a dag.test() run.
+
+The run lands the real SEC daily excerpt with the sec_edgar_daily DAG (replay server), then publishes it
+with publish_filings: Delta tables, one alert from a small watchlist, the status page; a second run
+changes nothing and raises nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pytest
+from airflow.sdk import Asset
+from filinglake.publish import DAILY_COUNTS, FILINGS, ISSUERS, read_published
+from filinglake.replay import file_reply, sec_archive_routes
+from filinglake.storage import Storage
+from filinglake_airflow.assets import CLEAN_ASSETS
+from filinglake_airflow.local import load_dag, run_dag
+
+ET = ZoneInfo("America/New_York")
+
+
+class FakeEvents(dict):
+    """What a task sees as ``triggering_asset_events``: asset → events with ``extra``."""
+
+
+def event(**extra) -> SimpleNamespace:
+    return SimpleNamespace(extra=extra)
+
+
+def test_dag_is_scheduled_on_every_clean_asset() -> None:
+    dag = load_dag("publish_filings")
+    condition = dag.timetable.asset_condition  # any one of the clean assets queues a run
+    assert type(condition).__name__ == "AssetAny"
+    assert {asset.name for asset in condition.objects} == {asset.name for asset in CLEAN_ASSETS.values()}
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert {t.task_id for t in dag.tasks} == {"refresh_references", "publish", "raise_alerts", "notify", "write_report"}
+    assert dag.get_task("raise_alerts").upstream_task_ids == {"publish"}
+    assert dag.get_task("publish").upstream_task_ids == {"refresh_references"}
+
+
+def test_partitions_come_from_the_triggering_events() -> None:
+    from publish_filings import partitions_from_events
+
+    root = "file:///lake"
+    events = FakeEvents({
+        CLEAN_ASSETS["sec_edgar"]: [
+            event(source="sec_edgar", partition="2026-01-02", storage=root),
+            event(source="sec_edgar", partition="2026-01-02", storage=root + "/"),  # a retry's second event
+            event(source="sec_edgar", partition="2016Q3", storage=root),
+        ],
+        CLEAN_ASSETS["cninfo"]: [
+            event(source="cninfo", partition="2002-04-18", storage=root),
+            event(source="cninfo", partition="2002-04-22", storage="file:///another-lake"),  # not ours
+        ],
+        Asset(name="clean.hkex.filings", uri="x-filinglake://clean/filings/source=hkex"): [event(partition="2012-11-14-en")],
+    })
+    assert partitions_from_events(events, root) == [
+        ["cninfo", "2002-04-18"], ["hkex", "2012-11-14-en"], ["sec_edgar", "2016Q3"], ["sec_edgar", "2026-01-02"]]
+    assert partitions_from_events(None, root) == []
+    assert partitions_from_events(FakeEvents({CLEAN_ASSETS["hkex"]: [event(rows_written=3)]}), root) == []
+
+
+WATCHLIST = """
+entries:
+  - id: rbc-424b5
+    name: Royal Bank of Canada prospectus supplements
+    ciks: [1000275]
+    form_types: [424B5]
+"""
+
+
+@pytest.mark.e2e
+def test_publish_dag_after_an_ingest_run(dag_env: Path, fixtures_dir: Path, replay_server, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    storage_root = tmp_path / "lake"
+    routes = dict(sec_archive_routes(fixtures_dir))
+    routes[("GET", "/files/company_tickers.json")] = file_reply(fixtures_dir / "edgar/api/company_tickers.json")
+    server = replay_server(routes)
+    watchlist = tmp_path / "watchlist.yaml"
+    watchlist.write_text(WATCHLIST, encoding="utf-8")
+    monkeypatch.setenv("FILINGLAKE_STORAGE", storage_root.as_uri())
+    monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", server.sec_base_url)
+    monkeypatch.setenv("FILINGLAKE_WATCHLIST", str(watchlist))
+
+    landed = run_dag("sec_edgar_daily", datetime(2026, 1, 2, 23, 30, tzinfo=ET))
+    assert landed.state == "success", landed.task_states
+    conf = {"partitions": ["sec_edgar/2026-01-02"]}
+    first = run_dag("publish_filings", datetime(2026, 1, 3, 6, tzinfo=ET), conf=conf)
+    assert first.state == "success", first.task_states
+
+    storage = Storage(storage_root.as_uri())
+    assert read_published(storage, FILINGS).num_rows == 50
+    issuers = {r["issuer_id"]: r for r in read_published(storage, ISSUERS).to_pylist()}
+    assert issuers["1000275"]["ticker"] == "RY"  # company_tickers.json fetched from the replay server
+    assert storage.list("raw/source=sec_company_tickers")
+    assert read_published(storage, DAILY_COUNTS).num_rows == 11
+    alerts = read_published_alerts(storage)
+    assert [(a["entry_id"], a["filing_id"]) for a in alerts] == [("rbc-424b5", "sec_edgar:0000950103-26-000043")]
+    assert storage.exists("reports/index.html")
+    versions = table_versions(storage)
+
+    second = run_dag("publish_filings", datetime(2026, 1, 4, 6, tzinfo=ET), conf=conf)
+    assert second.state == "success", second.task_states
+    assert table_versions(storage) == versions  # nothing committed: not filings, issuers, counts or alerts
+    assert len(read_published_alerts(storage)) == 1
+
+
+def read_published_alerts(storage: Storage) -> list[dict]:
+    from filinglake.query import run_query
+
+    return run_query("SELECT entry_id, filing_id FROM alerts ORDER BY filing_id", storage=storage).to_pylist()
+
+
+def table_versions(storage: Storage) -> dict[str, int]:
+    from filinglake.delta import existing_tables, open_table
+
+    return {name: open_table(storage, name).version() for name in existing_tables(storage)}
