@@ -12,7 +12,8 @@ while a run is busy are collected into the next run: `max_active_runs=1`, so pub
 table). Catchup is off (an asset schedule has no past intervals to catch up).
 
 **Tasks.** `refresh_references` archives SEC's `company_tickers.json` once per UTC day (CIK ↔ ticker for
-`issuers`; a failure there only logs a warning) → `publish` (`filinglake.publish.publish`: MERGE with
+`issuers`; a failure there only logs a warning; when the list changed, `publish` recomputes every SEC
+issuer, otherwise only the issuers of the published partitions) → `publish` (`filinglake.publish.publish`: MERGE with
 "update only when a column changed", so a retry or a re-landed partition commits nothing) →
 `raise_alerts` (reads the rows the publish inserted or changed from the `filings` change data feed,
 between the table versions `publish` returned; each alert is recorded once) → `notify` (task log,
@@ -94,7 +95,7 @@ with DAG(
 ) as dag:
 
     @task(doc_md="Archive SEC's company_tickers.json once per UTC day (CIK ↔ ticker); never fails the run.")
-    def refresh_references() -> str | None:
+    def refresh_references() -> dict | None:
         from filinglake.config import load_settings
         from filinglake.errors import FilinglakeError
         from filinglake.references import fetch_sec_company_tickers
@@ -105,13 +106,14 @@ with DAG(
         settings = load_settings()
         try:
             # few retries: without SEC this run still publishes, with yesterday's tickers
-            return fetch_sec_company_tickers(Storage.from_settings(settings), replace(settings, http_retries=2)).key
+            ref = fetch_sec_company_tickers(Storage.from_settings(settings), replace(settings, http_retries=2))
+            return {"key": ref.key, "changed": ref.new}
         except (FilinglakeError, ValueError) as exc:  # ConfigError is a ValueError (no SEC user agent)
             log.warning("company_tickers.json not refreshed (issuers keep the last archived copy): %s", exc)
             return None
 
     @task(doc_md="MERGE the changed clean partitions into published/filings, then issuers and daily_counts.")
-    def publish(**context: Any) -> dict:
+    def publish(references: dict | None, **context: Any) -> dict:
         from filinglake.config import load_settings
         from filinglake.publish import clean_partitions, summary
         from filinglake.publish import publish as publish_partitions
@@ -133,7 +135,9 @@ with DAG(
             pairs = None
         else:
             pairs = sorted({(s, p) for s, p in wanted})
-        result = publish_partitions(storage, settings, pairs)
+        # a changed ticker list touches issuers this batch may not: recompute all SEC issuers then
+        rebuild = ["sec_edgar"] if references and references.get("changed") else []
+        result = publish_partitions(storage, settings, pairs, rebuild_issuers=rebuild)
         return {**summary(result), "storage": settings.storage}
 
     @task(doc_md="Watchlist alerts on the rows this publish inserted or changed (each alert recorded once).")
@@ -171,9 +175,7 @@ with DAG(
         settings = load_settings()
         return render(Storage.from_settings(settings), settings)
 
-    references = refresh_references()
-    published = publish()
-    references >> published
+    published = publish(refresh_references())
     alerts = raise_alerts(published)
     notify(alerts)
     write_report(alerts)

@@ -297,6 +297,32 @@ def test_issuers_carry_tickers_from_company_tickers_json(settings, storage, fixt
     assert issuers["29082"]["tickers"] == []  # DISNEY WALT CO's 1993 CIK is not in the 2024 list
 
 
+def test_issuers_are_recomputed_for_the_batch_and_rebuilt_on_new_references(
+    settings, storage, fixtures_dir, daily_2026
+) -> None:
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    first = publish(storage, settings, [("sec_edgar", "1993Q4")])
+    second = publish(storage, settings, [("sec_edgar", "2026-01-02")])
+    assert first["issuers"]["rebuilt"] == second["issuers"]["rebuilt"] == []  # small batches: their issuers only
+    assert (first["issuers"]["inserted"], second["issuers"]["inserted"]) == (17, 16)
+    issuers = {r["issuer_id"]: r for r in read_published(storage, ISSUERS).to_pylist()}
+    assert len(issuers) == 33 and issuers["895421"]["tickers"] == []
+
+    archive_company_tickers(storage, fixtures_dir)
+    untouched = publish(storage, settings, [("sec_edgar", "2026-01-02")])
+    assert read_published(storage, ISSUERS, where="issuer_id = '895421'")["tickers"].to_pylist() == [[]]
+    assert untouched["issuers"]["updated"] == 7  # the batch's issuers listed in company_tickers.json
+
+    rebuilt = publish(storage, settings, [("sec_edgar", "2026-01-02")], rebuild_issuers=["sec_edgar"])
+    assert rebuilt["issuers"]["rebuilt"] == ["sec_edgar"]
+    assert (rebuilt["issuers"]["inserted"], rebuilt["issuers"]["deleted"]) == (0, 0)
+    # the 1993 quarter's CIKs in the 2024 list: MORGAN STANLEY (MS …), 3M (MMM), 314808 (VAL-WT)
+    assert rebuilt["issuers"]["updated"] == 3
+    assert read_published(storage, ISSUERS, where="issuer_id = '895421'")["ticker"].to_pylist() == ["MS"]
+    assert read_published(storage, ISSUERS).num_rows == 33
+
+
 def test_cninfo_issuer_links_stock_code_and_org_id(settings, storage, fixtures_dir) -> None:
     storage.archive_raw("cninfo_stocks", "2021-09-27", "szse_stock.json", (fixtures_dir / CNINFO_STOCK_LIST).read_bytes(),
                         "https://www.cninfo.com.cn/new/data/szse_stock.json")
@@ -441,9 +467,13 @@ def test_company_tickers_fetched_once_a_day_into_the_raw_archive(settings, stora
 
     ref = fetch_sec_company_tickers(storage, fetch_settings, today=date(2026, 1, 2))
     again = fetch_sec_company_tickers(storage, fetch_settings, today=date(2026, 1, 2))
+    next_day = fetch_sec_company_tickers(storage, fetch_settings, today=date(2026, 1, 3))
 
     assert ref.key.startswith("raw/source=sec_company_tickers/partition=2026-01-02/")
-    assert again.key == ref.key and len(server.requests_to("/files/company_tickers.json")) == 1
+    assert again.key == ref.key and len(server.requests_to("/files/company_tickers.json")) == 2
+    assert next_day.key.startswith("raw/source=sec_company_tickers/partition=2026-01-03/")
+    # new when the list differs from the last archived one: the first fetch, not the same bytes next day
+    assert (ref.new, again.new, next_day.new) == (True, False, False)
     assert server.requests[0].headers["user-agent"] == "filinglake tests tests@example.com"
     assert storage.get_bytes(ref.key) == (fixtures_dir / COMPANY_TICKERS).read_bytes()
 

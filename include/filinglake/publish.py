@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from filinglake import delta
 from filinglake.errors import FilinglakeError
@@ -340,8 +341,6 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
 
 
 def _rows_without_key(batch: pa.Table) -> int:
-    import pyarrow.compute as pc
-
     missing = pc.or_(pc.is_null(batch["filing_id"]), pc.is_null(batch["issuer_id"]))
     return int(pc.sum(pc.cast(missing, pa.int64())).as_py() or 0)
 
@@ -392,21 +391,50 @@ def build_issuers(published: pa.Table, references: pa.Table) -> pa.Table:
         con.close()
 
 
-def refresh_issuers(storage: Storage, sources: Iterable[str]) -> dict:
-    """Recompute the issuers of ``sources`` from published filings and merge the differences."""
+#: Up to this many issuers of a source are recomputed alone (an IN list pushed into the scan); more, and
+#: the source is rebuilt whole. delta-rs' SQL parser crashed on an IN list of 30,000 values (20,000 ran).
+ISSUER_FILTER_LIMIT = 5_000
+
+
+def affected_issuers(batch: pa.Table) -> dict[str, set[str]]:
+    """source → issuer_ids of the clean rows in ``batch`` (whose issuer rows a publish recomputes)."""
+    keyed = batch.filter(pc.and_(pc.is_valid(batch["source"]), pc.is_valid(batch["issuer_id"])))
+    pairs = keyed.select(["source", "issuer_id"]).group_by(["source", "issuer_id"]).aggregate([])
+    found: dict[str, set[str]] = defaultdict(set)
+    for source, issuer in zip(pairs["source"].to_pylist(), pairs["issuer_id"].to_pylist(), strict=True):
+        found[source].add(issuer)
+    return dict(found)
+
+
+def refresh_issuers(
+    storage: Storage,
+    issuers_by_source: dict[str, set[str]],
+    rebuild: Iterable[str] = (),
+) -> dict:
+    """Recompute issuer rows from published filings and merge the differences.
+
+    ``issuers_by_source`` names the issuers a publish touched; a source in ``rebuild`` (new reference
+    data) or with more than :data:`ISSUER_FILTER_LIMIT` of them is recomputed whole, and its issuers no
+    longer in ``filings`` are deleted.
+    """
     from filinglake.references import issuer_references
 
-    sources = sorted(set(sources))
+    rebuild = set(rebuild)
+    sources = sorted(set(issuers_by_source) | rebuild)
     if not sources:
-        return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}
+        return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "rebuilt": []}
+    whole = sorted(s for s in sources if s in rebuild or len(issuers_by_source.get(s, ())) > ISSUER_FILTER_LIMIT)
+    scopes = [delta.sql_in("source", whole)] if whole else []
+    scopes += [f"(source = {delta.sql_literal(s)} AND {delta.sql_in('issuer_id', issuers_by_source[s])})"
+               for s in sources if s not in whole]
     columns = ["source", "issuer_id", "exchange", "ticker", "company_name", "company_names", "filing_date",
                "last_seen_at"]
-    published = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=delta.sql_in("source", sources),
-                           columns=columns)
+    published = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=" OR ".join(scopes), columns=columns)
     rows = build_issuers(published, issuer_references(storage, sources))
     table = delta.ensure_table(storage, ISSUERS, ISSUERS_SCHEMA, ["source"])
-    metrics = delta.merge_changed(table, rows, ISSUERS_KEY, delete_scope=delta.sql_in("t.source", sources))
-    return _sync_counts(metrics, rows.num_rows)
+    scope = delta.sql_in("t.source", whole) if whole else None
+    metrics = delta.merge_changed(table, rows, ISSUERS_KEY, delete_scope=scope)
+    return {**_sync_counts(metrics, rows.num_rows), "rebuilt": whole}
 
 
 _DAILY_COUNTS_SQL = """
@@ -462,13 +490,19 @@ def publish(
     storage: Storage,
     settings: Settings | None = None,
     partitions: Sequence[tuple[str, str]] | None = None,
+    *,
+    rebuild_issuers: Iterable[str] = (),
 ) -> dict:
     """Merge the clean ``partitions`` (every landed one when None) into the published tables.
 
-    Idempotent: publishing the same inputs again inserts and updates nothing (and commits nothing to
-    ``filings``). Returns counts, the keys of the new and changed rows (``new_keys``,
-    ``changed_keys``: ``[filing_id, issuer_id]`` pairs), and the ``filings`` versions before and after,
-    from which :func:`changed_rows` reads those rows back.
+    Idempotent: publishing the same inputs again inserts and updates nothing (and commits nothing).
+    The issuers and daily counts of everything in the batch are recomputed, changed or not, so a
+    retry after a failure half-way still completes them. ``rebuild_issuers``: sources whose issuers
+    are all recomputed (after new reference data, e.g. a new company_tickers.json).
+
+    Returns counts, the keys of the new and changed rows (``new_keys``, ``changed_keys``:
+    ``[filing_id, issuer_id]`` pairs), and the ``filings`` versions before and after, from which
+    :func:`changed_rows` reads those rows back.
     """
     del settings  # the storage carries its settings; kept for the documented signature
     started = time.perf_counter()
@@ -476,7 +510,7 @@ def publish(
     batch = read_clean(storage, wanted)
     filings = merge_filings(storage, batch)
     months = filings["months"]
-    issuers = refresh_issuers(storage, months)
+    issuers = refresh_issuers(storage, affected_issuers(batch), rebuild_issuers)
     daily_counts = refresh_daily_counts(storage, months)
     result = {
         "partitions": [list(p) for p in wanted],

@@ -26,6 +26,10 @@ def publish(
     fetch_tickers: Annotated[
         bool, typer.Option(help="archive SEC's company_tickers.json first (needs FILINGLAKE_SEC_USER_AGENT)")
     ] = False,
+    rebuild_issuers: Annotated[
+        list[str] | None,
+        typer.Option("--rebuild-issuers", help="recompute every issuer of these sources, not only the batch's"),
+    ] = None,
 ) -> None:
     """Merge landed clean partitions into the published Delta tables (filings, issuers, daily_counts).
 
@@ -43,7 +47,9 @@ def publish(
         from filinglake.references import fetch_sec_company_tickers
 
         ref = fetch_sec_company_tickers(storage, settings)
-        typer.echo(f"company_tickers.json: {ref.key}", err=True)
+        typer.echo(f"company_tickers.json: {ref.key}{' (changed)' if ref.new else ''}", err=True)
+        if ref.new:
+            rebuild_issuers = sorted({*(rebuild_issuers or []), "sec_edgar"})
     wanted: list[tuple[str, str]] | None = None
     if partition:
         wanted = []
@@ -59,7 +65,7 @@ def publish(
         wanted = clean_partitions(storage, source)
         if not wanted:
             raise FilinglakeError(f"no landed partitions for {', '.join(source)} under {storage.root}/clean/filings")
-    result = publish(storage, settings, wanted)
+    result = publish(storage, settings, wanted, rebuild_issuers=rebuild_issuers or ())
     out = summary(result)
     out["partitions"] = len(result["partitions"])
     typer.echo(json.dumps(out, sort_keys=True, default=str))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
@@ -98,13 +99,19 @@ def fetch_sec_company_tickers(
     client: PoliteClient | None = None,
     today: date | None = None,
 ) -> RawRef:
-    """Archive today's company_tickers.json (once per UTC day; later calls reuse the archived copy)."""
+    """Archive today's company_tickers.json (once per UTC day; later calls reuse the archived copy).
+
+    The returned reference has ``new=True`` only when the list differs from the latest copy archived
+    before (so the issuers table needs a rebuild), not merely because a new day was fetched.
+    """
     from filinglake.http import make_client
 
     day = (today or datetime.now(UTC).date()).isoformat()
     existing = latest_archived(storage, SEC_TICKERS_SOURCE, SEC_TICKERS_NAME, partition=day)
     if existing is not None:
         return storage.raw_ref(existing)
+    previous = latest_archived(storage, SEC_TICKERS_SOURCE, SEC_TICKERS_NAME)
+    previous_sha = storage.raw_ref(previous).sha256 if previous else None
     url = company_tickers_url(settings)
     own_client = client is None
     client = client or make_client("sec_edgar", settings)
@@ -119,7 +126,7 @@ def fetch_sec_company_tickers(
     ref = storage.archive_raw(SEC_TICKERS_SOURCE, day, SEC_TICKERS_NAME, response.content, url,
                               response.headers.get("content-type"))
     log.info("company_tickers.json archived at %s (%d tickers)", ref.key, table.num_rows)
-    return ref
+    return replace(ref, new=ref.sha256 != previous_sha)
 
 
 def sec_ticker_reference(storage: Storage) -> pa.Table:
