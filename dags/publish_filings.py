@@ -124,17 +124,21 @@ with DAG(
         settings = load_settings()
         storage = Storage.from_settings(settings)
         params = context.get("params") or {}
-        wanted = partitions_from_events(context.get("triggering_asset_events"), settings.storage)
+        events = context.get("triggering_asset_events")
+        wanted = partitions_from_events(events, settings.storage)
         for item in params.get("partitions") or []:
             source, _, partition = str(item).partition("/")
+            if not (source and partition):
+                raise ValueError(f"partitions param {item!r}: write SOURCE/PARTITION, e.g. sec_edgar/2016Q3")
             wanted.append([source, partition])
         if params.get("sources"):
             wanted += [list(p) for p in clean_partitions(storage, params["sources"])]
-        if not wanted:
+        asked = bool(events) or bool(params.get("partitions")) or bool(params.get("sources"))
+        if not asked:
             log.info("no triggering events and no partitions asked for: publishing every landed partition")
             pairs = None
         else:
-            pairs = sorted({(s, p) for s, p in wanted})
+            pairs = sorted({(s, p) for s, p in wanted})  # may be empty: events for another storage root
         # a changed ticker list touches issuers this batch may not: recompute all SEC issuers then
         rebuild = ["sec_edgar"] if references and references.get("changed") else []
         result = publish_partitions(storage, settings, pairs, rebuild_issuers=rebuild)
