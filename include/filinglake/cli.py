@@ -28,7 +28,6 @@ app = typer.Typer(
 
 #: modules that add commands with a ``register(app)`` function; missing modules are skipped
 COMMAND_MODULES = [
-    "filinglake.demo",
     "filinglake.publish_cli",
     "filinglake.report_cli",
 ]
