@@ -118,6 +118,7 @@ def run_stage(stage: str, path: Path, repeat: int) -> dict:
         # GX validates the written partition: prepare it outside the timing, import GX once.
         t0 = time.perf_counter()
         import great_expectations  # noqa: F401
+
         from filinglake.expectations import validate_table
 
         extra["import_seconds"] = round(time.perf_counter() - t0, 2)

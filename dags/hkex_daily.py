@@ -50,6 +50,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import CronTriggerTimetable
+
 from filinglake_airflow.ingest import build_ingest_dag
 
 dag = build_ingest_dag(

@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
+
 from filinglake_airflow import OWNER
 from filinglake_airflow.assets import CLEAN_ASSETS, clean_filings_name
 

@@ -35,6 +35,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import CronDataIntervalTimetable
+
 from filinglake_airflow.ingest import build_ingest_dag
 
 dag = build_ingest_dag(

@@ -28,6 +28,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from airflow.sdk import CronTriggerTimetable
+
 from filinglake_airflow.ingest import build_ingest_dag
 
 dag = build_ingest_dag(

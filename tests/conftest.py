@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from filinglake.http import reset_host_state
 from filinglake.replay import ReplayServer, Routes
 

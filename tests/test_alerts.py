@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
 from filinglake import alerts, documents
 from filinglake.alerts import WatchlistError, load_watchlist, match_watchlist, parse_watchlist, raise_alerts
 from filinglake.config import PROJECT_ROOT, Settings

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
+
 from filinglake.config import Settings
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.http import make_client

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+
 from filinglake.config import ENV_VARS
 
 ROOT = Path(__file__).resolve().parents[1]

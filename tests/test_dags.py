@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable, RetryAction
+
 from filinglake.errors import BadResponse, Blocked, HttpError, NotYetPublished
 from filinglake_airflow import OWNER, POOLS
 from filinglake_airflow.credentials import connection_env, export_storage_credentials

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+
 from filinglake.replay import ReplayServer, Reply, sec_archive_routes, sec_block_page_reply, serve_error
 from filinglake_airflow.local import DagTestRun, load_dag, run_dag
 from filinglake_airflow.retry import IngestRetryPolicy

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+
 from filinglake import quality
 from filinglake.config import Settings
 from filinglake.expectations import (

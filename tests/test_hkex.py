@@ -16,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from filinglake.config import Settings
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.http import make_client
@@ -458,6 +459,7 @@ def test_stream_partitions_of_a_run() -> None:
 def test_hkex_daily_dag_shape() -> None:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.serialization.encoders import coerce_to_core_timetable
+
     from filinglake_airflow.retry import IngestRetryPolicy
 
     bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags" / "hkex_daily.py"))

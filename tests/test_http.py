@@ -14,6 +14,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+
 from filinglake.config import ConfigError, load_settings
 from filinglake.errors import Blocked, FilinglakeError, HttpError
 from filinglake.http import (

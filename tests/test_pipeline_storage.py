@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from filinglake.config import Settings
 from filinglake.errors import BadResponse, Blocked, NotYetPublished
 from filinglake.pipeline import Context, fetch_partition, write_partition

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+
 from filinglake import delta, pipeline
 from filinglake.cli import main as cli_main
 from filinglake.config import Settings

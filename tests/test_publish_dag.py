@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from airflow.sdk import Asset
+
 from filinglake.publish import DAILY_COUNTS, FILINGS, ISSUERS, read_published
 from filinglake.replay import file_reply, sec_archive_routes
 from filinglake.storage import Storage

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
+
 from filinglake import quality
 from filinglake.pipeline import with_lineage
 from filinglake.schema import PARSED_SCHEMA, conform

@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
 from filinglake import report
 from filinglake.alerts import parse_watchlist, raise_alerts
 from filinglake.config import Settings

@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+
 from filinglake.cli import main as cli_main
 from filinglake.errors import BadResponse
 from filinglake.pipeline import parse_file, with_lineage

@@ -35,6 +35,7 @@ def export_storage_credentials(environ: MutableMapping[str, str] | None = None) 
     """
     from airflow.sdk import Connection
     from airflow.sdk.exceptions import AirflowNotFoundException
+
     from filinglake.config import load_settings
 
     environ = os.environ if environ is None else environ

@@ -126,7 +126,6 @@ def build_ingest_dag(
         )
         def fetch_index(partition_id: str | None = None, **context: Any) -> dict:
             from filinglake.pipeline import Context, fetch_partition
-
             from filinglake_airflow.credentials import export_storage_credentials
 
             export_storage_credentials()
@@ -137,7 +136,6 @@ def build_ingest_dag(
         @task(task_id="write_partition", doc_md="Parse, check rows, write clean + quarantine Parquet and the manifest.")
         def write_partition(fetched: dict) -> dict:
             from filinglake import pipeline
-
             from filinglake_airflow.credentials import export_storage_credentials
 
             export_storage_credentials()
@@ -151,9 +149,9 @@ def build_ingest_dag(
         )
         def validate_partition(landed: dict):
             from airflow.sdk.exceptions import AirflowFailException
+
             from filinglake import pipeline
             from filinglake.expectations import ValidationMismatch
-
             from filinglake_airflow.credentials import export_storage_credentials
 
             export_storage_credentials()
