@@ -69,9 +69,13 @@ class RunResult:
     logical_date: datetime
     state: str
     seconds: float
-    extra: dict[str, Any] | None = None  # the clean asset event's extra: partition, counts, keys, GX
+    extras: list[dict[str, Any]] = field(default_factory=list)  # one per clean asset event: partition, counts, GX
     task_states: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+
+    @property
+    def extra(self) -> dict[str, Any] | None:
+        return self.extras[0] if self.extras else None
 
 
 @dataclass
@@ -185,7 +189,7 @@ SOURCES.append(DemoSource("hkex", _hkex_routes, _hkex_environment))
 RUNS.append(DemoRun(
     "hkex_daily", tuple(hkex_final_run(day) for day in HKEX_DAYS),
     "final runs of real HKEXnews capture days and a Sunday; each lands the en and zh streams "
-    "(the capture has English rows only, so zh lands empty; the summary shows the en partition)",
+    "(the capture has English rows only, so zh lands empty)",
 ))
 
 
@@ -237,15 +241,16 @@ def print_run_summary(ctx: DemoContext) -> None:
     rows: list[list[Any]] = []
     totals = {"rows_in": 0, "rows_written": 0, "duplicates": 0, "quarantined": 0}
     for r in ctx.results:
-        e = r.extra or {}
-        for key in totals:
-            totals[key] += int(e.get(key) or 0)
-        rows.append([
-            r.dag_id, r.logical_date.astimezone(ET).strftime("%Y-%m-%d %H:%M"), e.get("partition", "-"),
-            e.get("status") or r.state.upper(), e.get("rows_in"), e.get("rows_written"), e.get("duplicates"),
-            e.get("quarantined"), "agrees" if (e.get("validation") or {}).get("success") else "-", f"{r.seconds:.1f}",
-        ])
-    landed = sum(1 for r in ctx.results if r.extra)
+        for i, e in enumerate(r.extras or [{}]):
+            for key in totals:
+                totals[key] += int(e.get(key) or 0)
+            rows.append([
+                r.dag_id if i == 0 else "", r.logical_date.astimezone(ET).strftime("%Y-%m-%d %H:%M") if i == 0 else "",
+                e.get("partition", "-"), e.get("status") or r.state.upper(), e.get("rows_in"), e.get("rows_written"),
+                e.get("duplicates"), e.get("quarantined"),
+                "agrees" if (e.get("validation") or {}).get("success") else "-", f"{r.seconds:.1f}" if i == 0 else "",
+            ])
+    landed = sum(len(r.extras) for r in ctx.results)
     rows.append(["total", "", f"{landed} partitions", "", *totals.values(), "", f"{sum(r.seconds for r in ctx.results):.1f}"])
     print_table("DAG runs (dag.test; counts from each clean asset event's extra)",
                 ["DAG", "logical date ET", "partition", "status", "rows in", "written", "duplicates",
@@ -448,11 +453,11 @@ def run_all(ctx: DemoContext, runs: list[DemoRun]) -> None:
                 if ctx.verbose:
                     traceback.print_exc()
             else:
-                extra = next((e["extra"] for e in outcome.asset_events if e["asset"].startswith("clean.")), None)
+                extras = [e["extra"] for e in outcome.asset_events if e["asset"].startswith("clean.")]
                 result = RunResult(demo_run.dag_id, logical_date, outcome.state, time.perf_counter() - started,
-                                   extra=extra, task_states=outcome.task_states)
+                                   extras=extras, task_states=outcome.task_states)
             ctx.results.append(result)
-            partition = (result.extra or {}).get("partition", "?")
+            partition = ", ".join(e.get("partition", "?") for e in result.extras) or "-"
             print(f"    {logical_date.isoformat()} → {partition}: {result.state} ({result.seconds:.1f} s)", flush=True)
 
 
