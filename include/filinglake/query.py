@@ -32,7 +32,7 @@ from filinglake.publish import (
     PUBLISHED_FILINGS_SCHEMA,
 )
 from filinglake.schema import QUARANTINE_SCHEMA
-from filinglake.storage import QUARANTINE_LAYER
+from filinglake.storage import QUARANTINE_LAYER, s3fs_filesystem
 
 if TYPE_CHECKING:
     import duckdb
@@ -102,23 +102,6 @@ def _columns(schema: pa.Schema) -> str:
     return ", ".join(parts)
 
 
-def _s3_filesystem(settings: Settings | None):
-    import s3fs
-
-    kwargs: dict = {"client_kwargs": {}}
-    if settings is not None:
-        kwargs["client_kwargs"]["region_name"] = settings.aws_region
-        if settings.aws_access_key_id and settings.aws_secret_access_key:
-            kwargs["key"] = settings.aws_access_key_id
-            kwargs["secret"] = settings.aws_secret_access_key
-            if settings.aws_session_token:
-                kwargs["token"] = settings.aws_session_token
-        if settings.s3_endpoint_url:
-            kwargs["endpoint_url"] = settings.s3_endpoint_url
-    # no listing cache: a query must see the files of the table version it was planned on
-    return s3fs.S3FileSystem(use_listings_cache=False, **kwargs)
-
-
 def _empty_view(con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> None:
     con.register(f"__empty_{name}", schema.empty_table())
     con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM "__empty_{name}"')
@@ -170,7 +153,7 @@ def connect(storage: Storage) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"})
     con.execute("SET TimeZone = 'UTC'")
     if storage.scheme == "s3":
-        con.register_filesystem(_s3_filesystem(storage.settings))
+        con.register_filesystem(s3fs_filesystem(storage.settings))
     schemas = _schemas()
     _table_view(con, storage, FILINGS, schemas[FILINGS], ("source", "filing_month"))
     _table_view(con, storage, ISSUERS, schemas[ISSUERS], ("source",))

@@ -249,6 +249,24 @@ def _s3_filesystem(settings: Settings | None) -> pafs.S3FileSystem:
     return pafs.S3FileSystem(**kwargs)
 
 
+def s3fs_filesystem(settings: Settings | None):
+    """An s3fs filesystem for ``settings`` (what DuckDB's ``register_filesystem`` takes)."""
+    import s3fs
+
+    kwargs: dict = {"client_kwargs": {}}
+    if settings is not None:
+        kwargs["client_kwargs"]["region_name"] = settings.aws_region
+        if settings.aws_access_key_id and settings.aws_secret_access_key:
+            kwargs["key"] = settings.aws_access_key_id
+            kwargs["secret"] = settings.aws_secret_access_key
+            if settings.aws_session_token:
+                kwargs["token"] = settings.aws_session_token
+        if settings.s3_endpoint_url:
+            kwargs["endpoint_url"] = settings.s3_endpoint_url
+    # no listing cache: a query must see the files of the table version it was planned on
+    return s3fs.S3FileSystem(use_listings_cache=False, **kwargs)
+
+
 def s3_storage_options(settings: Settings) -> dict[str, str]:
     """Options for delta-rs / object_store (``storage_options=``) matching ``settings``."""
     options: dict[str, str] = {"AWS_REGION": settings.aws_region}
