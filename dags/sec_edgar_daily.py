@@ -12,8 +12,8 @@ asset `clean.sec_edgar.filings` whose `extra` carries source, partition and coun
 so the run ingests **the US-Eastern day of its own logical date**: the run of Monday 23:30 ET (logical
 date Tuesday 04:30 UTC) lands Monday. A trigger timetable has no data interval (start == end ==
 logical date), which is why the partition is derived from the logical date and not from
-`data_interval_start`. Weekend and holiday runs (manual ones) land an **empty, successful** partition
-once the day is two days old.
+`data_interval_start`. A weekend day (manual runs) lands an **empty, successful** partition at once; a
+weekday without an index (a holiday or closure) does so once the day is two days old.
 
 **Retries.** `fetch_index` runs in the `sec_edgar` pool. Not posted yet → retried hourly (up to 6 times,
 i.e. until ~05:30 ET); SEC's 403 rate-limit page → retried after the block (~10 min); an HTML page or a

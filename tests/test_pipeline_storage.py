@@ -203,3 +203,101 @@ def test_storage_keys_are_sanitised(tmp_path: Path) -> None:
     ref = storage.archive_raw("x", "p/../../q", "../evil name.json", b"{}", "https://example.com/")
     assert ref.key.startswith("raw/source=x/partition=q/") and "/.." not in ref.key
     assert replace(ref, new=False) == storage.archive_raw("x", "p/../../q", "../evil name.json", b"{}", "u")
+
+
+def test_recent_weekend_is_empty_at_once(tmp_path: Path, sec_server: ReplayServer) -> None:
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    from filinglake.http import make_client
+
+    saturday = Context.build("sec_edgar", "2026-11-21", settings).partition
+    with make_client("sec_edgar", settings) as client:
+        result = SecEdgar().fetch(saturday, client, settings, today=date(2026, 11, 22))
+    assert result.files == [] and "weekend" in result.empty_reason
+    # it did look: a Saturday file, should SEC ever post one, would be landed
+    assert sec_server.requests_to("/Archives/edgar/daily-index/2026/QTR4/master.20261121.idx")
+
+
+def test_periods_that_have_not_begun_are_refused_without_a_request(tmp_path: Path, sec_server: ReplayServer) -> None:
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    from filinglake.http import make_client
+
+    today = date(2026, 11, 25)
+    with make_client("sec_edgar", settings) as client:
+        with pytest.raises(ValueError, match="2027Q1 is in the future"):
+            SecEdgar().fetch(SecEdgar().partition("2027Q1"), client, settings, today=today)
+        with pytest.raises(NotYetPublished, match="2026-11-26"):
+            SecEdgar().fetch(SecEdgar().partition("2026-11-26"), client, settings, today=today)
+        # the current quarter is fetched (its index grows daily until the quarter ends)
+        with pytest.raises(NotYetPublished, match="2026Q4: no quarterly index yet"):
+            SecEdgar().fetch(SecEdgar().partition("2026Q4"), client, settings, today=today)
+    assert [r.path for r in sec_server.requests] == [
+        "/Archives/edgar/full-index/2026/QTR4/master.gz",
+        "/Archives/edgar/full-index/2026/QTR4/master.idx",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("day", "stamp"),
+    [("1994-07-01", "070194"), ("1996-03-04", "960304"), ("2015-01-02", "20150102")],
+)
+def test_daily_gz_variant_in_each_file_name_era(
+    tmp_path: Path, fixtures_dir: Path, replay_server, day: str, stamp: str
+) -> None:
+    """Only ``master.<stamp>.idx.gz`` exists (older daily files were also served compressed)."""
+    import gzip
+
+    real = sec_fixture_map(fixtures_dir)["daily-index/2018/QTR4/master.20181231.idx"].read_bytes()
+    served = gzip.compress(real)
+    year, quarter = day[:4], (int(day[5:7]) - 1) // 3 + 1
+    folder = f"/Archives/edgar/daily-index/{year}/QTR{quarter}"
+    server = replay_server({("GET", f"{folder}/master.{stamp}.idx.gz"): Reply(body=served,
+                                                                           content_type="application/x-gzip")})
+    settings = _settings(tmp_path.as_uri(), server)
+    fetched = fetch_partition(Context.build("sec_edgar", day, settings))
+    assert [r.path for r in server.requests] == [f"{folder}/master.{stamp}.idx", f"{folder}/master.{stamp}.idx.gz"]
+    (raw,) = fetched["raw"]
+    assert raw["name"] == f"master.{stamp}.idx.gz" and raw["key"].endswith(f"-master.{stamp}.idx.gz")
+    assert raw["sha256"] == hashlib.sha256(served).hexdigest()  # archived as served, still compressed
+    storage = Storage.from_settings(settings)
+    assert SecEdgar().parse(storage.get_bytes(raw["key"]), raw["name"]).num_rows == 10
+
+
+def test_ingest_command_lands_a_day_and_a_quarter(
+    tmp_path: Path, sec_server: ReplayServer, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import json
+
+    from filinglake.cli import main as cli_main
+
+    monkeypatch.setenv("FILINGLAKE_STORAGE", tmp_path.as_uri())
+    monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", sec_server.sec_base_url)
+    monkeypatch.setenv("FILINGLAKE_SEC_USER_AGENT", "filinglake-tests tests@example.com")
+    storage = Storage(tmp_path.as_uri())
+    for args, partition, rows in ((["--date", "2018-12-31"], "2018-12-31", 10), (["--quarter", "1993Q4"], "1993Q4", 20)):
+        assert cli_main(["ingest", "--source", "sec_edgar", *args]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert summary["partition"] == partition and summary["status"] == "landed"
+        assert (summary["rows_in"], summary["rows_written"], summary["duplicates"], summary["quarantined"]) == (rows, rows, 0, 0)
+        assert storage.read_parquet(summary["clean_key"]).num_rows == rows
+        assert storage.get_json(manifest_key("sec_edgar", partition))["rows_written"] == rows
+        assert storage.get_json(f"validation/source=sec_edgar/partition={partition}/gx_result.json")["success"] is True
+
+
+@pytest.mark.parametrize("option", [["--date", "2018-12-31"], ["--quarter", "2016Q3"]])
+def test_ingest_command_without_user_agent_names_the_variable(
+    tmp_path: Path, sec_server: ReplayServer, option: list[str]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "FILINGLAKE_SEC_USER_AGENT"}
+    env.update({"FILINGLAKE_STORAGE": tmp_path.as_uri(), "FILINGLAKE_SEC_BASE_URL": sec_server.sec_base_url})
+    script = Path(sys.executable).with_name("filinglake")
+    out = subprocess.run([str(script), "ingest", "--source", "sec_edgar", *option],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("filinglake: error: FILINGLAKE_SEC_USER_AGENT is not set"), err
+    assert out.stdout == ""
+    assert sec_server.requests == [] and list(tmp_path.iterdir()) == []

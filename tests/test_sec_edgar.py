@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -264,3 +266,35 @@ def test_parse_command_errors_are_one_line(fixtures_dir: Path, tmp_path: Path, c
 def test_parse_file_counts_add_up(fixtures_dir: Path, tmp_path: Path) -> None:
     result = parse_file("sec_edgar", fixtures_dir / "edgar/daily/company.20221003.idx", tmp_path)
     assert result["rows_in"] == result["rows_written"] + result["duplicates"] + result["quarantined"] == 4_925
+
+
+def test_parse_console_script_on_gzip_input(fixtures_dir: Path, tmp_path: Path) -> None:
+    """The acceptance interface exactly: the installed console script, its stdout's last line, its exit code."""
+    script = Path(sys.executable).with_name("filinglake")
+    plain = fixtures_dir / "edgar/daily/form.20200318.idx"
+    gzipped = tmp_path / "form.20200318.idx.gz"  # a daily .gz variant made from the real file
+    gzipped.write_bytes(gzip.compress(plain.read_bytes()))
+    out = subprocess.run(
+        [str(script), "parse", "--source", "sec_edgar", str(gzipped), "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    rows = naive_rows(plain)
+    assert summary["rows_in"] == len(rows) == 4_084
+    assert summary["duplicates"] == len(rows) - len(set(rows)) == 50
+    assert (summary["rows_written"], summary["quarantined"]) == (len(set(rows)), 0)
+    assert pq.read_table(tmp_path / "out/filings.parquet").num_rows == summary["rows_written"]
+
+
+def test_parse_command_truncated_gzip_is_one_line_and_writes_nothing(fixtures_dir: Path, tmp_path: Path, capsys) -> None:
+    data = (fixtures_dir / "edgar/full-index/2016/QTR3/master.gz").read_bytes()
+    truncated = tmp_path / "master.gz"
+    truncated.write_bytes(data[: len(data) // 3])
+    code = cli_main(["parse", "--source", "sec_edgar", str(truncated), "--output", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 2
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("filinglake: error: master.gz: truncated or corrupt gzip"), err
+    assert captured.out == ""
+    assert not (tmp_path / "out").exists()

@@ -302,6 +302,11 @@ class SecEdgar(Source):
 
     def fetch(self, partition: Partition, client: PoliteClient, settings: Settings, today: date | None = None) -> FetchResult:
         today = today or datetime.now(UTC).date()
+        # A period that has not begun has no index to look for: say so without asking SEC.
+        if partition.start > today:
+            if partition.kind == "quarterly":
+                raise ValueError(f"{partition.id} is in the future (the newest quarter is the current one)")
+            raise NotYetPublished(f"{partition.id}: that day has not come yet; no daily index to fetch")
         tried = []
         for name, url in self.index_urls(partition, settings.sec_base_url):
             response = client.get(url)
@@ -316,10 +321,10 @@ class SecEdgar(Source):
             detect_kind(header)
             return FetchResult(files=[RawFile(name, url, body, response.headers.get("content-type"))])
         if partition.kind == "quarterly":
-            if partition.start <= today:
-                raise NotYetPublished(f"{partition.id}: no quarterly index yet ({'; '.join(tried)})")
-            raise ValueError(f"{partition.id} is in the future")
-        if today - partition.end <= NOT_YET_POSTED_GRACE:
+            raise NotYetPublished(f"{partition.id}: no quarterly index yet ({'; '.join(tried)})")
+        # Only a business day can be "not posted yet": a weekend never has a daily index, so a
+        # missing Saturday or Sunday is empty at once, however recent.
+        if partition.end.weekday() < 5 and today - partition.end <= NOT_YET_POSTED_GRACE:
             raise NotYetPublished(
                 f"{partition.id}: daily index not posted yet (SEC posts from about 22:00 ET); will retry"
             )
