@@ -301,3 +301,21 @@ def test_ingest_command_without_user_agent_names_the_variable(
     assert len(err) == 1 and err[0].startswith("filinglake: error: FILINGLAKE_SEC_USER_AGENT is not set"), err
     assert out.stdout == ""
     assert sec_server.requests == [] and list(tmp_path.iterdir()) == []
+
+
+def test_ingest_command_with_unreachable_object_storage_is_one_line(
+    sec_server: ReplayServer, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from filinglake.cli import main as cli_main
+
+    monkeypatch.setenv("FILINGLAKE_STORAGE", "s3://filinglake-test/lake")
+    monkeypatch.setenv("FILINGLAKE_S3_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")  # nothing listens
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", sec_server.sec_base_url)
+    monkeypatch.setenv("FILINGLAKE_SEC_USER_AGENT", "filinglake-tests tests@example.com")
+    assert cli_main(["ingest", "--source", "sec_edgar", "--date", "2018-12-31", "--no-validate"]) == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("filinglake: error:")]
+    assert len(errors) == 1 and "filinglake-test" in errors[0] and "Traceback" not in captured.err
+    assert captured.out == ""

@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     except (click.exceptions.Abort, KeyboardInterrupt):
         typer.echo("aborted", err=True)
         return 130
-    except (FilinglakeError, ValueError, FileNotFoundError, PermissionError) as exc:
+    except (FilinglakeError, ValueError, OSError) as exc:
+        # OSError: files, and object storage that is unreachable or refuses us (pyarrow raises OSError)
         typer.echo(f"filinglake: error: {exc}", err=True)
         return 2
     return 0
