@@ -31,3 +31,13 @@ def test_every_documented_filinglake_variable_exists() -> None:
 def test_schema_table_matches_schema_module() -> None:
     for name, *_ in FIELDS:
         assert f"| {name} |" in README
+
+
+def test_every_variable_the_settings_read_is_documented() -> None:
+    import filinglake.config as config
+
+    read = set(re.findall(r'_(?:env|float|int)\("([A-Z][A-Z0-9_]+)"', Path(config.__file__).read_text()))
+    assert {"FILINGLAKE_STORAGE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"} <= read  # the pattern finds them
+    known = {n for names, *_ in ENV_VARS for n in re.findall(r"[A-Z][A-Z0-9_]+", names)}
+    undocumented = {name for name in read - known if f"`{name}`" not in README}
+    assert undocumented == set(), f"read by filinglake.config but not in ENV_VARS or the README: {undocumented}"

@@ -28,7 +28,8 @@ class ConfigError(ValueError):
 ENV_VARS: list[tuple[str, str, str]] = [
     ("FILINGLAKE_STORAGE", "file://<project>/data", "root of all data: `file:///path` or `s3://bucket/prefix`"),
     ("FILINGLAKE_S3_ENDPOINT_URL", "(AWS)", "S3-compatible endpoint, e.g. `http://minio:9000`; falls back to `AWS_ENDPOINT_URL`"),
-    ("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY", "(AWS chain)", "S3 credentials (or an Airflow connection, see `FILINGLAKE_AWS_CONN_ID`)"),
+    ("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN", "(AWS chain)",
+     "S3 credentials (or an Airflow connection, see `FILINGLAKE_AWS_CONN_ID`)"),
     ("AWS_REGION / AWS_DEFAULT_REGION", "us-east-1", "S3 region"),
     ("FILINGLAKE_AWS_CONN_ID", "aws_default", "Airflow connection the DAGs read S3 credentials and endpoint from, when it exists"),
     ("FILINGLAKE_SEC_USER_AGENT", "(none)", "`Name email@example.com`; required for live SEC requests"),
