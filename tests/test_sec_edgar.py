@@ -298,3 +298,20 @@ def test_parse_command_truncated_gzip_is_one_line_and_writes_nothing(fixtures_di
     assert len(err) == 1 and err[0].startswith("filinglake: error: master.gz: truncated or corrupt gzip"), err
     assert captured.out == ""
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("relative", ["edgar/daily/form.20200318.idx", "edgar/daily/company.20221003.idx"])
+@pytest.mark.parametrize("keep", [10, 80, 140])  # inside the name, inside the CIK, inside the file name
+def test_fixed_width_row_cut_short_is_quarantined(fixtures_dir: Path, relative: str, keep: int) -> None:
+    path = fixtures_dir / relative
+    raw = path.read_bytes().rstrip(b"\n")
+    last_line = raw.rsplit(b"\n", 1)[1]
+    truncated = raw[: len(raw) - len(last_line) + keep]
+    rows = naive_rows(path)
+    table = parse_index(truncated)
+    assert table.num_rows == len(rows)  # the cut row is kept, not dropped
+    result = checked(table)
+    assert result.quarantined == 1 and result.duplicates == len(rows) - len(set(rows))
+    assert result.rows_written == len(set(rows)) - 1
+    (reasons,) = result.quarantine["failed_checks"].to_pylist()
+    assert "native_id_present" in reasons
