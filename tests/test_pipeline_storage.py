@@ -319,3 +319,59 @@ def test_ingest_command_with_unreachable_object_storage_is_one_line(
     errors = [line for line in captured.err.splitlines() if line.startswith("filinglake: error:")]
     assert len(errors) == 1 and "filinglake-test" in errors[0] and "Traceback" not in captured.err
     assert captured.out == ""
+
+
+def _files(root: Path) -> dict[str, str]:
+    """Every stored object except run manifests (they record run times) -> sha256 of its bytes."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not str(p.relative_to(root)).startswith("manifests/")
+    }
+
+
+def test_rerun_on_file_storage_rewrites_identical_objects(tmp_path: Path, sec_server: ReplayServer) -> None:
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    first = {p: _land(settings, p) for p in ("2026-01-02", "1993Q4")}
+    before = _files(tmp_path)
+    assert len([k for k in before if k.startswith("raw/") and not k.endswith(".meta.json")]) == 2
+    second = {p: _land(settings, p) for p in ("2026-01-02", "1993Q4")}
+    assert _files(tmp_path) == before  # same keys, same bytes: nothing added, nothing duplicated
+    for p, manifest in second.items():
+        counts = ("rows_in", "rows_written", "duplicates", "quarantined", "outputs")
+        assert {k: manifest[k] for k in counts} == {k: first[p][k] for k in counts}
+        # the same raw object, first fetch time kept (it is every row's ingested_at), not archived anew
+        assert [{**r, "new": None} for r in manifest["raw"]] == [{**r, "new": None} for r in first[p]["raw"]]
+        assert [r["new"] for r in first[p]["raw"]] == [True] and [r["new"] for r in manifest["raw"]] == [False]
+
+
+def test_crash_while_writing_leaves_the_previous_partition_whole(
+    tmp_path: Path, sec_server: ReplayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    storage = Storage.from_settings(settings)
+    _land(settings, "2026-01-02")
+    before = _files(tmp_path)
+    manifest_before = storage.get_bytes(manifest_key("sec_edgar", "2026-01-02"))
+
+    real_replace = os.replace
+
+    def crash_on_clean(src, dst):  # the process dies between writing the temporary file and renaming it
+        if "/clean/" in str(dst):
+            raise OSError("simulated crash")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_clean)
+    with pytest.raises(OSError, match="simulated crash"):
+        _land(settings, "2026-01-02")
+    monkeypatch.setattr(os, "replace", real_replace)
+
+    # readers see the previous, complete partition: same objects, same bytes, same manifest
+    assert {k: v for k, v in _files(tmp_path).items() if "/.tmp-" not in k} == before
+    assert storage.get_bytes(manifest_key("sec_edgar", "2026-01-02")) == manifest_before
+    assert not [k for k in storage.list("") if ".tmp-" in k]  # the leftover temporary file is never listed
+    assert storage.read_parquet(clean_key("sec_edgar", "2026-01-02")).num_rows == 50
+    # and the next run completes normally
+    assert _land(settings, "2026-01-02")["rows_written"] == 50
