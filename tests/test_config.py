@@ -1,0 +1,61 @@
+"""Settings from the environment: safe defaults, and one clear error naming the variable when a value is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from filinglake.config import ENV_VARS, PROJECT_ROOT, ConfigError, load_settings
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No filinglake or AWS variable set, whatever the developer's shell exports."""
+    for names, *_ in ENV_VARS:
+        for name in names.split("/"):
+            monkeypatch.delenv(name.strip(), raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    return monkeypatch
+
+
+def test_defaults_are_local_and_polite(clean_env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.storage == (PROJECT_ROOT / "data").as_uri()
+    assert settings.sec_base_url == "https://www.sec.gov/Archives/edgar"
+    assert settings.sec_rate == 5.0 and settings.sec_block_seconds == 600.0  # below SEC's 10/s; its 10-minute block
+    assert settings.sec_user_agent is None and settings.s3_endpoint_url is None
+    with pytest.raises(ConfigError, match="FILINGLAKE_SEC_USER_AGENT"):
+        settings.require_sec_user_agent()
+
+
+def test_values_from_the_environment(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("FILINGLAKE_STORAGE", str(tmp_path / "lake"))  # a bare path becomes a file:// root
+    clean_env.setenv("FILINGLAKE_SEC_BASE_URL", "http://127.0.0.1:8765/Archives/edgar/")
+    clean_env.setenv("FILINGLAKE_SEC_USER_AGENT", "  Acme Research ops@acme.example ")
+    clean_env.setenv("FILINGLAKE_SEC_RATE", "10")
+    clean_env.setenv("AWS_ENDPOINT_URL", "http://minio:9000")  # the standard AWS variable is the fallback
+    settings = load_settings()
+    assert settings.storage == (tmp_path / "lake").as_uri()
+    assert settings.sec_base_url == "http://127.0.0.1:8765/Archives/edgar"
+    assert settings.require_sec_user_agent() == "Acme Research ops@acme.example"
+    assert settings.sec_rate == 10.0
+    assert settings.s3_endpoint_url == "http://minio:9000"
+    clean_env.setenv("FILINGLAKE_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
+    assert load_settings().s3_endpoint_url == "http://127.0.0.1:9000"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("FILINGLAKE_SEC_RATE", "11", "FILINGLAKE_SEC_RATE=11.0: SEC allows at most 10 requests per second"),
+        ("FILINGLAKE_SEC_RATE", "fast", "FILINGLAKE_SEC_RATE='fast' is not a number"),
+        ("FILINGLAKE_HTTP_TIMEOUT", "0", "FILINGLAKE_HTTP_TIMEOUT='0' must be positive"),
+        ("FILINGLAKE_STORAGE", "gs://bucket/x", "FILINGLAKE_STORAGE='gs://bucket/x': only file:// and s3://"),
+    ],
+)
+def test_bad_values_name_the_variable(clean_env: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+    clean_env.setenv(name, value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert str(raised.value).startswith(message)
