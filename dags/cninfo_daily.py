@@ -29,9 +29,12 @@ evening) is retried with the task's backoff; JSON of the wrong shape fails at on
 **Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land one day, or
 `{"partition": "stock=002236:2020-01-01..2024-12-31"}` to land one issuer's announcements over a range
 (its orgId is resolved through CNINFO's stock list, archived daily under `raw/source=cninfo_stocks/`).
-Catchup is off. `airflow backfill create --dag-id cninfo_daily --from-date 2024-12-01 --to-date 2024-12-31`
-replays the schedule, i.e. **six runs per day** (all idempotent; five are redundant re-ingests of the same
-day). For history prefer the command line, one pass per day:
+Catchup is off. Backfill with the bounds in Beijing time, from 01:00 on the first day to 00:59 the day
+after the last (so the last day gets its final run):
+`airflow backfill create --dag-id cninfo_daily --from-date 2024-12-01T01:00+08:00 --to-date 2025-01-01T00:59+08:00`
+lands 2024-12-01 … 2024-12-31 with **six runs per day** (all idempotent; five are redundant re-ingests of
+the same day). Bare dates are UTC midnights (08:00 Beijing): `--to-date 2024-12-31` would stop before the
+31st. For history prefer the command line, one pass per day:
 `filinglake ingest --source cninfo --from 2024-12-01 --to 2024-12-31`, or per issuer
 `filinglake ingest --source cninfo --stock 002236 --from 2020-01-01 --to 2024-12-31`.
 

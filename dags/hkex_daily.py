@@ -33,8 +33,11 @@ growing while it is read are retried with backoff.
 
 **Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land both
 streams of one day, or `{"partition": "2024-12-23-zh"}` for one stream. Catchup is off.
-`airflow backfill create --dag-id hkex_daily --from-date 2024-12-01 --to-date 2024-12-31` replays the
-schedule, i.e. **seven runs per day** (all idempotent; six are redundant re-ingests of the same day).
+Backfill with the bounds in Hong Kong time, from 03:00 on the first day to 02:59 the day after the last (so
+the last day gets its final run):
+`airflow backfill create --dag-id hkex_daily --from-date 2024-12-01T03:00+08:00 --to-date 2025-01-01T02:59+08:00`
+lands 2024-12-01 … 2024-12-31 with **seven runs per day** (all idempotent; six are redundant re-ingests of
+the same day). Bare dates are UTC midnights (08:00 Hong Kong): `--to-date 2024-12-31` would stop before the 31st.
 For history prefer the command line, one pass per day and language:
 `filinglake ingest --source hkex --from 2024-12-01 --to 2024-12-31`.
 

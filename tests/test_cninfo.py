@@ -591,6 +591,49 @@ def test_cninfo_day_rule() -> None:
     assert cninfo_day(datetime(2024, 12, 23, 14, 30, tzinfo=UTC)) == "2024-12-23"
     assert cninfo_day(datetime(2024, 12, 23, 16, 30)) == "2024-12-23"
     assert partition_for_run("cninfo_day", datetime(2024, 12, 23, 16, 30, tzinfo=UTC)) == "2024-12-23"
+    # Airflow gives tasks pendulum DateTimes, whose arithmetic after a zoneinfo conversion drops the zone
+    import pendulum
+
+    assert cninfo_day(pendulum.datetime(2024, 12, 23, 0, 30, tz="UTC")) == "2024-12-23"  # 08:30 Beijing
+    assert cninfo_day(pendulum.datetime(2024, 12, 23, 16, 30, tz="UTC")) == "2024-12-23"  # 00:30 on the 24th
+
+
+
+def backfill_runs(dag, from_date: datetime, to_date: datetime) -> list[datetime]:
+    """Logical dates of the runs `airflow backfill create --from-date --to-date` creates (same code path).
+
+    They are pendulum DateTimes, as Airflow hands them to tasks.
+    """
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    serialized = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    now = datetime.now(UTC)
+    return [i.logical_date for i in serialized.iter_dagrun_infos_between(from_date, to_date)
+            if i.data_interval.end < now]
+
+
+def test_cninfo_daily_backfill_from_doc_md_lands_every_day_with_its_final_run() -> None:
+    import re
+
+    from airflow.cli.cli_config import parsedate
+    from airflow.dag_processing.dagbag import DagBag
+
+    from filinglake_airflow.partitions import cninfo_day
+
+    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags" / "cninfo_daily.py")).dags["cninfo_daily"]
+    command = re.search(r"airflow backfill create --dag-id cninfo_daily --from-date (\S+) --to-date (\S+)`", dag.doc_md)
+    assert command, "doc_md shows the backfill command"
+    runs = backfill_runs(dag, parsedate(command[1]), parsedate(command[2]))
+    partitions = [cninfo_day(run) for run in runs]
+    december = [(date(2024, 12, 1) + timedelta(days=i)).isoformat() for i in range(31)]
+    assert Counter(partitions) == dict.fromkeys(december, 6)
+    beijing = ZoneInfo("Asia/Shanghai")
+    by_day: dict[str, list[str]] = {}
+    for run, partition in zip(runs, partitions, strict=True):
+        by_day.setdefault(partition, []).append(run.astimezone(beijing).strftime("%d %H:%M"))
+    # the morning run re-ingests its own day; 00:30 the next day is the day's final run
+    assert by_day["2024-12-01"] == ["01 08:30", "01 12:30", "01 16:30", "01 19:30", "01 22:30", "02 00:30"]
+    assert by_day["2024-12-31"][-1] == "01 00:30"
 
 
 def test_cninfo_daily_dag_shape() -> None:

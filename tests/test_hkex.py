@@ -443,6 +443,36 @@ def test_hkex_day_rule_closes_the_previous_day_after_midnight() -> None:
     assert hkex_day(datetime(2024, 12, 23, 18, 0, tzinfo=UTC)) == "2024-12-23"  # 02:00 HK next day: final run
     assert hkex_day(datetime(2024, 12, 23, 19, 0, tzinfo=UTC)) == "2024-12-24"  # 03:00 HK
     assert hkex_day(datetime(2024, 12, 24, 2, 0, tzinfo=HONG_KONG)) == "2024-12-23"
+    # Airflow gives tasks pendulum DateTimes, whose arithmetic after a zoneinfo conversion drops the zone
+    import pendulum
+
+    assert hkex_day(pendulum.datetime(2024, 12, 23, 1, 0, tz="UTC")) == "2024-12-23"  # 09:00 HK
+    assert hkex_day(pendulum.datetime(2024, 12, 23, 18, 0, tz="UTC")) == "2024-12-23"  # 02:00 HK on the 24th
+
+
+def test_hkex_daily_backfill_from_doc_md_lands_every_day_with_its_final_run() -> None:
+    from airflow.cli.cli_config import parsedate
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from filinglake_airflow.partitions import hkex_day
+
+    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags" / "hkex_daily.py")).dags["hkex_daily"]
+    command = re.search(r"airflow backfill create --dag-id hkex_daily --from-date (\S+) --to-date (\S+)`", dag.doc_md)
+    assert command, "doc_md shows the backfill command"
+    # the runs `airflow backfill create` would create (same code path); pendulum DateTimes, as tasks get them
+    serialized = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    runs = [i.logical_date for i in serialized.iter_dagrun_infos_between(parsedate(command[1]), parsedate(command[2]))]
+    partitions = [hkex_day(run) for run in runs]
+    december = [(date(2024, 12, 1) + timedelta(days=i)).isoformat() for i in range(31)]
+    assert Counter(partitions) == dict.fromkeys(december, 7)
+    by_day: dict[str, list[str]] = {}
+    for run, partition in zip(runs, partitions, strict=True):
+        by_day.setdefault(partition, []).append(run.astimezone(HONG_KONG).strftime("%d %H:%M"))
+    # the 09:00 run re-ingests its own day; 02:00 the next day is the day's final run
+    assert by_day["2024-12-01"] == ["01 09:00", "01 13:00", "01 17:00", "01 19:00", "01 21:00", "01 23:00",
+                                    "02 02:00"]
+    assert by_day["2024-12-31"][-1] == "01 02:00"
 
 
 def test_stream_partitions_of_a_run() -> None:
@@ -527,6 +557,19 @@ def test_hkex_daily_partition_param_lands_one_stream(hkex_site, dag_env: Path) -
     (extra,) = _events_by_partition(run).values()
     assert (extra["partition"], extra["rows_written"]) == ("2025-11-11-en", 2)
     assert [r.query["lang"] for r in hkex_site.requests] == ["E"]
+
+
+
+@pytest.mark.e2e
+def test_hkex_daily_morning_run_lands_the_current_day(hkex_site, dag_env: Path) -> None:
+    from filinglake_airflow.local import run_dag
+
+    # 09:00 Hong Kong is 01:00 UTC: the run re-ingests the Hong Kong day so far, not yesterday
+    run = run_dag("hkex_daily", logical_date=datetime(2025, 11, 11, 9, 0, tzinfo=HONG_KONG))
+    assert run.succeeded, run.task_states
+    events = _events_by_partition(run)
+    assert sorted(events) == ["2025-11-11-en", "2025-11-11-zh"]
+    assert events["2025-11-11-en"]["rows_written"] == 2
 
 
 @pytest.mark.e2e

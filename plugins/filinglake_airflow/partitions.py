@@ -60,6 +60,18 @@ def day_in(timezone: str) -> Callable[[datetime], str]:
     return rule
 
 
+def local_day_before(moment: datetime, zone: ZoneInfo, window: timedelta) -> str:
+    """The calendar day in ``zone`` of ``moment - window`` (naive datetimes are taken as UTC).
+
+    Computed from the POSIX timestamp on purpose: Airflow hands tasks pendulum DateTimes, and pendulum's
+    arithmetic on one converted to a zoneinfo zone drops the zone and works in UTC (09:00 Hong Kong
+    minus 3 h came out as 22:00 the previous day), which made the morning runs ingest yesterday.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+    return datetime.fromtimestamp(moment.timestamp() - window.total_seconds(), zone).date().isoformat()
+
+
 BEIJING = ZoneInfo("Asia/Shanghai")
 #: CNINFO runs in the first hour after Beijing midnight close the previous day instead of opening the new one
 CNINFO_FINAL_RUN_WINDOW = timedelta(hours=1)
@@ -70,9 +82,7 @@ def cninfo_day(moment: datetime) -> str:
 
     Daytime runs re-ingest the day so far; the run shortly after midnight is the day's final run.
     """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
-    return (moment.astimezone(BEIJING) - CNINFO_FINAL_RUN_WINDOW).date().isoformat()
+    return local_day_before(moment, BEIJING, CNINFO_FINAL_RUN_WINDOW)
 
 
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")
@@ -85,9 +95,7 @@ def hkex_day(moment: datetime) -> str:
 
     The DAG appends the language streams (``-en``, ``-zh``) to this day.
     """
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
-    return (moment.astimezone(HONG_KONG) - HKEX_FINAL_RUN_WINDOW).date().isoformat()
+    return local_day_before(moment, HONG_KONG, HKEX_FINAL_RUN_WINDOW)
 
 
 PARTITION_RULES: dict[str, Callable[[datetime], str]] = {
