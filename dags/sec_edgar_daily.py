@@ -13,11 +13,13 @@ so the run ingests **the US-Eastern day of its own logical date**: the run of Mo
 date Tuesday 04:30 UTC) lands Monday. A trigger timetable has no data interval (start == end ==
 logical date), which is why the partition is derived from the logical date and not from
 `data_interval_start`. A weekend day (manual runs) lands an **empty, successful** partition at once; a
-weekday without an index (a holiday or closure) does so once the day is two days old.
+weekday without an index (a holiday or closure) does so as soon as SEC lists a later day in the
+quarter's `index.json` (the next business evening), or once the day is two days old.
 
-**Retries.** `fetch_index` runs in the `sec_edgar` pool. Not posted yet → retried hourly (up to 6 times,
-i.e. until ~05:30 ET); SEC's 403 rate-limit page → retried after the block (~10 min); an HTML page or a
-truncated gzip where an index was expected → fails at once and nothing is written. Other tasks retry twice.
+**Retries.** `fetch_index` runs in the `sec_edgar` pool. Not posted yet → retried after 1, 2, 4, 8 and
+then every 12 hours (10 tries, ~3.5 days: long enough for a Friday holiday to resolve itself when
+Monday's index appears); SEC's 403 rate-limit page → retried after the block (~10 min); an HTML page or
+a truncated gzip where an index was expected → fails at once and nothing is written. Other tasks retry twice.
 
 **Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land one day. Catchup
 is off: days missed while Airflow was down are re-pulled by `sec_edgar_quarterly_refresh` (weekly, whole
@@ -28,8 +30,8 @@ lands the weekdays 2024-12-02 … 2024-12-31. Bare dates are UTC midnights while
 `--to-date`: `--from-date 2024-12-01 --to-date 2024-12-31` would stop at Friday 27 December. For long ranges prefer `sec_edgar_quarterly` (one request per quarter).
 Rerunning a partition rewrites the same bytes.
 
-**A failure means** one of: the index did not appear by ~05:30 ET (SEC late, or an unlisted holiday:
-clear `fetch_index` two days later and it records the day as empty), SEC kept blocking us (check
+**A failure means** one of: the index did not appear within ~3.5 days (SEC stopped publishing: look at
+the daily-index folder), SEC kept blocking us (check
 `FILINGLAKE_SEC_USER_AGENT` and other clients on the host), SEC served something that is not an index
 (the task log names the URL and what came back), or Great Expectations disagreed with the row checks
 (see `validation/source=sec_edgar/partition=…/gx_result.json`).
@@ -51,6 +53,8 @@ dag = build_ingest_dag(
     # The first daily index (master.070194.idx): older logical dates would create runs without tasks.
     start_date=datetime(1994, 7, 1, tzinfo=ZoneInfo("America/New_York")),
     partition_rule="sec_daily",
+    # With the doubling not-yet-published delay (1 h … 12 h) ten tries outlast a Friday holiday.
+    fetch_retries=10,
     catchup=False,
     max_active_runs=1,
     tags=["filinglake", "ingest", "sec_edgar", "daily"],

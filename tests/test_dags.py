@@ -221,6 +221,19 @@ def test_retry_policy_decisions() -> None:
     assert IngestRetryPolicy.deserialize(policy.serialize()).not_yet_published_delay == timedelta(minutes=45)
 
 
+def test_not_yet_published_waits_long_enough_for_a_holiday_to_show(dagbag: DagBag) -> None:
+    """A holiday is only known once SEC posts the next business day: the waits double up to 12 h.
+
+    The daily DAG's fetch retries must outlast a Friday holiday (no index until Monday ~22:00 ET).
+    """
+    policy = IngestRetryPolicy()
+    delays = [policy.evaluate(NotYetPublished("x"), try_number=n, max_tries=10).retry_delay for n in range(1, 11)]
+    assert delays[:5] == [timedelta(hours=h) for h in (1, 2, 4, 8, 12)] and max(delays) == timedelta(hours=12)
+    daily = dagbag.dags["sec_edgar_daily"]
+    retries = daily.get_task("fetch_index").retries
+    assert sum(delays[:retries], timedelta()) >= timedelta(days=3, hours=1)
+
+
 def test_connection_fields_become_library_variables() -> None:
     assert connection_env("AK", "SK", {"endpoint_url": "http://minio:9000", "region_name": "eu-west-1"}) == {
         "AWS_ACCESS_KEY_ID": "AK",

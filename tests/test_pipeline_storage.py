@@ -7,6 +7,7 @@ replay server serving the real captured index files.
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
@@ -143,6 +144,37 @@ def test_recent_missing_day_is_retried_not_recorded_empty(tmp_path: Path, sec_se
     with make_client("sec_edgar", settings) as client, pytest.raises(NotYetPublished, match="not posted yet"):
         SecEdgar().fetch(ctx.partition, client, settings, today=date(2026, 11, 25))
     assert Storage.from_settings(settings).list("") == []
+
+
+def _listing_as_of(fixtures_dir: Path, cutoff: str) -> Reply:
+    """SEC's index.json for daily-index/2018/QTR4 as it stood on ``cutoff`` (names from the real listing)."""
+    listing = (fixtures_dir / "edgar/listings/daily-index_2018_QTR4.htm").read_text()
+    names = sorted({n for n in re.findall(r"master\.\d{8}\.idx", listing) if n[7:15] <= cutoff})
+    return Reply.json({"directory": {"name": "daily-index/2018/QTR4/", "item": [{"name": n} for n in names]}})
+
+
+def test_weekday_missing_while_a_later_day_is_listed_is_empty_at_once(
+    tmp_path: Path, sec_server: ReplayServer, fixtures_dir: Path
+) -> None:
+    # 2018-12-24 (a Monday) had no index: the markets closed by executive order; SEC posted 12-26 next.
+    sec_server.routes[("GET", "/Archives/edgar/daily-index/2018/QTR4/index.json")] = _listing_as_of(fixtures_dir, "20181226")
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    partition = SecEdgar().partition("2018-12-24")
+    from filinglake.http import make_client
+
+    with make_client("sec_edgar", settings) as client:
+        result = SecEdgar().fetch(partition, client, settings, today=date(2018, 12, 26))
+    assert result.files == [] and "master.20181226.idx" in result.empty_reason
+
+
+def test_weekday_missing_with_no_later_day_listed_waits(tmp_path: Path, sec_server: ReplayServer, fixtures_dir: Path) -> None:
+    sec_server.routes[("GET", "/Archives/edgar/daily-index/2018/QTR4/index.json")] = _listing_as_of(fixtures_dir, "20181221")
+    settings = _settings(tmp_path.as_uri(), sec_server)
+    from filinglake.http import make_client
+
+    with make_client("sec_edgar", settings) as client, pytest.raises(NotYetPublished, match="not posted yet"):
+        SecEdgar().fetch(SecEdgar().partition("2018-12-24"), client, settings, today=date(2018, 12, 25))
+    assert sec_server.requests_to("/Archives/edgar/daily-index/2018/QTR4/index.json")
 
 
 def test_block_page_writes_nothing(tmp_path: Path, sec_server: ReplayServer, fixtures_dir: Path) -> None:

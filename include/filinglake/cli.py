@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     import click
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # filinglake's own loggers say what happens per partition; one line per HTTP request is noise here.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     _register_commands()
     try:
         app(args=argv, standalone_mode=False)

@@ -3,7 +3,7 @@
 | exception (``filinglake.errors``)        | decision                                                    |
 |------------------------------------------|-------------------------------------------------------------|
 | ``Blocked(retry_after)``                 | retry after ``retry_after`` seconds (SEC's block lasts ~10 min) |
-| ``NotYetPublished``                      | retry after ``not_yet_published_delay`` (default 1 hour)    |
+| ``NotYetPublished``                      | retry after ``not_yet_published_delay`` (1 hour), doubling per try up to ``not_yet_published_max_delay`` (12 hours) |
 | ``BadResponse``, ``ConfigError``, ``UndeclaredUserAgent``, ``ValueError`` | fail now: retrying cannot fix them |
 | anything else (``HttpError``, timeouts…) | the task's own ``retries``/``retry_delay``                  |
 
@@ -34,9 +34,13 @@ class IngestRetryPolicy(RetryPolicy):
         self,
         not_yet_published_delay: timedelta = timedelta(hours=1),
         min_block_delay: timedelta = timedelta(seconds=1),
+        not_yet_published_max_delay: timedelta = timedelta(hours=12),
     ):
         self.not_yet_published_delay = not_yet_published_delay
         self.min_block_delay = min_block_delay
+        # Doubling: a late index is usually minutes late (first retries soon), a holiday is only
+        # known once SEC posts the next business day (a day or more later).
+        self.not_yet_published_max_delay = max(not_yet_published_max_delay, not_yet_published_delay)
 
     def evaluate(
         self, exception: BaseException, try_number: int, max_tries: int, context: Any = None
@@ -47,7 +51,8 @@ class IngestRetryPolicy(RetryPolicy):
             delay = max(timedelta(seconds=exception.retry_after), self.min_block_delay)
             return RetryDecision.retry(delay, f"source throttled us; staying away for {delay.total_seconds():.0f} s")
         if isinstance(exception, NotYetPublished):
-            return RetryDecision.retry(self.not_yet_published_delay, "index not posted yet; trying again later")
+            delay = min(self.not_yet_published_delay * 2 ** max(try_number - 1, 0), self.not_yet_published_max_delay)
+            return RetryDecision.retry(delay, f"index not posted yet; trying again in {delay}")
         if isinstance(exception, _no_retry_types()):
             return RetryDecision.fail(f"{type(exception).__name__}: retrying cannot fix this")
         return RetryDecision(action=RetryAction.DEFAULT)
@@ -58,6 +63,7 @@ class IngestRetryPolicy(RetryPolicy):
             "__type": "IngestRetryPolicy",
             "not_yet_published_delay": self.not_yet_published_delay.total_seconds(),
             "min_block_delay": self.min_block_delay.total_seconds(),
+            "not_yet_published_max_delay": self.not_yet_published_max_delay.total_seconds(),
         }
 
     @classmethod
@@ -65,6 +71,7 @@ class IngestRetryPolicy(RetryPolicy):
         return cls(
             not_yet_published_delay=timedelta(seconds=data["not_yet_published_delay"]),
             min_block_delay=timedelta(seconds=data["min_block_delay"]),
+            not_yet_published_max_delay=timedelta(seconds=data.get("not_yet_published_max_delay", 12 * 3600)),
         )
 
 

@@ -323,12 +323,35 @@ class SecEdgar(Source):
         if partition.kind == "quarterly":
             raise NotYetPublished(f"{partition.id}: no quarterly index yet ({'; '.join(tried)})")
         # Only a business day can be "not posted yet": a weekend never has a daily index, so a
-        # missing Saturday or Sunday is empty at once, however recent.
-        if partition.end.weekday() < 5 and today - partition.end <= NOT_YET_POSTED_GRACE:
+        # missing Saturday or Sunday is empty at once, however recent. A weekday is empty at once
+        # when SEC already lists a later day (a holiday or closure); otherwise wait for it.
+        recent = today - partition.end <= NOT_YET_POSTED_GRACE
+        later = self.later_day_listed(partition, client, settings) if partition.end.weekday() < 5 and recent else None
+        if later:
+            return FetchResult(
+                empty_reason=f"no daily index for {partition.id} while SEC lists the later {later} (holiday or closure)"
+            )
+        if partition.end.weekday() < 5 and recent:
             raise NotYetPublished(
                 f"{partition.id}: daily index not posted yet (SEC posts from about 22:00 ET); will retry"
             )
         return FetchResult(empty_reason=f"no daily index for {partition.id} (weekend, holiday or closure)")
+
+    def later_day_listed(self, partition: Partition, client: PoliteClient, settings: Settings) -> str | None:
+        """A daily master index SEC lists after ``partition``'s day in its quarter folder, if any.
+
+        The folder listing (``index.json``) is the calendar's authority (sources.md §1.8): if a
+        later day is posted, the missing day had no index. Any trouble reading the listing means
+        "don't know" (the caller then waits), except a block, which propagates.
+        """
+        day = partition.end
+        url = f"{settings.sec_base_url}/daily-index/{day.year}/QTR{quarter_of(day)}/index.json"
+        response = client.get(url)
+        if response.status_code != 200:
+            return None
+        stamps = re.findall(rb"master\.(\d{8})\.idx", response.content)
+        later = sorted({s.decode() for s in stamps if s.decode() > day.strftime("%Y%m%d")})
+        return f"master.{later[0]}.idx" if later else None
 
     def parse(self, data: bytes, name: str = "") -> pa.Table:
         return parse_index(data, name)
