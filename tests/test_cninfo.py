@@ -691,6 +691,63 @@ def test_cninfo_daily_dag_lands_fixture_days(
     assert fake.stock_list_requests == 1
 
 
+
+def test_parse_command_on_the_real_page_and_on_null_announcements(
+    fixtures_dir: Path, raw_page: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow.parquet as pq
+
+    from filinglake.cli import main
+
+    out = tmp_path / "out"
+    assert main(["parse", "--source", "cninfo", str(fixtures_dir / QUERY_FIXTURE), "--output", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = len(raw_page["announcements"])
+    assert {k: summary[k] for k in ("rows_in", "rows_written", "duplicates", "quarantined")} == {
+        "rows_in": rows, "rows_written": rows, "duplicates": 0, "quarantined": 0}
+    filings = pq.read_table(out / "filings.parquet")
+    assert sorted(filings["native_id"].to_pylist()) == sorted(r["announcementId"] for r in raw_page["announcements"])
+    assert set(filings["ticker"].to_pylist()) == {"000001.SZ"}
+    assert pq.read_table(out / "quarantine.parquet").num_rows == 0
+
+    # CNINFO's "nothing matched": announcements null, a zero-row success
+    empty = tmp_path / "empty.json"
+    empty.write_bytes(page_bytes(None))
+    assert main(["parse", "--source", "cninfo", str(empty), "--output", str(tmp_path / "empty")]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["rows_in"], summary["rows_written"]) == (0, 0)
+    assert pq.read_table(tmp_path / "empty" / "filings.parquet").num_rows == 0
+
+    # a challenge page saved by mistake is a one-line error, not rows
+    challenge = tmp_path / "challenge.json"
+    challenge.write_bytes(CHALLENGE_PAGE)
+    assert main(["parse", "--source", "cninfo", str(challenge), "--output", str(tmp_path / "c")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "challenge" in line and not (tmp_path / "c" / "filings.parquet").exists()
+
+
+def test_ingest_command_over_a_range_of_days(fixtures_dir: Path, replay_server, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from filinglake.cli import main
+
+    server = replay_server(cninfo_replay(fixtures_dir).routes())
+    monkeypatch.setenv("FILINGLAKE_CNINFO_BASE_URL", server.url)
+    monkeypatch.setenv("FILINGLAKE_CNINFO_RATE", "1000")
+    monkeypatch.setenv("FILINGLAKE_STORAGE", (tmp_path / "lake").as_uri())
+    # 14 August 2002 (Beijing) holds two fixture rows, the 13th and 15th none
+    assert main(["ingest", "--source", "cninfo", "--from", "2002-08-13", "--to", "2002-08-15", "--no-validate"]) == 0
+    captured = capsys.readouterr()
+    totals = json.loads(captured.out.strip().splitlines()[-1])
+    assert (totals["partitions"], totals["rows_in"], totals["rows_written"], totals["failed"]) == (3, 2, 2, [])
+    assert "3/3" in captured.err  # the progress bar
+    asked = [r.form["seDate"] for r in server.requests_to(QUERY_PATH, "POST")]
+    assert asked == ["2002-08-13~2002-08-13", "2002-08-14~2002-08-14", "2002-08-15~2002-08-15"]
+    storage = Storage(tmp_path.joinpath("lake").as_uri())
+    assert sorted(storage.read_parquet(clean_key("cninfo", "2002-08-14"))["native_id"].to_pylist()) == [
+        "632064", "633103"]
+
+
 def test_ingest_command_with_stock(fixtures_dir: Path, replay_server, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from filinglake.cli import main

@@ -279,6 +279,48 @@ def test_wrong_shapes_are_bad_responses(body: bytes, message: str) -> None:
         parse_response(body, "titleSearch.json")
 
 
+
+def test_parse_command_on_envelope_bare_rows_and_null_result(fixtures_dir: Path, raw_rows, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import pyarrow.parquet as pq
+
+    from filinglake.cli import main
+
+    def parse(path: Path, out: str) -> dict:
+        assert main(["parse", "--source", "hkex", str(path), "--output", str(tmp_path / out)]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    counts = ("rows_in", "rows_written", "duplicates", "quarantined")
+    per_issuer = sum(len([c for c in r["STOCK_CODE"].split("<br/>") if c.strip()]) for r in raw_rows)
+    # the real capture is a bare JSON array of rows
+    bare = parse(fixtures_dir / FIXTURE, "bare")
+    assert [bare[k] for k in counts] == [per_issuer, per_issuer, 0, 0]
+    # the same rows in the servlet's envelope, `result` a JSON string
+    wrapped = tmp_path / "envelope.json"
+    wrapped.write_bytes(envelope(raw_rows))
+    assert [parse(wrapped, "envelope")[k] for k in counts] == [bare[k] for k in counts]
+    assert pq.read_table(tmp_path / "envelope" / "filings.parquet").drop_columns(["raw_key", "ingested_at"]).equals(
+        pq.read_table(tmp_path / "bare" / "filings.parquet").drop_columns(["raw_key", "ingested_at"]))
+    # an empty day: result null
+    empty = tmp_path / "empty.json"
+    empty.write_bytes(envelope(None, lang="ZH"))
+    assert [parse(empty, "empty")[k] for k in counts] == [0, 0, 0, 0]
+    assert pq.read_table(tmp_path / "empty" / "filings.parquet").num_rows == 0
+    # a multi-issuer row with entities and a Multiple Files row without a link
+    rows = [row(NEWS_ID="1", STOCK_CODE="01346<br/>02318<br/>", STOCK_NAME="LEVER STYLE<br/>PING AN<br/>",
+                TITLE="RESULTS &amp; DIVIDEND &#x2f; CLOSURE"),
+            row(NEWS_ID="2", STOCK_CODE="00700", FILE_TYPE="", FILE_INFO="Multiple Files", FILE_LINK="")]
+    edge = tmp_path / "edge.json"
+    edge.write_bytes(envelope(rows))
+    assert [parse(edge, "edge")[k] for k in counts] == [3, 3, 0, 0]
+    clean = pq.read_table(tmp_path / "edge" / "filings.parquet").to_pylist()
+    assert [(r["native_id"], r["ticker"], r["title_clean"], r["document_url"] is None) for r in clean] == [
+        ("1", "1346.HK", "RESULTS & DIVIDEND / CLOSURE", False),
+        ("1", "2318.HK", "RESULTS & DIVIDEND / CLOSURE", False),
+        ("2", "0700.HK", "VOLUNTARY ANNOUNCEMENT", True),
+    ]
+
+
 def test_partitions() -> None:
     source = get_source("hkex")
     assert isinstance(source, Hkex)
