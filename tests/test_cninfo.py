@@ -154,6 +154,22 @@ def test_em_tags_stripped_in_title_clean_only(raw_page: dict) -> None:
     assert clean_title("<EM>大华</EM>股份") == "大华股份"
 
 
+
+def test_ids_stay_strings_and_names_stay_as_filed(raw_page: dict) -> None:
+    base = raw_page["announcements"][0]
+    rows = [
+        {**base, "announcementId": "1222130544", "secCode": "600766", "orgId": "gssh0600766", "secName": "*ST园城"},
+        {**base, "announcementId": 1222130545, "secCode": "000011", "secName": "ST深物Ａ"},  # an int id
+        {**base, "announcementId": "0001222130546", "secCode": "002236", "orgId": "9900004625",
+         "secName": "大华股份"},
+    ]
+    table = Cninfo().parse(page_bytes(rows))
+    assert table["native_id"].to_pylist() == ["1222130544", "1222130545", "0001222130546"]  # leading zeros kept
+    assert table["company_name"].to_pylist() == ["*ST园城", "ST深物Ａ", "大华股份"]  # ST prefixes, full-width Ａ
+    assert table["ticker"].to_pylist() == ["600766.SS", "000011.SZ", "002236.SZ"]
+    assert checked(table).rows_written == 3
+
+
 def test_null_announcements_is_zero_rows() -> None:
     assert Cninfo().parse(page_bytes(None)).num_rows == 0
     assert decode_query_page(page_bytes(None))["announcements"] == []
@@ -273,6 +289,15 @@ def test_same_announcement_for_a_and_b_shares_is_not_a_key_clash(raw_page: dict)
 # ------------------------------------------------------------------------------------------------
 # Partitions
 # ------------------------------------------------------------------------------------------------
+
+
+
+def test_default_client_paces_well_under_one_request_per_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    from filinglake.config import load_settings
+
+    monkeypatch.delenv("FILINGLAKE_CNINFO_RATE", raising=False)
+    with make_client("cninfo", load_settings()) as client:
+        assert client.rate == 0.5  # one request every 2 s per host in each process (CNINFO)
 
 
 def test_partitions() -> None:

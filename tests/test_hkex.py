@@ -321,6 +321,15 @@ def test_parse_command_on_envelope_bare_rows_and_null_result(fixtures_dir: Path,
     ]
 
 
+
+def test_default_client_paces_well_under_one_request_per_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    from filinglake.config import load_settings
+
+    monkeypatch.delenv("FILINGLAKE_HKEX_RATE", raising=False)
+    with make_client("hkex", load_settings()) as client:
+        assert client.rate == 0.5  # one request every 2 s per host in each process (HKEXnews)
+
+
 def test_partitions() -> None:
     source = get_source("hkex")
     assert isinstance(source, Hkex)
