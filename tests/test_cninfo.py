@@ -672,6 +672,8 @@ def test_cninfo_daily_dag_shape() -> None:
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.get_task("fetch_index").pool == "cninfo"
     assert [a.name for a in dag.get_task("validate_partition").outlets] == ["clean.cninfo.filings"]
+    # the trigger form says what a CNINFO partition looks like
+    assert "stock=002236:2020-01-01..2024-12-31" in dag.params.get_param("partition").description
 
 
 @pytest.mark.e2e

@@ -554,6 +554,7 @@ def test_hkex_daily_dag_shape() -> None:
     assert fetch.pool == "hkex" and isinstance(fetch.retry_policy, IngestRetryPolicy)
     assert fetch.upstream_task_ids == {"partitions"}
     assert [a.name for a in dag.get_task("validate_partition").outlets] == ["clean.hkex.filings"]
+    assert "YYYY-MM-DD-en / YYYY-MM-DD-zh" in dag.params.get_param("partition").description  # the trigger form
     assert "airflow backfill create" in dag.doc_md and "filinglake ingest --source hkex" in dag.doc_md
 
 
