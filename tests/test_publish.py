@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from filinglake import delta, pipeline
+from filinglake.alerts import parse_watchlist, raise_alerts
 from filinglake.cli import main as cli_main
 from filinglake.config import Settings
 from filinglake.publish import (
@@ -46,6 +47,7 @@ from filinglake.references import (
     parse_company_tickers,
 )
 from filinglake.replay import SEC_ARCHIVE_PREFIX, file_reply
+from filinglake.report import write_report
 from filinglake.storage import Storage
 
 DAILY_2026 = "edgar/daily/master.20260102.excerpt.idx"
@@ -407,6 +409,36 @@ def test_query_views_exist_even_when_empty(demo_lake: Storage) -> None:
         run_query("SELECT nope FROM filings", storage=demo_lake)
 
 
+def test_query_quarantine_view_lists_bad_rows_with_their_partition(settings, storage, fixtures_dir, tmp_path) -> None:
+    # The real 2018-12-31 excerpt with its last line cut in half: that row fails its checks.
+    raw = (fixtures_dir / "edgar/daily/master.20181231.excerpt.idx").read_bytes().rstrip(b"\n")
+    last_line = raw.rsplit(b"\n", 1)[1]
+    manifest = land(settings, "sec_edgar", "2018-12-31", "master.20181231.idx", raw[: len(raw) - len(last_line) // 2])
+    assert (manifest["rows_written"], manifest["quarantined"]) == (9, 1)
+
+    bad = run_query("SELECT source, partition, issuer_id, failed_checks FROM quarantine", storage=storage).to_pylist()
+
+    assert len(bad) == 1
+    assert (bad[0]["source"], bad[0]["partition"]) == ("sec_edgar", "2018-12-31")
+    assert bad[0]["issuer_id"] == last_line.split(b"|", 1)[0].decode().lstrip("0")
+    assert bad[0]["failed_checks"] and set(bad[0]["failed_checks"]) <= set(manifest["failures"])
+    out = tmp_path / "quarantine.csv"
+    assert write_result("SELECT source, partition FROM quarantine", str(out), storage=storage) == 1
+    assert out.read_text(encoding="utf-8").splitlines() == ["source,partition", "sec_edgar,2018-12-31"]
+
+
+def test_readme_duckdb_snippet_reads_the_published_tables(demo_lake: Storage) -> None:
+    # The README's plain-DuckDB recipe (no delta extension), run as written on a local root.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    snippet = next(b for b in blocks if "file_uris()" in b and "read_parquet" in b)
+    namespace: dict = {}
+    exec(snippet.replace("<root>", demo_lake.base), namespace)  # noqa: S102 - our own README
+    result = namespace["result"].fetchall()
+    expected = run_query("SELECT count(*) FROM filings WHERE source = 'cninfo'", storage=demo_lake).to_pylist()
+    assert result == [(list(expected[0].values())[0],)] and result[0][0] == 8
+
+
 def test_query_command_prints_a_table_and_writes_files(demo_lake: Storage, monkeypatch, capsys, tmp_path) -> None:
     monkeypatch.setenv("FILINGLAKE_STORAGE", demo_lake.root)
     monkeypatch.setenv("COLUMNS", "200")
@@ -563,3 +595,15 @@ def test_publish_and_query_on_s3(moto_s3: str, fixtures_dir: Path, daily_2026: b
     written = write_result("SELECT * FROM issuers ORDER BY issuer_id", str(tmp_path / "issuers.parquet"),
                            storage=storage)
     assert written == 16 == pq.read_table(tmp_path / "issuers.parquet").num_rows
+
+    # alerts on the rows the publish inserted, the alerts view and the status page: on S3 as well
+    watchlist = parse_watchlist("entries:\n  - id: rbc\n    ciks: [1000275]\n    form_types: [424B5]\n")
+    inserted = changed_rows(storage, first["version_before"], first["version"])
+    assert len(raise_alerts(storage, settings, inserted, watchlist, capture_documents=False)) == 1
+    assert raise_alerts(storage, settings, inserted, watchlist, capture_documents=False) == []
+    assert run_query("SELECT entry_id, filing_id FROM alerts", storage=storage).to_pylist() == [
+        {"entry_id": "rbc", "filing_id": "sec_edgar:0000950103-26-000043"}]
+    assert write_report(storage, settings) == "s3://filinglake-publish/lake/reports/index.html"
+    page = storage.get_bytes("reports/index.html").decode("utf-8")
+    assert '<g class="series" data-source="sec_edgar"' in page and "<rect" in page  # the chart
+    assert "Latest alerts (1 in total)" in page
