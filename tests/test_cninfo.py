@@ -661,6 +661,19 @@ def test_cninfo_daily_backfill_from_doc_md_lands_every_day_with_its_final_run() 
     assert by_day["2024-12-31"][-1] == "01 00:30"
 
 
+
+def test_challenge_page_is_retried_after_the_backoff_not_failed() -> None:
+    # ChallengePage is both a BadResponse (fail at once) and a Blocked (wait): waiting must win
+    from airflow.sdk import RetryAction
+
+    from filinglake.sources.cninfo import CHALLENGE_BACKOFF_SECONDS, ChallengePage
+    from filinglake_airflow.retry import IngestRetryPolicy
+
+    decision = IngestRetryPolicy().evaluate(ChallengePage("got HTML"), try_number=1, max_tries=7)
+    assert (decision.action, decision.retry_delay) == (RetryAction.RETRY, timedelta(seconds=CHALLENGE_BACKOFF_SECONDS))
+    assert IngestRetryPolicy().evaluate(BadResponse("not JSON"), try_number=1, max_tries=7).action == RetryAction.FAIL
+
+
 def test_cninfo_daily_dag_shape() -> None:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.serialization.encoders import coerce_to_core_timetable

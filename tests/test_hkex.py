@@ -537,6 +537,19 @@ def test_stream_partitions_of_a_run() -> None:
     assert run_stream_partitions("hkex_day", ("en", "zh"), one_stream) == ["2012-11-14-zh"]
 
 
+
+def test_challenge_page_is_retried_after_the_backoff_not_failed() -> None:
+    # ChallengePage is both a BadResponse (fail at once) and a Blocked (wait): waiting must win
+    from airflow.sdk import RetryAction
+
+    from filinglake.sources.hkex import CHALLENGE_BACKOFF_SECONDS, ChallengePage
+    from filinglake_airflow.retry import IngestRetryPolicy
+
+    decision = IngestRetryPolicy().evaluate(ChallengePage("got HTML"), try_number=1, max_tries=7)
+    assert (decision.action, decision.retry_delay) == (RetryAction.RETRY, timedelta(seconds=CHALLENGE_BACKOFF_SECONDS))
+    assert IngestRetryPolicy().evaluate(BadResponse("not JSON"), try_number=1, max_tries=7).action == RetryAction.FAIL
+
+
 def test_hkex_daily_dag_shape() -> None:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.serialization.encoders import coerce_to_core_timetable
