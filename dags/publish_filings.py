@@ -16,7 +16,8 @@ table). Catchup is off (an asset schedule has no past intervals to catch up).
 issuer, otherwise only the issuers of the published partitions) → `publish` (`filinglake.publish.publish`: MERGE with
 "update only when a column changed", so a retry or a re-landed partition commits nothing) →
 `raise_alerts` (reads the rows the publish inserted or changed from the `filings` change data feed,
-between the table versions `publish` returned; each alert is recorded once) → `notify` (task log,
+between the table versions `publish` returned — on a retry of `publish`, from the run's start, so rows an
+earlier failed try merged still alert; each alert is recorded once) → `notify` (task log,
 plus webhook / e-mail when the `filinglake_alerts_webhook` / `filinglake_alerts_smtp` connections exist)
 and `write_report` (`reports/index.html`).
 
@@ -45,6 +46,8 @@ from filinglake_airflow.assets import CLEAN_ASSETS, clean_filings_name
 log = logging.getLogger(__name__)
 
 SOURCE_BY_ASSET = {clean_filings_name(source): source for source in CLEAN_ASSETS}
+#: how far before the run's start a retried publish looks for filings versions an earlier try committed
+RETRY_CLOCK_MARGIN = timedelta(minutes=5)
 
 
 def partitions_from_events(triggering_asset_events: Any, storage_root: str) -> list[list[str]]:
@@ -116,7 +119,7 @@ with DAG(
     @task(doc_md="MERGE the changed clean partitions into published/filings, then issuers and daily_counts.")
     def publish(references: dict | None, **context: Any) -> dict:
         from filinglake.config import load_settings
-        from filinglake.publish import clean_partitions, summary
+        from filinglake.publish import clean_partitions, summary, version_before
         from filinglake.publish import publish as publish_partitions
         from filinglake.storage import Storage
         from filinglake_airflow.credentials import export_storage_credentials
@@ -143,7 +146,15 @@ with DAG(
         # a changed ticker list touches issuers this batch may not: recompute all SEC issuers then
         rebuild = ["sec_edgar"] if references and references.get("changed") else []
         result = publish_partitions(storage, settings, pairs, rebuild_issuers=rebuild)
-        return {**summary(result), "storage": settings.storage}
+        out = {**summary(result), "storage": settings.storage}
+        ti, dag_run = context.get("ti"), context.get("dag_run")
+        if getattr(ti, "try_number", 1) > 1 and getattr(dag_run, "start_date", None) is not None:
+            # An earlier try may have merged filings and then failed (issuers, counts): this try finds
+            # those rows unchanged. Hand raise_alerts every filings version since the run started (a
+            # margin for clock skew; re-reading older rows is harmless: alerts never repeat).
+            since = version_before(storage, dag_run.start_date - RETRY_CLOCK_MARGIN)
+            out["version_before"] = min(out["version_before"], since)
+        return out
 
     @task(doc_md="Watchlist alerts on the rows this publish inserted or changed (each alert recorded once).")
     def raise_alerts(published: dict) -> list[dict]:

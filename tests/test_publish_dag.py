@@ -120,3 +120,57 @@ def table_versions(storage: Storage) -> dict[str, int]:
     from filinglake.delta import existing_tables, open_table
 
     return {name: open_table(storage, name).version() for name in existing_tables(storage)}
+
+
+def test_a_retried_publish_still_hands_the_first_try_rows_to_the_alerts(
+    tmp_path: Path, fixtures_dir: Path, replay_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first try merges filings, then fails on issuers; the retry finds every row unchanged. Its
+    # raise_alerts must still see the rows the first try inserted.
+    import filinglake.publish as publish_module
+    from filinglake import pipeline
+    from filinglake.config import load_settings
+    from filinglake.publish import changed_rows, version_before
+
+    server = replay_server({})  # documents are fetched here, never from www.sec.gov (404: recorded as an error)
+    watchlist = tmp_path / "watchlist.yaml"
+    watchlist.write_text(WATCHLIST, encoding="utf-8")
+    environment = {"FILINGLAKE_STORAGE": (tmp_path / "lake").as_uri(), "FILINGLAKE_SEC_BASE_URL": server.sec_base_url,
+                   "FILINGLAKE_SEC_USER_AGENT": "filinglake tests tests@example.com",
+                   "FILINGLAKE_WATCHLIST": str(watchlist)}
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    storage = Storage.from_settings(settings)
+    ctx = pipeline.Context.build("sec_edgar", "2026-01-02", settings)
+    daily = (fixtures_dir / "edgar/daily/master.20260102.excerpt.idx").read_bytes()
+    ref = storage.archive_raw("sec_edgar", "2026-01-02", "master.20260102.idx", daily, "https://example.invalid/x")
+    pipeline.write_partition(ctx, {"raw": [ref.to_dict()]})
+
+    dag = load_dag("publish_filings")
+    publish_task = dag.get_task("publish").python_callable
+    alerts_task = dag.get_task("raise_alerts").python_callable
+    run = SimpleNamespace(start_date=datetime.now(ET))
+    assert version_before(storage, run.start_date) == -1  # no table yet
+
+    def fail(*args, **kwargs):
+        raise OSError("storage went away")
+
+    refresh_issuers = publish_module.refresh_issuers
+    monkeypatch.setattr(publish_module, "refresh_issuers", fail)
+    with pytest.raises(OSError, match="storage went away"):
+        publish_task(None, params={}, triggering_asset_events=None, ti=SimpleNamespace(try_number=1), dag_run=run)
+    monkeypatch.setattr(publish_module, "refresh_issuers", refresh_issuers)
+    assert read_published(storage, FILINGS).num_rows == 50  # merged before the failure
+
+    retried = publish_task(None, params={}, triggering_asset_events=None, ti=SimpleNamespace(try_number=2), dag_run=run)
+
+    assert retried["inserted"] == 0 and retried["new"] == 0  # the retry itself changed nothing
+    assert changed_rows(storage, retried["version"]).num_rows == 0
+    assert changed_rows(storage, retried["version_before"], retried["version"]).num_rows == 50
+    alerts = alerts_task(retried)
+    assert [(a["entry_id"], a["filing_id"]) for a in alerts] == [("rbc-424b5", "sec_edgar:0000950103-26-000043")]
+    assert alerts[0]["document_error"] == "DocumentError: HTTP 404"
+    # a third try (or a rerun of raise_alerts) repeats nothing
+    assert alerts_task(publish_task(None, params={}, triggering_asset_events=None, ti=SimpleNamespace(try_number=3),
+                                    dag_run=run)) == []

@@ -28,6 +28,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -571,6 +572,23 @@ def changed_rows(storage: Storage, after_version: int, up_to_version: int | None
     return delta.conform(latest, PUBLISHED_FILINGS_SCHEMA)
 
 
+def version_before(storage: Storage, when: datetime) -> int:
+    """The ``filings`` version that was current just before ``when`` (-1: the table did not exist yet).
+
+    A retried publish finds the rows an earlier, failed try already merged unchanged; reading
+    :func:`changed_rows` from this version on still hands them to the alerts.
+    """
+    table = delta.open_table(storage, FILINGS)
+    if table is None:
+        return -1
+    cutoff_ms = when.timestamp() * 1000
+    commits = table.history(limit=100)  # newest first; a run commits once per try
+    for commit in commits:
+        if commit["timestamp"] < cutoff_ms:
+            return int(commit["version"])
+    return min((int(c["version"]) for c in commits), default=0) - 1
+
+
 def rows_for_keys(storage: Storage, keys: Sequence[Sequence[str]]) -> pa.Table:
     """Published rows for ``[filing_id, issuer_id]`` pairs (e.g. ``new_keys`` of a publish result)."""
     if not keys:
@@ -605,5 +623,5 @@ def compact_and_vacuum(storage: Storage, *, retention_hours: int = delta.DEFAULT
 __all__ = [
     "DAILY_COUNTS", "DAILY_COUNTS_SCHEMA", "FILINGS", "ISSUERS", "ISSUERS_SCHEMA", "PUBLISHED_FILINGS_SCHEMA",
     "PublishError", "changed_rows", "clean_partitions", "compact_and_vacuum", "fold", "publish", "read_published",
-    "rows_for_keys", "summary",
+    "rows_for_keys", "summary", "version_before",
 ]
