@@ -203,6 +203,26 @@ def test_same_filings_from_daily_and_quarterly_index_are_one_row_each(
     assert (again["inserted"], again["updated"], again["rows"]) == (0, 0, 50)
 
 
+@pytest.mark.parametrize("publish_moved_first", [False, True])
+def test_a_filing_listed_under_another_month_stays_one_row(
+    settings, storage, daily_2026, quarter_header, publish_moved_first
+) -> None:
+    # The same 50 real rows, one of them listed again with a date in the previous month (2025-12-31).
+    moved = re.sub(rb"\|2026-01-02\|", b"|2025-12-31|", as_quarterly(daily_2026, quarter_header), count=1)
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)  # seen first
+    land(settings, "sec_edgar", "2025Q4", "master.idx", moved)
+    order = [("sec_edgar", "2025Q4"), ("sec_edgar", "2026-01-02")]
+    for partition in order if publish_moved_first else reversed(order):
+        publish(storage, settings, [partition])
+
+    filings = read_published(storage, FILINGS)
+    keys = set(zip(filings["filing_id"].to_pylist(), filings["issuer_id"].to_pylist(), strict=True))
+    assert filings.num_rows == len(keys) == 50
+    # the first-seen date wins, whichever partition was published first
+    assert set(filings["filing_month"].to_pylist()) == {"2026-01"}
+    assert publish(storage, settings)["inserted"] == 0
+
+
 def test_form_types_from_a_daily_and_a_quarterly_index_are_kept(settings, storage, fixtures_dir, daily_2026,
                                                                  quarter_header) -> None:
     # A real combined filing: 2016Q3 lists accession 0001047469-16-014429 for TELECOM ARGENTINA under

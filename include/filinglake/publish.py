@@ -266,8 +266,7 @@ def _classify(folded: pa.Table, existing: pa.Table) -> tuple[pa.Table, pa.Table]
             SELECT f.filing_id, f.issuer_id, e.filing_id IS NULL AS is_new,
                    e.filing_id IS NOT NULL AND ({differs}) AS is_changed
             FROM folded f LEFT JOIN existing e
-              ON e.source = f.source AND e.filing_month = f.filing_month
-             AND e.filing_id = f.filing_id AND e.issuer_id = f.issuer_id
+              ON e.source = f.source AND e.filing_id = f.filing_id AND e.issuer_id = f.issuer_id
             ORDER BY f.filing_id, f.issuer_id
         """).to_arrow_table()
     finally:
@@ -285,11 +284,11 @@ WHERE filing_id IS NOT NULL AND issuer_id IS NOT NULL
 
 
 def _existing_for(storage: Storage, batch: pa.Table) -> pa.Table:
-    """Published rows with the keys of ``batch`` (clean rows), read from the batch's partitions only.
+    """Published rows with the keys of ``batch`` (clean rows).
 
-    A row is looked for in the filing month of the batch's rows: sources do not move a filing to
-    another month (SEC, CNINFO and HKEX dates are fixed at filing), and reading every month of a
-    source for each publish would cost far more.
+    Rows are read from the batch's (source, filing_month) partitions; a key published under another
+    month (a source that moved a filing's date) is found by a key-only scan of the batch's sources
+    and its row read too, so the fold sees the whole history and no key is published twice.
     """
     if batch.num_rows == 0:
         return PUBLISHED_FILINGS_SCHEMA.empty_table()
@@ -297,12 +296,27 @@ def _existing_for(storage: Storage, batch: pa.Table) -> pa.Table:
     try:
         con.register("batch", batch)
         keys = con.sql(_BATCH_KEYS_SQL).to_arrow_table()
-        candidates = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_scope(_months_by_source(keys)))
+        months = _months_by_source(keys)
+        published_keys = delta.read(
+            storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=delta.sql_in("source", sorted(months)), columns=FILINGS_KEY
+        )
+        con.register("keys", keys)
+        con.register("published_keys", published_keys)
+        elsewhere = con.sql("""
+            SELECT p.* FROM published_keys p
+            SEMI JOIN keys k ON p.source = k.source AND p.filing_id = k.filing_id AND p.issuer_id = k.issuer_id
+            ANTI JOIN keys m USING (source, filing_month, filing_id, issuer_id)
+        """).to_arrow_table()
+        for row in elsewhere.select(["source", "filing_month"]).to_pylist():
+            months.setdefault(row["source"], set()).add(row["filing_month"])
+        candidates = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_scope(months))
         if candidates.num_rows == 0:
             return candidates
-        con.register("keys", keys)
         con.register("candidates", candidates)
-        rows = con.sql("SELECT c.* FROM candidates c SEMI JOIN keys k USING (source, filing_month, filing_id, issuer_id)")
+        rows = con.sql("""
+            SELECT c.* FROM candidates c
+            SEMI JOIN keys k ON c.source = k.source AND c.filing_id = k.filing_id AND c.issuer_id = k.issuer_id
+        """)
         return delta.conform(rows.to_arrow_table(), PUBLISHED_FILINGS_SCHEMA)
     finally:
         con.close()
@@ -315,12 +329,17 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
     existing = _existing_for(storage, batch)
     folded = fold(batch, existing)
     new, changed = _classify(folded, existing)
+    moved = _moved_rows(folded, existing)
+    if moved:
+        # The key now belongs to another month: drop its old row, the merge inserts it in the new one.
+        table.delete(" OR ".join(moved))
+        log.info("filings: %d key(s) moved to another filing month", len(moved))
     metrics: dict = {}
     if folded.num_rows:
         metrics = delta.merge_changed(table, folded, FILINGS_KEY)
     inserted = int(metrics.get("num_target_rows_inserted", 0))
     updated = int(metrics.get("num_target_rows_updated", 0))
-    if (inserted, updated) != (new.num_rows, changed.num_rows):
+    if (inserted, updated) != (new.num_rows + len(moved), changed.num_rows - len(moved)):
         # Someone else published between our read and our merge; the table is still right.
         log.warning("filings: merge inserted %d / updated %d, expected %d / %d (a concurrent publish?)",
                     inserted, updated, new.num_rows, changed.num_rows)
@@ -339,6 +358,24 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
         "months": {s: sorted(m) for s, m in _months_by_source(folded).items()},
         "merge_ms": int(metrics.get("execution_time_ms", 0)),
     }
+
+
+def _moved_rows(folded: pa.Table, existing: pa.Table) -> list[str]:
+    """Predicates for published rows whose key the fold placed in another filing month."""
+    if existing.num_rows == 0:
+        return []
+    con = _connect()
+    try:
+        con.register("folded", folded.select(list(FILINGS_KEY)))
+        con.register("existing", existing.select(list(FILINGS_KEY)))
+        stale = con.sql("""
+            SELECT e.* FROM existing e JOIN folded f
+              ON e.source = f.source AND e.filing_id = f.filing_id AND e.issuer_id = f.issuer_id
+            WHERE e.filing_month IS DISTINCT FROM f.filing_month
+        """).to_arrow_table().to_pylist()
+    finally:
+        con.close()
+    return ["(" + " AND ".join(f"{k} = {delta.sql_literal(r[k])}" for k in FILINGS_KEY) + ")" for r in stale]
 
 
 def _rows_without_key(batch: pa.Table) -> int:
