@@ -46,6 +46,48 @@ def _isolate_airflow() -> Path:
 AIRFLOW_TEST_HOME = _isolate_airflow()
 
 
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", ""}
+
+
+def _forbid_the_internet() -> None:
+    """Tests never leave this machine: resolving or connecting to any non-local host raises.
+
+    A safety net under the rule that every HTTP call goes to a replay or moto server on
+    127.0.0.1: a code path that would reach a real source fails loudly instead of quietly passing.
+    (Subprocesses such as moto_server are not affected; they only serve loopback.)
+    """
+    import socket
+
+    real_getaddrinfo, real_connect, real_connect_ex = socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex
+
+    def check(host: object) -> None:
+        if isinstance(host, bytes):
+            host = host.decode()
+        if isinstance(host, str) and host not in _LOCAL_HOSTS and not host.startswith("127."):
+            raise OSError(f"tests must not touch the internet (tried to reach {host!r})")
+
+    def getaddrinfo(host, *args, **kwargs):
+        check(host)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self, address):
+        if isinstance(address, tuple):
+            check(address[0])
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        if isinstance(address, tuple):
+            check(address[0])
+        return real_connect_ex(self, address)
+
+    socket.getaddrinfo = getaddrinfo
+    socket.socket.connect = connect
+    socket.socket.connect_ex = connect_ex
+
+
+_forbid_the_internet()
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """Real public captures (see PROVENANCE.md there); never copied into the repository."""

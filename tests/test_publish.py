@@ -484,14 +484,35 @@ def test_publish_command_by_source_and_partition(settings, storage, daily_2026, 
     monkeypatch.setenv("FILINGLAKE_STORAGE", settings.storage)
     land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
     land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
-    assert cli_main(["publish", "--source", "sec_edgar", "--partition", "1993Q4"]) == 0
+    assert cli_main(["publish", "--source", "sec_edgar", "--partition", "1993Q4", "--no-alerts"]) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (first["partitions"], first["inserted"], first["new"]) == (1, 20, 20)
-    assert cli_main(["publish", "--partition", "sec_edgar/2026-01-02", "--partition", "sec_edgar/1993Q4"]) == 0
+    assert cli_main(["publish", "--partition", "sec_edgar/2026-01-02", "--partition", "sec_edgar/1993Q4",
+                     "--no-alerts"]) == 0
     second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (second["partitions"], second["inserted"], second["unchanged"]) == (2, 50, 20)
     assert cli_main(["publish", "--partition", "1993Q4"]) == 2  # which source?
     assert clean_partitions(storage) == [("sec_edgar", "1993Q4"), ("sec_edgar", "2026-01-02")]
+
+
+def test_publish_command_raises_each_alert_once(settings, daily_2026, monkeypatch, capsys, tmp_path,
+                                                replay_server) -> None:
+    # Document capture goes to the stand-in SEC host (which has no documents: the error is recorded).
+    server = replay_server({})
+    watchlist = tmp_path / "watchlist.yaml"
+    watchlist.write_text("entries:\n  - id: rbc\n    ciks: [1000275]\n    form_types: [424B5]\n", encoding="utf-8")
+    monkeypatch.setenv("FILINGLAKE_STORAGE", settings.storage)
+    monkeypatch.setenv("FILINGLAKE_WATCHLIST", str(watchlist))
+    monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", server.sec_base_url)
+    monkeypatch.setenv("FILINGLAKE_SEC_USER_AGENT", "filinglake tests tests@example.com")
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+
+    assert cli_main(["publish"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["alerts"] == 1
+    assert "alert rbc: cik:1000275 & form:424B5" in captured.err and "0000950103-26-000043" in captured.err
+    assert cli_main(["publish"]) == 0  # nothing new: no alert again
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["alerts"] == 0
 
 
 def test_compact_and_vacuum_keeps_the_content(settings, storage, daily_2026, quarter_header) -> None:

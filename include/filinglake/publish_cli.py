@@ -30,6 +30,9 @@ def publish(
         list[str] | None,
         typer.Option("--rebuild-issuers", help="recompute every issuer of these sources, not only the batch's"),
     ] = None,
+    alerts: Annotated[
+        bool, typer.Option(help="raise watchlist alerts (FILINGLAKE_WATCHLIST) on the rows this publish inserted or changed")
+    ] = True,
 ) -> None:
     """Merge landed clean partitions into the published Delta tables (filings, issuers, daily_counts).
 
@@ -68,7 +71,25 @@ def publish(
     result = publish(storage, settings, wanted, rebuild_issuers=rebuild_issuers or ())
     out = summary(result)
     out["partitions"] = len(result["partitions"])
+    if alerts:
+        out["alerts"] = _raise_alerts(storage, settings, result)
     typer.echo(json.dumps(out, sort_keys=True, default=str))
+
+
+def _raise_alerts(storage, settings, result: dict) -> int:
+    """Alerts for what this publish changed, printed one per line (the DAG sends them via its notifier)."""
+    from filinglake.alerts import raise_alerts
+    from filinglake.publish import changed_rows
+
+    rows = changed_rows(storage, result["version_before"], result["version"])
+    new = raise_alerts(storage, settings, rows) if rows.num_rows else []
+    for alert in new:
+        typer.echo(
+            f"alert {alert['entry_id']}: {alert['matched_on']} | {alert.get('ticker') or alert['issuer_id']} "
+            f"{alert['filing_date']} {alert.get('title') or alert.get('form_type')} {alert.get('document_url') or ''}",
+            err=True,
+        )
+    return len(new)
 
 
 def query(
