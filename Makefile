@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 INSTALL_STAMP := $(VENV)/.filinglake-installed
 
 # Airflow pools, one per upstream host (name:slots); docker-compose.yml creates the same three.
-POOLS := sec_edgar:4 cninfo:2 hkex:2
+POOLS := sec_edgar:2 cninfo:1 hkex:1
 
 # Tests and the demo read the captured responses from here unless the caller says otherwise.
 export FILINGLAKE_FIXTURES ?= $(abspath $(CURDIR)/../shared/fixtures)

@@ -21,7 +21,7 @@ distinct rows must equal CNINFO's `totalAnnouncement` and the parts must add up 
 the task fails (`IncompleteFetch`, retried) and nothing is written. The manifest's `notes.queries`
 lists every query part with its total.
 
-**Retries.** `fetch_index` runs in the `cninfo` pool (2 slots; the client paces at
+**Retries.** `fetch_index` runs in the `cninfo` pool (1 slot, so the host sees one client pacing at
 `FILINGLAKE_CNINFO_RATE`, default 0.5 request/s). An HTML challenge page served with status 200
 (CNINFO's circuit breaker) is retried after 10 minutes; a total that changes while paging (a busy
 evening) is retried with the task's backoff; JSON of the wrong shape fails at once.

@@ -25,7 +25,7 @@ reaches the cap is fetched again per tier-one headline category (`t1code`, 20 qu
 alone reaches the cap, or categories that do not add up to the day, fail the task (`IncompleteFetch`,
 retried with backoff in case the day was still growing) and nothing is written. The manifest's `notes` list each query with its rows and requests.
 
-**Retries.** `fetch_index` runs in the `hkex` pool (2 slots; the client paces at
+**Retries.** `fetch_index` runs in the `hkex` pool (1 slot: the en and zh streams take turns, so the host sees one client pacing at
 `FILINGLAKE_HKEX_RATE`, default 0.5 request/s). An HTML page served with status 200 (a bot challenge) is
 never archived and is retried after 10 minutes (up to 6 times); JSON of the wrong shape fails at once
 (`BadResponse`; the task log names the URL and what came back). HTTP errors and a list that keeps

@@ -16,7 +16,7 @@ separate DAG, so that a backfill here creates exactly one run per quarter and ne
 **Backfill** (catchup is off on purpose: history is loaded on request, at a pace you choose):
 `airflow backfill create --dag-id sec_edgar_quarterly --from-date 1993-01-01 --to-date 2025-12-31 --max-active-runs 2`
 creates one run per quarter (logical dates 1993-01-02 … 2025-10-02 → partitions 1993Q1 … 2025Q4).
-`--reprocess-behavior failed` retries only the failed quarters. The `sec_edgar` pool (4 slots) and the
+`--reprocess-behavior failed` retries only the failed quarters. The `sec_edgar` pool (2 slots) and the
 client's rate limit keep SEC traffic polite whatever `--max-active-runs` says. One quarter is one
 request of up to ~50 MB compressed. For a single quarter, trigger with conf `{"partition": "2016Q3"}`.
 

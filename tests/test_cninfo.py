@@ -788,6 +788,28 @@ def test_ingest_command_over_a_range_of_days(fixtures_dir: Path, replay_server, 
         "632064", "633103"]
 
 
+def test_ingest_command_waits_out_a_challenge_page_then_lands_the_day(
+    fixtures_dir: Path, replay_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from filinglake import cli
+    from filinglake.replay import Reply
+
+    routes = cninfo_replay(fixtures_dir).routes()
+    query = routes[("POST", QUERY_PATH)]
+    answers = iter([Reply(body=CHALLENGE_PAGE, content_type="text/html")])
+    routes[("POST", QUERY_PATH)] = lambda request: next(answers, None) or query(request)
+    server = replay_server(routes)
+    waits: list[float] = []
+    monkeypatch.setattr(cli, "_sleep", waits.append)
+    monkeypatch.setenv("FILINGLAKE_CNINFO_BASE_URL", server.url)
+    monkeypatch.setenv("FILINGLAKE_CNINFO_RATE", "1000")
+    monkeypatch.setenv("FILINGLAKE_STORAGE", (tmp_path / "lake").as_uri())
+    assert cli.main(["ingest", "--source", "cninfo", "--date", "2002-08-14", "--no-validate"]) == 0
+    assert waits == [600]  # stayed away as long as CNINFO's circuit breaker asks, once
+    storage = Storage(tmp_path.joinpath("lake").as_uri())
+    assert storage.read_parquet(clean_key("cninfo", "2002-08-14")).num_rows == 2
+
+
 def test_ingest_command_with_stock(fixtures_dir: Path, replay_server, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from filinglake.cli import main

@@ -35,7 +35,7 @@ LONG_RUNNING = [
 ]
 ONE_SHOT = ["createbuckets", "airflow-init"]
 AIRFLOW_SERVICES = [name for name in SERVICES if name.startswith("airflow-")]
-EXPECTED_POOLS = {"sec_edgar": 4, "cninfo": 2, "hkex": 2}
+EXPECTED_POOLS = {"sec_edgar": 2, "cninfo": 1, "hkex": 1}
 
 # ${VAR}, ${VAR:-default}, ${VAR:?message}; `$${VAR}` is compose's escape for the container's shell.
 COMPOSE_REF = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}")

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from filinglake.errors import FilinglakeError
+from filinglake.errors import Blocked, FilinglakeError
 
 app = typer.Typer(
     name="filinglake",
@@ -31,6 +31,11 @@ COMMAND_MODULES = [
     "filinglake.publish_cli",
     "filinglake.report_cli",
 ]
+
+#: how many times one partition waits out a block (a challenge page, SEC's 403 page) before giving up
+BLOCK_WAITS = 3
+#: seam for tests: how the CLI waits out a block
+_sleep = __import__("time").sleep
 
 SourceOption = Annotated[str, typer.Option("--source", "-s", help="sec_edgar, cninfo or hkex")]
 
@@ -150,7 +155,7 @@ def ingest(
         task = progress.add_task(f"{source}", total=len(ids), last="")
         for pid in ids:
             try:
-                manifest = ingest_partition(source, pid, validate=validate)
+                manifest = _ingest_waiting_out_blocks(ingest_partition, source, pid, validate, console)
             except FilinglakeError as exc:
                 if len(ids) == 1:
                     raise
@@ -170,6 +175,22 @@ def ingest(
         _echo_json({"source": source, **totals, "failed": failed})
     if failed:
         raise typer.Exit(1)
+
+
+def _ingest_waiting_out_blocks(ingest_partition, source: str, pid: str, validate: bool, console) -> dict:
+    """Ingest one partition; when the source blocks us, stay away as long as it asks, then try again.
+
+    A person running a backfill expects it to finish rather than skip the days a block fell on.
+    """
+    for attempt in range(BLOCK_WAITS + 1):
+        try:
+            return ingest_partition(source, pid, validate=validate)
+        except Blocked as exc:
+            if attempt == BLOCK_WAITS:
+                raise
+            console.print(f"[yellow]{pid}: {exc}; waiting {exc.retry_after:.0f} s before trying again[/yellow]")
+            _sleep(exc.retry_after)
+    raise AssertionError("unreachable")
 
 
 def _register_commands() -> None:

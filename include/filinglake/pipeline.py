@@ -109,7 +109,7 @@ def write_partition(ctx: Context, fetched: dict) -> dict:
         "partition": pid,
         "kind": ctx.partition.kind,
         "period": {"start": ctx.partition.start.isoformat(), "end": ctx.partition.end.isoformat()},
-        "status": "landed" if refs else "empty",
+        "status": "landed" if result.rows_in else "empty",  # archived pages that list nothing are still empty
         "empty_reason": fetched.get("empty_reason"),
         **result.counts(),
         "failures": result.failures,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 #: Airflow pools, one per upstream host (slots = concurrent fetch tasks). The Makefile and
 #: docker-compose create the same pools; the DAG tests check that every fetch task uses one of them.
-POOLS: dict[str, int] = {"sec_edgar": 4, "cninfo": 2, "hkex": 2}
+POOLS: dict[str, int] = {"sec_edgar": 2, "cninfo": 1, "hkex": 1}
 
 #: ``owner`` of every filinglake task (shown in the UI; the DAG tests require it).
 OWNER = "filinglake"
