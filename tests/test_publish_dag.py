@@ -174,3 +174,26 @@ def test_a_retried_publish_still_hands_the_first_try_rows_to_the_alerts(
     # a third try (or a rerun of raise_alerts) repeats nothing
     assert alerts_task(publish_task(None, params={}, triggering_asset_events=None, ti=SimpleNamespace(try_number=3),
                                     dag_run=run)) == []
+
+
+def test_maintenance_dag_compacts_without_changing_the_tables(
+    tmp_path: Path, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from filinglake import pipeline
+    from filinglake.config import load_settings
+    from filinglake.publish import publish
+
+    monkeypatch.setenv("FILINGLAKE_STORAGE", (tmp_path / "lake").as_uri())
+    settings = load_settings()
+    storage = Storage.from_settings(settings)
+    daily = (fixtures_dir / "edgar/daily/master.20260102.excerpt.idx").read_bytes()
+    ref = storage.archive_raw("sec_edgar", "2026-01-02", "master.20260102.idx", daily, "https://example.invalid/x")
+    pipeline.write_partition(pipeline.Context.build("sec_edgar", "2026-01-02", settings), {"raw": [ref.to_dict()]})
+    publish(storage, settings)
+    before = read_published(storage, FILINGS).sort_by([("filing_id", "ascending"), ("issuer_id", "ascending")])
+
+    report = load_dag("maintain_published_tables").get_task("compact_and_vacuum").python_callable()
+
+    assert set(report) >= {"filings", "issuers", "daily_counts"}
+    after = read_published(storage, FILINGS).sort_by([("filing_id", "ascending"), ("issuer_id", "ascending")])
+    assert after.equals(before) and after.num_rows == 50
