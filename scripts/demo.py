@@ -293,16 +293,24 @@ def query_landed_parquet(ctx: DemoContext) -> None:
              f"order by partition, filing_date desc, accession", max_width=100)
 
 
-def query_cninfo_announcements(ctx: DemoContext) -> None:
-    """DuckDB over the landed CNINFO Parquet: announcements of Dahua / Hikvision if landed, else of any issuer."""
+def clean_source_view(ctx: DemoContext, source: str):
+    """A DuckDB connection with a view named ``source`` over its landed clean Parquet, or None if none landed."""
     import duckdb
 
-    folder = ctx.storage_path / "clean" / "filings" / "source=cninfo"
+    folder = ctx.storage_path / "clean" / "filings" / f"source={source}"
     if not list(folder.glob("partition=*/part.parquet")):
-        return
+        return None
     con = duckdb.connect()
-    con.sql(f"create view cninfo as select * from read_parquet('{folder}/partition=*/part.parquet', "
+    con.sql(f"create view {source} as select * from read_parquet('{folder}/partition=*/part.parquet', "
             "hive_partitioning = true)")
+    return con
+
+
+def query_cninfo_announcements(ctx: DemoContext) -> None:
+    """DuckDB over the landed CNINFO Parquet: announcements of Dahua / Hikvision if landed, else of any issuer."""
+    con = clean_source_view(ctx, "cninfo")
+    if con is None:
+        return
     watched = ", ".join(f"'{t}'" for t in CNINFO_WATCHED_TICKERS)
     tickers = [t for (t,) in con.sql(f"select distinct ticker from cninfo where ticker in ({watched})").fetchall()]
     if not tickers:  # the captured page is stock 000001's: show whichever issuer landed most
@@ -326,14 +334,9 @@ POST_STEPS.append(query_cninfo_announcements)
 
 def query_hkex_announcements(ctx: DemoContext) -> None:
     """DuckDB over the landed HKEX Parquet: both language streams per day, then the latest announcements."""
-    import duckdb
-
-    folder = ctx.storage_path / "clean" / "filings" / "source=hkex"
-    if not list(folder.glob("partition=*/part.parquet")):
+    con = clean_source_view(ctx, "hkex")
+    if con is None:
         return
-    con = duckdb.connect()
-    con.sql(f"create view hkex as select * from read_parquet('{folder}/partition=*/part.parquet', "
-            "hive_partitioning = true)")
     sql = ("select filing_date, strftime(filed_at at time zone 'Asia/Hong_Kong', '%H:%M') as hk_time, ticker, "
            "company_name, title_clean as title, document_url from hkex order by filed_at desc, native_id limit 12")
     rel = con.sql(sql)
