@@ -48,7 +48,9 @@ def partition_files(storage: Path, partition: str) -> list[str]:
     return sorted(
         str(p.relative_to(storage))
         for p in storage.rglob("*")
-        if p.is_file() and (f"partition={partition}/" in f"{p.relative_to(storage)}" or p.name == f"partition={partition}.json")
+        if p.is_file()
+        and "source=sec_edgar/" in f"{p.relative_to(storage)}"
+        and (f"partition={partition}/" in f"{p.relative_to(storage)}" or p.name == f"partition={partition}.json")
     )
 
 
