@@ -96,8 +96,8 @@ def stage_parse(data: bytes) -> int:
 def _landed(data: bytes, root: Path):
     from datetime import UTC, datetime
 
-    from filinglake.pipeline import with_lineage
-    from filinglake.quality import check_rows
+    from filinglake.ingest.landing import with_lineage
+    from filinglake.ingest.row_checks import check_rows
     from filinglake.schema import FILINGS_SCHEMA
     from filinglake.sources.sec_edgar import SecEdgar
     from filinglake.storage import Storage, clean_key, quarantine_key
@@ -127,7 +127,7 @@ def run_stage(stage: str, path: Path, repeat: int) -> dict:
         t0 = time.perf_counter()
         import great_expectations  # noqa: F401
 
-        from filinglake.expectations import validate_partition
+        from filinglake.ingest.gx_record import validate_partition
         from filinglake.storage import Storage, manifest_key
 
         extra["import_seconds"] = round(time.perf_counter() - t0, 2)

@@ -37,7 +37,7 @@ with DAG(
     @task(doc_md="Compact, checkpoint and vacuum every published Delta table; returns files added/removed per table.")
     def compact_and_vacuum() -> dict:
         from filinglake.config import load_settings
-        from filinglake.publish import compact_and_vacuum as upkeep
+        from filinglake.publish.run import compact_and_vacuum as upkeep
         from filinglake.storage import Storage
         from filinglake_airflow.credentials import export_storage_credentials
 

@@ -13,7 +13,7 @@ table). Catchup is off (an asset schedule has no past intervals to catch up).
 
 **Tasks.** `refresh_references` archives SEC's `company_tickers.json` once per UTC day (CIK ↔ ticker for
 `issuers`; a failure there only logs a warning; when the list changed, `publish` recomputes every SEC
-issuer, otherwise only the issuers of the published partitions) → `publish` (`filinglake.publish.publish`: MERGE with
+issuer, otherwise only the issuers of the published partitions) → `publish` (`filinglake.publish.run.publish`: MERGE with
 "update only when a column changed", so a retry or a re-landed partition commits nothing) →
 `raise_alerts` (reads the rows the publish inserted or changed from the `filings` change data feed,
 between the table versions `publish` returned — on a retry of `publish`, from the run's start, so rows an
@@ -102,7 +102,7 @@ with DAG(
     def refresh_references() -> dict | None:
         from filinglake.config import load_settings
         from filinglake.errors import FilinglakeError
-        from filinglake.references import fetch_sec_company_tickers
+        from filinglake.publish.references import fetch_sec_company_tickers
         from filinglake.storage import Storage
         from filinglake_airflow.credentials import export_storage_credentials
 
@@ -119,8 +119,8 @@ with DAG(
     @task(doc_md="MERGE the changed clean partitions into published/filings, then issuers and daily_counts.")
     def publish(references: dict | None, **context: Any) -> dict:
         from filinglake.config import load_settings
-        from filinglake.publish import clean_partitions, summary, version_before
-        from filinglake.publish import publish as publish_partitions
+        from filinglake.publish.run import clean_partitions, summary, version_before
+        from filinglake.publish.run import publish as publish_partitions
         from filinglake.storage import Storage
         from filinglake_airflow.credentials import export_storage_credentials
 
@@ -158,9 +158,9 @@ with DAG(
 
     @task(doc_md="Watchlist alerts on the rows this publish inserted or changed (each alert recorded once).")
     def raise_alerts(published: dict) -> list[dict]:
-        from filinglake.alerts import raise_alerts as record_alerts
+        from filinglake.alerts.record import raise_alerts as record_alerts
         from filinglake.config import load_settings
-        from filinglake.publish import changed_rows
+        from filinglake.publish.run import changed_rows
         from filinglake.storage import Storage
         from filinglake_airflow.credentials import export_storage_credentials
 

@@ -31,7 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-for _folder in ("include", "plugins", "dags"):
+for _folder in ("include", "plugins", "dags", "tests"):  # tests: the stand-in servers (fakes) and harness
     if str(PROJECT_ROOT / _folder) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT / _folder))
 
@@ -92,13 +92,13 @@ class DemoContext:
 
 
 def _sec_routes(fixtures_dir: Path) -> Mapping[tuple[str, str], Any]:
-    from filinglake.replay import sec_archive_routes
+    from fakes.replay import sec_archive_routes
 
     return sec_archive_routes(fixtures_dir)
 
 
 def _sec_environment(server_url: str) -> dict[str, str]:
-    from filinglake.replay import SEC_ARCHIVE_PREFIX
+    from fakes.replay import SEC_ARCHIVE_PREFIX
 
     return {"FILINGLAKE_SEC_BASE_URL": server_url + SEC_ARCHIVE_PREFIX}
 
@@ -121,7 +121,7 @@ CNINFO_WATCHED_TICKERS = ("002236.SZ", "002415.SZ")
 
 
 def _cninfo_routes(fixtures_dir: Path) -> Mapping[tuple[str, str], Any]:
-    from filinglake.sources.cninfo_replay import cninfo_routes
+    from fakes.cninfo import cninfo_routes
 
     return cninfo_routes(fixtures_dir)
 
@@ -169,7 +169,7 @@ HKEX_DAYS = ("2012-11-14", "2025-11-03", "2025-11-11", "2012-11-18")
 
 
 def _hkex_routes(fixtures_dir: Path) -> Mapping[tuple[str, str], Any]:
-    from filinglake.sources.hkex import hkex_routes
+    from fakes.hkex import hkex_routes
 
     return hkex_routes(fixtures_dir)
 
@@ -195,7 +195,7 @@ RUNS.append(DemoRun(
 
 def _sec_reference_routes(fixtures_dir: Path) -> Mapping[tuple[str, str], Any]:
     """SEC's company_tickers.json (CIK ↔ ticker), which publish_filings archives once a day for the issuers table."""
-    from filinglake.replay import file_reply
+    from fakes.replay import file_reply
 
     return {("GET", "/files/company_tickers.json"): file_reply(fixtures_dir / "edgar" / "api" / "company_tickers.json")}
 
@@ -388,7 +388,7 @@ def print_alerts_and_report(ctx: DemoContext) -> None:
     """The alerts the watchlist raised (published/alerts), then the static status page."""
     import html
 
-    from filinglake.alerts import read_alerts
+    from filinglake.alerts.record import read_alerts
     from filinglake.config import load_settings
     from filinglake.report import write_report
     from filinglake.storage import Storage
@@ -442,7 +442,7 @@ live SEC archive instead (about one request per DAG run, well within SEC's limit
 
 
 def run_all(ctx: DemoContext, runs: list[DemoRun]) -> None:
-    from filinglake_airflow.local import run_dag
+    from support.airflow_harness import run_dag
 
     for demo_run in runs:
         print(f"- {demo_run.dag_id}: {demo_run.why}", flush=True)
@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     # Airflow reads its configuration on first import: configure before anything imports it.
-    from filinglake_airflow.local import configure_airflow, prepare_metadata_db
+    from support.airflow_harness import configure_airflow, prepare_metadata_db
 
     airflow_home = Path(os.environ.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow")
     configure_airflow(airflow_home, PROJECT_ROOT, quiet=not args.verbose)
@@ -495,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`")
     prepare_metadata_db()
 
-    from filinglake.replay import ReplayServer
+    from fakes.replay import ReplayServer
 
     routes: dict[tuple[str, str], Any] = {}
     for source in SOURCES:

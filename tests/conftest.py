@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fakes.replay import ReplayServer, Routes
 
 from filinglake.http import reset_host_state
-from filinglake.replay import ReplayServer, Routes
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,7 +126,7 @@ def replay_server() -> Iterator[Callable[[Routes], ReplayServer]]:
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """The session's Airflow metadata DB, migrated once (`airflow db migrate`), with the filinglake pools."""
-    from filinglake_airflow.local import prepare_metadata_db
+    from support.airflow_harness import prepare_metadata_db
 
     prepare_metadata_db()
     return AIRFLOW_TEST_HOME

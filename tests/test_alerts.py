@@ -21,11 +21,19 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from fakes import hkex as hkex_fake
+from fakes.replay import Reply
 
-from filinglake import alerts, documents
-from filinglake.alerts import WatchlistError, load_watchlist, match_watchlist, parse_watchlist, raise_alerts
+from filinglake.alerts import documents
+from filinglake.alerts import record as alerts
+from filinglake.alerts.record import (
+    WatchlistError,
+    load_watchlist,
+    match_watchlist,
+    parse_watchlist,
+    raise_alerts,
+)
 from filinglake.config import PROJECT_ROOT, Settings
-from filinglake.replay import Reply
 from filinglake.sources import cninfo, get_source, hkex
 from filinglake.storage import Storage
 
@@ -50,7 +58,7 @@ def sec_rows(fixtures_dir: Path) -> pa.Table:
 
 
 def hkex_rows(fixtures_dir: Path) -> pa.Table:
-    return hkex.rows_to_table(hkex.fixture_rows(fixtures_dir), "en")
+    return hkex.rows_to_table(hkex_fake.fixture_rows(fixtures_dir), "en")
 
 
 def cninfo_rows(fixtures_dir: Path) -> pa.Table:
@@ -133,7 +141,7 @@ def _whole_word(word: str, texts: list[str | None]) -> bool:
 
 
 def test_english_words_and_stock_code_on_hkex_fixture(fixtures_dir: Path):
-    raw = hkex.fixture_rows(fixtures_dir)
+    raw = hkex_fake.fixture_rows(fixtures_dir)
     table = hkex_rows(fixtures_dir)
     watchlist = one_entry("  - id: wisdom\n    stock_codes: ['00007']\n    words: [LISTING COMMITTEE, suspension]\n")
     matched = match_watchlist(table, watchlist)

@@ -16,13 +16,24 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
+from fakes.cninfo import (
+    CHALLENGE_PAGE,
+    MOJIBAKE_STOCK_LIST_FIXTURE,
+    QUERY_FIXTURE,
+    STOCK_LIST_2016_FIXTURE,
+    STOCK_LIST_FIXTURE,
+    CninfoReplay,
+    cninfo_replay,
+    fixture_announcements,
+    synthetic_announcements,
+)
+from fakes.replay import RecordedRequest, Reply
 
 from filinglake.config import Settings
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.http import make_client
-from filinglake.pipeline import Context, fetch_partition, with_lineage, write_partition
-from filinglake.quality import check_rows
-from filinglake.replay import RecordedRequest, Reply
+from filinglake.ingest.landing import Context, fetch_partition, with_lineage, write_partition
+from filinglake.ingest.row_checks import check_rows
 from filinglake.sources import get_source
 from filinglake.sources.cninfo import (
     CATEGORIES,
@@ -33,17 +44,6 @@ from filinglake.sources.cninfo import (
     document_url,
     exchange_of,
     ticker_of,
-)
-from filinglake.sources.cninfo_replay import (
-    CHALLENGE_PAGE,
-    MOJIBAKE_STOCK_LIST_FIXTURE,
-    QUERY_FIXTURE,
-    STOCK_LIST_2016_FIXTURE,
-    STOCK_LIST_FIXTURE,
-    CninfoReplay,
-    cninfo_replay,
-    fixture_announcements,
-    synthetic_announcements,
 )
 from filinglake.sources.cninfo_stocks import (
     STOCKS_SOURCE,
@@ -693,7 +693,7 @@ def test_cninfo_daily_dag_shape() -> None:
 def test_cninfo_daily_dag_lands_fixture_days(
     fixtures_dir: Path, replay_server, dag_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from filinglake_airflow.local import run_dag
+    from support.airflow_harness import run_dag
 
     fake = cninfo_replay(fixtures_dir)
     server = replay_server(fake.routes())
@@ -737,7 +737,7 @@ def test_parse_command_on_the_real_page_and_on_null_announcements(
 ) -> None:
     import pyarrow.parquet as pq
 
-    from filinglake.cli import main
+    from filinglake.cli.app import main
 
     out = tmp_path / "out"
     assert main(["parse", "--source", "cninfo", str(fixtures_dir / QUERY_FIXTURE), "--output", str(out)]) == 0
@@ -769,7 +769,7 @@ def test_parse_command_on_the_real_page_and_on_null_announcements(
 def test_ingest_command_over_a_range_of_days(fixtures_dir: Path, replay_server, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    from filinglake.cli import main
+    from filinglake.cli.app import main
 
     server = replay_server(cninfo_replay(fixtures_dir).routes())
     monkeypatch.setenv("FILINGLAKE_CNINFO_BASE_URL", server.url)
@@ -791,8 +791,9 @@ def test_ingest_command_over_a_range_of_days(fixtures_dir: Path, replay_server, 
 def test_ingest_command_waits_out_a_challenge_page_then_lands_the_day(
     fixtures_dir: Path, replay_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from filinglake import cli
-    from filinglake.replay import Reply
+    from fakes.replay import Reply
+
+    from filinglake.cli import app as cli
 
     routes = cninfo_replay(fixtures_dir).routes()
     query = routes[("POST", QUERY_PATH)]
@@ -812,7 +813,7 @@ def test_ingest_command_waits_out_a_challenge_page_then_lands_the_day(
 
 def test_ingest_command_with_stock(fixtures_dir: Path, replay_server, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from filinglake.cli import main
+    from filinglake.cli.app import main
 
     server = replay_server(cninfo_replay(fixtures_dir).routes())
     monkeypatch.setenv("FILINGLAKE_CNINFO_BASE_URL", server.url)
@@ -831,7 +832,7 @@ def test_ingest_command_with_stock(fixtures_dir: Path, replay_server, tmp_path: 
 
 
 def test_quarantine_and_the_gx_record_agree(fixtures_dir: Path, template: dict, replay_server, tmp_path: Path) -> None:
-    from filinglake.pipeline import ingest
+    from filinglake.ingest.landing import ingest
 
     good = synthetic_announcements(template, SYNTHETIC_DAY, 5)
     bad = synthetic_announcements(template, SYNTHETIC_DAY, 5, first_id=1_600_000_000)

@@ -1,6 +1,6 @@
 """End to end: the SEC DAGs run with ``dag.test()`` against a local replay of the SEC archive.
 
-Real captured index files are served by ``filinglake.replay``; storage is ``file://`` in a session
+Real captured index files are served by ``fakes.replay``; storage is ``file://`` in a session
 temporary directory; Airflow runs on the session's SQLite metadata DB (see conftest). Expected row
 counts are computed from the fixture files themselves (non-blank lines after the dashed line), not
 copied from the pipeline's output.
@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from fakes.replay import ReplayServer, Reply, sec_archive_routes, sec_block_page_reply, serve_error
+from support.airflow_harness import DagTestRun, load_dag, run_dag
 
-from filinglake.replay import ReplayServer, Reply, sec_archive_routes, sec_block_page_reply, serve_error
-from filinglake_airflow.local import DagTestRun, load_dag, run_dag
 from filinglake_airflow.retry import IngestRetryPolicy
 
 pytestmark = pytest.mark.e2e
@@ -213,7 +213,7 @@ def test_index_not_posted_yet_is_retried_then_fails(sec_env: Path, sec_archive: 
 def test_gx_disagreement_fails_validation_without_an_asset_event(
     sec_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import filinglake.expectations as expectations
+    import filinglake.ingest.gx_record as expectations
 
     def disagree(storage, source, partition, rules):
         raise expectations.ValidationMismatch(f"{source}/{partition}: GX 1 vs row checks 0 (simulated)")

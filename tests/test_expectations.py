@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from filinglake import quality
 from filinglake.config import Settings
-from filinglake.expectations import (
+from filinglake.ingest import row_checks as quality
+from filinglake.ingest.gx_record import (
     NULL_KEY_SENTINEL,
     ValidationMismatch,
     data_docs_key,

@@ -16,22 +16,21 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from fakes.hkex import hkex_routes, synthetic_rows
+from fakes.replay import Reply
 
 from filinglake.config import Settings
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.http import make_client
-from filinglake.pipeline import Context, fetch_partition, with_lineage, write_partition
-from filinglake.quality import check_rows
-from filinglake.replay import Reply
+from filinglake.ingest.landing import Context, fetch_partition, with_lineage, write_partition
+from filinglake.ingest.row_checks import check_rows
 from filinglake.sources import get_source
 from filinglake.sources.hkex import (
     SEARCH_PATH,
     ChallengePage,
     Hkex,
     decode_envelope,
-    hkex_routes,
     parse_response,
-    synthetic_rows,
 )
 from filinglake.storage import Storage, clean_key
 
@@ -284,7 +283,7 @@ def test_parse_command_on_envelope_bare_rows_and_null_result(fixtures_dir: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     import pyarrow.parquet as pq
 
-    from filinglake.cli import main
+    from filinglake.cli.app import main
 
     def parse(path: Path, out: str) -> dict:
         assert main(["parse", "--source", "hkex", str(path), "--output", str(tmp_path / out)]) == 0
@@ -586,7 +585,7 @@ def _events_by_partition(run) -> dict[str, dict]:
 
 @pytest.mark.e2e
 def test_hkex_daily_final_run_lands_both_streams(hkex_site, dag_env: Path, raw_rows) -> None:
-    from filinglake_airflow.local import run_dag
+    from support.airflow_harness import run_dag
 
     storage = Storage(dag_env.as_uri())
     # The 02:00 Hong Kong run is the final run of the previous day.
@@ -614,7 +613,7 @@ def test_hkex_daily_final_run_lands_both_streams(hkex_site, dag_env: Path, raw_r
 
 @pytest.mark.e2e
 def test_hkex_daily_partition_param_lands_one_stream(hkex_site, dag_env: Path) -> None:
-    from filinglake_airflow.local import run_dag
+    from support.airflow_harness import run_dag
 
     run = run_dag("hkex_daily", logical_date=datetime(2025, 11, 22, 9, 0, tzinfo=HONG_KONG),
                   conf={"partition": "2025-11-11-en"})
@@ -627,7 +626,7 @@ def test_hkex_daily_partition_param_lands_one_stream(hkex_site, dag_env: Path) -
 
 @pytest.mark.e2e
 def test_hkex_daily_morning_run_lands_the_current_day(hkex_site, dag_env: Path) -> None:
-    from filinglake_airflow.local import run_dag
+    from support.airflow_harness import run_dag
 
     # 09:00 Hong Kong is 01:00 UTC: the run re-ingests the Hong Kong day so far, not yesterday
     run = run_dag("hkex_daily", logical_date=datetime(2025, 11, 11, 9, 0, tzinfo=HONG_KONG))
@@ -640,7 +639,7 @@ def test_hkex_daily_morning_run_lands_the_current_day(hkex_site, dag_env: Path) 
 @pytest.mark.e2e
 def test_hkex_daily_wrong_shape_fails_at_once_writing_nothing(replay_server, dag_env: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from filinglake_airflow.local import run_dag
+    from support.airflow_harness import run_dag
 
     server = replay_server({("GET", SEARCH_PATH): Reply.json({"error": "system busy"})})
     monkeypatch.setenv("FILINGLAKE_HKEX_BASE_URL", server.url)
@@ -657,7 +656,7 @@ def test_hkex_daily_wrong_shape_fails_at_once_writing_nothing(replay_server, dag
 def test_ingest_command_lands_both_streams_of_each_day(fixtures_dir: Path, replay_server, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    from filinglake.cli import main
+    from filinglake.cli.app import main
 
     server = replay_server(hkex_routes(fixtures_dir))
     monkeypatch.setenv("FILINGLAKE_HKEX_BASE_URL", server.url)

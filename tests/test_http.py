@@ -14,6 +14,13 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from fakes.replay import (
+    Reply,
+    sec_archive_routes,
+    sec_block_page_reply,
+    sec_fixture_map,
+    serve_error,
+)
 
 from filinglake.config import ConfigError, load_settings
 from filinglake.errors import Blocked, FilinglakeError, HttpError
@@ -24,13 +31,6 @@ from filinglake.http import (
     make_client,
     parse_retry_after,
     sec_block_detector,
-)
-from filinglake.replay import (
-    Reply,
-    sec_archive_routes,
-    sec_block_page_reply,
-    sec_fixture_map,
-    serve_error,
 )
 
 UA = "Filinglake Tests ops@filinglake.example"
@@ -99,7 +99,7 @@ def test_different_hosts_are_paced_independently(replay_server):
 
 
 def test_retries_503_then_succeeds(replay_server):
-    from filinglake.replay import reply_sequence
+    from fakes.replay import reply_sequence
 
     server = replay_server({("GET", "/flaky"): reply_sequence(Reply(503), Reply(503), Reply(body=b"ok"))})
     sleep = RecordingSleep()
@@ -113,7 +113,7 @@ def test_retries_503_then_succeeds(replay_server):
 
 
 def test_retry_after_seconds_is_honoured(replay_server):
-    from filinglake.replay import reply_sequence
+    from fakes.replay import reply_sequence
 
     server = replay_server(
         {("GET", "/busy"): reply_sequence(Reply(429, headers={"Retry-After": "7"}), Reply(body=b"ok"))}
@@ -125,7 +125,7 @@ def test_retry_after_seconds_is_honoured(replay_server):
 
 
 def test_retry_after_http_date_is_honoured_and_capped(replay_server):
-    from filinglake.replay import reply_sequence
+    from fakes.replay import reply_sequence
 
     soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     later = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
@@ -233,7 +233,7 @@ def test_real_sec_block_page_raises_blocked_and_holds_off_the_host(replay_server
 
 
 def test_wait_on_block_sleeps_out_the_block_then_succeeds(replay_server, fixtures_dir):
-    from filinglake.replay import reply_sequence
+    from fakes.replay import reply_sequence
 
     index = fixtures_dir / "edgar/daily/master.20181231.excerpt.idx"
     path = "/Archives/edgar/daily-index/2018/QTR4/master.20181231.idx"

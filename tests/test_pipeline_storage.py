@@ -15,11 +15,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from fakes.replay import ReplayServer, Reply, sec_archive_routes, sec_block_page_reply, sec_fixture_map
 
 from filinglake.config import Settings
 from filinglake.errors import BadResponse, Blocked, NotYetPublished
-from filinglake.pipeline import Context, fetch_partition, write_partition
-from filinglake.replay import ReplayServer, Reply, sec_archive_routes, sec_block_page_reply, sec_fixture_map
+from filinglake.ingest.landing import Context, fetch_partition, write_partition
 from filinglake.sources.sec_edgar import SecEdgar
 from filinglake.storage import Storage, clean_key, manifest_key, quarantine_key, safe_name
 
@@ -299,7 +299,7 @@ def test_ingest_command_lands_a_day_and_a_quarter(
 ) -> None:
     import json
 
-    from filinglake.cli import main as cli_main
+    from filinglake.cli.app import main as cli_main
 
     monkeypatch.setenv("FILINGLAKE_STORAGE", tmp_path.as_uri())
     monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", sec_server.sec_base_url)
@@ -338,7 +338,7 @@ def test_ingest_command_without_user_agent_names_the_variable(
 def test_ingest_command_with_unreachable_object_storage_is_one_line(
     sec_server: ReplayServer, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    from filinglake.cli import main as cli_main
+    from filinglake.cli.app import main as cli_main
 
     monkeypatch.setenv("FILINGLAKE_STORAGE", "s3://filinglake-test/lake")
     monkeypatch.setenv("FILINGLAKE_S3_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")  # nothing listens

@@ -20,12 +20,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from fakes.replay import SEC_ARCHIVE_PREFIX, file_reply
 
-from filinglake import delta, pipeline
-from filinglake.alerts import parse_watchlist, raise_alerts
-from filinglake.cli import main as cli_main
+from filinglake.alerts.record import parse_watchlist, raise_alerts
+from filinglake.cli.app import main as cli_main
 from filinglake.config import Settings
-from filinglake.publish import (
+from filinglake.ingest import landing as pipeline
+from filinglake.publish import delta
+from filinglake.publish.references import (
+    SEC_TICKERS_NAME,
+    SEC_TICKERS_SOURCE,
+    company_tickers_url,
+    fetch_sec_company_tickers,
+    parse_company_tickers,
+)
+from filinglake.publish.run import (
     DAILY_COUNTS,
     FILINGS,
     ISSUERS,
@@ -39,14 +48,6 @@ from filinglake.publish import (
     rows_for_keys,
 )
 from filinglake.query import QueryError, run_query, write_result
-from filinglake.references import (
-    SEC_TICKERS_NAME,
-    SEC_TICKERS_SOURCE,
-    company_tickers_url,
-    fetch_sec_company_tickers,
-    parse_company_tickers,
-)
-from filinglake.replay import SEC_ARCHIVE_PREFIX, file_reply
 from filinglake.report import write_report
 from filinglake.storage import Storage
 
@@ -553,8 +554,9 @@ def test_company_tickers_fetched_once_a_day_into_the_raw_archive(settings, stora
 
 
 def test_block_page_is_not_archived_as_company_tickers(settings, storage, fixtures_dir, replay_server) -> None:
+    from fakes.replay import Reply
+
     from filinglake.errors import Blocked
-    from filinglake.replay import Reply
 
     page = (fixtures_dir / "edgar/errors/sec_request_rate_threshold_exceeded.html").read_bytes()
     server = replay_server({("GET", "/files/company_tickers.json"): Reply(body=page, content_type="text/html")})

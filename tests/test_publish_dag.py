@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from airflow.sdk import Asset
+from fakes.replay import file_reply, sec_archive_routes
+from support.airflow_harness import load_dag, run_dag
 
-from filinglake.publish import DAILY_COUNTS, FILINGS, ISSUERS, read_published
-from filinglake.replay import file_reply, sec_archive_routes
+from filinglake.publish.run import DAILY_COUNTS, FILINGS, ISSUERS, read_published
 from filinglake.storage import Storage
 from filinglake_airflow.assets import CLEAN_ASSETS
-from filinglake_airflow.local import load_dag, run_dag
 
 ET = ZoneInfo("America/New_York")
 
@@ -117,7 +117,7 @@ def read_published_alerts(storage: Storage) -> list[dict]:
 
 
 def table_versions(storage: Storage) -> dict[str, int]:
-    from filinglake.delta import existing_tables, open_table
+    from filinglake.publish.delta import existing_tables, open_table
 
     return {name: open_table(storage, name).version() for name in existing_tables(storage)}
 
@@ -127,10 +127,10 @@ def test_a_retried_publish_still_hands_the_first_try_rows_to_the_alerts(
 ) -> None:
     # The first try merges filings, then fails on issuers; the retry finds every row unchanged. Its
     # raise_alerts must still see the rows the first try inserted.
-    import filinglake.publish as publish_module
-    from filinglake import pipeline
+    import filinglake.publish.run as publish_module
     from filinglake.config import load_settings
-    from filinglake.publish import changed_rows, version_before
+    from filinglake.ingest import landing as pipeline
+    from filinglake.publish.run import changed_rows, version_before
 
     server = replay_server({})  # documents are fetched here, never from www.sec.gov (404: recorded as an error)
     watchlist = tmp_path / "watchlist.yaml"
@@ -179,9 +179,9 @@ def test_a_retried_publish_still_hands_the_first_try_rows_to_the_alerts(
 def test_maintenance_dag_compacts_without_changing_the_tables(
     tmp_path: Path, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from filinglake import pipeline
     from filinglake.config import load_settings
-    from filinglake.publish import publish
+    from filinglake.ingest import landing as pipeline
+    from filinglake.publish.run import publish
 
     monkeypatch.setenv("FILINGLAKE_STORAGE", (tmp_path / "lake").as_uri())
     settings = load_settings()

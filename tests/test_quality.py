@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 
 import pyarrow as pa
 
-from filinglake import quality
-from filinglake.pipeline import with_lineage
+from filinglake.ingest import row_checks as quality
+from filinglake.ingest.landing import with_lineage
 from filinglake.schema import PARSED_SCHEMA, conform
 
 

@@ -14,13 +14,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from fakes import hkex as hkex_fake
+from fakes.replay import ReplayServer, Reply, sec_archive_routes
 
 from filinglake import report
-from filinglake.alerts import parse_watchlist, raise_alerts
+from filinglake.alerts.record import parse_watchlist, raise_alerts
 from filinglake.config import Settings
-from filinglake.pipeline import ingest
-from filinglake.replay import ReplayServer, Reply, sec_archive_routes
-from filinglake.sources import hkex
+from filinglake.ingest.landing import ingest
 from filinglake.storage import Storage, clean_key
 
 SEC_DAY = "2026-01-02"
@@ -100,8 +100,8 @@ def landed(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     root = tmp_path_factory.mktemp("report-storage")
     routes = dict(sec_archive_routes(fixtures_dir))
     routes[("GET", "/Archives/edgar/daily-index/2026/QTR1/master.20260105.idx")] = Reply(body=HANDWRITTEN_INDEX)
-    routes.update(hkex.hkex_routes(fixtures_dir))
-    hk_day = hkex.fixture_days(fixtures_dir)[0][0]
+    routes.update(hkex_fake.hkex_routes(fixtures_dir))
+    hk_day = hkex_fake.fixture_days(fixtures_dir)[0][0]
     with ReplayServer(routes) as server:
         settings = Settings(storage=root.as_uri(), sec_base_url=server.sec_base_url, hkex_base_url=server.url,
                             sec_user_agent="filinglake-tests ops@example.com", sec_rate=10, hkex_rate=50)
@@ -128,7 +128,7 @@ def test_report_renders_chart_rates_freshness_and_runs(landed, fixtures_dir: Pat
     accessions = {line.rsplit("/", 1)[1] for line in excerpt if re.match(r"^\d+\|.*\|20260102\|", line)}
     assert page.bars["sec_edgar"] == {"2026-01-02": len(accessions), "2026-01-05": 2}
     assert len(accessions) == 48  # 50 rows, one accession listed under three CIKs
-    hk_day, hk_rows = hkex.fixture_days(fixtures_dir)[0]
+    hk_day, hk_rows = hkex_fake.fixture_days(fixtures_dir)[0]
     hk_manifest = manifests[("hkex", f"{hk_day}-en")]
     assert page.bars["hkex"] == {hk_day.isoformat(): hk_manifest["rows_written"]}
     assert hk_manifest["rows_in"] == hk_rows

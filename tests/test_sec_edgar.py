@@ -19,10 +19,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from filinglake.cli import main as cli_main
+from filinglake.cli.app import main as cli_main
 from filinglake.errors import BadResponse
-from filinglake.pipeline import parse_file, with_lineage
-from filinglake.quality import check_rows
+from filinglake.ingest.landing import parse_file, with_lineage
+from filinglake.ingest.row_checks import check_rows
 from filinglake.sources.sec_edgar import SecEdgar, daily_candidates, daily_file_stamp, parse_index
 
 SEC_INDEXES = [

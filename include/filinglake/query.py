@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from filinglake import delta
 from filinglake.errors import FilinglakeError
-from filinglake.publish import (
+from filinglake.publish import delta
+from filinglake.publish.run import (
     DAILY_COUNTS,
     DAILY_COUNTS_SCHEMA,
     FILINGS,
@@ -66,7 +66,7 @@ def _duckdb_errors(exc: Exception) -> QueryError:
 
 
 def _alerts_schema() -> pa.Schema:
-    from filinglake.alerts import ALERTS_SCHEMA
+    from filinglake.alerts.record import ALERTS_SCHEMA
 
     return ALERTS_SCHEMA
 

@@ -196,7 +196,7 @@ def _collect_manifests(storage: Storage, sources: dict[str, SourceStats], last_r
 
 
 def _run_row(storage: Storage, manifest: dict) -> dict:
-    from filinglake.expectations import data_docs_key
+    from filinglake.ingest.gx_record import data_docs_key
 
     source, partition = str(manifest["source"]), str(manifest.get("partition"))
     row = {k: manifest.get(k) for k in ("source", "partition", "kind", "status", "rows_in", "rows_written",
@@ -219,7 +219,7 @@ def _collect_published(storage: Storage) -> dict[str, int | None]:
     """Row count of every Delta table under ``published/``, from the log's add actions (no data read)."""
     import pyarrow.fs as pafs
 
-    from filinglake import delta
+    from filinglake.publish import delta
 
     tables: dict[str, int | None] = {}
     selector = pafs.FileSelector(storage.path(delta.PUBLISHED_LAYER), recursive=False, allow_not_found=True)
@@ -238,7 +238,7 @@ def _collect_published(storage: Storage) -> dict[str, int | None]:
 def collect(storage: Storage, settings: Settings | None = None, *, days: int = DEFAULT_DAYS,
             last_runs: int = DEFAULT_LAST_RUNS, now: datetime | None = None) -> ReportData:
     """Everything the page shows, from the storage root (no network)."""
-    from filinglake.alerts import read_alerts
+    from filinglake.alerts.record import read_alerts
 
     sources: dict[str, SourceStats] = {}
     _collect_clean(storage, sources, days)

@@ -7,7 +7,7 @@ an asset on its name and URI together, and when the storage root changes (a move
 another folder) an asset whose URI followed it would clash with the stored one, become inactive and
 silently stop receiving events. Where the data physically is travels in each event's ``extra``
 (``storage`` + ``clean_key``; see :func:`clean_filings_location`), together with the partition and
-counts (``filinglake.pipeline.summary``).
+counts (``filinglake.ingest.landing.summary``).
 """
 
 from __future__ import annotations

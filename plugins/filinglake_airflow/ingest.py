@@ -3,7 +3,7 @@
     fetch_index ──► write_partition ──► validate_partition ──► asset clean.<source>.filings
 
 - ``fetch_index`` (in the source's pool): works out the run's partition, downloads the index and
-  archives the raw bytes (``filinglake.pipeline.fetch_partition``); returns raw references (XCom).
+  archives the raw bytes (``filinglake.ingest.landing.fetch_partition``); returns raw references (XCom).
   Throttling and "not posted yet" are retried later, bad responses fail at once (:mod:`.retry`).
 - ``write_partition``: parse, row checks, clean + quarantine Parquet and the manifest; returns the
   manifest summary (source, partition, counts, keys).
@@ -12,7 +12,7 @@
   the GX result (``{"source", "partition", "kind", "status", "rows_in", "rows_written", "duplicates",
   "quarantined", "clean_key", "quarantine_key", "storage", "validation": {"success", "key", "rows"}}``).
 
-Each task rebuilds its ``filinglake.pipeline.Context`` from the partition id, so any task can be
+Each task rebuilds its ``filinglake.ingest.landing.Context`` from the partition id, so any task can be
 cleared and rerun alone; every step is idempotent.
 
 A source with several streams per period (HKEX: the ``en`` and ``zh`` lists of one day) passes
@@ -127,7 +127,7 @@ def build_ingest_dag(
             doc_md="Download the partition's index and archive the raw bytes (nothing else is written).",
         )
         def fetch_index(partition_id: str | None = None, **context: Any) -> dict:
-            from filinglake.pipeline import Context, fetch_partition
+            from filinglake.ingest.landing import Context, fetch_partition
             from filinglake_airflow.credentials import export_storage_credentials
 
             export_storage_credentials()
@@ -137,7 +137,7 @@ def build_ingest_dag(
 
         @task(task_id="write_partition", doc_md="Parse, check rows, write clean + quarantine Parquet and the manifest.")
         def write_partition(fetched: dict) -> dict:
-            from filinglake import pipeline
+            from filinglake.ingest import landing as pipeline
             from filinglake_airflow.credentials import export_storage_credentials
 
             export_storage_credentials()
@@ -152,8 +152,8 @@ def build_ingest_dag(
         def validate_partition(landed: dict):
             from airflow.sdk.exceptions import AirflowFailException
 
-            from filinglake import pipeline
-            from filinglake.expectations import ValidationMismatch
+            from filinglake.ingest import landing as pipeline
+            from filinglake.ingest.gx_record import ValidationMismatch
             from filinglake_airflow.credentials import export_storage_credentials
 
             export_storage_credentials()

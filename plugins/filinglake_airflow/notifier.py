@@ -191,7 +191,7 @@ class FilingAlertNotifier(BaseNotifier):
 
 def send_alerts(alerts: Sequence[Mapping[str, Any]] | None, context: Mapping[str, Any] | None = None,
                 **notifier_options: Any) -> dict[str, Any]:
-    """Notify about ``alerts`` (the list ``filinglake.alerts.raise_alerts`` returned) from a task.
+    """Notify about ``alerts`` (the list ``filinglake.alerts.record.raise_alerts`` returned) from a task.
 
     Returns what was delivered: ``{"logged": n, "webhook": url | None, "email": [addresses] | None}``.
     Raises :class:`NotificationError` if a configured channel failed (the task retries and re-sends).

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from filinglake.config import Settings
     from filinglake.http import PoliteClient
-    from filinglake.quality import Rule
+    from filinglake.ingest.row_checks import Rule
 
 
 @dataclass(frozen=True)

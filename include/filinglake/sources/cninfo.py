@@ -48,9 +48,9 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from filinglake import quality
 from filinglake.config import DEFAULT_CNINFO_STATIC_URL
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
+from filinglake.ingest import row_checks as quality
 from filinglake.schema import PARSED_SCHEMA, empty_parsed
 from filinglake.sources.base import FetchResult, Partition, RawFile, Source
 

@@ -44,26 +44,24 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from filinglake import quality
 from filinglake.errors import BadResponse, Blocked, HttpError, IncompleteFetch
 from filinglake.http import looks_like_html
+from filinglake.ingest import row_checks as quality
 from filinglake.schema import PARSED_SCHEMA, empty_parsed
 from filinglake.sources.base import FetchResult, Partition, RawFile, Source
 
 if TYPE_CHECKING:
     from filinglake.config import Settings
     from filinglake.http import PoliteClient
-    from filinglake.replay import RecordedRequest, Reply, RouteAnswer
 
 SOURCE = "hkex"
 EXCHANGE = "HKEX"
@@ -520,128 +518,3 @@ def _check_complete(outcome: QueryOutcome) -> None:
     totals = {str(r["TOTAL_COUNT"]).strip() for r in envelope.rows if r.get("TOTAL_COUNT") not in (None, "")}
     if totals and totals != {str(loaded)}:
         raise IncompleteFetch(f"{outcome.url}: rows say TOTAL_COUNT {sorted(totals)}, loaded {loaded} rows")
-
-
-# ------------------------------------------------------------------------------------------------
-# Replay routes (tests and the offline demo)
-# ------------------------------------------------------------------------------------------------
-
-FIXTURE_ROWS = "hkex/titleSearch_result_parsed_00007_sunkken.json"
-
-#: English tier-one names as they start LONG_TEXT → t1code; only the replay server needs this.
-_T1_BY_ENGLISH_NAME = {
-    "Announcements and Notices": "10000",
-    "Circulars": "20000",
-    "Listing Documents": "30000",
-    "Financial Statements/ESG Information": "40000",
-    "Financial Statements": "40000",
-    "Next Day Disclosure Returns": "50000",
-    "Share Buyback Reports": "51000",
-    "Monthly Returns": "51500",
-    "Proxy Forms": "52000",
-    "Company Information Sheet": "53000",
-    "Constitutional Documents": "54000",
-    "Takeovers Code - dealing disclosures": "55000",
-    "Documents on Display": "56000",
-    "Debt and Structured Products": "70000",
-    "Trading Information of Exchange Traded Funds": "80000",
-    "Trading Information of Leveraged and Inverse Products": "81000",
-    "Regulatory Announcement & News": "90000",
-}
-
-
-def fixture_rows(fixtures_dir: Path) -> list[dict[str, Any]]:
-    """The real captured rows (stock 00007, English, 1,101 rows)."""
-    return json.loads((Path(fixtures_dir) / FIXTURE_ROWS).read_text(encoding="utf-8"))
-
-
-def row_day(row: dict[str, Any]) -> date | None:
-    try:
-        return datetime.strptime(str(row.get("DATE_TIME", "")).strip(), "%d/%m/%Y %H:%M").date()
-    except ValueError:
-        return None
-
-
-def row_t1code(row: dict[str, Any]) -> str | None:
-    """The tier-one code of a row from its LONG_TEXT, status prefixes like ``(Headline Revised)`` ignored."""
-    text = category(_text(row.get("LONG_TEXT"))) or ""
-    text = re.sub(r"^\([^)]*\)\s*", "", text)
-    return _T1_BY_ENGLISH_NAME.get(text.split(" - [", 1)[0].strip())
-
-
-def synthetic_rows(fixtures_dir: Path, day: date, count: int, *, long_text: str = "Announcements and Notices - [Other]",
-                   first_news_id: int = 90_000_001, stock_codes: Sequence[str] = ("00001", "00005", "00700")
-                   ) -> list[dict[str, Any]]:
-    """``count`` made-up rows in the real row shape (a fixture row as template) for cap tests."""
-    template = fixture_rows(fixtures_dir)[0]
-    rows = []
-    for i in range(count):
-        news_id = first_news_id + i
-        rows.append({
-            **template,
-            "NEWS_ID": str(news_id),
-            "STOCK_CODE": stock_codes[i % len(stock_codes)],
-            "STOCK_NAME": f"SYNTHETIC {stock_codes[i % len(stock_codes)]}",
-            "TITLE": f"SYNTHETIC ANNOUNCEMENT {news_id}",
-            "DATE_TIME": f"{day:%d/%m/%Y} {8 + (i // 60) % 15:02d}:{i % 60:02d}",
-            "LONG_TEXT": long_text,
-            "SHORT_TEXT": f"{long_text}<br/>",
-            "FILE_LINK": f"/listedco/listconews/sehk/{day:%Y/%m%d}/{day:%Y%m%d}{i:05d}.pdf",
-        })
-    return rows
-
-
-def hkex_routes(fixtures_dir: Path, *, row_cap: int = ROW_CAP, extra_rows: Iterable[dict[str, Any]] = (),
-                report_total_beyond_cap: bool = True) -> dict[tuple[str, str], RouteAnswer]:
-    """Routes answering the title search like HKEXnews, from the real fixture rows (plus ``extra_rows``).
-
-    Rows are selected by day (``DATE_TIME``'s date within fromDate..toDate), language (the fixture is
-    English: ``lang=ZH`` finds nothing) and, with ``searchType=1``, by ``t1code``. Each answer holds
-    rows 1..min(rowRange, row_cap) with ``hasNextRow``, ``loadedRecord``, ``recordCnt`` and each row's
-    ``TOTAL_COUNT`` set like the real servlet; ``result`` is a JSON string, or null when nothing matches.
-    ``report_total_beyond_cap=False`` makes ``recordCnt`` stop at the cap too (a server that hides the total).
-    """
-    from filinglake.replay import Reply
-
-    pool = [dict(r) for r in fixture_rows(fixtures_dir)] + [dict(r) for r in extra_rows]
-    indexed = [(row_day(r), row_t1code(r), r) for r in pool]
-
-    def answer(request: RecordedRequest) -> Reply:
-        q = request.query
-        try:
-            start = datetime.strptime(q["fromDate"], "%Y%m%d").date()
-            end = datetime.strptime(q["toDate"], "%Y%m%d").date()
-            row_range = int(q["rowRange"])
-            lang = q["lang"]
-        except (KeyError, ValueError) as exc:
-            return Reply(status=400, body=f"replay: bad title-search query ({exc!r})".encode())
-        if q.get("stockId", "-1") != "-1" or q.get("market") != "SEHK" or lang not in ("E", "ZH"):
-            return Reply(status=400, body=b"replay: only stockId=-1, market=SEHK, lang=E|ZH are served")
-        by_category = q.get("searchType") == "1" and q.get("t1code", "-2") != "-2"
-        matched = [
-            row for day, t1, row in indexed
-            if lang == "E" and day is not None and start <= day <= end and (not by_category or t1 == q["t1code"])
-        ]
-        total = len(matched) if report_total_beyond_cap else min(len(matched), row_cap)
-        served = [{**row, "TOTAL_COUNT": str(total)} for row in matched[: min(row_range, row_cap)]]
-        return Reply.json({
-            "result": json.dumps(served, ensure_ascii=False) if served else None,
-            "sortList": "[[0,0]]",
-            "hasNextRow": len(served) < len(matched),
-            "rowRange": row_range,
-            "loadedRecord": len(served),
-            "recordCnt": total,
-            "lang": lang,
-        })
-
-    return {("GET", SEARCH_PATH): answer}
-
-
-def fixture_days(fixtures_dir: Path) -> list[tuple[date, int]]:
-    """(day, rows) of the fixture, busiest first: handy picks for demos and end-to-end tests."""
-    counts: dict[date, int] = {}
-    for row in fixture_rows(fixtures_dir):
-        day = row_day(row)
-        if day is not None:
-            counts[day] = counts.get(day, 0) + 1
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from filinglake import quality
 from filinglake.errors import BadResponse, NotYetPublished
+from filinglake.ingest import row_checks as quality
 from filinglake.schema import PARSED_SCHEMA, empty_parsed
 from filinglake.sources.base import FetchResult, Partition, RawFile, Source
 

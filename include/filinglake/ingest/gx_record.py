@@ -1,7 +1,7 @@
 """Great Expectations record of a written partition: the row-check rules, run again by GX.
 
-The row checks (:func:`filinglake.quality.check_rows`) decide quarantine; this module is the
-independent record. It turns the same :class:`~filinglake.quality.Rule` list into a GX 1.x suite
+The row checks (:func:`filinglake.ingest.row_checks.check_rows`) decide quarantine; this module is the
+independent record. It turns the same :class:`~filinglake.ingest.row_checks.Rule` list into a GX 1.x suite
 (one expectation per rule, ``meta["rule"]`` = rule name), runs it on the rows that were written
 (clean ∪ quarantine), and compares GX's unexpected count per rule with the count the pipeline put
 in the partition manifest. Any difference, or an expectation that raised, is a
@@ -40,8 +40,10 @@ import pyarrow.compute as pc
 
 from filinglake import storage as keys
 from filinglake.errors import FilinglakeError
-from filinglake.quality import Rule, rule_failures
-from filinglake.quality import _missing as missing_mask  # the row checks' own definition of "missing"
+from filinglake.ingest.row_checks import Rule, rule_failures
+from filinglake.ingest.row_checks import (
+    _missing as missing_mask,  # the row checks' own definition of "missing"
+)
 from filinglake.schema import FILINGS_SCHEMA
 
 if TYPE_CHECKING:
@@ -494,7 +496,7 @@ def validate_table(
     """Run the GX suite on ``table`` and compare with ``expected_failures`` (rule name -> count).
 
     Without ``expected_failures`` the row checks run on the same table
-    (:func:`filinglake.quality.rule_failures`): the report then says whether both executors agree
+    (:func:`filinglake.ingest.row_checks.rule_failures`): the report then says whether both executors agree
     rule by rule. Never raises for a disagreement: see :meth:`ValidationReport.raise_for_mismatch`.
     """
     report, _ = _validate(table, rules, suite_name, expected_failures)

@@ -1,4 +1,4 @@
-"""A fake CNINFO for tests and the offline demo, built on :class:`filinglake.replay.ReplayServer`.
+"""A fake CNINFO for tests and the offline demo, built on :class:`fakes.replay.ReplayServer`.
 
 It answers ``POST /new/hisAnnouncement/query`` the way CNINFO does (form body, 30 rows a page,
 newest first, ``announcements: null`` when nothing matches) from a list of announcement rows, and
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 
-from filinglake.replay import RecordedRequest, Reply, RouteAnswer
+from fakes.replay import RecordedRequest, Reply, RouteAnswer
 from filinglake.sources.cninfo import BEIJING, CATEGORIES, MAX_PAGES, PAGE_SIZE, QUERY_PATH, exchange_of
 from filinglake.sources.cninfo_stocks import STOCK_LIST_PATH
 
@@ -211,7 +211,7 @@ def cninfo_replay(
 
 
 def cninfo_routes(fixtures_dir: Path, **options) -> dict[tuple[str, str], RouteAnswer]:
-    """Routes for :class:`~filinglake.replay.ReplayServer` (options as :func:`cninfo_replay`)."""
+    """Routes for :class:`~fakes.replay.ReplayServer` (options as :func:`cninfo_replay`)."""
     return cninfo_replay(fixtures_dir, **options).routes()
 
 

@@ -27,7 +27,7 @@ Matching, column by column with pyarrow on published-shape rows:
 
 An alert is one (entry, filing_id, issuer_id); its ``alert_id`` is the sha256 of those three, and
 ``published/alerts`` (Delta) is only ever inserted into on ``alert_id``, so reruns never repeat an
-alert. For each new alert the document is captured (:mod:`filinglake.documents`); a failed capture
+alert. For each new alert the document is captured (:mod:`filinglake.alerts.documents`); a failed capture
 is recorded in ``document_error`` and never fails the publish.
 """
 
@@ -45,14 +45,14 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filinglake import delta
 from filinglake.errors import FilinglakeError
+from filinglake.publish import delta
 
 if TYPE_CHECKING:
     from filinglake.config import Settings
     from filinglake.storage import Storage
 
-log = logging.getLogger("filinglake.alerts")
+log = logging.getLogger("filinglake.alerts.record")
 
 ALERTS = "alerts"  # the published table: <storage>/published/alerts
 #: documents fetched per raise_alerts call at most; a first run on a broad watchlist must not crawl
@@ -515,7 +515,7 @@ def _existing_ids(storage: Storage) -> set[str]:
 
 def _capture_all(storage: Storage, settings: Settings, candidates: list[dict], max_captures: int) -> None:
     """Capture each distinct document once; record the outcome on every alert that points at it."""
-    from filinglake.documents import capture
+    from filinglake.alerts.documents import capture
 
     outcomes: dict[tuple[str, str], dict] = {}
     for alert in candidates:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from filinglake.storage import Storage
 
-log = logging.getLogger("filinglake.delta")
+log = logging.getLogger("filinglake.publish.delta")
 
 PUBLISHED_LAYER = "published"
 #: keep a week of old files for time travel and for readers that listed files before a commit

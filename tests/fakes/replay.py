@@ -17,7 +17,7 @@ Unrouted requests get 404. ``HEAD`` is answered from the ``GET`` route without a
 in ``server.requests`` (a :class:`RecordedRequest` with method, path, query, body, form, headers and the
 monotonic time it arrived) so tests can assert what the client asked, and when.
 
-Run ``python -m filinglake.replay --fixtures <dir>`` to serve the SEC fixtures for a demo.
+Run ``python -m fakes.replay --fixtures <dir>`` to serve the SEC fixtures for a demo.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """CLI commands for the published layer: ``publish``, ``query``, ``compact``.
 
-Registered by :mod:`filinglake.cli` through ``COMMAND_MODULES``.
+Registered by :mod:`filinglake.cli.app` through ``COMMAND_MODULES``.
 """
 
 from __future__ import annotations
@@ -41,13 +41,13 @@ def publish(
     """
     from filinglake.config import load_settings
     from filinglake.errors import FilinglakeError
-    from filinglake.publish import clean_partitions, publish, summary
+    from filinglake.publish.run import clean_partitions, publish, summary
     from filinglake.storage import Storage
 
     settings = load_settings()
     storage = Storage.from_settings(settings)
     if fetch_tickers:
-        from filinglake.references import fetch_sec_company_tickers
+        from filinglake.publish.references import fetch_sec_company_tickers
 
         ref = fetch_sec_company_tickers(storage, settings)
         typer.echo(f"company_tickers.json: {ref.key}{' (changed)' if ref.new else ''}", err=True)
@@ -78,8 +78,8 @@ def publish(
 
 def _raise_alerts(storage, settings, result: dict) -> int:
     """Alerts for what this publish changed, printed one per line (the DAG sends them via its notifier)."""
-    from filinglake.alerts import raise_alerts
-    from filinglake.publish import changed_rows
+    from filinglake.alerts.record import raise_alerts
+    from filinglake.publish.run import changed_rows
 
     rows = changed_rows(storage, result["version_before"], result["version"])
     new = raise_alerts(storage, settings, rows) if rows.num_rows else []
@@ -127,7 +127,7 @@ def compact(
 ) -> None:
     """Maintenance: compact small files of every published table, checkpoint, vacuum old files."""
     from filinglake.config import load_settings
-    from filinglake.publish import compact_and_vacuum
+    from filinglake.publish.run import compact_and_vacuum
     from filinglake.storage import Storage
 
     settings = load_settings()

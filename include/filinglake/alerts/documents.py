@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from filinglake.http import PoliteClient
     from filinglake.storage import Storage
 
-log = logging.getLogger("filinglake.documents")
+log = logging.getLogger("filinglake.alerts.documents")
 
 DOCUMENTS_LAYER = f"{RAW_LAYER}/documents"
 #: content types kept, and what each is called in messages

@@ -28,8 +28,8 @@ app = typer.Typer(
 
 #: modules that add commands with a ``register(app)`` function; missing modules are skipped
 COMMAND_MODULES = [
-    "filinglake.publish_cli",
-    "filinglake.report_cli",
+    "filinglake.cli.publish",
+    "filinglake.cli.report",
 ]
 
 #: how many times one partition waits out a block (a challenge page, SEC's 403 page) before giving up
@@ -58,7 +58,7 @@ def parse(
     failed_checks). The last line of stdout is a JSON summary with rows_in, rows_written,
     duplicates and quarantined.
     """
-    from filinglake.pipeline import parse_file
+    from filinglake.ingest.landing import parse_file
 
     if not input_file.is_file():
         raise FilinglakeError(f"{input_file}: no such file")
@@ -136,8 +136,8 @@ def ingest(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from filinglake.pipeline import ingest as ingest_partition
-    from filinglake.pipeline import summary
+    from filinglake.ingest.landing import ingest as ingest_partition
+    from filinglake.ingest.landing import summary
 
     ids = partition_ids(source, day, quarter, start, end, stock)
     console = Console(stderr=True)

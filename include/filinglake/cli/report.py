@@ -1,6 +1,6 @@
 """CLI commands for the status page and alerts: ``report``, ``alerts``, ``watchlist``.
 
-Registered by :mod:`filinglake.cli` through ``COMMAND_MODULES``.
+Registered by :mod:`filinglake.cli.app` through ``COMMAND_MODULES``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def alerts(
     """List the alerts raised so far (published/alerts), newest first."""
     import pyarrow.compute as pc
 
-    from filinglake.alerts import read_alerts
+    from filinglake.alerts.record import read_alerts
     from filinglake.config import load_settings
     from filinglake.storage import Storage
 
@@ -81,7 +81,7 @@ def watchlist(
     path: Annotated[str | None, typer.Argument(help="watchlist file (default: FILINGLAKE_WATCHLIST)")] = None,
 ) -> None:
     """Check a watchlist file and list its entries (errors name the line and the field)."""
-    from filinglake.alerts import load_watchlist
+    from filinglake.alerts.record import load_watchlist
     from filinglake.config import load_settings
 
     loaded = load_watchlist(path or load_settings().watchlist)

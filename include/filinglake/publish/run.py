@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filinglake import delta
 from filinglake.errors import FilinglakeError
+from filinglake.publish import delta
 from filinglake.schema import FILINGS_SCHEMA
 from filinglake.storage import CLEAN_LAYER, clean_key
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from filinglake.config import Settings
     from filinglake.storage import Storage
 
-log = logging.getLogger("filinglake.publish")
+log = logging.getLogger("filinglake.publish.run")
 
 FILINGS = "filings"
 ISSUERS = "issuers"
@@ -455,7 +455,7 @@ def refresh_issuers(
     data) or with more than :data:`ISSUER_FILTER_LIMIT` of them is recomputed whole, and its issuers no
     longer in ``filings`` are deleted.
     """
-    from filinglake.references import issuer_references
+    from filinglake.publish.references import issuer_references
 
     rebuild = set(rebuild)
     sources = sorted(set(issuers_by_source) | rebuild)
@@ -653,7 +653,7 @@ def read_published(storage: Storage, name: str, where: str | None = None) -> pa.
 
 
 def compact_and_vacuum(storage: Storage, *, retention_hours: int = delta.DEFAULT_RETENTION_HOURS) -> dict:
-    """Weekly upkeep of every published table (see :func:`filinglake.delta.compact_and_vacuum`)."""
+    """Weekly upkeep of every published table (see :func:`filinglake.publish.delta.compact_and_vacuum`)."""
     return delta.compact_and_vacuum(storage, retention_hours=retention_hours)
 
 

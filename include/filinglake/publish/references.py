@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from filinglake.http import PoliteClient
     from filinglake.storage import Storage
 
-log = logging.getLogger("filinglake.references")
+log = logging.getLogger("filinglake.publish.references")
 
 SEC_COMPANY_TICKERS_URL = "https://www.sec.gov/files/company_tickers.json"
 SEC_TICKERS_SOURCE = "sec_company_tickers"

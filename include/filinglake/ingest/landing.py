@@ -19,12 +19,12 @@ import pyarrow.parquet as pq
 
 from filinglake import __version__
 from filinglake.config import Settings, load_settings
-from filinglake.quality import check_rows
+from filinglake.ingest.row_checks import check_rows
 from filinglake.schema import FILINGS_SCHEMA, PARSED_SCHEMA, QUARANTINE_SCHEMA
 from filinglake.sources import Partition, Source, get_source
 from filinglake.storage import RawRef, Storage, clean_key, manifest_key, quarantine_key
 
-log = logging.getLogger("filinglake.pipeline")
+log = logging.getLogger("filinglake.ingest.landing")
 
 
 @dataclass
@@ -133,7 +133,7 @@ def write_partition(ctx: Context, fetched: dict) -> dict:
 
 def validate_partition(ctx: Context) -> dict:
     """Great Expectations record of the written partition (fails on any disagreement with the row checks)."""
-    from filinglake.expectations import validate_partition as gx_validate
+    from filinglake.ingest.gx_record import validate_partition as gx_validate
 
     report = gx_validate(ctx.storage, ctx.source.name, ctx.partition.id, ctx.source.rules(ctx.partition))
     return report.to_dict()
