@@ -59,3 +59,56 @@ def test_bad_values_name_the_variable(clean_env: pytest.MonkeyPatch, name: str, 
     with pytest.raises(ConfigError) as raised:
         load_settings()
     assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize("value", ["s3:/bucket/x", "file:/abs/lake", "s3:bucket", "file://relative/lake", "s3:///x",
+                                   "s3://", "S3://Bucket_With_Underscore/x"])
+def test_malformed_storage_urls_are_refused(clean_env: pytest.MonkeyPatch, value: str) -> None:
+    """``s3:/bucket`` is not a relative folder called ``s3:``: refuse it instead of writing under the current folder."""
+    clean_env.setenv("FILINGLAKE_STORAGE", value)
+    settings = load_settings()  # the environment is read; the value is checked where it is used
+    with pytest.raises(ConfigError) as raised:
+        _ = settings.storage
+    message = str(raised.value)
+    assert message.startswith(f"FILINGLAKE_STORAGE={value!r}") and "s3://bucket/prefix" in message
+    assert "file:///" in message
+
+
+@pytest.mark.parametrize(("value", "expected"), [("s3://lake-bucket/prefix/", "s3://lake-bucket/prefix"),
+                                                 ("file:///srv/lake", "file:///srv/lake"),
+                                                 ("file://localhost/srv/lake", "file:///srv/lake")])
+def test_well_formed_storage_urls_are_kept(clean_env: pytest.MonkeyPatch, value: str, expected: str) -> None:
+    clean_env.setenv("FILINGLAKE_STORAGE", value)
+    assert load_settings().storage == expected
+
+
+def test_a_bad_value_only_fails_the_consumer_that_reads_it(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("FILINGLAKE_STORAGE", str(tmp_path))
+    clean_env.setenv("FILINGLAKE_SEC_RATE", "fast")
+    clean_env.setenv("FILINGLAKE_HKEX_RATE", "-1")
+    settings = load_settings()
+    assert settings.storage == tmp_path.as_uri() and settings.cninfo_rate == 0.5  # the rest is usable
+    with pytest.raises(ConfigError, match="FILINGLAKE_SEC_RATE='fast' is not a number"):
+        _ = settings.sec_rate
+    with pytest.raises(ConfigError, match="FILINGLAKE_HKEX_RATE='-1' must be positive"):
+        _ = settings.hkex_rate
+    assert "FILINGLAKE_SEC_RATE='fast' is not a number" in repr(settings)  # repr still works
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["filinglake", "ops@acme.example", "Acme Research", "Acme ops@", "Acme @acme.example", "Acme ops@localhost"],
+)
+def test_sec_user_agent_needs_a_name_and_an_email(clean_env: pytest.MonkeyPatch, value: str) -> None:
+    clean_env.setenv("FILINGLAKE_SEC_USER_AGENT", value)
+    settings = load_settings()  # not checked until SEC is called
+    with pytest.raises(ConfigError) as raised:
+        settings.require_sec_user_agent()
+    assert str(raised.value).startswith(f"FILINGLAKE_SEC_USER_AGENT={value!r} must hold a name and an e-mail address")
+
+
+@pytest.mark.parametrize("value", ["Acme Research ops@acme.example", "filinglake-tests tests@example.com",
+                                   "Jane Doe (Acme) jane.doe+sec@acme.co.uk"])
+def test_sec_user_agent_with_name_and_email_is_accepted(clean_env: pytest.MonkeyPatch, value: str) -> None:
+    clean_env.setenv("FILINGLAKE_SEC_USER_AGENT", value)
+    assert load_settings().require_sec_user_agent() == value
