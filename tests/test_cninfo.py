@@ -794,6 +794,7 @@ def test_ingest_command_waits_out_a_challenge_page_then_lands_the_day(
     from fakes.replay import Reply
 
     from filinglake.cli import app as cli
+    from filinglake.cli import ingest as ingest_cli
 
     routes = cninfo_replay(fixtures_dir).routes()
     query = routes[("POST", QUERY_PATH)]
@@ -801,7 +802,7 @@ def test_ingest_command_waits_out_a_challenge_page_then_lands_the_day(
     routes[("POST", QUERY_PATH)] = lambda request: next(answers, None) or query(request)
     server = replay_server(routes)
     waits: list[float] = []
-    monkeypatch.setattr(cli, "_sleep", waits.append)
+    monkeypatch.setattr(ingest_cli, "_sleep", waits.append)
     monkeypatch.setenv("FILINGLAKE_CNINFO_BASE_URL", server.url)
     monkeypatch.setenv("FILINGLAKE_CNINFO_RATE", "1000")
     monkeypatch.setenv("FILINGLAKE_STORAGE", (tmp_path / "lake").as_uri())

@@ -64,7 +64,7 @@ def test_a_select_reads_the_published_rows(in_published_root: Path, capsys: pyte
         ("INSTALL httpfs", "INSTALL/LOAD"),
         ("LOAD httpfs", "INSTALL/LOAD"),
         ("EXPORT DATABASE 'dump'", "EXPORT"),
-        ("CREATE TABLE copy AS SELECT * FROM filings", "CREATE"),
+        ("CREATE TABLE stash AS SELECT * FROM filings", "CREATE"),
         ("INSERT INTO filings SELECT * FROM filings", "INSERT"),
         ("SET enable_external_access = true", "SET"),
         ("SELECT 1; COPY (SELECT 1) TO 'x.csv'", "COPY"),

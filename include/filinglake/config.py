@@ -1,6 +1,7 @@
 """Settings read from environment variables, with safe defaults.
 
-One typed object, built once per process with :func:`load_settings`. Every variable is listed in
+One typed object, built with :func:`load_settings`. Each value is checked when the environment is
+read, but a malformed one only fails the code that reads that field (see :class:`Settings`). Every variable is listed in
 ``ENV_VARS`` (name, default, meaning) so the README table and the docker-compose check are generated
 from, and tested against, the same list.
 """
@@ -8,8 +9,13 @@ from, and tested against, the same list.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from filinglake.errors import InputError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STORAGE = (PROJECT_ROOT / "data").as_uri()
@@ -20,7 +26,7 @@ DEFAULT_CNINFO_STATIC_URL = "https://static.cninfo.com.cn"
 DEFAULT_HKEX_BASE_URL = "https://www1.hkexnews.hk"
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
@@ -55,7 +61,25 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value.strip()
 
 
-def _float(name: str, default: float) -> float:
+@dataclass(frozen=True)
+class InvalidSetting:
+    """Stands in a :class:`Settings` field whose variable is malformed; reading the field raises ``error``."""
+
+    error: ConfigError
+
+    def __repr__(self) -> str:
+        return f"<invalid: {self.error}>"
+
+
+def _checked(parse: Callable[[], object]) -> object:
+    """The parsed value, or an :class:`InvalidSetting` that raises when (and only where) the field is read."""
+    try:
+        return parse()
+    except ConfigError as exc:
+        return InvalidSetting(exc)
+
+
+def _float(name: str, default: float, *, most: float | None = None, why: str = "") -> float:
     raw = _env(name)
     if raw is None:
         return default
@@ -65,6 +89,8 @@ def _float(name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
     if value <= 0:
         raise ConfigError(f"{name}={raw!r} must be positive")
+    if most is not None and value > most:
+        raise ConfigError(f"{name}={value}: {why}")
     return value
 
 
@@ -72,9 +98,53 @@ def _int(name: str, default: int) -> int:
     return int(_float(name, default))
 
 
-@dataclass(frozen=True)
+_STORAGE_FORMS = "write s3://bucket/prefix, file:///absolute/path or a plain folder path"
+#: anything that starts like a URL scheme (``s3:``, ``file:``, ``gs:``); a plain path never does on POSIX
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
+#: S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def storage_root(value: str) -> str:
+    """``FILINGLAKE_STORAGE`` as a ``file:///…`` or ``s3://bucket/prefix`` URI (no trailing slash).
+
+    A plain folder path is accepted and made absolute. Anything that looks like a URL but is not one
+    of those two exact forms (``s3:/bucket``, ``file:/abs``, ``file://relative``, ``gs://…``) is refused:
+    taken as a folder name it would silently write under ``./s3:/…`` in the current folder.
+    """
+    scheme = _SCHEME.match(value)
+    if scheme is None:
+        return Path(value).resolve().as_uri()
+    bad = f"FILINGLAKE_STORAGE={value!r}"
+    parts = urlsplit(value)
+    if parts.scheme.lower() == "s3" and value[:5].lower() == "s3://":
+        if not _BUCKET.match(parts.netloc):
+            raise ConfigError(f"{bad}: {parts.netloc!r} is not a valid S3 bucket name; {_STORAGE_FORMS}")
+        return f"s3://{parts.netloc}{parts.path}".rstrip("/")
+    if parts.scheme.lower() == "file" and value[:7].lower() == "file://":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise ConfigError(f"{bad}: a file:// root needs an absolute path (three slashes); {_STORAGE_FORMS}")
+        return Path(parts.path).as_uri().rstrip("/")
+    if value[len(scheme["scheme"]) + 1 :].startswith("//"):
+        raise ConfigError(f"{bad}: only file:// and s3:// are supported; {_STORAGE_FORMS}")
+    raise ConfigError(f"{bad} is not a URL filinglake understands (a scheme needs '://'); {_STORAGE_FORMS}")
+
+
+def _storage() -> str:
+    return storage_root(_env("FILINGLAKE_STORAGE", DEFAULT_STORAGE) or DEFAULT_STORAGE)
+
+
+_NAME_AND_EMAIL = re.compile(r"^(?P<name>.*\S)\s+(?P<email>[^\s@]+@[^\s@]+\.[^\s@]+)$")
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
-    """Everything configurable, resolved from the environment."""
+    """Everything configurable, resolved from the environment.
+
+    A malformed variable does not stop the others: its field holds an :class:`InvalidSetting` and
+    reading that field raises the :class:`ConfigError` naming the variable. So a bad
+    ``FILINGLAKE_SEC_RATE`` fails SEC requests, not ``filinglake query``.
+    """
 
     storage: str = DEFAULT_STORAGE
     s3_endpoint_url: str | None = None
@@ -98,20 +168,20 @@ class Settings:
     document_max_bytes: int = 50 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
 
+    def __getattribute__(self, name: str) -> object:
+        value = object.__getattribute__(self, name)
+        if type(value) is InvalidSetting:
+            raise value.error
+        return value
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={object.__getattribute__(self, f.name)!r}" for f in fields(self))
+        return f"Settings({shown})"
+
     @classmethod
     def from_env(cls) -> Settings:
-        storage = _env("FILINGLAKE_STORAGE", DEFAULT_STORAGE)
-        assert storage is not None
-        if not storage.startswith(("file://", "s3://")):
-            # A bare path is a convenience for people; store it as a file:// URI.
-            if "://" in storage:
-                raise ConfigError(f"FILINGLAKE_STORAGE={storage!r}: only file:// and s3:// are supported")
-            storage = Path(storage).resolve().as_uri()
-        sec_rate = _float("FILINGLAKE_SEC_RATE", 5.0)
-        if sec_rate > 10:
-            raise ConfigError(f"FILINGLAKE_SEC_RATE={sec_rate}: SEC allows at most 10 requests per second")
         return cls(
-            storage=storage.rstrip("/"),
+            storage=_checked(_storage),
             s3_endpoint_url=_env("FILINGLAKE_S3_ENDPOINT_URL", _env("AWS_ENDPOINT_URL")),
             aws_access_key_id=_env("AWS_ACCESS_KEY_ID"),
             aws_secret_access_key=_env("AWS_SECRET_ACCESS_KEY"),
@@ -120,28 +190,32 @@ class Settings:
             aws_conn_id=_env("FILINGLAKE_AWS_CONN_ID", "aws_default") or "aws_default",
             sec_user_agent=_env("FILINGLAKE_SEC_USER_AGENT"),
             sec_base_url=(_env("FILINGLAKE_SEC_BASE_URL", DEFAULT_SEC_BASE_URL) or "").rstrip("/"),
-            sec_rate=sec_rate,
-            sec_block_seconds=_float("FILINGLAKE_SEC_BLOCK_SECONDS", 600.0),
+            sec_rate=_checked(lambda: _float("FILINGLAKE_SEC_RATE", 5.0, most=10,
+                                             why="SEC allows at most 10 requests per second")),
+            sec_block_seconds=_checked(lambda: _float("FILINGLAKE_SEC_BLOCK_SECONDS", 600.0)),
             cninfo_base_url=(_env("FILINGLAKE_CNINFO_BASE_URL", DEFAULT_CNINFO_BASE_URL) or "").rstrip("/"),
             cninfo_static_url=(_env("FILINGLAKE_CNINFO_STATIC_URL", DEFAULT_CNINFO_STATIC_URL) or "").rstrip("/"),
-            cninfo_rate=_float("FILINGLAKE_CNINFO_RATE", 0.5),
+            cninfo_rate=_checked(lambda: _float("FILINGLAKE_CNINFO_RATE", 0.5)),
             hkex_base_url=(_env("FILINGLAKE_HKEX_BASE_URL", DEFAULT_HKEX_BASE_URL) or "").rstrip("/"),
-            hkex_rate=_float("FILINGLAKE_HKEX_RATE", 0.5),
-            http_timeout=_float("FILINGLAKE_HTTP_TIMEOUT", 60.0),
-            http_retries=_int("FILINGLAKE_HTTP_RETRIES", 5),
+            hkex_rate=_checked(lambda: _float("FILINGLAKE_HKEX_RATE", 0.5)),
+            http_timeout=_checked(lambda: _float("FILINGLAKE_HTTP_TIMEOUT", 60.0)),
+            http_retries=_checked(lambda: _int("FILINGLAKE_HTTP_RETRIES", 5)),
             watchlist=_env("FILINGLAKE_WATCHLIST", str(PROJECT_ROOT / "include" / "watchlist.yaml")) or "",
-            document_max_bytes=_int("FILINGLAKE_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024),
+            document_max_bytes=_checked(lambda: _int("FILINGLAKE_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)),
         )
 
     def require_sec_user_agent(self) -> str:
-        """The declared SEC contact, or a clear error naming the variable."""
+        """The declared SEC contact (a name and an e-mail address), or a clear error naming the variable."""
         ua = self.sec_user_agent
-        if not ua or " " not in ua.strip():
+        example = "e.g. FILINGLAKE_SEC_USER_AGENT='Acme Research ops@acme.example'"
+        if not ua or not ua.strip():
+            raise ConfigError(f"FILINGLAKE_SEC_USER_AGENT is not set: SEC requires a declared contact, {example}")
+        if not _NAME_AND_EMAIL.match(ua.strip()):
             raise ConfigError(
-                "FILINGLAKE_SEC_USER_AGENT is not set: SEC requires a declared contact, "
-                "e.g. FILINGLAKE_SEC_USER_AGENT='Acme Research ops@acme.example'"
+                f"FILINGLAKE_SEC_USER_AGENT={ua!r} must hold a name and an e-mail address, {example} "
+                "(SEC refuses requests without a declared contact)"
             )
-        return ua
+        return ua.strip()
 
 
 def load_settings() -> Settings:

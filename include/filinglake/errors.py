@@ -7,6 +7,10 @@ class FilinglakeError(Exception):
     """Base class for expected failures (bad input, bad response, bad configuration)."""
 
 
+class InputError(FilinglakeError):
+    """What the user gave is wrong (an option, a setting, a stock code): running it again fails the same way."""
+
+
 class BadResponse(FilinglakeError):
     """A response is not what it claims to be (HTML instead of an index, truncated gzip, wrong JSON shape).
 

@@ -11,12 +11,23 @@ DuckDB 2.0.1 cannot download extensions here (no httpfs, no delta), so:
   deletion vectors nor column mapping; a table written by another engine with those would need
   DuckDB's delta extension instead;
 - S3 is reached through an fsspec filesystem registered with DuckDB (s3fs, notes §4.3 "Route B").
+
+Read-only unless ``allow_writes``: two locks, because either alone leaves a gap.
+
+- Only statements that read run (SELECT, its forms DESCRIBE/SHOW/SUMMARIZE/WITH, and EXPLAIN);
+  COPY, ATTACH, INSTALL/LOAD, EXPORT, CREATE, INSERT, SET … are refused by type before they run.
+- After the views are registered, DuckDB itself is closed: ``allowed_paths`` = the files the views read
+  (plus the ``--output`` file), ``enable_external_access = false`` (no other file, no extension, no
+  ATTACH), ``lock_configuration = true`` (no SET undoes it). A SELECT reaching for ``/etc/passwd``
+  gets DuckDB's permission error. (DuckDB alone would still let ``COPY … TO`` overwrite one of the
+  allowed data files, hence the statement check.)
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -56,13 +67,58 @@ _DUCKDB_TYPES = {
 }
 
 
+#: statement types a read-only query may run (DESCRIBE, SHOW, SUMMARIZE and WITH parse as SELECT)
+READ_STATEMENTS = frozenset({"SELECT", "EXPLAIN"})
+#: how a refused statement type is named to the user
+_STATEMENT_NAMES = {"LOAD": "INSTALL/LOAD", "VARIABLE_SET": "SET", "EXPORT": "EXPORT"}
+
+
 class QueryError(FilinglakeError):
-    """The SQL did not run (syntax, unknown column …); the message is DuckDB's first line."""
+    """The SQL did not run (syntax, unknown column, a write refused …); the message is DuckDB's, hints included."""
+
+
+class NothingPublished(QueryError):
+    """The storage root holds no published table (nothing published yet, or FILINGLAKE_STORAGE points elsewhere)."""
 
 
 def _duckdb_errors(exc: Exception) -> QueryError:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # keep every line: DuckDB's hints ("Did you mean "filings"?", "LINE 1: …") follow the first one
+    message = "\n".join(line for line in str(exc).strip().splitlines() if line.strip()) or type(exc).__name__
     return QueryError(f"query failed: {message}")
+
+
+def require_published(storage: Storage) -> None:
+    """:class:`NothingPublished` when no published table exists under ``storage``."""
+    if not any(delta.open_table(storage, name) is not None for name in (FILINGS, ISSUERS, DAILY_COUNTS, ALERTS)):
+        raise NothingPublished(
+            f"nothing is published under {storage.root}: run `filinglake publish` first, "
+            "or check FILINGLAKE_STORAGE"
+        )
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse, before anything runs, every statement of ``sql`` that is not a read."""
+    import duckdb
+
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise _duckdb_errors(exc) from None
+    for statement in statements:
+        kind = statement.type.name
+        if kind not in READ_STATEMENTS:
+            name = _STATEMENT_NAMES.get(kind, kind)
+            raise QueryError(
+                f"query is read-only: {name} statements are refused (use --output FILE for results, "
+                "or --allow-writes to let the SQL write)"
+            )
+
+
+def _lock(con: duckdb.DuckDBPyConnection, readable: list[str]) -> None:
+    """From now on DuckDB opens only ``readable`` and no setting can be changed back."""
+    con.execute(f"SET allowed_paths = {_file_list(readable)}")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def _alerts_schema() -> pa.Schema:
@@ -121,22 +177,25 @@ def _local_path(uri: str) -> str:
 
 
 def _table_view(con: duckdb.DuckDBPyConnection, storage: Storage, name: str, schema: pa.Schema,
-                partition_columns: tuple[str, ...]) -> None:
+                partition_columns: tuple[str, ...]) -> list[str]:
+    """The view ``name`` over the table's current files; returns the files it reads."""
     files = _delta_files(storage, name)
     if not files:
         _empty_view(con, name, schema)
-        return
+        return []
     hive_types = "{" + ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in partition_columns) + "}"
     options = f", hive_partitioning = true, hive_types = {hive_types}" if partition_columns else ""
     con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {_columns(schema)} '
                 f"FROM read_parquet({_file_list(files)}{options})")
+    return files
 
 
-def _quarantine_view(con: duckdb.DuckDBPyConnection, storage: Storage, schema: pa.Schema) -> None:
+def _quarantine_view(con: duckdb.DuckDBPyConnection, storage: Storage, schema: pa.Schema) -> list[str]:
+    """The quarantine view over every source's quarantined rows; returns the files it reads."""
     keys = [k for k in storage.list(QUARANTINE_LAYER) if k.endswith("/part.parquet")]
     if not keys:
         _empty_view(con, QUARANTINE, schema)
-        return
+        return []
     paths = [storage.uri(k) if storage.scheme == "s3" else storage.path(k) for k in keys]
     base = schema.remove(schema.get_field_index("partition"))
     con.execute(
@@ -144,10 +203,15 @@ def _quarantine_view(con: duckdb.DuckDBPyConnection, storage: Storage, schema: p
         f"regexp_extract(filename, 'partition=([^/]+)/', 1) AS \"partition\" "
         f"FROM read_parquet({_file_list(paths)}, union_by_name = true, filename = true, hive_partitioning = false)"
     )
+    return paths
 
 
-def connect(storage: Storage) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the views over ``storage`` (the table versions of now)."""
+def connect(storage: Storage, *, read_only: bool = True, writable: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the views over ``storage`` (the table versions of now).
+
+    ``read_only``: once the views exist, DuckDB may open only their files and ``writable`` (see the
+    module docstring), and its configuration is locked.
+    """
     import duckdb
 
     con = duckdb.connect(config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"})
@@ -155,28 +219,39 @@ def connect(storage: Storage) -> duckdb.DuckDBPyConnection:
     if storage.scheme == "s3":
         con.register_filesystem(s3fs_filesystem(storage.settings))
     schemas = _schemas()
-    _table_view(con, storage, FILINGS, schemas[FILINGS], ("source", "filing_month"))
-    _table_view(con, storage, ISSUERS, schemas[ISSUERS], ("source",))
-    _table_view(con, storage, DAILY_COUNTS, schemas[DAILY_COUNTS], ("source",))
+    readable = [
+        *_table_view(con, storage, FILINGS, schemas[FILINGS], ("source", "filing_month")),
+        *_table_view(con, storage, ISSUERS, schemas[ISSUERS], ("source",)),
+        *_table_view(con, storage, DAILY_COUNTS, schemas[DAILY_COUNTS], ("source",)),
+    ]
     alerts_table = delta.open_table(storage, ALERTS)
     partitions = tuple(alerts_table.metadata().partition_columns) if alerts_table is not None else ()
-    _table_view(con, storage, ALERTS, schemas[ALERTS], partitions)
-    _quarantine_view(con, storage, schemas[QUARANTINE])
+    readable += _table_view(con, storage, ALERTS, schemas[ALERTS], partitions)
+    readable += _quarantine_view(con, storage, schemas[QUARANTINE])
+    if read_only:
+        _lock(con, [*readable, *writable])
     return con
 
 
-def run_query(sql: str, settings: Settings | None = None, *, storage: Storage | None = None,
-              limit: int | None = None) -> pa.Table:
-    """Run ``sql`` over the views and return the result (at most ``limit`` rows when given)."""
+def _storage_for(settings: Settings | None, storage: Storage | None) -> Storage:
     from filinglake.config import load_settings
     from filinglake.storage import Storage
 
-    if storage is None:
-        storage = Storage.from_settings(settings or load_settings())
+    return storage if storage is not None else Storage.from_settings(settings or load_settings())
+
+
+def run_query(sql: str, settings: Settings | None = None, *, storage: Storage | None = None,
+              limit: int | None = None, allow_writes: bool = False) -> pa.Table:
+    """Run ``sql`` over the views and return the result (at most ``limit`` rows when given).
+
+    Read-only unless ``allow_writes`` (:class:`QueryError` for a statement that would write).
+    """
     import duckdb
 
-    con = connect(storage)
+    con = connect(_storage_for(settings, storage), read_only=not allow_writes)
     try:
+        if not allow_writes:
+            check_read_only(con, sql)
         relation = con.sql(sql)
         if relation is None:  # a statement without a result (SET, CREATE …)
             return pa.table({})
@@ -189,28 +264,36 @@ def run_query(sql: str, settings: Settings | None = None, *, storage: Storage | 
         con.close()
 
 
-def write_result(sql: str, output: str, settings: Settings | None = None, *, storage: Storage | None = None) -> int:
-    """Run ``sql`` and write every row to ``output`` (``.csv`` or ``.parquet``); returns the row count."""
-    import duckdb
+def write_result(sql: str, output: str, settings: Settings | None = None, *, storage: Storage | None = None,
+                 allow_writes: bool = False) -> int:
+    """Run ``sql`` and write every row to ``output`` (``.csv`` or ``.parquet``); returns the row count.
 
-    from filinglake.config import load_settings
-    from filinglake.storage import Storage
+    Read-only unless ``allow_writes``: the one file written is ``output``.
+    """
+    import duckdb
 
     kind = output.lower().rsplit(".", 1)[-1]
     if kind not in ("csv", "parquet"):
         raise FilinglakeError(f"--output {output}: use a .csv or .parquet file name")
-    if storage is None:
-        storage = Storage.from_settings(settings or load_settings())
-    con = connect(storage)
+    target = str(Path(output).resolve()) if "://" not in output else output
+    con = connect(_storage_for(settings, storage), read_only=not allow_writes, writable=(target, _tmp_sibling(target)))
     try:
+        if not allow_writes:
+            check_read_only(con, sql)
         relation = con.sql(sql)
         if relation is None:
             raise FilinglakeError("the statement returns no rows to write")
         options = "FORMAT csv, HEADER true" if kind == "csv" else "FORMAT parquet, COMPRESSION zstd"
         body = sql.strip().rstrip(";")
         # COPY answers with the number of rows it wrote
-        return int(con.execute(f"COPY ({body}) TO {_quote(output)} ({options})").fetchall()[0][0])
+        return int(con.execute(f"COPY ({body}) TO {_quote(target)} ({options})").fetchall()[0][0])
     except duckdb.Error as exc:
         raise _duckdb_errors(exc) from None
     finally:
         con.close()
+
+
+def _tmp_sibling(path: str) -> str:
+    """Where DuckDB's COPY writes before it renames onto ``path`` (``tmp_<name>`` beside it)."""
+    head, _, name = path.rpartition("/")
+    return f"{head}/tmp_{name}" if head else f"tmp_{name}"

@@ -1,4 +1,4 @@
-"""CLI commands for the published layer: ``publish``, ``query``, ``compact``.
+"""CLI commands for the published layer: ``publish``, ``compact``.
 
 Registered by :mod:`filinglake.cli.app` through ``COMMAND_MODULES``.
 """
@@ -6,14 +6,9 @@ Registered by :mod:`filinglake.cli.app` through ``COMMAND_MODULES``.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated
 
 import typer
-
-#: longest cell printed in the terminal table (the full value goes to --output)
-MAX_CELL = 120
 
 
 def publish(
@@ -92,36 +87,6 @@ def _raise_alerts(storage, settings, result: dict) -> int:
     return len(new)
 
 
-def query(
-    sql: Annotated[str, typer.Argument(help="DuckDB SQL over the views filings, issuers, daily_counts, alerts, quarantine")],
-    output: Annotated[str | None, typer.Option("--output", "-o", help="write every row to FILE.csv or FILE.parquet")] = None,
-    limit: Annotated[int, typer.Option(help="rows printed in the terminal (0: all)")] = 50,
-) -> None:
-    """Run SQL over the published tables, offline, on local or S3 storage.
-
-    Example: the filings of Royal Bank of Canada (ticker RY) in January 2026:
-
-        filinglake query "SELECT f.filing_date, f.form_type, f.company_name, f.document_url
-        FROM filings f JOIN issuers i USING (source, issuer_id)
-        WHERE list_contains(i.tickers, 'RY') AND f.filing_date BETWEEN '2026-01-01' AND '2026-01-31'"
-
-    Views: filings, issuers, daily_counts, alerts, quarantine (see `filinglake query "DESCRIBE filings"`).
-    """
-    from filinglake.config import load_settings
-    from filinglake.query import run_query, write_result
-
-    settings = load_settings()
-    if output:
-        count = write_result(sql, output, settings)
-        typer.echo(f"{count} row(s) written to {output}", err=True)
-        return
-    if limit < 0:
-        raise typer.BadParameter("--limit must be 0 or more")
-    table = run_query(sql, settings, limit=limit + 1 if limit else None)
-    shown = table.slice(0, limit) if limit else table
-    print_table(shown, more=limit > 0 and table.num_rows > limit)
-
-
 def compact(
     retention_hours: Annotated[int, typer.Option(help="keep unreferenced files this long (time travel, readers)")] = 168,
 ) -> None:
@@ -135,42 +100,6 @@ def compact(
     typer.echo(json.dumps(report, sort_keys=True))
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        text = ", ".join(_cell(v) for v in value)
-    elif isinstance(value, datetime):
-        text = value.isoformat(sep=" ", timespec="seconds")
-    elif isinstance(value, date | Decimal):
-        text = str(value)
-    else:
-        text = str(value)
-    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
-
-
-def print_table(table, *, more: bool = False) -> None:
-    """A pyarrow table as a readable terminal table (lists joined with commas, long cells cut)."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    console = Console()
-    if table.num_columns == 0:
-        console.print("(no result)")
-        return
-    view = Table(show_lines=False, header_style="bold")
-    for name in table.column_names:
-        view.add_column(name, overflow="fold")
-    # column-wise: a join may repeat a column name, which row dicts would collapse
-    for row in zip(*(column.to_pylist() for column in table.columns), strict=True):
-        view.add_row(*(Text(_cell(v)) for v in row))  # Text: brackets in data are not markup
-    console.print(view)
-    suffix = " (more not shown: raise --limit or use --output)" if more else ""
-    console.print(f"{table.num_rows} row(s){suffix}", style="dim")
-
-
 def register(app: typer.Typer) -> None:
     app.command("publish")(publish)
-    app.command("query")(query)
     app.command("compact")(compact)

@@ -1,19 +1,15 @@
-"""CLI commands for the status page and alerts: ``report``, ``alerts``, ``watchlist``.
-
-Registered by :mod:`filinglake.cli.app` through ``COMMAND_MODULES``.
-"""
+"""``filinglake report``: the static status page."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
 
 def report(
-    days: Annotated[int, typer.Option(help="calendar days charted per source")] = 60,
-    runs: Annotated[int, typer.Option(help="latest run manifests listed")] = 20,
+    days: Annotated[int, typer.Option(min=1, help="calendar days charted per source")] = 60,
+    runs: Annotated[int, typer.Option(min=0, help="latest run manifests listed")] = 20,
 ) -> None:
     """Write the static status page (reports/index.html) and print where it is.
 
@@ -26,73 +22,8 @@ def report(
     from filinglake.storage import Storage
 
     settings = load_settings()
-    if days < 1 or runs < 0:
-        raise typer.BadParameter("--days must be at least 1 and --runs at least 0")
     typer.echo(write_report(Storage.from_settings(settings), settings, days=days, last_runs=runs))
-
-
-def alerts(
-    limit: Annotated[int, typer.Option(help="newest alerts shown (0: all)")] = 20,
-    entry: Annotated[str | None, typer.Option(help="only this watchlist entry id")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line instead of a table")] = False,
-) -> None:
-    """List the alerts raised so far (published/alerts), newest first."""
-    import pyarrow.compute as pc
-
-    from filinglake.alerts.record import read_alerts
-    from filinglake.config import load_settings
-    from filinglake.storage import Storage
-
-    settings = load_settings()
-    table = read_alerts(Storage.from_settings(settings), settings)
-    if entry:
-        table = table.filter(pc.equal(table["entry_id"], entry))
-    table = table.take(pc.sort_indices(table, sort_keys=[("alerted_at", "descending"), ("alert_id", "ascending")]))
-    if limit:
-        table = table.slice(0, limit)
-    rows = table.to_pylist()
-    if as_json:
-        for row in rows:
-            typer.echo(json.dumps(row, ensure_ascii=False, default=str, sort_keys=True))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    view = Table(title=f"alerts ({len(rows)} shown)")
-    for column in ("alerted_at", "entry_id", "matched_on", "source", "company_name", "filing", "filing_date",
-                   "document"):
-        view.add_column(column)
-    for row in rows:
-        document = row["document_key"] or f"[dim]{row['document_error'] or ''}[/dim]"
-        view.add_row(
-            f"{row['alerted_at']:%Y-%m-%d %H:%M}" if row["alerted_at"] else "",
-            row["entry_id"],
-            row["matched_on"] or "",
-            row["source"] or "",
-            row["company_name"] or row["issuer_id"] or "",
-            row["title"] or f"{row['form_type'] or ''} {row['filing_id']}",
-            str(row["filing_date"] or ""),
-            document,
-        )
-    Console().print(view)
-
-
-def watchlist(
-    path: Annotated[str | None, typer.Argument(help="watchlist file (default: FILINGLAKE_WATCHLIST)")] = None,
-) -> None:
-    """Check a watchlist file and list its entries (errors name the line and the field)."""
-    from filinglake.alerts.record import load_watchlist
-    from filinglake.config import load_settings
-
-    loaded = load_watchlist(path or load_settings().watchlist)
-    for item in loaded.entries:
-        criteria = {name: list(getattr(item, name)) for name in
-                    ("tickers", "ciks", "stock_codes", "words", "form_types", "sources") if getattr(item, name)}
-        typer.echo(json.dumps({"id": item.id, "name": item.name, **criteria}, ensure_ascii=False))
-    typer.echo(f"{loaded.path}: {len(loaded)} entries, OK", err=True)
 
 
 def register(app: typer.Typer) -> None:
     app.command()(report)
-    app.command()(alerts)
-    app.command()(watchlist)

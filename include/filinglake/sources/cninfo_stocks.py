@@ -20,7 +20,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from filinglake.errors import BadResponse, FilinglakeError
+from filinglake.errors import BadResponse, InputError
 
 if TYPE_CHECKING:
     from filinglake.config import Settings
@@ -38,7 +38,7 @@ A_SHARE = "A股"
 _REQUIRED_KEYS = ("orgId", "code")
 
 
-class UnknownStock(FilinglakeError):
+class UnknownStock(InputError):
     """A stock code that is not in CNINFO's stock list (a typo, or not an A/B share listed on SZ/SH/BJ)."""
 
 
