@@ -269,3 +269,16 @@ def test_bad_sec_user_agent_is_named_when_sec_is_called(sec_env: ReplayServer, m
     (line,) = error_lines(capsys.readouterr().err)
     assert line.startswith("filinglake: error: FILINGLAKE_SEC_USER_AGENT='filinglake-tests' must hold a name and an e-mail")
     assert sec_env.requests == []
+
+
+def test_readme_documents_the_exit_codes_and_the_commands() -> None:
+    from filinglake.cli import app as cli_app
+    from filinglake.cli import exit_codes
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    for code in (exit_codes.OK, exit_codes.PARTITIONS_FAILED, exit_codes.USAGE_ERROR, exit_codes.INTERRUPTED):
+        assert f"\n| {code} | " in section, code
+    for command in cli_app.app.registered_commands:
+        name = command.name or command.callback.__name__
+        assert f"`{name}" in section, name

@@ -256,7 +256,7 @@ def test_parse_command_interface(fixtures_dir: Path, tmp_path: Path, capsys) -> 
 
 def test_parse_command_errors_are_one_line(fixtures_dir: Path, tmp_path: Path, capsys) -> None:
     block = fixtures_dir / "edgar/errors/sec_request_rate_threshold_exceeded.html"
-    assert cli_main(["parse", str(block), "--output", str(tmp_path)]) == 2
+    assert cli_main(["parse", "--source", "sec_edgar", str(block), "--output", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("filinglake: error:")
     assert cli_main(["parse", "--source", "nope", str(block), "--output", str(tmp_path)]) == 2

@@ -32,13 +32,15 @@ class ConfigError(InputError, ValueError):
 
 #: (variable, default shown to users, meaning). Keep in step with Settings.from_env.
 ENV_VARS: list[tuple[str, str, str]] = [
-    ("FILINGLAKE_STORAGE", "file://<project>/data", "root of all data: `file:///path` or `s3://bucket/prefix`"),
+    ("FILINGLAKE_STORAGE", "file://<project>/data",
+     "root of all data: `file:///path`, `s3://bucket/prefix` or a plain folder path"),
     ("FILINGLAKE_S3_ENDPOINT_URL", "(AWS)", "S3-compatible endpoint, e.g. `http://minio:9000`; falls back to `AWS_ENDPOINT_URL`"),
     ("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN", "(AWS chain)",
      "S3 credentials (or an Airflow connection, see `FILINGLAKE_AWS_CONN_ID`)"),
     ("AWS_REGION / AWS_DEFAULT_REGION", "us-east-1", "S3 region"),
     ("FILINGLAKE_AWS_CONN_ID", "aws_default", "Airflow connection the DAGs read S3 credentials and endpoint from, when it exists"),
-    ("FILINGLAKE_SEC_USER_AGENT", "(none)", "`Name email@example.com`; required for live SEC requests"),
+    ("FILINGLAKE_SEC_USER_AGENT", "(none)",
+     "`Name email@example.com` (a name and an e-mail address); required for live SEC requests"),
     ("FILINGLAKE_SEC_BASE_URL", DEFAULT_SEC_BASE_URL, "EDGAR archive root (point at a replay server in tests)"),
     ("FILINGLAKE_SEC_RATE", "5", "requests per second to the SEC host, across threads (SEC allows at most 10)"),
     ("FILINGLAKE_SEC_BLOCK_SECONDS", "600", "how long to back off after SEC's 403 'Request Rate Threshold Exceeded' page"),

@@ -112,9 +112,14 @@ def _days_of(source: str, first: date, last: date) -> list[str]:
 
 
 def stock_code(text: str) -> str:
-    """The exchange's stock code from what a user types: ``002236``, ``002236.SZ``, ``SZ002236``."""
+    """The exchange's stock code from what a user types: ``002236``, ``002236.SZ``, ``SZ002236``.
+
+    Plain digits are kept as typed: the source's own stock list decides whether the code exists.
+    """
     from filinglake.tickers import readings
 
+    if text.strip().isdigit():
+        return text.strip()
     code = next((ref.value for ref in readings(text) if ref.kind == "stock_code"), None)
     if code is None:
         raise InputError(f"--stock {text}: not a stock code (six digits such as 002236, or a ticker such as 002236.SZ)")
