@@ -241,9 +241,9 @@ def ingest(
             except InputError:
                 raise  # the same for every partition: stop here
             except (FilinglakeError, ValueError) as exc:
-                failures.append(f"{pid}: {exc}")
+                failures.append(_failure(pid, exc))
                 if len(ids) > 1:
-                    console.print(f"[red]{pid} failed:[/red] {exc}", highlight=False)
+                    console.print(f"[red]failed:[/red] {failures[-1]}", highlight=False, soft_wrap=True)
                 progress.update(task, advance=1, last=f"{pid}: failed")
                 continue
             summary = landing.summary(manifest)
@@ -262,6 +262,12 @@ def ingest(
                 console.print(f"  {line}", highlight=False, soft_wrap=True)
     if failures:
         raise PartitionsFailed(failures, total=len(ids))
+
+
+def _failure(pid: str, exc: Exception) -> str:
+    """``"<partition>: <reason>"`` (without naming the partition twice when the reason already does)."""
+    reason = str(exc)
+    return reason if reason.startswith(f"{pid}:") else f"{pid}: {reason}"
 
 
 def _ingest_waiting_out_blocks(ingest_partition, source: str, pid: str, options: dict, console) -> dict:
