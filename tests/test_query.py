@@ -53,6 +53,9 @@ def error_lines(err: str) -> list[str]:
 def test_a_select_reads_the_published_rows(in_published_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["query", "SELECT count(*) AS n FROM filings"]) == 0
     assert "│ 30 │" in capsys.readouterr().out
+    for sql in ("DESCRIBE filings", "SUMMARIZE daily_counts", "EXPLAIN ANALYZE SELECT * FROM issuers",
+                "WITH f AS (SELECT * FROM filings) SELECT count(*) FROM f"):
+        assert main(["query", sql]) == 0, sql
 
 
 @pytest.mark.parametrize(
@@ -68,6 +71,8 @@ def test_a_select_reads_the_published_rows(in_published_root: Path, capsys: pyte
         ("INSERT INTO filings SELECT * FROM filings", "INSERT"),
         ("SET enable_external_access = true", "SET"),
         ("SELECT 1; COPY (SELECT 1) TO 'x.csv'", "COPY"),
+        ("EXPLAIN ANALYZE COPY (SELECT 1) TO 'x.csv'", "COPY"),  # EXPLAIN ANALYZE runs its statement
+        ("explain (analyze, format json) copy (select 1) to 'x.csv'", "COPY"),
     ],
 )
 def test_statements_that_write_or_reach_out_are_refused(sql: str, kind: str, in_published_root: Path, tmp_path: Path,

@@ -1,9 +1,9 @@
 """Settings read from environment variables, with safe defaults.
 
 One typed object, built with :func:`load_settings`. Each value is checked when the environment is
-read, but a malformed one only fails the code that reads that field (see :class:`Settings`). Every variable is listed in
-``ENV_VARS`` (name, default, meaning) so the README table and the docker-compose check are generated
-from, and tested against, the same list.
+read, but a malformed one only fails the code that reads that field (see :class:`Settings`). Every
+variable is listed in ``ENV_VARS`` (name, default, meaning) so the README table and the
+docker-compose check are generated from, and tested against, the same list.
 """
 
 from __future__ import annotations

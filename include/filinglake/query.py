@@ -14,7 +14,7 @@ DuckDB 2.0.1 cannot download extensions here (no httpfs, no delta), so:
 
 Read-only unless ``allow_writes``: two locks, because either alone leaves a gap.
 
-- Only statements that read run (SELECT, its forms DESCRIBE/SHOW/SUMMARIZE/WITH, and EXPLAIN);
+- Only statements that read run (SELECT, its forms DESCRIBE/SHOW/SUMMARIZE/WITH, and EXPLAIN of one);
   COPY, ATTACH, INSTALL/LOAD, EXPORT, CREATE, INSERT, SET … are refused by type before they run.
 - After the views are registered, DuckDB itself is closed: ``allowed_paths`` = the files the views read
   (plus the ``--output`` file), ``enable_external_access = false`` (no other file, no extension, no
@@ -67,10 +67,12 @@ _DUCKDB_TYPES = {
 }
 
 
-#: statement types a read-only query may run (DESCRIBE, SHOW, SUMMARIZE and WITH parse as SELECT)
-READ_STATEMENTS = frozenset({"SELECT", "EXPLAIN"})
+#: statement types a read-only query may run (DESCRIBE, SHOW, SUMMARIZE and WITH parse as SELECT);
+#: an EXPLAIN is judged by the statement it explains (EXPLAIN ANALYZE runs it)
+READ_STATEMENTS = frozenset({"SELECT"})
+_EXPLAIN_HEAD = re.compile(r"^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
 #: how a refused statement type is named to the user
-_STATEMENT_NAMES = {"LOAD": "INSTALL/LOAD", "VARIABLE_SET": "SET", "EXPORT": "EXPORT"}
+_STATEMENT_NAMES = {"LOAD": "INSTALL/LOAD", "VARIABLE_SET": "SET VARIABLE"}
 
 
 class QueryError(FilinglakeError):
@@ -101,17 +103,29 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     import duckdb
 
     try:
-        statements = con.extract_statements(sql)
+        kinds = _statement_kinds(con, sql)
     except duckdb.Error as exc:
         raise _duckdb_errors(exc) from None
-    for statement in statements:
-        kind = statement.type.name
+    for kind in kinds:
         if kind not in READ_STATEMENTS:
             name = _STATEMENT_NAMES.get(kind, kind)
             raise QueryError(
                 f"query is read-only: {name} statements are refused (use --output FILE for results, "
                 "or --allow-writes to let the SQL write)"
             )
+
+
+def _statement_kinds(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
+    """The type of each statement in ``sql``; for an EXPLAIN, the type of what it explains."""
+    kinds = []
+    for statement in con.extract_statements(sql):
+        kind = statement.type.name
+        if kind == "EXPLAIN":
+            inner = _EXPLAIN_HEAD.sub("", statement.query, count=1)
+            kinds += _statement_kinds(con, inner) if inner != statement.query else [kind]
+        else:
+            kinds.append(kind)
+    return kinds
 
 
 def _lock(con: duckdb.DuckDBPyConnection, readable: list[str]) -> None:
