@@ -89,7 +89,9 @@ with DAG(
         return write_status_page()
 
     published = publish(refresh_references())
-    # one task per source, in the source's pool (pool name = source); one after the other: each merges into alerts
+    # Alerts capture documents from the source's hosts, so each source gets its own task in that host's pool
+    # (pool name = source): the per-host limit then holds across ingest and alerts (one task cannot hold
+    # three pools). They run one after the other because each merges into the same alerts table.
     alerts = [raise_alerts.override(task_id=f"raise_alerts_{source}", pool=source)(published, source)
               for source in SOURCES]
     chain(*alerts)
