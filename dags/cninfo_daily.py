@@ -26,7 +26,7 @@ lists every query part with its total.
 (CNINFO's circuit breaker) is retried after 10 minutes; a total that changes while paging (a busy
 evening) is retried with the task's backoff; JSON of the wrong shape fails at once.
 
-**Runs side by side.** Up to three runs are active at once, so a manual repair run never waits behind a
+**Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
 scheduled run that is retrying a late index; their writes of a partition take turns (one
 `write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
 

@@ -31,7 +31,7 @@ never archived and is retried after 10 minutes (up to 6 times); JSON of the wron
 (`BadResponse`; the task log names the URL and what came back). HTTP errors and a list that keeps
 growing while it is read are retried with backoff.
 
-**Runs side by side.** Up to three runs are active at once, so a manual repair run never waits behind a
+**Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
 scheduled run that is retrying a late index; their writes of a partition take turns (one
 `write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
 

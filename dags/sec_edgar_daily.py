@@ -21,7 +21,7 @@ then every 12 hours (10 tries, ~3.5 days: long enough for a Friday holiday to re
 Monday's index appears); SEC's 403 rate-limit page → retried after the block (~10 min); an HTML page or
 a truncated gzip where an index was expected → fails at once and nothing is written. Other tasks retry twice.
 
-**Runs side by side.** Up to three runs are active at once, so a manual repair run never waits behind a
+**Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
 scheduled run that is retrying a late index; their writes of a partition take turns (one
 `write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
 

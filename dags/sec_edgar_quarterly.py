@@ -24,7 +24,7 @@ request of up to ~50 MB compressed. For a single quarter, trigger with conf `{"p
 block; a quarter not published yet → retried hourly; HTML or a truncated gzip → fails at once and
 nothing is written.
 
-**Runs side by side.** Up to three runs are active at once, so a manual repair run never waits behind a
+**Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
 scheduled run that is retrying a late index; their writes of a partition take turns (one
 `write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
 

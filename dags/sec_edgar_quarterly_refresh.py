@@ -19,7 +19,7 @@ still refreshes the quarter that just ended. `sec_edgar_quarterly` lands the fin
 Do not backfill this DAG: use `sec_edgar_quarterly`. Trigger with conf `{"partition": "2026Q1"}` to
 refresh a given quarter now.
 
-**Runs side by side.** Up to three runs are active at once, so a manual repair run never waits behind a
+**Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
 scheduled run that is retrying a late index; their writes of a partition take turns (one
 `write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
 

@@ -140,6 +140,18 @@ def test_ingest_runs_side_by_side_but_land_one_at_a_time(dagbag: DagBag) -> None
         assert scheduled.get_task("fetch_index").pool in POOLS
 
 
+def test_a_manual_repair_always_finds_a_free_run_slot(dagbag: DagBag) -> None:
+    """Scheduled runs waiting for late indexes can never take every slot of sec_edgar_daily."""
+    daily = dagbag.dags["sec_edgar_daily"]
+    policy = daily.get_task("fetch_index").retry_policy
+    retries = daily.get_task("fetch_index").retries
+    longest_wait = sum((policy.evaluate(NotYetPublished("x"), n, retries + 1).retry_delay
+                        for n in range(1, retries + 1)), timedelta())
+    # runs start at most once a day, so this many scheduled runs can be waiting at the same time
+    waiting_together = longest_wait // timedelta(days=1) + 1
+    assert waiting_together < MAX_ACTIVE_RUNS == daily.max_active_runs
+
+
 def test_dag_files_import_no_heavy_modules() -> None:
     """Parse every DAG file in a fresh interpreter and list heavy modules that parsing imported."""
     script = textwrap.dedent(
