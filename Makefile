@@ -55,9 +55,10 @@ AIRFLOW_ENV = AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	AIRFLOW__CORE__PLUGINS_FOLDER="$(CURDIR)/plugins" \
 	PATH="$(BIN):$$PATH"
 # Tests get a throwaway home; the demo and the UI share .airflow/ (SQLite inside it).
+LOCAL_HOME ?= $(CURDIR)/.airflow
 TEST_ENV = $(AIRFLOW_ENV) AIRFLOW_HOME="$(CURDIR)/.airflow-test"
-LOCAL_ENV = $(AIRFLOW_ENV) AIRFLOW_HOME="$(CURDIR)/.airflow" \
-	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$(CURDIR)/.airflow/airflow.db" \
+LOCAL_ENV = $(AIRFLOW_ENV) AIRFLOW_HOME="$(LOCAL_HOME)" \
+	AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$(LOCAL_HOME)/airflow.db" \
 	PYTHONPATH="$(CURDIR)/include$${PYTHONPATH:+:$$PYTHONPATH}"
 
 test: install  ## run the test suite (PYTEST_ARGS="-k storage" to narrow it)
@@ -65,21 +66,32 @@ test: install  ## run the test suite (PYTEST_ARGS="-k storage" to narrow it)
 	$(TEST_ENV) $(BIN)/pytest -q $(PYTEST_ARGS)
 
 demo: install  ## run the DAGs once with dag.test() against a local replay server
-	@mkdir -p .airflow
+	@mkdir -p "$(LOCAL_HOME)"
 	$(LOCAL_ENV) $(BIN)/python scripts/demo.py
 
 bench: install  ## run the benchmark (bench/bench.py)
 	$(BIN)/python bench/bench.py
 
-airflow: install  ## Airflow UI, scheduler and friends on http://localhost:8080 (Ctrl-C stops)
-	@mkdir -p .airflow
+# `make airflow`: the UI and the Execution API listen on loopback only (nobody else on the network
+# reaches the SimpleAuthManager login); DAGs start paused; at most 4 task processes.
+AIRFLOW_PORT ?= 8080
+UI_ENV = AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__API__BASE_URL=http://127.0.0.1:$(AIRFLOW_PORT) \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True AIRFLOW__CORE__PARALLELISM=4
+
+airflow: install  ## Airflow UI, scheduler and friends on http://127.0.0.1:8080 (DAGs paused; Ctrl-C stops)
+	@mkdir -p "$(LOCAL_HOME)"
 	$(LOCAL_ENV) $(BIN)/airflow db migrate
 	@for pool in $(POOLS); do \
 	  $(LOCAL_ENV) $(BIN)/airflow pools set "$${pool%%:*}" "$${pool##*:}" "filinglake: requests to $${pool%%:*}" >/dev/null; \
 	  echo "pool $${pool%%:*}: $${pool##*:} slots"; \
 	done
-	@echo "Admin user 'admin': password saved to $(CURDIR)/.airflow/simple_auth_manager_passwords.json.generated"
-	$(LOCAL_ENV) AIRFLOW__CORE__PARALLELISM=4 exec $(BIN)/airflow standalone
+	@echo "Airflow UI: http://127.0.0.1:$(AIRFLOW_PORT) (this machine only). User 'admin', password in $(LOCAL_HOME)/simple_auth_manager_passwords.json.generated"
+	@echo "Every DAG starts PAUSED. Unpausing an ingest DAG (or publish_filings) calls the REAL SEC, CNINFO and HKEXnews hosts:"
+	@echo "  set FILINGLAKE_SEC_USER_AGENT='Your Name you@example.com' first, or try the DAGs offline with 'make demo'."
+	@echo "Ctrl-C stops Airflow and every process it started."
+	$(LOCAL_ENV) $(UI_ENV) exec $(BIN)/airflow standalone
 
 lint: install  ## ruff over the whole project (includes Airflow 3 rules AIR3)
 	$(BIN)/ruff check .

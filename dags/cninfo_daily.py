@@ -26,6 +26,10 @@ lists every query part with its total.
 (CNINFO's circuit breaker) is retried after 10 minutes; a total that changes while paging (a busy
 evening) is retried with the task's backoff; JSON of the wrong shape fails at once.
 
+**Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
+scheduled run that is retrying a late index; their writes of a partition take turns (one
+`write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
+
 **Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land one day, or
 `{"partition": "stock=002236:2020-01-01..2024-12-31"}` to land one issuer's announcements over a range
 (its orgId is resolved through CNINFO's stock list, archived daily under `raw/source=cninfo_stocks/`).
@@ -52,7 +56,7 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import CronTriggerTimetable
 
-from filinglake_airflow.ingest import build_ingest_dag
+from filinglake_airflow.ingest import MAX_ACTIVE_RUNS, build_ingest_dag
 
 dag = build_ingest_dag(
     dag_id="cninfo_daily",
@@ -61,7 +65,7 @@ dag = build_ingest_dag(
     start_date=datetime(2025, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")),
     partition_rule="cninfo_day",
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=MAX_ACTIVE_RUNS,  # a run waiting for a late index never blocks a manual repair
     dagrun_timeout=timedelta(hours=3),
     tags=["filinglake", "ingest", "cninfo", "daily"],
     doc_md=__doc__,

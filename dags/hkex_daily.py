@@ -31,6 +31,10 @@ never archived and is retried after 10 minutes (up to 6 times); JSON of the wron
 (`BadResponse`; the task log names the URL and what came back). HTTP errors and a list that keeps
 growing while it is read are retried with backoff.
 
+**Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
+scheduled run that is retrying a late index; their writes of a partition take turns (one
+`write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
+
 **Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land both
 streams of one day, or `{"partition": "2024-12-23-zh"}` for one stream. Catchup is off.
 Backfill with the bounds in Hong Kong time, from 03:00 on the first day to 02:59 the day after the last (so
@@ -54,7 +58,7 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import CronTriggerTimetable
 
-from filinglake_airflow.ingest import build_ingest_dag
+from filinglake_airflow.ingest import MAX_ACTIVE_RUNS, build_ingest_dag
 
 dag = build_ingest_dag(
     dag_id="hkex_daily",
@@ -65,7 +69,7 @@ dag = build_ingest_dag(
     partition_rule="hkex_day",
     streams=("en", "zh"),
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=MAX_ACTIVE_RUNS,  # a run waiting for a late index never blocks a manual repair
     dagrun_timeout=timedelta(hours=2),
     tags=["filinglake", "ingest", "hkex", "daily"],
     doc_md=__doc__,

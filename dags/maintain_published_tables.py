@@ -36,12 +36,10 @@ with DAG(
 
     @task(doc_md="Compact, checkpoint and vacuum every published Delta table; returns files added/removed per table.")
     def compact_and_vacuum() -> dict:
-        from filinglake.config import load_settings
         from filinglake.publish.run import compact_and_vacuum as upkeep
         from filinglake.storage import Storage
-        from filinglake_airflow.credentials import export_storage_credentials
+        from filinglake_airflow.task_settings import task_settings
 
-        export_storage_credentials()
-        return upkeep(Storage.from_settings(load_settings()))
+        return upkeep(Storage.from_settings(task_settings()))
 
     compact_and_vacuum()

@@ -21,6 +21,10 @@ then every 12 hours (10 tries, ~3.5 days: long enough for a Friday holiday to re
 Monday's index appears); SEC's 403 rate-limit page → retried after the block (~10 min); an HTML page or
 a truncated gzip where an index was expected → fails at once and nothing is written. Other tasks retry twice.
 
+**Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
+scheduled run that is retrying a late index; their writes of a partition take turns (one
+`write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
+
 **Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land one day. Catchup
 is off: days missed while Airflow was down are re-pulled by `sec_edgar_quarterly_refresh` (weekly, whole
 current quarter) or backfilled explicitly, with the bounds in Eastern time:
@@ -44,7 +48,7 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import CronTriggerTimetable
 
-from filinglake_airflow.ingest import build_ingest_dag
+from filinglake_airflow.ingest import MAX_ACTIVE_RUNS, build_ingest_dag
 
 dag = build_ingest_dag(
     dag_id="sec_edgar_daily",
@@ -56,7 +60,7 @@ dag = build_ingest_dag(
     # With the doubling not-yet-published delay (1 h … 12 h) ten tries outlast a Friday holiday.
     fetch_retries=10,
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=MAX_ACTIVE_RUNS,  # a run waiting for a late index never blocks a manual repair
     tags=["filinglake", "ingest", "sec_edgar", "daily"],
     doc_md=__doc__,
 )

@@ -24,6 +24,10 @@ request of up to ~50 MB compressed. For a single quarter, trigger with conf `{"p
 block; a quarter not published yet → retried hourly; HTML or a truncated gzip → fails at once and
 nothing is written.
 
+**Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
+scheduled run that is retrying a late index; their writes of a partition take turns (one
+`write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
+
 **A failure means** SEC kept blocking us, served something that is not an index (the log names the
 URL), or Great Expectations disagreed with the row checks (`validation/source=sec_edgar/partition=YYYYQn/`).
 Nothing is half-written: the manifest is written last.
@@ -36,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import CronDataIntervalTimetable
 
-from filinglake_airflow.ingest import build_ingest_dag
+from filinglake_airflow.ingest import MAX_ACTIVE_RUNS, build_ingest_dag
 
 dag = build_ingest_dag(
     dag_id="sec_edgar_quarterly",
@@ -46,7 +50,7 @@ dag = build_ingest_dag(
     start_date=datetime(1993, 1, 1, tzinfo=ZoneInfo("America/New_York")),
     partition_rule="sec_quarter",
     catchup=False,
-    max_active_runs=2,
+    max_active_runs=MAX_ACTIVE_RUNS,  # a run waiting for a late index never blocks a manual repair
     tags=["filinglake", "ingest", "sec_edgar", "quarterly"],
     doc_md=__doc__,
 )

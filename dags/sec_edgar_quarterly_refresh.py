@@ -19,6 +19,10 @@ still refreshes the quarter that just ended. `sec_edgar_quarterly` lands the fin
 Do not backfill this DAG: use `sec_edgar_quarterly`. Trigger with conf `{"partition": "2026Q1"}` to
 refresh a given quarter now.
 
+**Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
+scheduled run that is retrying a late index; their writes of a partition take turns (one
+`write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
+
 **A failure means** the same as for `sec_edgar_quarterly`; the next Saturday's run repairs it, or clear the run.
 """
 
@@ -29,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import CronTriggerTimetable
 
-from filinglake_airflow.ingest import build_ingest_dag
+from filinglake_airflow.ingest import MAX_ACTIVE_RUNS, build_ingest_dag
 
 dag = build_ingest_dag(
     dag_id="sec_edgar_quarterly_refresh",
@@ -39,7 +43,7 @@ dag = build_ingest_dag(
     start_date=datetime(1993, 1, 1, tzinfo=ZoneInfo("America/New_York")),
     partition_rule="sec_quarter_of_previous_day",
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=MAX_ACTIVE_RUNS,  # a run waiting for a late index never blocks a manual repair
     tags=["filinglake", "ingest", "sec_edgar", "quarterly"],
     doc_md=__doc__,
 )

@@ -1,4 +1,4 @@
-"""Watchlists, alert matching, the alerts table, document capture and the alert notifier.
+"""Watchlists, alert matching, the alerts table and document capture (the notifier: test_notifier.py).
 
 Matching runs on rows parsed from the real fixtures (SEC daily master, CNINFO query page, HKEX
 title search); expectations are computed independently from the fixture files with Python's own
@@ -10,9 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import re
-import socketserver
 import threading
 import unicodedata
 from collections.abc import Iterator
@@ -431,142 +429,3 @@ def test_fetch_url_follows_configured_roots_only():
     # CNINFO pointed at a replay server for its API only: documents on the static host go there too.
     api_only = dataclasses.replace(default, cninfo_base_url="http://127.0.0.1:7")
     assert documents.fetch_url(CNINFO_DOC, api_only, "cninfo") == "http://127.0.0.1:7/finalpage/2002-08-14/632064.PDF"
-
-
-# ------------------------------------------------------------------------------------------------
-# the Airflow notifier
-# ------------------------------------------------------------------------------------------------
-
-ALERT = {
-    "alert_id": "a" * 64, "entry_id": "dahua-xinjiang", "entry_name": "Dahua mentions Xinjiang",
-    "matched_on": "ticker:002236.SZ & word:新疆", "filing_id": "cninfo:1219000000", "issuer_id": "gssz0002236",
-    "source": "cninfo", "exchange": "SZSE", "ticker": "002236.SZ", "company_name": "大华股份",
-    "title": "关于终止新疆项目的公告", "form_type": None, "filing_date": "2024-12-23",
-    "document_url": "https://static.cninfo.com.cn/finalpage/2024-12-23/1219000000.PDF",
-    "alerted_at": "2024-12-23T10:00:00+00:00", "document_key": None, "document_sha256": None,
-    "document_bytes": None, "document_content_type": None, "document_error": "HTTP 404",
-}
-
-
-@pytest.fixture
-def notifier_log() -> Iterator[list[str]]:
-    """Messages of the notifier's logger (Airflow reroutes logging, so caplog's root handler misses them)."""
-    messages: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    logger = logging.getLogger("filinglake_airflow.notifier")
-    handler, level = Keep(level=logging.INFO), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield messages
-    logger.removeHandler(handler)
-    logger.setLevel(level)
-
-
-def test_webhook_notifier_delivers_to_a_local_server(replay_server, monkeypatch, notifier_log):
-    from filinglake_airflow.notifier import send_alerts
-
-    server = replay_server({("POST", "/hooks/filings"): Reply(status=200, body=b"ok")})
-    monkeypatch.setenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_WEBHOOK", json.dumps(
-        {"conn_type": "http", "host": server.url, "extra": {"endpoint": "/hooks/filings",
-                                                             "headers": {"X-Token": "t0k"}}}))
-    delivered = send_alerts([ALERT], {"run_id": "manual__1"})
-
-    assert delivered["webhook"] == server.url + "/hooks/filings"
-    assert delivered["email"] is None  # no SMTP connection: skipped, not an error
-    [request] = server.requests_to("/hooks/filings", "POST")
-    assert request.headers["x-token"] == "t0k"
-    body = request.json()
-    assert body["run_id"] == "manual__1"
-    assert body["alerts"][0]["alert_id"] == ALERT["alert_id"]
-    assert "关于终止新疆项目的公告" in body["text"] and "1 new filing alert" in body["text"]
-    assert any("FILING ALERT" in m and "关于终止新疆项目的公告" in m for m in notifier_log)
-
-
-def test_webhook_failure_raises_so_the_task_retries(replay_server, monkeypatch):
-    from filinglake_airflow.notifier import NotificationError, send_alerts
-
-    server = replay_server({("POST", "/hook"): Reply(status=500, body=b"boom")})
-    monkeypatch.setenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_WEBHOOK",
-                       json.dumps({"conn_type": "http", "host": server.url + "/hook"}))
-    with pytest.raises(NotificationError, match="answered HTTP 500"):
-        send_alerts([ALERT], {})
-
-
-def test_alert_lines_read_well():
-    from filinglake_airflow.notifier import describe
-
-    line = describe({**ALERT, "title": "CONTINUED SUSPENSION&#x3b; AND UPDATE", "document_key": "raw/documents/x.pdf"})
-    assert line.startswith("[Dahua mentions Xinjiang] ticker:002236.SZ & word:新疆: 大华股份 (002236.SZ) — "
-                           "CONTINUED SUSPENSION; AND UPDATE (cninfo, 2024-12-23)")
-    assert line.endswith("; document raw/documents/x.pdf")
-
-
-def test_notifier_only_logs_without_connections(monkeypatch, notifier_log):
-    from filinglake_airflow.notifier import send_alerts
-
-    monkeypatch.delenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_WEBHOOK", raising=False)
-    monkeypatch.delenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_SMTP", raising=False)
-    assert send_alerts([ALERT, {**ALERT, "alert_id": "b" * 64}], {}) == {"logged": 2, "webhook": None, "email": None}
-    assert sum("FILING ALERT" in m for m in notifier_log) == 2
-    assert send_alerts([], {}) == {"logged": 0, "webhook": None, "email": None}
-
-
-class _SmtpHandler(socketserver.StreamRequestHandler):
-    """Just enough SMTP for smtplib: greets, accepts MAIL/RCPT, stores DATA."""
-
-    def handle(self) -> None:
-        self.wfile.write(b"220 127.0.0.1 test SMTP\r\n")
-        lines: list[bytes] = []
-        in_data = False
-        while line := self.rfile.readline():
-            if in_data:
-                if line.rstrip(b"\r\n") == b".":
-                    self.server.messages.append(b"".join(lines))
-                    lines, in_data = [], False
-                    self.wfile.write(b"250 queued\r\n")
-                else:
-                    lines.append(line)
-                continue
-            verb = line[:4].upper()
-            if verb == b"RCPT":
-                self.server.recipients.append(line.decode().strip())
-            if verb in (b"EHLO", b"HELO"):
-                self.wfile.write(b"250 127.0.0.1\r\n")
-            elif verb == b"DATA":
-                in_data = True
-                self.wfile.write(b"354 end with .\r\n")
-            elif verb == b"QUIT":
-                self.wfile.write(b"221 bye\r\n")
-                return
-            else:
-                self.wfile.write(b"250 ok\r\n")
-
-
-def test_email_goes_through_the_smtp_connection(monkeypatch):
-    from filinglake_airflow.notifier import send_alerts
-
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SmtpHandler)
-    server.daemon_threads = True
-    server.messages, server.recipients = [], []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        monkeypatch.delenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_WEBHOOK", raising=False)
-        monkeypatch.setenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_SMTP", json.dumps({
-            "conn_type": "smtp", "host": "127.0.0.1", "port": server.server_address[1],
-            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "filinglake@example.com",
-                      "to": "ops@example.com, desk@example.com", "retry_limit": 0},
-        }))
-        delivered = send_alerts([ALERT], {})
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-    assert delivered["email"] == ["ops@example.com", "desk@example.com"]
-    assert len(server.messages) == 1
-    assert [r.split(":", 1)[1].strip(" <>") for r in server.recipients] == ["ops@example.com", "desk@example.com"]
-    assert b"Subject: filinglake: 1 new filing alert(s)" in server.messages[0]

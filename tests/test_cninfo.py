@@ -682,7 +682,7 @@ def test_cninfo_daily_dag_shape() -> None:
     dag = bag.dags["cninfo_daily"]
     timetable = coerce_to_core_timetable(dag.timetable).serialize()
     assert (timetable["expression"], timetable["timezone"]) == ("30 0,8,12,16,19,22 * * *", "Asia/Shanghai")
-    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.catchup is False and dag.max_active_runs >= 2  # runs side by side (test_dags.py)
     assert dag.get_task("fetch_index").pool == "cninfo"
     assert [a.name for a in dag.get_task("validate_partition").outlets] == ["clean.cninfo.filings"]
     # the trigger form says what a CNINFO partition looks like

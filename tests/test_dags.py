@@ -12,29 +12,36 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable, RetryAction
+from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable, ExceptionRetryPolicy, RetryAction
 
+from filinglake.config import ConfigError
 from filinglake.errors import BadResponse, Blocked, HttpError, NotYetPublished
+from filinglake.http import UndeclaredUserAgent
 from filinglake_airflow import OWNER, POOLS
-from filinglake_airflow.credentials import connection_env, export_storage_credentials
+from filinglake_airflow.credentials import export_storage_credentials
+from filinglake_airflow.ingest import MAX_ACTIVE_RUNS
 from filinglake_airflow.partitions import (
     partition_for_run,
     sec_daily,
     sec_quarter,
     sec_quarter_of_previous_day,
 )
-from filinglake_airflow.retry import IngestRetryPolicy
+from filinglake_airflow.retry import FAIL_FAST_RULES, IngestRetryPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 DAG_FILES = sorted(p for p in DAGS_FOLDER.glob("*.py") if not p.name.startswith("_"))
 ET = ZoneInfo("America/New_York")
+
+#: tasks that call a source's hosts (besides fetch_*): they must hold a slot of that host's pool
+HOST_CALLING_TASKS = {"refresh_references", "raise_alerts_sec_edgar", "raise_alerts_cninfo", "raise_alerts_hkex"}
 
 #: imported inside tasks only: each costs seconds per parse, and DAG files are parsed every 30 s
 HEAVY_MODULES = ("pandas", "pyarrow", "great_expectations", "duckdb", "deltalake", "polars")
@@ -86,7 +93,8 @@ def test_every_dag_states_its_policy(dagbag: DagBag) -> None:
                 problems.append(f"{where}.{task.task_id}: owner {task.owner!r}")
             if (task.retries or 0) < 2:
                 problems.append(f"{where}.{task.task_id}: retries={task.retries}")
-            if task.task_id.startswith("fetch") and task.pool not in POOLS:
+            calls_a_host = task.task_id.startswith("fetch") or task.task_id in HOST_CALLING_TASKS
+            if calls_a_host and task.pool not in POOLS:
                 problems.append(f"{where}.{task.task_id}: pool {task.pool!r} is not a host pool {sorted(POOLS)}")
     assert problems == []
 
@@ -116,6 +124,32 @@ def test_sec_dags_shape(dagbag: DagBag) -> None:
     assert dagbag.dags["sec_edgar_quarterly"].start_date == datetime(1993, 1, 1, 5, tzinfo=UTC)
     assert dagbag.dags["sec_edgar_quarterly_refresh"].start_date == datetime(1993, 1, 1, 5, tzinfo=UTC)
     assert dagbag.dags["sec_edgar_daily"].start_date == datetime(1994, 7, 1, 4, tzinfo=UTC)
+
+
+def test_ingest_runs_side_by_side_but_land_one_at_a_time(dagbag: DagBag) -> None:
+    """A scheduled run retrying a late index for days must not hold the only run slot (manual repairs)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    ingest = [d for d in all_dags(dagbag) if "ingest" in d.tags]
+    assert {d.dag_id for d in ingest} >= set(SEC_TIMETABLES) | {"cninfo_daily", "hkex_daily"}
+    for dag in ingest:
+        scheduled = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))  # what the scheduler reads
+        assert scheduled.max_active_runs == MAX_ACTIVE_RUNS >= 2, dag.dag_id
+        for task_id in ("write_partition", "validate_partition"):  # the landing guard
+            assert scheduled.get_task(task_id).max_active_tis_per_dag == 1, (dag.dag_id, task_id)
+        assert scheduled.get_task("fetch_index").pool in POOLS
+
+
+def test_a_manual_repair_always_finds_a_free_run_slot(dagbag: DagBag) -> None:
+    """Scheduled runs waiting for late indexes can never take every slot of sec_edgar_daily."""
+    daily = dagbag.dags["sec_edgar_daily"]
+    policy = daily.get_task("fetch_index").retry_policy
+    retries = daily.get_task("fetch_index").retries
+    longest_wait = sum((policy.evaluate(NotYetPublished("x"), n, retries + 1).retry_delay
+                        for n in range(1, retries + 1)), timedelta())
+    # runs start at most once a day, so this many scheduled runs can be waiting at the same time
+    waiting_together = longest_wait // timedelta(days=1) + 1
+    assert waiting_together < MAX_ACTIVE_RUNS == daily.max_active_runs
 
 
 def test_dag_files_import_no_heavy_modules() -> None:
@@ -218,7 +252,21 @@ def test_retry_policy_decisions() -> None:
     assert policy.evaluate(ValueError("bad partition"), 1, 6).action is RetryAction.FAIL
     assert policy.evaluate(HttpError("503", status=503), 1, 6).action is RetryAction.DEFAULT
     assert policy.evaluate(TimeoutError(), 1, 6).action is RetryAction.DEFAULT
+    assert policy.evaluate(ConfigError("no user agent"), 1, 6).action is RetryAction.FAIL
+    assert policy.evaluate(UndeclaredUserAgent("x"), 1, 6).action is RetryAction.FAIL
     assert IngestRetryPolicy.deserialize(policy.serialize()).not_yet_published_delay == timedelta(minutes=45)
+
+
+def test_fail_fast_exceptions_are_declared_rules() -> None:
+    """Only the data-driven delays are code; what fails at once is an ExceptionRetryPolicy rule list."""
+    policy = IngestRetryPolicy()
+    assert isinstance(policy, ExceptionRetryPolicy) and policy.rules == FAIL_FAST_RULES
+    [rule] = policy.rules
+    assert rule.action is RetryAction.FAIL
+    assert set(rule.exception) == {"filinglake.errors.BadResponse", "filinglake.config.ConfigError",
+                                   "filinglake.http.UndeclaredUserAgent", "builtins.ValueError"}
+    assert all(rule.matches(e) for e in (BadResponse("HTML"), ConfigError("x"), ValueError("bad partition")))
+    assert policy.serialize()["rules"] == [rule.serialize()]  # serialised with the DAG like any ExceptionRetryPolicy
 
 
 def test_not_yet_published_waits_long_enough_for_a_holiday_to_show(dagbag: DagBag) -> None:
@@ -234,32 +282,68 @@ def test_not_yet_published_waits_long_enough_for_a_holiday_to_show(dagbag: DagBa
     assert sum(delays[:retries], timedelta()) >= timedelta(days=3, hours=1)
 
 
-def test_connection_fields_become_library_variables() -> None:
-    assert connection_env("AK", "SK", {"endpoint_url": "http://minio:9000", "region_name": "eu-west-1"}) == {
-        "AWS_ACCESS_KEY_ID": "AK",
-        "AWS_SECRET_ACCESS_KEY": "SK",
-        "FILINGLAKE_S3_ENDPOINT_URL": "http://minio:9000",
-        "AWS_REGION": "eu-west-1",
-    }
-    assert connection_env(None, None, {"service_config": {"s3": {"endpoint_url": "http://s3:1"}}}) == {
-        "FILINGLAKE_S3_ENDPOINT_URL": "http://s3:1"
-    }
-
-
-def test_export_storage_credentials_from_an_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+def _aws_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **connection) -> None:
     monkeypatch.setenv("FILINGLAKE_STORAGE", "s3://lake/filinglake")
-    monkeypatch.setenv("FILINGLAKE_AWS_CONN_ID", "filinglake_s3_test")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_FILINGLAKE_S3_TEST",
-        json.dumps({"conn_type": "aws", "login": "key-id", "password": "secret-key",
-                    "extra": {"endpoint_url": "http://127.0.0.1:5055"}}),
-    )
-    environ: dict[str, str] = {}
-    assert export_storage_credentials(environ) == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "FILINGLAKE_S3_ENDPOINT_URL"]
-    assert environ["FILINGLAKE_S3_ENDPOINT_URL"] == "http://127.0.0.1:5055"
+    monkeypatch.setenv("FILINGLAKE_AWS_CONN_ID", conn_id)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "aws", **connection}))
+
+
+def test_export_storage_credentials_through_the_aws_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    _aws_connection(monkeypatch, "filinglake_s3_test", login="key-id", password="secret-key",
+                    extra={"endpoint_url": "http://127.0.0.1:5055", "region_name": "eu-west-1"})
+    environ: dict[str, str] = {"AWS_SESSION_TOKEN": "stale token of other keys"}
+    assert export_storage_credentials(environ) == [
+        "AWS_ACCESS_KEY_ID", "AWS_REGION", "AWS_SECRET_ACCESS_KEY", "FILINGLAKE_S3_ENDPOINT_URL"]
+    assert environ == {"AWS_ACCESS_KEY_ID": "key-id", "AWS_SECRET_ACCESS_KEY": "secret-key", "AWS_REGION": "eu-west-1",
+                       "FILINGLAKE_S3_ENDPOINT_URL": "http://127.0.0.1:5055"}
+    # the provider's per-service endpoint wins over the connection-wide one
+    _aws_connection(monkeypatch, "filinglake_s3_test", login="k", password="s",
+                    extra={"endpoint_url": "http://127.0.0.1:1", "service_config": {"s3": {"endpoint_url": "http://s3:2"}}})
+    environ = {}
+    export_storage_credentials(environ)
+    assert environ["FILINGLAKE_S3_ENDPOINT_URL"] == "http://s3:2"
     # no such connection: nothing changes; file:// storage never looks one up
     monkeypatch.setenv("FILINGLAKE_AWS_CONN_ID", "no_such_connection")
     assert export_storage_credentials({}) == []
     monkeypatch.setenv("FILINGLAKE_STORAGE", "file:///tmp/lake")
     monkeypatch.setenv("FILINGLAKE_AWS_CONN_ID", "filinglake_s3_test")
     assert export_storage_credentials({}) == []
+
+
+@pytest.fixture
+def moto_endpoint() -> Iterator[str]:
+    """A moto server (S3 and STS) on 127.0.0.1, stopped by the test."""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def test_role_based_connection_exports_the_assumed_role_credentials(
+    monkeypatch: pytest.MonkeyPatch, moto_endpoint: str
+) -> None:
+    """A connection with role_arn: the hook assumes the role (STS on moto); tasks get temporary keys."""
+    _aws_connection(monkeypatch, "filinglake_role_test", login="base-key", password="base-secret", extra={
+        "role_arn": "arn:aws:iam::123456789012:role/filinglake-writer", "region_name": "us-east-1",
+        "endpoint_url": moto_endpoint, "service_config": {"sts": {"endpoint_url": moto_endpoint}}})
+    environ: dict[str, str] = {}
+    names = export_storage_credentials(environ)
+
+    assert "AWS_SESSION_TOKEN" in names
+    assert environ["AWS_ACCESS_KEY_ID"] not in ("base-key", "") and environ["AWS_SESSION_TOKEN"]
+    assert environ["FILINGLAKE_S3_ENDPOINT_URL"] == moto_endpoint
+    import boto3  # the exported keys work against the endpoint the connection names
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
+                      aws_access_key_id=environ["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=environ["AWS_SECRET_ACCESS_KEY"],
+                      aws_session_token=environ["AWS_SESSION_TOKEN"])
+    s3.create_bucket(Bucket="lake")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["lake"]

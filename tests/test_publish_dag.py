@@ -1,8 +1,9 @@
-"""The publish_filings DAG: asset schedule, partitions from the triggering events, and a dag.test() run.
+"""The publish_filings DAG: asset-or-hourly schedule, partitions from the triggering events, dag.test() runs.
 
 The run lands the real SEC daily excerpt with the sec_edgar_daily DAG (replay server), then publishes it
 with publish_filings: Delta tables, one alert from a small watchlist, the status page; a second run
-changes nothing and raises nothing.
+changes nothing and raises nothing. A partition landed without an asset event (Airflow dropped it) is
+published by the next sweep; an event from another storage root fails the run, naming both roots.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
-from airflow.sdk import Asset
+from airflow.sdk import Asset, CronTriggerTimetable
 from fakes.replay import file_reply, sec_archive_routes
 from support.airflow_harness import load_dag, run_dag
 
 from filinglake.publish.run import DAILY_COUNTS, FILINGS, ISSUERS, read_published
 from filinglake.storage import Storage
-from filinglake_airflow.assets import CLEAN_ASSETS
+from filinglake_airflow.assets import CLEAN_ASSETS, SOURCES
+from filinglake_airflow.publish import ForeignStorageRoot, partitions_from_events
 
 ET = ZoneInfo("America/New_York")
 
@@ -32,20 +34,35 @@ def event(**extra) -> SimpleNamespace:
     return SimpleNamespace(extra=extra)
 
 
-def test_dag_is_scheduled_on_every_clean_asset() -> None:
+def test_dag_is_scheduled_on_every_clean_asset_or_an_hourly_sweep() -> None:
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
     dag = load_dag("publish_filings")
+    assert type(dag.timetable).__name__ == "AssetOrTimeSchedule"
     condition = dag.timetable.asset_condition  # any one of the clean assets queues a run
     assert type(condition).__name__ == "AssetAny"
     assert {asset.name for asset in condition.objects} == {asset.name for asset in CLEAN_ASSETS.values()}
+    sweep = dag.timetable.timetable  # ... and so does the clock, whatever happened to the events
+    assert isinstance(sweep, CronTriggerTimetable)
+    assert coerce_to_core_timetable(sweep).serialize()["expression"] == "40 * * * *"
     assert dag.catchup is False and dag.max_active_runs == 1
-    assert {t.task_id for t in dag.tasks} == {"refresh_references", "publish", "raise_alerts", "notify", "write_report"}
-    assert dag.get_task("raise_alerts").upstream_task_ids == {"publish"}
+    alerts = [f"raise_alerts_{source}" for source in SOURCES]
+    assert {t.task_id for t in dag.tasks} == {"refresh_references", "publish", *alerts, "notify", "write_report"}
     assert dag.get_task("publish").upstream_task_ids == {"refresh_references"}
+    assert dag.get_task(alerts[0]).upstream_task_ids == {"publish"}
+    assert dag.get_task(alerts[1]).upstream_task_ids == {"publish", alerts[0]}  # one merge into alerts at a time
+    assert dag.get_task("notify").upstream_task_ids == set(alerts)
+
+
+def test_tasks_that_call_a_source_host_run_in_its_pool() -> None:
+    dag = load_dag("publish_filings")
+    assert dag.get_task("refresh_references").pool == "sec_edgar"  # company_tickers.json
+    for source in SOURCES:  # document captures
+        assert dag.get_task(f"raise_alerts_{source}").pool == source
+    assert {dag.get_task(t).pool for t in ("publish", "notify", "write_report")} == {"default_pool"}
 
 
 def test_partitions_come_from_the_triggering_events() -> None:
-    from publish_filings import partitions_from_events
-
     root = "file:///lake"
     events = FakeEvents({
         CLEAN_ASSETS["sec_edgar"]: [
@@ -53,16 +70,24 @@ def test_partitions_come_from_the_triggering_events() -> None:
             event(source="sec_edgar", partition="2026-01-02", storage=root + "/"),  # a retry's second event
             event(source="sec_edgar", partition="2016Q3", storage=root),
         ],
-        CLEAN_ASSETS["cninfo"]: [
-            event(source="cninfo", partition="2002-04-18", storage=root),
-            event(source="cninfo", partition="2002-04-22", storage="file:///another-lake"),  # not ours
-        ],
+        CLEAN_ASSETS["cninfo"]: [event(source="cninfo", partition="2002-04-18", storage=root)],
         Asset(name="clean.hkex.filings", uri="x-filinglake://clean/filings/source=hkex"): [event(partition="2012-11-14-en")],
     })
     assert partitions_from_events(events, root) == [
         ["cninfo", "2002-04-18"], ["hkex", "2012-11-14-en"], ["sec_edgar", "2016Q3"], ["sec_edgar", "2026-01-02"]]
     assert partitions_from_events(None, root) == []
     assert partitions_from_events(FakeEvents({CLEAN_ASSETS["hkex"]: [event(rows_written=3)]}), root) == []
+
+
+def test_an_event_from_another_storage_root_fails_naming_both_roots() -> None:
+    events = FakeEvents({CLEAN_ASSETS["cninfo"]: [
+        event(source="cninfo", partition="2002-04-18", storage="file:///lake"),
+        event(source="cninfo", partition="2002-04-22", storage="file:///another-lake"),
+    ]})
+    with pytest.raises(ForeignStorageRoot) as failure:
+        partitions_from_events(events, "file:///lake/")
+    message = str(failure.value)
+    assert "cninfo 2002-04-22" in message and "file:///another-lake" in message and "file:///lake" in message
 
 
 WATCHLIST = """
@@ -110,6 +135,37 @@ def test_publish_dag_after_an_ingest_run(dag_env: Path, fixtures_dir: Path, repl
     assert len(read_published_alerts(storage)) == 1
 
 
+@pytest.mark.e2e
+def test_a_partition_whose_event_was_dropped_is_published_by_the_sweep(
+    dag_env: Path, fixtures_dir: Path, replay_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Landed by the library, so no asset event exists (as when Airflow drops one): a run without events
+    # and without conf (what the hourly timed run is) must still publish it.
+    from filinglake.config import load_settings
+    from filinglake.ingest import landing as pipeline
+
+    storage_root = tmp_path / "lake"
+    routes = {("GET", "/files/company_tickers.json"): file_reply(fixtures_dir / "edgar/api/company_tickers.json")}
+    server = replay_server(routes)
+    watchlist = tmp_path / "watchlist.yaml"
+    watchlist.write_text(WATCHLIST, encoding="utf-8")
+    monkeypatch.setenv("FILINGLAKE_STORAGE", storage_root.as_uri())
+    monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", server.sec_base_url)
+    monkeypatch.setenv("FILINGLAKE_WATCHLIST", str(watchlist))
+    settings = load_settings()
+    storage = Storage.from_settings(settings)
+    daily = (fixtures_dir / "edgar/daily/master.20260102.excerpt.idx").read_bytes()
+    ref = storage.archive_raw("sec_edgar", "2026-01-02", "master.20260102.idx", daily, "https://example.invalid/x")
+    pipeline.write_partition(pipeline.Context.build("sec_edgar", "2026-01-02", settings), {"raw": [ref.to_dict()]})
+
+    sweep = run_dag("publish_filings", datetime(2026, 1, 3, 6, 40, tzinfo=ET))
+
+    assert sweep.state == "success", sweep.task_states
+    assert read_published(storage, FILINGS).num_rows == 50
+    assert [(a["entry_id"], a["filing_id"]) for a in read_published_alerts(storage)] == [
+        ("rbc-424b5", "sec_edgar:0000950103-26-000043")]
+
+
 def read_published_alerts(storage: Storage) -> list[dict]:
     from filinglake.query import run_query
 
@@ -149,7 +205,7 @@ def test_a_retried_publish_still_hands_the_first_try_rows_to_the_alerts(
 
     dag = load_dag("publish_filings")
     publish_task = dag.get_task("publish").python_callable
-    alerts_task = dag.get_task("raise_alerts").python_callable
+    alerts_task = dag.get_task("raise_alerts_sec_edgar").python_callable
     run = SimpleNamespace(start_date=datetime.now(ET))
     assert version_before(storage, run.start_date) == -1  # no table yet
 
@@ -168,12 +224,12 @@ def test_a_retried_publish_still_hands_the_first_try_rows_to_the_alerts(
     assert retried["inserted"] == 0 and retried["new"] == 0  # the retry itself changed nothing
     assert changed_rows(storage, retried["version"]).num_rows == 0
     assert changed_rows(storage, retried["version_before"], retried["version"]).num_rows == 50
-    alerts = alerts_task(retried)
+    alerts = alerts_task(retried, "sec_edgar")
     assert [(a["entry_id"], a["filing_id"]) for a in alerts] == [("rbc-424b5", "sec_edgar:0000950103-26-000043")]
     assert alerts[0]["document_error"] == "DocumentError: HTTP 404"
     # a third try (or a rerun of raise_alerts) repeats nothing
     assert alerts_task(publish_task(None, params={}, triggering_asset_events=None, ti=SimpleNamespace(try_number=3),
-                                    dag_run=run)) == []
+                                    dag_run=run), "sec_edgar") == []
 
 
 def test_maintenance_dag_compacts_without_changing_the_tables(

@@ -1,9 +1,14 @@
-"""Airflow connection → the environment variables the library reads (it never imports Airflow).
+"""S3 credentials for a task, from the Amazon provider's ``AwsBaseHook`` (the library never imports Airflow).
 
 Inside a task, when storage is on S3 and a connection named ``FILINGLAKE_AWS_CONN_ID`` (default
-``aws_default``) exists, its login, password and ``extra.endpoint_url`` / ``extra.region_name`` become
-``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``FILINGLAKE_S3_ENDPOINT_URL`` and ``AWS_REGION``.
-Without the connection the library's own variables (or the AWS credential chain) apply unchanged.
+``aws_default``) exists, the hook resolves it exactly as every Amazon operator does — static keys,
+``role_arn`` (STS assume-role), a profile, web identity — and the frozen credentials become
+``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_SESSION_TOKEN``; the connection's S3
+endpoint (``extra.endpoint_url`` or ``extra.service_config.s3.endpoint_url``) becomes
+``FILINGLAKE_S3_ENDPOINT_URL`` and its region ``AWS_REGION``. Without the connection the library's own
+variables (or the AWS credential chain) apply unchanged.
+
+Temporary credentials (assumed roles) last an hour by default: each task exports them afresh.
 """
 
 from __future__ import annotations
@@ -11,29 +16,33 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import MutableMapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-def connection_env(login: str | None, password: str | None, extra: dict) -> dict[str, str]:
-    """The variables one AWS connection provides (only the values it actually has)."""
-    endpoint = extra.get("endpoint_url") or (extra.get("service_config", {}).get("s3", {}) or {}).get("endpoint_url")
+def hook_environment(hook: Any) -> dict[str, str]:
+    """The variables an ``AwsBaseHook`` provides (frozen credentials, S3 endpoint, region)."""
+    credentials = hook.get_credentials()
+    config = hook.conn_config
     pairs = {
-        "AWS_ACCESS_KEY_ID": login or extra.get("aws_access_key_id"),
-        "AWS_SECRET_ACCESS_KEY": password or extra.get("aws_secret_access_key"),
-        "AWS_SESSION_TOKEN": extra.get("aws_session_token"),
-        "FILINGLAKE_S3_ENDPOINT_URL": endpoint,
-        "AWS_REGION": extra.get("region_name"),
+        "AWS_ACCESS_KEY_ID": credentials.access_key,
+        "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
+        "AWS_SESSION_TOKEN": credentials.token,
+        "FILINGLAKE_S3_ENDPOINT_URL": config.get_service_endpoint_url("s3"),
+        "AWS_REGION": config.region_name,
     }
     return {name: str(value) for name, value in pairs.items() if value}
 
 
 def export_storage_credentials(environ: MutableMapping[str, str] | None = None) -> list[str]:
-    """Copy the S3 connection into ``environ`` (default ``os.environ``); returns the names set.
+    """Copy the S3 connection's credentials into ``environ`` (default ``os.environ``); returns the names set.
 
-    Call it at the start of a task, before ``filinglake.config.load_settings()``.
+    Call it at the start of a task, before ``filinglake.config.load_settings()`` (see
+    :func:`filinglake_airflow.task_settings.task_settings`, which does both).
     """
-    from airflow.sdk import Connection
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     from filinglake.config import load_settings
@@ -43,11 +52,13 @@ def export_storage_credentials(environ: MutableMapping[str, str] | None = None) 
     if not settings.storage.startswith("s3://"):
         return []  # file:// storage needs no credentials
     try:
-        conn = Connection.get(settings.aws_conn_id)
+        BaseHook.get_connection(settings.aws_conn_id)
     except AirflowNotFoundException:
         log.info("no Airflow connection %r: S3 credentials come from the environment", settings.aws_conn_id)
         return []
-    values = connection_env(conn.login, conn.password, conn.extra_dejson or {})
+    values = hook_environment(AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type="s3"))
+    if "AWS_SESSION_TOKEN" not in values:
+        environ.pop("AWS_SESSION_TOKEN", None)  # a stale token would not match the connection's keys
     environ.update(values)
     log.info("S3 credentials from Airflow connection %r: %s", settings.aws_conn_id, ", ".join(sorted(values)))
     return sorted(values)

@@ -15,6 +15,12 @@
 Each task rebuilds its ``filinglake.ingest.landing.Context`` from the partition id, so any task can be
 cleared and rerun alone; every step is idempotent.
 
+**Runs side by side.** A scheduled run can wait days for a late index (``fetch_index`` retrying);
+with one run slot a manual repair run would queue behind it. So ingest DAGs allow
+:data:`MAX_ACTIVE_RUNS` runs, and the landing guard keeps concurrent runs from landing a partition
+at the same moment: ``write_partition`` and ``validate_partition`` run one task instance at a time
+per DAG (``max_active_tis_per_dag=1``), while fetches are already bounded by the host pool.
+
 A source with several streams per period (HKEX: the ``en`` and ``zh`` lists of one day) passes
 ``streams``: a ``partitions`` task then lists ``<rule's id>-<stream>`` and the three tasks are mapped
 over it, one mapped instance (and one asset event) per stream.
@@ -33,8 +39,16 @@ from filinglake_airflow import OWNER
 from filinglake_airflow.assets import clean_filings_asset
 from filinglake_airflow.partitions import PartitionRule, partition_for_run
 from filinglake_airflow.retry import IngestRetryPolicy
+from filinglake_airflow.task_settings import task_settings
 
 log = logging.getLogger(__name__)
+
+#: runs of one ingest DAG that may be active at once. A daily run waits at most ~3.6 days for a late index
+#: (the doubling not-yet-published delays over ``fetch_retries``), so at most four scheduled runs wait
+#: together; the fifth slot is always free for a manual repair (tested in tests/test_dags.py).
+MAX_ACTIVE_RUNS = 5
+#: the landing guard: one write (and one validation) at a time per DAG, whatever the number of active runs
+LANDING_GUARD = {"max_active_tis_per_dag": 1}
 
 PARTITION_PARAM_HELP = (
     "Ingest this partition instead of the one the run's date selects (manual reruns and repairs). "
@@ -128,25 +142,25 @@ def build_ingest_dag(
         )
         def fetch_index(partition_id: str | None = None, **context: Any) -> dict:
             from filinglake.ingest.landing import Context, fetch_partition
-            from filinglake_airflow.credentials import export_storage_credentials
 
-            export_storage_credentials()
+            settings = task_settings()
             partition_id = partition_id or run_partition(partition_rule, context)
             log.info("%s: fetching partition %s", source, partition_id)
-            return fetch_partition(Context.build(source, partition_id))
+            return fetch_partition(Context.build(source, partition_id, settings))
 
-        @task(task_id="write_partition", doc_md="Parse, check rows, write clean + quarantine Parquet and the manifest.")
+        @task(task_id="write_partition", **LANDING_GUARD,
+              doc_md="Parse, check rows, write clean + quarantine Parquet and the manifest.")
         def write_partition(fetched: dict) -> dict:
             from filinglake.ingest import landing as pipeline
-            from filinglake_airflow.credentials import export_storage_credentials
 
-            export_storage_credentials()
-            manifest = pipeline.write_partition(pipeline.Context.build(source, fetched["partition"]), fetched)
+            ctx = pipeline.Context.build(source, fetched["partition"], task_settings())
+            manifest = pipeline.write_partition(ctx, fetched)
             return pipeline.summary(manifest)
 
         @task(
             task_id="validate_partition",
             outlets=[asset],
+            **LANDING_GUARD,
             doc_md="Great Expectations record of the partition; on success an asset event carries the counts.",
         )
         def validate_partition(landed: dict):
@@ -154,10 +168,8 @@ def build_ingest_dag(
 
             from filinglake.ingest import landing as pipeline
             from filinglake.ingest.gx_record import ValidationMismatch
-            from filinglake_airflow.credentials import export_storage_credentials
 
-            export_storage_credentials()
-            ctx = pipeline.Context.build(source, landed["partition"])
+            ctx = pipeline.Context.build(source, landed["partition"], task_settings())
             try:
                 report = pipeline.validate_partition(ctx)
             except ValidationMismatch as exc:

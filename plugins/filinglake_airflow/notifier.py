@@ -1,27 +1,30 @@
 """Send new filing alerts: always to the task log, and to a webhook and/or by e-mail when configured.
 
-Channels are Airflow connections, so secrets stay in Airflow (or its secrets backend):
+The channels are the providers' own notifiers, configured by Airflow connections (secrets stay in
+Airflow or its secrets backend); this module only writes the message:
 
-- ``filinglake_alerts_webhook`` (type ``http``): JSON is POSTed to it. ``host`` may be a whole URL
-  (``https://hooks.slack.com/services/T/B/X``) or a host name with ``schema`` (http/https), ``port``
-  and ``extra.endpoint``; ``extra.headers`` are sent along, login/password as basic auth. The body is
-  ``{"text": <summary>, "alerts": [...], "dag_id", "run_id"}`` (``text`` is what Slack, Mattermost
-  and Teams-style incoming webhooks display). E.g.
+- ``filinglake_alerts_webhook`` (type ``http``) → the HTTP provider's ``HttpNotifier`` POSTs
+  ``{"text": <summary>, "alerts": [...], "dag_id", "run_id"}`` as JSON (``text`` is what Slack,
+  Mattermost and Teams-style incoming webhooks display). The connection follows ``HttpHook``'s
+  conventions: ``host`` is the whole URL (or a host name with ``schema`` and ``port``), every
+  ``extra`` key is sent as a header, login/password as basic auth. E.g.
   ``AIRFLOW_CONN_FILINGLAKE_ALERTS_WEBHOOK='{"conn_type": "http", "host": "https://hooks.example.com/x"}'``.
-- ``filinglake_alerts_smtp`` (type ``smtp``): one e-mail per batch through the SMTP provider's
-  hook; recipients from ``email_to`` or the connection's ``extra.to`` (comma-separated),
-  sender from ``extra.from_email``.
+- ``filinglake_alerts_smtp`` (type ``smtp``) → the SMTP provider's ``SmtpNotifier``: one e-mail per
+  batch; recipients from ``email_to`` or the connection's ``extra.to`` (comma-separated), sender from
+  the connection's ``extra.from_email`` (the SMTP provider's own field).
 
-A channel whose connection does not exist is skipped (logged once). A configured channel that
-fails raises, so the task fails and Airflow retries it: run :func:`send_alerts` as its own task,
-downstream of the task that raised the alerts and fed by its XCom, so a retry re-sends the same
-alerts (``raise_alerts`` returns each alert only once, on the run that inserted it).
+A channel whose connection does not exist is skipped (logged). A configured channel that fails
+raises :class:`NotificationError`, so the task fails and Airflow retries it: run :func:`send_alerts`
+as its own task, fed by the XCom of the tasks that recorded the alerts, so a retry re-sends the same
+alerts (each alert is returned only once, by the run that recorded it).
+
+Titles are shown to people as ``title_clean`` (markup and HTML entities removed at parse time),
+falling back to the title as filed with its HTML entities decoded (HKEX escapes ``;`` as ``&#x3b;``).
 """
 
 from __future__ import annotations
 
 import html
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,10 +42,14 @@ class NotificationError(RuntimeError):
     """A configured channel (webhook or e-mail) did not accept the alerts."""
 
 
+def display_title(alert: Mapping[str, Any]) -> str:
+    """The title people read: ``title_clean`` if the row has one, else the filed title unescaped."""
+    return html.unescape(alert.get("title_clean") or alert.get("title") or "")
+
+
 def describe(alert: Mapping[str, Any]) -> str:
     """One line for people: entry, what matched, issuer, filing, date, link, document outcome."""
-    # titles are kept as filed (HKEX escapes punctuation: "&#x3b;"); people read them unescaped
-    what = html.unescape(alert.get("title") or "") or f"{alert.get('form_type') or 'filing'} {alert.get('filing_id')}"
+    what = display_title(alert) or f"{alert.get('form_type') or 'filing'} {alert.get('filing_id')}"
     issuer = alert.get("company_name") or alert.get("issuer_id") or "?"
     if alert.get("ticker"):
         issuer = f"{issuer} ({alert['ticker']})"
@@ -52,10 +59,12 @@ def describe(alert: Mapping[str, Any]) -> str:
             f"({alert.get('source')}, {alert.get('filing_date')}) {alert.get('document_url') or ''}; {document}")
 
 
+def subject(alerts: Sequence[Mapping[str, Any]]) -> str:
+    return f"filinglake: {len(alerts)} new filing alert(s)"
+
+
 def summary_text(alerts: Sequence[Mapping[str, Any]]) -> str:
-    lines = [f"filinglake: {len(alerts)} new filing alert(s)"]
-    lines += [f"• {describe(a)}" for a in alerts]
-    return "\n".join(lines)
+    return "\n".join([subject(alerts)] + [f"• {describe(a)}" for a in alerts])
 
 
 def _connection(conn_id: str | None) -> Any | None:
@@ -67,25 +76,16 @@ def _connection(conn_id: str | None) -> Any | None:
         return None
 
 
-def webhook_url(conn: Any) -> str:
-    """The URL an ``http`` connection points at (see the module docstring for the accepted shapes)."""
-    host = (conn.host or "").strip()
-    extra = conn.extra_dejson or {}
-    endpoint = str(extra.get("endpoint") or "")
-    if "://" in host:
-        base = host
-    else:
-        if not host:
-            raise NotificationError(f"connection {conn.conn_id!r} has no host")
-        scheme = conn.schema if conn.schema in ("http", "https") else "https"
-        base = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
-    if endpoint:
-        base = base.rstrip("/") + "/" + endpoint.lstrip("/")
-    return base
+def recipients(conn: Any, email_to: str | Sequence[str] | None = None) -> list[str]:
+    """``email_to`` if given, else the SMTP connection's ``extra.to`` (comma-separated)."""
+    wanted = email_to or (conn.extra_dejson or {}).get("to") or []
+    if isinstance(wanted, str):
+        wanted = wanted.split(",")
+    return [address.strip() for address in wanted if address and address.strip()]
 
 
 class FilingAlertNotifier(BaseNotifier):
-    """Log every alert; POST them to a webhook and/or e-mail them when those connections exist.
+    """Log every alert; hand them to ``HttpNotifier`` and/or ``SmtpNotifier`` when those connections exist.
 
     Usable as a callback (``on_success_callback=FilingAlertNotifier(alerts)``) or directly
     (``FilingAlertNotifier(alerts).notify(context)``); :func:`send_alerts` is the task-friendly form.
@@ -108,50 +108,36 @@ class FilingAlertNotifier(BaseNotifier):
         self.timeout = timeout
         self.delivered: dict[str, Any] = {}
 
-    # -- channels ----------------------------------------------------------------------------------
-    def _post_webhook(self, conn: Any, context: Mapping[str, Any]) -> str:
-        import httpx
+    def _post_webhook(self, context: Mapping[str, Any]) -> str:
+        from airflow.providers.http.notifications.http import HttpNotifier
 
-        url = webhook_url(conn)
-        extra = conn.extra_dejson or {}
-        headers = {"Content-Type": "application/json", **{str(k): str(v) for k, v in (extra.get("headers") or {}).items()}}
-        auth = (conn.login, conn.password or "") if conn.login else None
         payload = {
             "text": summary_text(self.alerts),
             "alerts": self.alerts,
             "dag_id": getattr(context.get("dag"), "dag_id", None) or context.get("dag_id"),
             "run_id": context.get("run_id"),
         }
-        body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+        notifier = HttpNotifier(http_conn_id=self.webhook_conn_id, json=payload,
+                                extra_options={"timeout": self.timeout})
         try:
-            response = httpx.post(url, content=body, headers=headers, auth=auth, timeout=self.timeout)
-        except httpx.HTTPError as exc:
-            raise NotificationError(f"webhook {conn.conn_id!r}: {type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 300:
-            raise NotificationError(f"webhook {conn.conn_id!r} answered HTTP {response.status_code}: "
-                                    f"{response.text[:200]!r}")
-        return url
+            notifier.notify(dict(context))
+        except Exception as exc:  # HttpHook: AirflowException "500:Internal Server Error", requests errors
+            raise NotificationError(f"webhook {self.webhook_conn_id!r} refused the alerts: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+        return notifier.hook.url_from_endpoint(None)
 
-    def _recipients(self, conn: Any) -> list[str]:
-        wanted = self.email_to or (conn.extra_dejson or {}).get("to") or []
-        if isinstance(wanted, str):
-            wanted = wanted.split(",")
-        return [address.strip() for address in wanted if address and address.strip()]
-
-    def _send_email(self, conn: Any, recipients: list[str]) -> None:
-        from airflow.providers.smtp.hooks.smtp import SmtpHook
+    def _send_email(self, to: list[str], context: Mapping[str, Any]) -> None:
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
         rows = "".join(f"<li>{html.escape(describe(a))}</li>" for a in self.alerts)
-        subject = f"filinglake: {len(self.alerts)} new filing alert(s)"
-        sender = (conn.extra_dejson or {}).get("from_email") or "filinglake@localhost"
+        title = subject(self.alerts)
+        notifier = SmtpNotifier(to=to, subject=title, smtp_conn_id=self.smtp_conn_id,
+                                html_content=f"<p>{html.escape(title)}</p><ul>{rows}</ul>")
         try:
-            with SmtpHook(smtp_conn_id=conn.conn_id) as hook:
-                hook.send_email_smtp(to=recipients, subject=subject, from_email=sender,
-                                     html_content=f"<p>{html.escape(subject)}</p><ul>{rows}</ul>")
+            notifier.notify(dict(context))
         except Exception as exc:
-            raise NotificationError(f"e-mail through {conn.conn_id!r}: {type(exc).__name__}: {exc}") from exc
+            raise NotificationError(f"e-mail through {self.smtp_conn_id!r}: {type(exc).__name__}: {exc}") from exc
 
-    # -- BaseNotifier ------------------------------------------------------------------------------
     def notify(self, context: Mapping[str, Any]) -> None:
         self.delivered = {"logged": len(self.alerts), "webhook": None, "email": None}
         if not self.alerts:
@@ -161,12 +147,11 @@ class FilingAlertNotifier(BaseNotifier):
             log.warning("FILING ALERT %s", describe(alert))
         failures: list[str] = []
 
-        webhook = _connection(self.webhook_conn_id)
-        if webhook is None:
+        if _connection(self.webhook_conn_id) is None:
             log.info("filinglake alerts: no connection %r, webhook skipped", self.webhook_conn_id)
         else:
             try:
-                self.delivered["webhook"] = self._post_webhook(webhook, context)
+                self.delivered["webhook"] = self._post_webhook(context)
                 log.info("filinglake alerts: %d posted to webhook %r", len(self.alerts), self.webhook_conn_id)
             except NotificationError as exc:
                 failures.append(str(exc))
@@ -174,24 +159,22 @@ class FilingAlertNotifier(BaseNotifier):
         smtp = _connection(self.smtp_conn_id)
         if smtp is None:
             log.info("filinglake alerts: no connection %r, e-mail skipped", self.smtp_conn_id)
+        elif not (to := recipients(smtp, self.email_to)):
+            failures.append(f"e-mail through {self.smtp_conn_id!r}: no recipients (set email_to or extra.to)")
         else:
-            recipients = self._recipients(smtp)
-            if not recipients:
-                failures.append(f"e-mail through {self.smtp_conn_id!r}: no recipients (set email_to or extra.to)")
-            else:
-                try:
-                    self._send_email(smtp, recipients)
-                    self.delivered["email"] = recipients
-                    log.info("filinglake alerts: e-mailed to %s", ", ".join(recipients))
-                except NotificationError as exc:
-                    failures.append(str(exc))
+            try:
+                self._send_email(to, context)
+                self.delivered["email"] = to
+                log.info("filinglake alerts: e-mailed to %s", ", ".join(to))
+            except NotificationError as exc:
+                failures.append(str(exc))
         if failures:
             raise NotificationError("; ".join(failures))
 
 
 def send_alerts(alerts: Sequence[Mapping[str, Any]] | None, context: Mapping[str, Any] | None = None,
                 **notifier_options: Any) -> dict[str, Any]:
-    """Notify about ``alerts`` (the list ``filinglake.alerts.record.raise_alerts`` returned) from a task.
+    """Notify about ``alerts`` (the lists the alerts tasks returned, flattened) from a task.
 
     Returns what was delivered: ``{"logged": n, "webhook": url | None, "email": [addresses] | None}``.
     Raises :class:`NotificationError` if a configured channel failed (the task retries and re-sends).

@@ -1,13 +1,15 @@
-"""How ingest tasks react to the library's errors (an Airflow 3.3 retry policy, evaluated in the worker).
+"""How ingest tasks react to the library's errors: an Airflow 3.3 ``ExceptionRetryPolicy`` (evaluated in the worker).
 
 | exception (``filinglake.errors``)        | decision                                                    |
 |------------------------------------------|-------------------------------------------------------------|
 | ``Blocked(retry_after)``                 | retry after ``retry_after`` seconds (SEC's block lasts ~10 min) |
 | ``NotYetPublished``                      | retry after ``not_yet_published_delay`` (1 hour), doubling per try up to ``not_yet_published_max_delay`` (12 hours) |
-| ``BadResponse``, ``ConfigError``, ``UndeclaredUserAgent``, ``ValueError`` | fail now: retrying cannot fix them |
+| ``BadResponse``, ``ConfigError``, ``UndeclaredUserAgent``, ``ValueError`` | fail now: retrying cannot fix them (:data:`FAIL_FAST_RULES`) |
 | anything else (``HttpError``, timeouts…) | the task's own ``retries``/``retry_delay``                  |
 
-A RETRY decision never exceeds the task's ``retries``: when they are used up the task fails.
+Only the two delays that depend on the failure itself (the block window the source announced, the
+try number) are code; the fail-fast exceptions are declarative ``RetryRule`` s, serialised with the
+DAG like any ``ExceptionRetryPolicy``. A RETRY decision never exceeds the task's ``retries``.
 """
 
 from __future__ import annotations
@@ -15,19 +17,24 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import RetryAction, RetryDecision, RetryPolicy
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryDecision, RetryRule
+
+#: errors retrying cannot fix (ConfigError is a ValueError; ValueError also covers a malformed ``partition`` param)
+FAIL_FAST_RULES = [
+    RetryRule(
+        exception=[
+            "filinglake.errors.BadResponse",
+            "filinglake.config.ConfigError",
+            "filinglake.http.UndeclaredUserAgent",
+            "builtins.ValueError",
+        ],
+        action=RetryAction.FAIL,
+        reason="retrying cannot fix this (bad response, configuration or input)",
+    ),
+]
 
 
-def _no_retry_types() -> tuple[type[BaseException], ...]:
-    from filinglake.config import ConfigError
-    from filinglake.errors import BadResponse
-    from filinglake.http import UndeclaredUserAgent
-
-    # ConfigError is a ValueError; ValueError also covers a malformed ``partition`` param.
-    return (BadResponse, ConfigError, UndeclaredUserAgent, ValueError)
-
-
-class IngestRetryPolicy(RetryPolicy):
+class IngestRetryPolicy(ExceptionRetryPolicy):
     """Retry when waiting helps (throttled, not posted yet), fail at once when it cannot."""
 
     def __init__(
@@ -36,6 +43,7 @@ class IngestRetryPolicy(RetryPolicy):
         min_block_delay: timedelta = timedelta(seconds=1),
         not_yet_published_max_delay: timedelta = timedelta(hours=12),
     ):
+        super().__init__(rules=list(FAIL_FAST_RULES))
         self.not_yet_published_delay = not_yet_published_delay
         self.min_block_delay = min_block_delay
         # Doubling: a late index is usually minutes late (first retries soon), a holiday is only
@@ -53,13 +61,12 @@ class IngestRetryPolicy(RetryPolicy):
         if isinstance(exception, NotYetPublished):
             delay = min(self.not_yet_published_delay * 2 ** max(try_number - 1, 0), self.not_yet_published_max_delay)
             return RetryDecision.retry(delay, f"index not posted yet; trying again in {delay}")
-        if isinstance(exception, _no_retry_types()):
-            return RetryDecision.fail(f"{type(exception).__name__}: retrying cannot fix this")
-        return RetryDecision(action=RetryAction.DEFAULT)
+        return super().evaluate(exception, try_number, max_tries, context)
 
     def serialize(self) -> dict[str, Any]:
-        # Only the worker evaluates policies; the scheduler stores a has_retry_policy flag. Kept for symmetry.
+        # Only the worker evaluates policies; the scheduler stores a has_retry_policy flag.
         return {
+            **super().serialize(),
             "__type": "IngestRetryPolicy",
             "not_yet_published_delay": self.not_yet_published_delay.total_seconds(),
             "min_block_delay": self.min_block_delay.total_seconds(),
@@ -73,6 +80,3 @@ class IngestRetryPolicy(RetryPolicy):
             min_block_delay=timedelta(seconds=data["min_block_delay"]),
             not_yet_published_max_delay=timedelta(seconds=data.get("not_yet_published_max_delay", 12 * 3600)),
         )
-
-
-INGEST_RETRY_POLICY = IngestRetryPolicy()

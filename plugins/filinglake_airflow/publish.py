@@ -1,0 +1,170 @@
+"""Task bodies of ``publish_filings``: what a run publishes, the publish itself, alerts per source, the status page.
+
+What a run publishes:
+
+- an **asset-triggered** run: the partitions its clean-asset events name (``extra.source`` and
+  ``extra.partition``). An event landed on another storage root fails the run, naming both roots
+  (:class:`ForeignStorageRoot`): publishing nothing would silently drop that partition;
+- a **manual** run with conf: ``{"partitions": ["sec_edgar/2016Q3"]}`` or ``{"sources": ["cninfo"]}``;
+- a **sweep** (the hourly timed run, or a manual run without conf): everything landed and not yet
+  published (:func:`publish_unpublished`). Airflow drops or merges asset events under load
+  (apache/airflow#54659, #56050); the sweep bounds the delay of a partition whose event was lost.
+
+Every task body calls :func:`filinglake_airflow.task_settings.task_settings` first (storage-root
+check, S3 credentials from the Airflow connection). Heavy modules are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from filinglake_airflow.assets import CLEAN_ASSETS, clean_filings_name
+from filinglake_airflow.task_settings import task_settings
+
+if TYPE_CHECKING:
+    from filinglake.config import Settings
+    from filinglake.storage import Storage
+
+log = logging.getLogger(__name__)
+
+SOURCE_BY_ASSET = {clean_filings_name(source): source for source in CLEAN_ASSETS}
+#: how far before the run's start a retried publish looks for filings versions an earlier try committed
+RETRY_CLOCK_MARGIN = timedelta(minutes=5)
+
+
+class ForeignStorageRoot(AirflowFailException):
+    """An asset event names a partition landed on another storage root than this deployment publishes."""
+
+
+def partitions_from_events(triggering_asset_events: Any, storage_root: str) -> list[list[str]]:
+    """[source, partition] pairs named by the triggering clean-asset events of this run.
+
+    Raises :class:`ForeignStorageRoot` for an event whose ``extra.storage`` is another root (an
+    earlier demo, another deployment, a worker without ``FILINGLAKE_STORAGE``): its partition is not
+    on this storage, and skipping it would lose it without a trace.
+    """
+    found: set[tuple[str, str]] = set()
+    ours = storage_root.rstrip("/")
+    for asset in triggering_asset_events or {}:
+        for event in triggering_asset_events[asset]:
+            extra = dict(getattr(event, "extra", None) or {})
+            source = extra.get("source") or SOURCE_BY_ASSET.get(getattr(asset, "name", ""))
+            partition = extra.get("partition")
+            if not (source and partition):
+                log.warning("asset event on %s without source/partition in extra: %s", asset, extra)
+                continue
+            root = str(extra.get("storage") or ours).rstrip("/")
+            if root != ours:
+                raise ForeignStorageRoot(
+                    f"{source} {partition} was landed on {root}, but this deployment publishes {ours}: "
+                    "set the same FILINGLAKE_STORAGE for the ingest and publish workers, then re-run the ingest")
+            found.add((source, partition))
+    return [list(p) for p in sorted(found)]
+
+
+def partitions_from_params(params: Mapping[str, Any], storage: Storage) -> list[list[str]]:
+    """[source, partition] pairs a manual run asked for (``partitions`` and ``sources`` conf)."""
+    from filinglake.publish.run import clean_partitions
+
+    wanted: list[list[str]] = []
+    for item in params.get("partitions") or []:
+        source, _, partition = str(item).partition("/")
+        if not (source and partition):
+            raise ValueError(f"partitions param {item!r}: write SOURCE/PARTITION, e.g. sec_edgar/2016Q3")
+        wanted.append([source, partition])
+    if params.get("sources"):
+        wanted += [list(p) for p in clean_partitions(storage, params["sources"])]
+    return wanted
+
+
+def publish_unpublished(storage: Storage, settings: Settings, rebuild_issuers: Iterable[str] = ()) -> dict:
+    """The sweep: publish every landed partition not yet published.
+
+    Until the publish ledger exists this republishes every landed partition (idempotent: unchanged
+    rows commit nothing). The one call to switch to ``publish_pending(storage, ...)`` once it exists.
+    """
+    from filinglake.publish.run import publish
+
+    return publish(storage, settings, None, rebuild_issuers=rebuild_issuers)
+
+
+def refresh_references() -> dict | None:
+    """Archive SEC's company_tickers.json (once per UTC day); a failure only logs a warning."""
+    from dataclasses import replace
+
+    from filinglake.errors import FilinglakeError
+    from filinglake.publish.references import fetch_sec_company_tickers
+    from filinglake.storage import Storage
+
+    settings = task_settings()
+    try:
+        # few retries: without SEC this run still publishes, with yesterday's tickers
+        ref = fetch_sec_company_tickers(Storage.from_settings(settings), replace(settings, http_retries=2))
+    except (FilinglakeError, ValueError) as exc:  # ConfigError is a ValueError (no SEC user agent)
+        log.warning("company_tickers.json not refreshed (issuers keep the last archived copy): %s", exc)
+        return None
+    return {"key": ref.key, "changed": ref.new}
+
+
+def publish_run(references: dict | None, context: Mapping[str, Any]) -> dict:
+    """Publish what this run is for (see the module docstring); returns the XCom-sized summary.
+
+    On a retry, ``version_before`` reaches back to the filings version current when the run started,
+    so rows an earlier, failed try merged still reach the alerts (re-reading rows is harmless).
+    """
+    from filinglake.publish.run import publish, summary, version_before
+    from filinglake.storage import Storage
+
+    settings = task_settings()
+    storage = Storage.from_settings(settings)
+    events = context.get("triggering_asset_events")
+    wanted = partitions_from_events(events, settings.storage) + partitions_from_params(context.get("params") or {},
+                                                                                        storage)
+    # a changed ticker list touches issuers this batch may not: recompute all SEC issuers then
+    rebuild = ["sec_edgar"] if references and references.get("changed") else []
+    if events or wanted:
+        result = publish(storage, settings, sorted({(s, p) for s, p in wanted}), rebuild_issuers=rebuild)
+    else:
+        log.info("no triggering events and no partitions asked for: sweeping every landed partition")
+        result = publish_unpublished(storage, settings, rebuild)
+    out = {**summary(result), "storage": settings.storage}
+    ti, dag_run = context.get("ti"), context.get("dag_run")
+    if getattr(ti, "try_number", 1) > 1 and getattr(dag_run, "start_date", None) is not None:
+        since = version_before(storage, dag_run.start_date - RETRY_CLOCK_MARGIN)
+        out["version_before"] = min(out["version_before"], since)
+    return out
+
+
+def record_source_alerts(published: Mapping[str, Any], source: str) -> list[dict]:
+    """Watchlist alerts on ``source``'s rows this publish inserted or changed (each alert recorded once).
+
+    One task per source, in that source's pool: alerts capture documents from the source's hosts,
+    which must count against the same per-host limit as the ingest tasks.
+    """
+    import pyarrow.compute as pc
+
+    from filinglake.alerts.record import raise_alerts
+    from filinglake.publish.run import changed_rows
+    from filinglake.storage import Storage
+
+    settings = task_settings()
+    storage = Storage.from_settings(settings)
+    rows = changed_rows(storage, published["version_before"], published["version"])
+    rows = rows.filter(pc.equal(rows["source"], source))
+    log.info("%s: %d new or changed row(s) between filings v%s and v%s", source, rows.num_rows,
+             published["version_before"], published["version"])
+    return raise_alerts(storage, settings, rows) if rows.num_rows else []
+
+
+def write_status_page() -> str:
+    """Rewrite ``reports/index.html``; returns its key."""
+    from filinglake.report import write_report
+    from filinglake.storage import Storage
+
+    settings = task_settings()
+    return write_report(Storage.from_settings(settings), settings)
