@@ -14,13 +14,8 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
-from fakes.replay import (
-    Reply,
-    sec_archive_routes,
-    sec_block_page_reply,
-    sec_fixture_map,
-    serve_error,
-)
+from fakes.replay import Reply, serve_error
+from fakes.sec_edgar import sec_archive_routes, sec_block_page_reply, sec_fixture_map
 
 from filinglake.config import ConfigError, load_settings
 from filinglake.errors import Blocked, FilinglakeError, HttpError
@@ -30,8 +25,8 @@ from filinglake.http import (
     looks_like_html,
     make_client,
     parse_retry_after,
-    sec_block_detector,
 )
+from filinglake.sources.sec_edgar import sec_block_detector
 
 UA = "Filinglake Tests ops@filinglake.example"
 

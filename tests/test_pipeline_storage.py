@@ -15,7 +15,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from fakes.replay import ReplayServer, Reply, sec_archive_routes, sec_block_page_reply, sec_fixture_map
+from fakes.replay import ReplayServer, Reply
+from fakes.sec_edgar import sec_archive_routes, sec_block_page_reply, sec_fixture_map
 
 from filinglake.config import Settings
 from filinglake.errors import BadResponse, Blocked, NotYetPublished

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from airflow.sdk import Asset
-from fakes.replay import file_reply, sec_archive_routes
+from fakes.replay import file_reply
+from fakes.sec_edgar import sec_archive_routes
 from support.airflow_harness import load_dag, run_dag
 
 from filinglake.publish.run import DAILY_COUNTS, FILINGS, ISSUERS, read_published
