@@ -14,8 +14,9 @@ BIN := $(VENV)/bin
 # Lives inside .venv, so deleting the venv also forgets that it was installed.
 INSTALL_STAMP := $(VENV)/.filinglake-installed
 
-# Airflow pools, one per upstream host (name:slots); docker-compose.yml creates the same three.
-POOLS := sec_edgar:2 cninfo:1 hkex:1
+# Airflow pools, one per upstream host, declared once (the format `airflow pools import` reads);
+# docker-compose.yml and the tests import the same file.
+POOLS_FILE := $(CURDIR)/deploy/airflow/pools.json
 
 # Tests and the demo read the captured responses from here unless the caller says otherwise.
 export FILINGLAKE_FIXTURES ?= $(abspath $(CURDIR)/../shared/fixtures)
@@ -74,10 +75,7 @@ bench: install  ## run the benchmark (bench/bench.py)
 airflow: install  ## Airflow UI, scheduler and friends on http://localhost:8080 (Ctrl-C stops)
 	@mkdir -p .airflow
 	$(LOCAL_ENV) $(BIN)/airflow db migrate
-	@for pool in $(POOLS); do \
-	  $(LOCAL_ENV) $(BIN)/airflow pools set "$${pool%%:*}" "$${pool##*:}" "filinglake: requests to $${pool%%:*}" >/dev/null; \
-	  echo "pool $${pool%%:*}: $${pool##*:} slots"; \
-	done
+	$(LOCAL_ENV) $(BIN)/airflow pools import "$(POOLS_FILE)"
 	@echo "Admin user 'admin': password saved to $(CURDIR)/.airflow/simple_auth_manager_passwords.json.generated"
 	$(LOCAL_ENV) AIRFLOW__CORE__PARALLELISM=4 exec $(BIN)/airflow standalone
 

@@ -41,7 +41,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, task
 
 from filinglake_airflow import OWNER
-from filinglake_airflow.assets import CLEAN_ASSETS, clean_filings_name
+from filinglake_airflow.assets import ANY_CLEAN_FILINGS, CLEAN_ASSETS, clean_filings_name
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def partitions_from_events(triggering_asset_events: Any, storage_root: str) -> l
 
 with DAG(
     dag_id="publish_filings",
-    schedule=CLEAN_ASSETS["sec_edgar"] | CLEAN_ASSETS["cninfo"] | CLEAN_ASSETS["hkex"],
+    schedule=ANY_CLEAN_FILINGS,
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
