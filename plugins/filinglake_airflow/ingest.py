@@ -29,7 +29,8 @@ from typing import Any
 
 from airflow.sdk import DAG, Metadata, Param, task
 
-from filinglake_airflow import OWNER, SOURCE_POOLS
+from filinglake.sources import get_source
+from filinglake_airflow import OWNER
 from filinglake_airflow.assets import clean_filings_asset
 from filinglake_airflow.partitions import PartitionRule, partition_for_run
 from filinglake_airflow.retry import IngestRetryPolicy
@@ -121,7 +122,7 @@ def build_ingest_dag(
 
         @task(
             task_id="fetch_index",
-            pool=pool or SOURCE_POOLS[source],
+            pool=pool or get_source(source).pool,
             retries=fetch_retries,
             retry_policy=retry_policy,
             doc_md="Download the partition's index and archive the raw bytes (nothing else is written).",

@@ -88,7 +88,7 @@ MAX_REQUESTS_PER_QUERY = 8
 LANGUAGE_PARAM = {"en": "E", "zh": "ZH"}
 #: the envelope's ``lang`` → language stream (values other than E/ZH are accepted defensively)
 _ENVELOPE_LANGUAGE = {"E": "en", "EN": "en", "ZH": "zh", "C": "zh", "TC": "zh", "ZH_HK": "zh"}
-#: tier-one headline categories (fixture hkex/categories/tierone_c_cache_hkexann.json, 20 codes):
+#: tier-one headline categories (HKEXnews' ncms/script/eds/tierone_c.json, 20 codes):
 #: the split used when a whole day reaches ROW_CAP.
 T1_CODES: tuple[str, ...] = (
     "10000", "20000", "30000", "40000", "50000", "51000", "51500", "52000", "53000", "54000",
