@@ -10,9 +10,9 @@ What the client decides and what it leaves to sources:
 - 429, 5xx, timeouts, connection errors: retried with exponential backoff and full jitter, honouring
   ``Retry-After``; after ``retries`` attempts -> :class:`~filinglake.errors.HttpError` (or
   :class:`~filinglake.errors.Blocked` when the server asked for a wait longer than ``backoff_max``).
-- Block pages (``block_detector``, the source's :meth:`~filinglake.sources.Source.detect_block`, returns a reason): the host is held off for ``block_seconds`` for everyone,
-  then :class:`~filinglake.errors.Blocked` is raised, or (``wait_on_block=True``, the CLI) the client sleeps
-  and tries again. A block page is never returned as data.
+- Block pages (``block_detector``, i.e. :meth:`filinglake.sources.Source.detect_block`, returns a reason): the
+  host is held off for ``block_seconds`` for everyone, then :class:`~filinglake.errors.Blocked` is raised, or
+  (``wait_on_block=True``, the CLI) the client sleeps and tries again. A block page is never returned as data.
 - Everything else (2xx, 3xx, 404, 410, a 403 that is not a block page, other 4xx) is returned unchanged:
   the source knows what a 404 means for it (SEC: no daily file that day).
 """
