@@ -25,7 +25,7 @@ import pytest
 from fakes import all_routes, routes_for
 from fakes.replay import ReplayServer, file_reply
 
-from filinglake.config import Settings, load_settings
+from filinglake.config import ENV_VARS, Settings, load_settings
 from filinglake.errors import Blocked
 from filinglake.http import looks_like_html, make_client
 from filinglake.sources import REGISTRY, IssuerReference, Source, all_sources, get_source, source_names
@@ -53,6 +53,10 @@ def test_every_source_declares_what_other_modules_read():
         assert source.pool and source.host_rate_limit > 0, where
         assert set(source.issuer_columns) <= set(SOURCE_ISSUER_COLUMNS), where
         assert source.report_colour and re.fullmatch(r"#[0-9a-f]{6}", source.report_colour), where
+        # the variables a stand-in sets are the documented ones (Settings field x -> FILINGLAKE_X)
+        documented = {name for names, _default, _meaning in ENV_VARS for name in names.split(" / ")}
+        assert set(source.environment_for_root("http://127.0.0.1:1")) <= documented, where
+        assert f"FILINGLAKE_{source.rate_setting.upper()}" in documented, where
     colours = [s.report_colour for s in all_sources()]
     assert len(set(colours)) == len(colours), "two sources share a colour on the status page"
 

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 from filinglake.sources import all_sources
 
-#: source name → the Airflow pool its fetch tasks run in, as each source declares it (``Source.pool``).
-#: The pools themselves (slots, per-host rate) are declared once, in ``deploy/airflow/pools.json``,
-#: which ``make airflow``, docker-compose and the tests import.
-SOURCE_POOLS: dict[str, str] = {source.name: source.pool for source in all_sources()}
-#: every pool a fetch task may use (the DAG tests check that each fetch task uses one)
-POOLS: frozenset[str] = frozenset(SOURCE_POOLS.values())
+#: every pool a fetch task may use: each source names its own (``Source.pool``) and the build of an
+#: ingest DAG puts its fetch task there; the pools themselves (slots, per-host rate) are declared once in
+#: ``deploy/airflow/pools.json``, which ``make airflow``, docker-compose and the tests import.
+POOLS: frozenset[str] = frozenset(source.pool for source in all_sources())
 
 #: ``owner`` of every filinglake task (shown in the UI; the DAG tests require it).
 OWNER = "filinglake"
