@@ -14,8 +14,9 @@ BIN := $(VENV)/bin
 # Lives inside .venv, so deleting the venv also forgets that it was installed.
 INSTALL_STAMP := $(VENV)/.filinglake-installed
 
-# Airflow pools, one per upstream host (name:slots); docker-compose.yml creates the same three.
-POOLS := sec_edgar:2 cninfo:1 hkex:1
+# Airflow pools, one per upstream host, declared once (the format `airflow pools import` reads);
+# docker-compose.yml and the tests import the same file.
+POOLS_FILE := $(CURDIR)/deploy/airflow/pools.json
 
 # Tests and the demo read the captured responses from here unless the caller says otherwise.
 export FILINGLAKE_FIXTURES ?= $(abspath $(CURDIR)/../shared/fixtures)
@@ -83,10 +84,7 @@ UI_ENV = AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
 airflow: install  ## Airflow UI, scheduler and friends on http://127.0.0.1:8080 (DAGs paused; Ctrl-C stops)
 	@mkdir -p "$(LOCAL_HOME)"
 	$(LOCAL_ENV) $(BIN)/airflow db migrate
-	@for pool in $(POOLS); do \
-	  $(LOCAL_ENV) $(BIN)/airflow pools set "$${pool%%:*}" "$${pool##*:}" "filinglake: requests to $${pool%%:*}" >/dev/null; \
-	  echo "pool $${pool%%:*}: $${pool##*:} slots"; \
-	done
+	$(LOCAL_ENV) $(BIN)/airflow pools import "$(POOLS_FILE)"
 	@echo "Airflow UI: http://127.0.0.1:$(AIRFLOW_PORT) (this machine only). User 'admin', password in $(LOCAL_HOME)/simple_auth_manager_passwords.json.generated"
 	@echo "Every DAG starts PAUSED. Unpausing an ingest DAG (or publish_filings) calls the REAL SEC, CNINFO and HKEXnews hosts:"
 	@echo "  set FILINGLAKE_SEC_USER_AGENT='Your Name you@example.com' first, or try the DAGs offline with 'make demo'."

@@ -35,13 +35,14 @@ from typing import Any
 
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, chain, task
 
+from filinglake.sources import get_source
 from filinglake_airflow import OWNER
-from filinglake_airflow.assets import CLEAN_ASSETS, SOURCES
+from filinglake_airflow.assets import ANY_CLEAN_FILINGS, CLEAN_ASSETS
 
 with DAG(
     dag_id="publish_filings",
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("40 * * * *", timezone="UTC"),
-                                 assets=CLEAN_ASSETS["sec_edgar"] | CLEAN_ASSETS["cninfo"] | CLEAN_ASSETS["hkex"]),
+                                 assets=ANY_CLEAN_FILINGS),
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -90,10 +91,10 @@ with DAG(
 
     published = publish(refresh_references())
     # Alerts capture documents from the source's hosts, so each source gets its own task in that host's pool
-    # (pool name = source): the per-host limit then holds across ingest and alerts (one task cannot hold
+    # (the source's pool): the per-host limit then holds across ingest and alerts (one task cannot hold
     # three pools). They run one after the other because each merges into the same alerts table.
-    alerts = [raise_alerts.override(task_id=f"raise_alerts_{source}", pool=source)(published, source)
-              for source in SOURCES]
+    alerts = [raise_alerts.override(task_id=f"raise_alerts_{source}", pool=get_source(source).pool)(published, source)
+              for source in CLEAN_ASSETS]
     chain(*alerts)
     notify(alerts)
     alerts[-1] >> write_report()

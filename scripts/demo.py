@@ -5,12 +5,13 @@
 1. Airflow on a local home (``.airflow/``, SQLite, examples off; ``airflow db migrate`` + pools when needed);
 2. storage in the project's ``data/`` folder (the library's default ``file://`` root);
 3. a replay server on 127.0.0.1 serving the real captures in ``../shared/fixtures`` (``FILINGLAKE_FIXTURES``)
-   as if it were each source's website (SEC's archive: ``/Archives/edgar/...``);
+   as if it were each registered source's website (``tests/fakes/<source>.py``; SEC's archive:
+   ``/Archives/edgar/...``), each source pointed at it by its own base-URL variables;
 4. each DAG run of ``RUNS``, in this process, tasks and all (fetch → write → validate → asset event);
 5. the steps of ``POST_STEPS``: a summary of what landed and DuckDB queries over the landed Parquet.
 
-To add a source, append a :class:`DemoSource` (its replay routes and the variables that point the
-source at the server) to ``SOURCES`` and its :class:`DemoRun` entries to ``RUNS``; later stages (publish)
+A new source is served and pointed at the server without touching this file (the source registry and
+``tests/fakes`` are iterated); append its :class:`DemoRun` entries to ``RUNS``; later stages (publish)
 append a function to ``POST_STEPS``. Options: ``--verbose`` shows Airflow's logs, ``--only DAG_ID`` limits
 the runs.
 """
@@ -23,7 +24,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,20 +38,13 @@ for _folder in ("include", "plugins", "dags", "tests"):  # tests: the stand-in s
 
 ET = ZoneInfo("America/New_York")
 DEMO_USER_AGENT = "filinglake demo demo@example.com"
+#: requests/second to the local replay server, per source (SEC's setting accepts at most 10)
+STAND_IN_RATE = "10"
 
 
 # --------------------------------------------------------------------------------------------------
 # What the demo runs: extend these lists
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DemoSource:
-    """A source served by the replay server."""
-
-    name: str
-    routes: Callable[[Path], Mapping[tuple[str, str], Any]]  # fixtures dir -> replay routes
-    environment: Callable[[str], dict[str, str]]  # replay server URL -> variables pointing the source at it
 
 
 @dataclass(frozen=True)
@@ -91,18 +85,6 @@ class DemoContext:
     results: list[RunResult] = field(default_factory=list)
 
 
-def _sec_routes(fixtures_dir: Path) -> Mapping[tuple[str, str], Any]:
-    from fakes.replay import sec_archive_routes
-
-    return sec_archive_routes(fixtures_dir)
-
-
-def _sec_environment(server_url: str) -> dict[str, str]:
-    from fakes.replay import SEC_ARCHIVE_PREFIX
-
-    return {"FILINGLAKE_SEC_BASE_URL": server_url + SEC_ARCHIVE_PREFIX}
-
-
 def sec_daily_run(year: int, month: int, day: int) -> datetime:
     """The logical date the scheduler gives the sec_edgar_daily run landing that day (23:30 ET)."""
     return datetime(year, month, day, 23, 30, tzinfo=ET)
@@ -120,17 +102,6 @@ CNINFO_DAYS = ("2001-06-30", "2001-08-21", "2002-04-18", "2002-04-22", "2002-08-
 CNINFO_WATCHED_TICKERS = ("002236.SZ", "002415.SZ")
 
 
-def _cninfo_routes(fixtures_dir: Path) -> Mapping[tuple[str, str], Any]:
-    from fakes.cninfo import cninfo_routes
-
-    return cninfo_routes(fixtures_dir)
-
-
-def _cninfo_environment(server_url: str) -> dict[str, str]:
-    # The replay server is local: lift CNINFO's real pacing (0.5 request/s) for the demo.
-    return {"FILINGLAKE_CNINFO_BASE_URL": server_url, "FILINGLAKE_CNINFO_RATE": "50"}
-
-
 def cninfo_day_runs() -> list[DemoRun]:
     """One cninfo_daily run per fixture day. The days (2001–2003) precede the DAG's start_date, so each run
     names its day with the ``partition`` param, as a manual rerun would; the logical dates are real run times."""
@@ -142,11 +113,6 @@ def cninfo_day_runs() -> list[DemoRun]:
         for i, day in enumerate(CNINFO_DAYS)
     ]
 
-
-SOURCES: list[DemoSource] = [
-    DemoSource("sec_edgar", _sec_routes, _sec_environment),
-    DemoSource("cninfo", _cninfo_routes, _cninfo_environment),
-]
 
 RUNS: list[DemoRun] = [
     DemoRun(
@@ -168,24 +134,12 @@ HONG_KONG = ZoneInfo("Asia/Hong_Kong")
 HKEX_DAYS = ("2012-11-14", "2025-11-03", "2025-11-11", "2012-11-18")
 
 
-def _hkex_routes(fixtures_dir: Path) -> Mapping[tuple[str, str], Any]:
-    from fakes.hkex import hkex_routes
-
-    return hkex_routes(fixtures_dir)
-
-
-def _hkex_environment(server_url: str) -> dict[str, str]:
-    # The replay server is local: lift HKEXnews's real pacing (0.5 request/s) for the demo.
-    return {"FILINGLAKE_HKEX_BASE_URL": server_url, "FILINGLAKE_HKEX_RATE": "50"}
-
-
 def hkex_final_run(day: str) -> datetime:
     """The logical date of hkex_daily's final run for a Hong Kong day: 02:00 Hong Kong the next morning."""
     year, month, dom = (int(part) for part in day.split("-"))
     return datetime(year, month, dom, 2, tzinfo=HONG_KONG) + timedelta(days=1)
 
 
-SOURCES.append(DemoSource("hkex", _hkex_routes, _hkex_environment))
 RUNS.append(DemoRun(
     "hkex_daily", tuple(hkex_final_run(day) for day in HKEX_DAYS),
     "final runs of real HKEXnews capture days and a Sunday; each lands the en and zh streams "
@@ -193,14 +147,6 @@ RUNS.append(DemoRun(
 ))
 
 
-def _sec_reference_routes(fixtures_dir: Path) -> Mapping[tuple[str, str], Any]:
-    """SEC's company_tickers.json (CIK ↔ ticker), which publish_filings archives once a day for the issuers table."""
-    from fakes.replay import file_reply
-
-    return {("GET", "/files/company_tickers.json"): file_reply(fixtures_dir / "edgar" / "api" / "company_tickers.json")}
-
-
-SOURCES.append(DemoSource("sec_references", _sec_reference_routes, lambda _server_url: {}))
 # Last run: publish. Under the scheduler the clean asset events trigger it; dag.test() gives it no events,
 # so it publishes every landed partition (what a manual run does). It runs while the replay server is up:
 # it fetches company_tickers.json and the alerts capture their documents from it.
@@ -495,16 +441,20 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`")
     prepare_metadata_db()
 
+    from fakes import all_routes
     from fakes.replay import ReplayServer
 
-    routes: dict[tuple[str, str], Any] = {}
-    for source in SOURCES:
-        routes.update(source.routes(fixtures_dir))
+    from filinglake.sources import all_sources
+
+    routes = all_routes(fixtures_dir)
     runs = [r for r in RUNS if not args.only or r.dag_id in args.only]
     with ReplayServer(routes) as server:
-        for source in SOURCES:
-            os.environ.update(source.environment(server.url))
-        print(f"replay server {server.url}: {len(routes)} routes for {', '.join(s.name for s in SOURCES)}", flush=True)
+        for source in all_sources():
+            os.environ.update(source.environment_for_root(server.url))
+            # The server is local: lift the real hosts' pacing to the most every rate setting accepts.
+            os.environ[f"FILINGLAKE_{source.rate_setting.upper()}"] = STAND_IN_RATE
+        names = ", ".join(s.name for s in all_sources())
+        print(f"replay server {server.url}: {len(routes)} routes for {names}", flush=True)
         ctx = DemoContext(PROJECT_ROOT, fixtures_dir, storage_path, storage_path.as_uri(), server.url, args.verbose)
         run_all(ctx, runs)
 

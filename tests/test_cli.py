@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from fakes.cninfo import cninfo_replay
 from fakes.hkex import hkex_routes
-from fakes.replay import SEC_ARCHIVE_PREFIX, ReplayServer, Reply, sec_archive_routes, serve_error
+from fakes.replay import ReplayServer, Reply, serve_error
+from fakes.sec_edgar import SEC_ARCHIVE_PREFIX, sec_archive_routes
 
 from filinglake import __version__
 from filinglake.cli import main

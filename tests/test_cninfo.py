@@ -31,10 +31,9 @@ from fakes.replay import RecordedRequest, Reply
 
 from filinglake.config import Settings
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
-from filinglake.http import make_client
 from filinglake.ingest.landing import Context, fetch_partition, with_lineage, write_partition
 from filinglake.ingest.row_checks import check_rows
-from filinglake.sources import get_source
+from filinglake.sources import get_source, make_client
 from filinglake.sources.cninfo import (
     CATEGORIES,
     QUERY_PATH,

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from fakes.replay import ReplayServer, Reply, sec_archive_routes, sec_block_page_reply, serve_error
+from fakes.replay import ReplayServer, Reply, serve_error
+from fakes.sec_edgar import sec_archive_routes, sec_block_page_reply
 from support.airflow_harness import DagTestRun, load_dag, run_dag
 
 from filinglake_airflow.retry import IngestRetryPolicy

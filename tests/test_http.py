@@ -14,13 +14,8 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
-from fakes.replay import (
-    Reply,
-    sec_archive_routes,
-    sec_block_page_reply,
-    sec_fixture_map,
-    serve_error,
-)
+from fakes.replay import Reply, serve_error
+from fakes.sec_edgar import sec_archive_routes, sec_block_page_reply, sec_fixture_map
 
 from filinglake.config import ConfigError, load_settings
 from filinglake.errors import Blocked, FilinglakeError, HttpError
@@ -28,10 +23,10 @@ from filinglake.http import (
     PoliteClient,
     host_blocked_for,
     looks_like_html,
-    make_client,
     parse_retry_after,
-    sec_block_detector,
 )
+from filinglake.sources import make_client
+from filinglake.sources.sec_edgar import sec_block_detector
 
 UA = "Filinglake Tests ops@filinglake.example"
 
@@ -354,3 +349,23 @@ def test_replay_server_routes_head_and_unrouted(replay_server, fixtures_dir):
         ("GET", "/nowhere"),
     ]
     assert server.requests[2].query == {"x": "1"}
+
+
+def test_make_client_reads_rate_and_block_handling_off_each_source(replay_server, fixtures_dir, monkeypatch):
+    monkeypatch.setenv("FILINGLAKE_SEC_USER_AGENT", UA)
+    for variable, value in {"FILINGLAKE_SEC_RATE": "7", "FILINGLAKE_SEC_BLOCK_SECONDS": "42",
+                            "FILINGLAKE_CNINFO_RATE": "3", "FILINGLAKE_HKEX_RATE": "2"}.items():
+        monkeypatch.setenv(variable, value)
+    settings = load_settings()
+    clients = {name: make_client(name, settings) for name in ("sec_edgar", "cninfo", "hkex")}
+    assert {name: c.rate for name, c in clients.items()} == {"sec_edgar": 7.0, "cninfo": 3.0, "hkex": 2.0}
+    assert {name: c.block_seconds for name, c in clients.items()} == {"sec_edgar": 42.0, "cninfo": 600.0,
+                                                                     "hkex": 600.0}
+    path = "/Archives/edgar/full-index/2016/QTR3/master.gz"
+    server = replay_server(serve_error(sec_archive_routes(fixtures_dir), path, sec_block_page_reply(fixtures_dir)))
+    for other in ("cninfo", "hkex"):
+        with clients[other] as client_of_other:  # their detectors do not treat SEC's page as theirs
+            assert client_of_other.get(server.url + path).status_code == 403
+    with clients["sec_edgar"] as sec, pytest.raises(Blocked, match="Request Rate Threshold Exceeded") as raised:
+        sec.get(server.url + path)  # SEC's own block detector, from the source
+    assert raised.value.retry_after == 42.0

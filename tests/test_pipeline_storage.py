@@ -15,7 +15,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from fakes.replay import ReplayServer, Reply, sec_archive_routes, sec_block_page_reply, sec_fixture_map
+from fakes.replay import ReplayServer, Reply
+from fakes.sec_edgar import sec_archive_routes, sec_block_page_reply, sec_fixture_map
 
 from filinglake.config import Settings
 from filinglake.errors import BadResponse, Blocked, NotYetPublished
@@ -139,7 +140,7 @@ def test_weekend_is_an_empty_successful_partition(tmp_path: Path, sec_server: Re
 def test_recent_missing_day_is_retried_not_recorded_empty(tmp_path: Path, sec_server: ReplayServer) -> None:
     settings = _settings(tmp_path.as_uri(), sec_server)
     ctx = Context.build("sec_edgar", "2026-11-24", settings)
-    from filinglake.http import make_client
+    from filinglake.sources import make_client
 
     with make_client("sec_edgar", settings) as client, pytest.raises(NotYetPublished, match="not posted yet"):
         SecEdgar().fetch(ctx.partition, client, settings, today=date(2026, 11, 25))
@@ -160,7 +161,7 @@ def test_weekday_missing_while_a_later_day_is_listed_is_empty_at_once(
     sec_server.routes[("GET", "/Archives/edgar/daily-index/2018/QTR4/index.json")] = _listing_as_of(fixtures_dir, "20181226")
     settings = _settings(tmp_path.as_uri(), sec_server)
     partition = SecEdgar().partition("2018-12-24")
-    from filinglake.http import make_client
+    from filinglake.sources import make_client
 
     with make_client("sec_edgar", settings) as client:
         result = SecEdgar().fetch(partition, client, settings, today=date(2018, 12, 26))
@@ -170,7 +171,7 @@ def test_weekday_missing_while_a_later_day_is_listed_is_empty_at_once(
 def test_weekday_missing_with_no_later_day_listed_waits(tmp_path: Path, sec_server: ReplayServer, fixtures_dir: Path) -> None:
     sec_server.routes[("GET", "/Archives/edgar/daily-index/2018/QTR4/index.json")] = _listing_as_of(fixtures_dir, "20181221")
     settings = _settings(tmp_path.as_uri(), sec_server)
-    from filinglake.http import make_client
+    from filinglake.sources import make_client
 
     with make_client("sec_edgar", settings) as client, pytest.raises(NotYetPublished, match="not posted yet"):
         SecEdgar().fetch(SecEdgar().partition("2018-12-24"), client, settings, today=date(2018, 12, 25))
@@ -239,7 +240,7 @@ def test_storage_keys_are_sanitised(tmp_path: Path) -> None:
 
 def test_recent_weekend_is_empty_at_once(tmp_path: Path, sec_server: ReplayServer) -> None:
     settings = _settings(tmp_path.as_uri(), sec_server)
-    from filinglake.http import make_client
+    from filinglake.sources import make_client
 
     saturday = Context.build("sec_edgar", "2026-11-21", settings).partition
     with make_client("sec_edgar", settings) as client:
@@ -251,7 +252,7 @@ def test_recent_weekend_is_empty_at_once(tmp_path: Path, sec_server: ReplayServe
 
 def test_periods_that_have_not_begun_are_refused_without_a_request(tmp_path: Path, sec_server: ReplayServer) -> None:
     settings = _settings(tmp_path.as_uri(), sec_server)
-    from filinglake.http import make_client
+    from filinglake.sources import make_client
 
     today = date(2026, 11, 25)
     with make_client("sec_edgar", settings) as client:

@@ -20,7 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from fakes.replay import SEC_ARCHIVE_PREFIX, file_reply
+from fakes.replay import file_reply
+from fakes.sec_edgar import SEC_ARCHIVE_PREFIX
 
 from filinglake.alerts.record import parse_watchlist, raise_alerts
 from filinglake.cli.app import main as cli_main

@@ -15,12 +15,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from airflow.sdk import Asset, CronTriggerTimetable
-from fakes.replay import file_reply, sec_archive_routes
+from fakes.replay import file_reply
+from fakes.sec_edgar import sec_archive_routes
 from support.airflow_harness import load_dag, run_dag
 
 from filinglake.publish.run import DAILY_COUNTS, FILINGS, ISSUERS, read_published
+from filinglake.sources import source_names
 from filinglake.storage import Storage
-from filinglake_airflow.assets import CLEAN_ASSETS, SOURCES
+from filinglake_airflow.assets import CLEAN_ASSETS
 from filinglake_airflow.publish import ForeignStorageRoot, partitions_from_events
 
 ET = ZoneInfo("America/New_York")
@@ -46,7 +48,7 @@ def test_dag_is_scheduled_on_every_clean_asset_or_an_hourly_sweep() -> None:
     assert isinstance(sweep, CronTriggerTimetable)
     assert coerce_to_core_timetable(sweep).serialize()["expression"] == "40 * * * *"
     assert dag.catchup is False and dag.max_active_runs == 1
-    alerts = [f"raise_alerts_{source}" for source in SOURCES]
+    alerts = [f"raise_alerts_{source}" for source in source_names()]
     assert {t.task_id for t in dag.tasks} == {"refresh_references", "publish", *alerts, "notify", "write_report"}
     assert dag.get_task("publish").upstream_task_ids == {"refresh_references"}
     assert dag.get_task(alerts[0]).upstream_task_ids == {"publish"}
@@ -57,7 +59,7 @@ def test_dag_is_scheduled_on_every_clean_asset_or_an_hourly_sweep() -> None:
 def test_tasks_that_call_a_source_host_run_in_its_pool() -> None:
     dag = load_dag("publish_filings")
     assert dag.get_task("refresh_references").pool == "sec_edgar"  # company_tickers.json
-    for source in SOURCES:  # document captures
+    for source in source_names():  # document captures
         assert dag.get_task(f"raise_alerts_{source}").pool == source
     assert {dag.get_task(t).pool for t in ("publish", "notify", "write_report")} == {"default_pool"}
 

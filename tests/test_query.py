@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from fakes.replay import ReplayServer, sec_archive_routes
+from fakes.replay import ReplayServer
+from fakes.sec_edgar import sec_archive_routes
 
 from filinglake.cli import main
 from filinglake.config import Settings

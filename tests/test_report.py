@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from fakes import hkex as hkex_fake
-from fakes.replay import ReplayServer, Reply, sec_archive_routes
+from fakes.replay import ReplayServer, Reply
+from fakes.sec_edgar import sec_archive_routes
 
 from filinglake import report
 from filinglake.alerts.record import parse_watchlist, raise_alerts

@@ -10,9 +10,9 @@ What the client decides and what it leaves to sources:
 - 429, 5xx, timeouts, connection errors: retried with exponential backoff and full jitter, honouring
   ``Retry-After``; after ``retries`` attempts -> :class:`~filinglake.errors.HttpError` (or
   :class:`~filinglake.errors.Blocked` when the server asked for a wait longer than ``backoff_max``).
-- Block pages (``block_detector`` returns a reason): the host is held off for ``block_seconds`` for everyone,
-  then :class:`~filinglake.errors.Blocked` is raised, or (``wait_on_block=True``, the CLI) the client sleeps
-  and tries again. A block page is never returned as data.
+- Block pages (``block_detector``, i.e. :meth:`filinglake.sources.Source.detect_block`, returns a reason): the
+  host is held off for ``block_seconds`` for everyone, then :class:`~filinglake.errors.Blocked` is raised, or
+  (``wait_on_block=True``, the CLI) the client sleeps and tries again. A block page is never returned as data.
 - Everything else (2xx, 3xx, 404, 410, a 403 that is not a block page, other 4xx) is returned unchanged:
   the source knows what a 404 means for it (SEC: no daily file that day).
 """
@@ -27,12 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from filinglake.config import Settings
 from filinglake.errors import Blocked, FilinglakeError, HttpError
+
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger("filinglake.http")
 
@@ -42,12 +44,9 @@ BROWSER_USER_AGENT = (
     "Chrome/124.0.0.0 Safari/537.36"
 )
 
-SEC_RATE_BLOCK_MARKER = b"Request Rate Threshold Exceeded"
-SEC_UNDECLARED_TOOL_MARKER = b"Undeclared Automated Tool"
-
 
 class UndeclaredUserAgent(FilinglakeError):
-    """SEC refused us as an undeclared automated tool: a configuration problem, retrying will not help."""
+    """The host refused us as an undeclared automated tool (SEC): configuration must fix it, not retries."""
 
 
 class ResponseTooLarge(FilinglakeError):
@@ -163,26 +162,6 @@ def looks_like_html(body: bytes) -> bool:
     """
     head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return head.startswith(b"<") and any(marker in head for marker in _HTML_MARKERS)
-
-
-def sec_block_detector(response: httpx.Response) -> str | None:
-    """Recognise SEC's block pages.
-
-    Returns a reason for the "Request Rate Threshold Exceeded" page (403, blocks the IP ~10 minutes).
-    Raises :class:`UndeclaredUserAgent` for the "Undeclared Automated Tool" page: SEC wants a declared
-    ``User-Agent``, which only configuration can fix.
-    """
-    if response.status_code == 200 and not looks_like_html(response.content[:4096]):
-        return None  # the common case: data, do not scan megabytes of index text
-    body = response.content
-    if SEC_UNDECLARED_TOOL_MARKER in body:
-        raise UndeclaredUserAgent(
-            f"SEC refused {response.request.url} as an 'Undeclared Automated Tool': set "
-            "FILINGLAKE_SEC_USER_AGENT to 'Company Name contact@company.example'"
-        )
-    if SEC_RATE_BLOCK_MARKER in body:
-        return f"SEC block page 'Request Rate Threshold Exceeded' (HTTP {response.status_code})"
-    return None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -379,48 +358,3 @@ class PoliteClient:
         log.warning("%s: %s on %s (attempt %d/%d); retrying in %.1f s (%s)", self.name, problem, url, attempt,
                     self.retries, wait, how)
         self._sleep(wait)
-
-
-# --------------------------------------------------------------------------------------------------
-# Per-source defaults
-# --------------------------------------------------------------------------------------------------
-
-_CNINFO_HEADERS = {
-    "User-Agent": BROWSER_USER_AGENT,
-    "Accept": "application/json, text/javascript, */*; q=0.01",
-    "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
-    "X-Requested-With": "XMLHttpRequest",
-    "Origin": "https://www.cninfo.com.cn",
-    "Referer": "https://www.cninfo.com.cn/new/commonUrl?url=disclosure/list/notice",
-}
-
-_HKEX_HEADERS = {
-    "User-Agent": BROWSER_USER_AGENT,
-    "Accept": "application/json, text/javascript, */*; q=0.01",
-    "Accept-Language": "en-US,en;q=0.9",
-    "X-Requested-With": "XMLHttpRequest",
-    "Referer": "https://www1.hkexnews.hk/search/titlesearch.xhtml?lang=en",
-}
-
-
-def make_client(source: str, settings: Settings, *, wait_on_block: bool = False) -> PoliteClient:
-    """The client for one source with its rate, headers and block handling from ``settings``."""
-    common: dict[str, Any] = {
-        "timeout": settings.http_timeout,
-        "retries": settings.http_retries,
-        "wait_on_block": wait_on_block,
-    }
-    if source == "sec_edgar":
-        return PoliteClient(
-            name=source,
-            rate=settings.sec_rate,
-            headers={"User-Agent": settings.require_sec_user_agent(), "Accept-Encoding": "gzip, deflate"},
-            block_seconds=settings.sec_block_seconds,
-            block_detector=sec_block_detector,
-            **common,
-        )
-    if source == "cninfo":
-        return PoliteClient(name=source, rate=settings.cninfo_rate, headers=dict(_CNINFO_HEADERS), **common)
-    if source == "hkex":
-        return PoliteClient(name=source, rate=settings.hkex_rate, headers=dict(_HKEX_HEADERS), **common)
-    raise ValueError(f"unknown source {source!r}: expected one of sec_edgar, cninfo, hkex")

@@ -42,8 +42,7 @@ REPORT_KEY = "reports/index.html"
 SUMMARY_KEY = "reports/summary.json"
 DEFAULT_DAYS = 60
 DEFAULT_LAST_RUNS = 20
-#: one colour per source (others cycle through the rest)
-COLOURS = {"sec_edgar": "#1f5fa8", "cninfo": "#c0392b", "hkex": "#1e8449"}
+#: colours for sources that declare none (``Source.report_colour``), in turn
 _SPARE_COLOURS = ["#7d3c98", "#b9770e", "#117a65", "#5d6d7e"]
 _SEGMENT = re.compile(r"(?:^|/)(source|partition)=([^/]+)")
 
@@ -272,7 +271,10 @@ def _e(value: Any) -> str:
 
 
 def _colour(source: str, index: int) -> str:
-    return COLOURS.get(source) or _SPARE_COLOURS[index % len(_SPARE_COLOURS)]
+    from filinglake.sources import REGISTRY, source_class
+
+    declared = source_class(source).report_colour if source in REGISTRY else None
+    return declared or _SPARE_COLOURS[index % len(_SPARE_COLOURS)]
 
 
 def _link(key: str | None, label: str) -> str:

@@ -8,15 +8,19 @@ The library (``include/filinglake``) never imports Airflow; this package is the 
 - :mod:`filinglake_airflow.credentials` Airflow connection → the environment variables the library reads
 - :mod:`filinglake_airflow.ingest`     ``build_ingest_dag``: fetch_index → write_partition → validate_partition
 
-Modules here import only ``airflow.sdk`` and the standard library at top level: DAG files are re-parsed
-every 30 seconds, so pandas, pyarrow and Great Expectations are imported inside tasks only.
+Modules here import only ``airflow.sdk``, the standard library and the library's light modules (the
+source registry, errors) at top level: DAG files are re-parsed every 30 seconds, so pandas, pyarrow and
+Great Expectations are imported inside tasks only.
 """
 
 from __future__ import annotations
 
-#: Airflow pools, one per upstream host (slots = concurrent fetch tasks). The Makefile and
-#: docker-compose create the same pools; the DAG tests check that every fetch task uses one of them.
-POOLS: dict[str, int] = {"sec_edgar": 2, "cninfo": 1, "hkex": 1}
+from filinglake.sources import all_sources
+
+#: every pool a fetch task may use: each source names its own (``Source.pool``) and the build of an
+#: ingest DAG puts its fetch task there; the pools themselves (slots, per-host rate) are declared once in
+#: ``deploy/airflow/pools.json``, which ``make airflow``, docker-compose and the tests import.
+POOLS: frozenset[str] = frozenset(source.pool for source in all_sources())
 
 #: ``owner`` of every filinglake task (shown in the UI; the DAG tests require it).
 OWNER = "filinglake"

@@ -12,10 +12,10 @@ counts (``filinglake.ingest.landing.summary``).
 
 from __future__ import annotations
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAny
 
-#: every source with an ingest DAG; one clean asset each
-SOURCES = ("sec_edgar", "cninfo", "hkex")
+from filinglake.sources import source_names
+
 URI_SCHEME = "x-filinglake"
 
 
@@ -36,14 +36,12 @@ def clean_filings_location(source: str, storage_root: str) -> str:
 
 def clean_filings_asset(source: str) -> Asset:
     """The asset an ingest DAG updates each time it lands and validates a partition of ``source``."""
-    if source not in SOURCES:
-        raise ValueError(f"no clean asset for {source!r}; known sources: {', '.join(SOURCES)}")
+    if source not in source_names():
+        raise ValueError(f"no clean asset for {source!r}; known sources: {', '.join(source_names())}")
     return Asset(name=clean_filings_name(source), uri=clean_filings_uri(source), group="filinglake")
 
 
-SEC_EDGAR_CLEAN = clean_filings_asset("sec_edgar")
-CNINFO_CLEAN = clean_filings_asset("cninfo")
-HKEX_CLEAN = clean_filings_asset("hkex")
-
-#: every clean asset, e.g. ``schedule=(SEC_EDGAR_CLEAN | CNINFO_CLEAN | HKEX_CLEAN)`` for publish
-CLEAN_ASSETS: dict[str, Asset] = {"sec_edgar": SEC_EDGAR_CLEAN, "cninfo": CNINFO_CLEAN, "hkex": HKEX_CLEAN}
+#: every registered source's clean asset, by source name
+CLEAN_ASSETS: dict[str, Asset] = {source: clean_filings_asset(source) for source in source_names()}
+#: "any source landed something": the publish DAG's schedule
+ANY_CLEAN_FILINGS = AssetAny(*CLEAN_ASSETS.values())

@@ -35,6 +35,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Metadata, Param, task
 
+from filinglake.sources import get_source
 from filinglake_airflow import OWNER
 from filinglake_airflow.assets import clean_filings_asset
 from filinglake_airflow.partitions import PartitionRule, partition_for_run
@@ -135,7 +136,7 @@ def build_ingest_dag(
 
         @task(
             task_id="fetch_index",
-            pool=pool or source,
+            pool=pool or get_source(source).pool,
             retries=fetch_retries,
             retry_policy=retry_policy,
             doc_md="Download the partition's index and archive the raw bytes (nothing else is written).",

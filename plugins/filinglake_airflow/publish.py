@@ -98,17 +98,18 @@ def refresh_references() -> dict | None:
     from dataclasses import replace
 
     from filinglake.errors import FilinglakeError
-    from filinglake.publish.references import fetch_sec_company_tickers
+    from filinglake.publish.references import fetch_reference_lists
     from filinglake.storage import Storage
 
     settings = task_settings()
     try:
-        # few retries: without SEC this run still publishes, with yesterday's tickers
-        ref = fetch_sec_company_tickers(Storage.from_settings(settings), replace(settings, http_retries=2))
+        # few retries: without the lists this run still publishes, with the last archived ones
+        refs = fetch_reference_lists(Storage.from_settings(settings), replace(settings, http_retries=2))
     except (FilinglakeError, ValueError) as exc:  # ConfigError is a ValueError (no SEC user agent)
-        log.warning("company_tickers.json not refreshed (issuers keep the last archived copy): %s", exc)
+        log.warning("reference lists not refreshed (issuers keep the last archived copies): %s", exc)
         return None
-    return {"key": ref.key, "changed": ref.new}
+    return {"keys": {source: ref.key for source, ref in refs.items()},
+            "changed": sorted(source for source, ref in refs.items() if ref.new)}
 
 
 def publish_run(references: dict | None, context: Mapping[str, Any]) -> dict:
@@ -125,8 +126,8 @@ def publish_run(references: dict | None, context: Mapping[str, Any]) -> dict:
     events = context.get("triggering_asset_events")
     wanted = partitions_from_events(events, settings.storage) + partitions_from_params(context.get("params") or {},
                                                                                         storage)
-    # a changed ticker list touches issuers this batch may not: recompute all SEC issuers then
-    rebuild = ["sec_edgar"] if references and references.get("changed") else []
+    # a changed reference list touches issuers this batch may not: recompute all issuers of its source then
+    rebuild = list((references or {}).get("changed") or [])
     if events or wanted:
         result = publish(storage, settings, sorted({(s, p) for s, p in wanted}), rebuild_issuers=rebuild)
     else:

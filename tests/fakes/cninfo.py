@@ -218,3 +218,8 @@ def cninfo_routes(fixtures_dir: Path, **options) -> dict[tuple[str, str], RouteA
 def fixture_days(fixtures_dir: Path) -> list[date]:
     """The Beijing days of the real fixture rows (the days a demo can land with real data)."""
     return sorted({beijing_day(r) for r in fixture_announcements(fixtures_dir)})
+
+
+def routes(fixtures_dir: Path) -> dict[tuple[str, str], RouteAnswer]:
+    """The CNINFO stand-in as the demo serves it: the real rows and stock list, no options."""
+    return cninfo_routes(fixtures_dir)

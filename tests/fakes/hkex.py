@@ -129,3 +129,8 @@ def fixture_days(fixtures_dir: Path) -> list[tuple[date, int]]:
         if day is not None:
             counts[day] = counts.get(day, 0) + 1
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def routes(fixtures_dir: Path) -> dict[tuple[str, str], RouteAnswer]:
+    """The HKEXnews stand-in as the demo serves it: the real rows, no options."""
+    return hkex_routes(fixtures_dir)

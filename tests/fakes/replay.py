@@ -1,6 +1,6 @@
 """A local HTTP server that replays captured responses, for tests and the offline demo.
 
-Generic on purpose: each source module builds its own routes (this module ships the SEC archive ones).
+Generic on purpose: each source's routes live in ``fakes/<source>.py`` (see :mod:`fakes`).
 
     routes = {("GET", "/hello"): Reply(body=b"hi")}
     with ReplayServer(routes) as server:
@@ -17,7 +17,8 @@ Unrouted requests get 404. ``HEAD`` is answered from the ``GET`` route without a
 in ``server.requests`` (a :class:`RecordedRequest` with method, path, query, body, form, headers and the
 monotonic time it arrived) so tests can assert what the client asked, and when.
 
-Run ``python -m fakes.replay --fixtures <dir>`` to serve the SEC fixtures for a demo.
+Run ``python -m fakes.replay --fixtures <dir>`` to serve every source's stand-in (it prints the variables
+that point each source at it).
 """
 
 from __future__ import annotations
@@ -33,9 +34,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-#: Where the SEC archive lives on the replay server: FILINGLAKE_SEC_BASE_URL = server.url + SEC_ARCHIVE_PREFIX.
-SEC_ARCHIVE_PREFIX = "/Archives/edgar"
 
 CONTENT_TYPES = {".gz": "application/x-gzip", ".idx": "text/plain", ".html": "text/html", ".htm": "text/html",
                  ".json": "application/json", ".pdf": "application/pdf"}
@@ -183,7 +181,10 @@ class ReplayServer:
 
     @property
     def sec_base_url(self) -> str:
-        """The value for FILINGLAKE_SEC_BASE_URL when serving :func:`sec_archive_routes`."""
+        """The value for FILINGLAKE_SEC_BASE_URL when serving :func:`fakes.sec_edgar.sec_archive_routes`
+        (a shorthand many SEC tests use)."""
+        from fakes.sec_edgar import SEC_ARCHIVE_PREFIX
+
         return self.url + SEC_ARCHIVE_PREFIX
 
     def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
@@ -229,59 +230,6 @@ def _not_found(request: RecordedRequest) -> Reply:
     return Reply(status=404, body=f"replay: no route for {request.method} {request.path}".encode())
 
 
-# --------------------------------------------------------------------------------------------------
-# SEC EDGAR archive
-# --------------------------------------------------------------------------------------------------
-
-#: archive-relative path (as under https://www.sec.gov/Archives/edgar/) -> fixture path under <fixtures>/edgar
-_SEC_FIXTURES = {
-    "full-index/1993/QTR4/master.idx": "full-index/1993/QTR4/master.idx",
-    "full-index/2014/QTR4/xbrl.idx": "full-index/2014/QTR4/xbrl.partial-20141106.CR-line-endings.idx",
-    "full-index/2015/QTR4/xbrl.idx": "full-index/2015/QTR4/xbrl.idx",
-    "full-index/2016/QTR3/master.gz": "full-index/2016/QTR3/master.gz",
-    "full-index/2019/QTR4/xbrl.idx": "full-index/2019/QTR4/xbrl.partial-20191116.idx",
-    "full-index/2021/QTR1/form.idx": "full-index/2021/QTR1/form.excerpt-name-overflow.idx",
-    # Downloaded 2025-04-01, "Last Data Received: March 29, 2025": the new quarter's empty form index.
-    "full-index/2025/QTR2/form.idx": "full-index/form.empty-new-quarter.LDR-20250329.idx",
-    "daily-index/2018/QTR4/master.20181231.idx": "daily/master.20181231.excerpt.idx",
-    "daily-index/2020/QTR1/form.20200318.idx": "daily/form.20200318.idx",
-    "daily-index/2022/QTR4/company.20221003.idx": "daily/company.20221003.idx",
-    "daily-index/2026/QTR1/master.20260102.idx": "daily/master.20260102.excerpt.idx",
-    # Directory listings (SEC serves index.html for the bare directory too).
-    "full-index/1993/QTR4/index.html": "listings/full-index_1993_QTR4.html",
-    "daily-index/2018/QTR4/index.html": "listings/daily-index_2018_QTR4.htm",
-}
-
-SEC_BLOCK_PAGE = "errors/sec_request_rate_threshold_exceeded.html"
-
-
-def sec_fixture_map(fixtures_dir: Path) -> dict[str, Path]:
-    """Archive-relative path (``full-index/2016/QTR3/master.gz``) -> the real fixture file served for it.
-
-    Several fixtures are excerpts or mid-quarter captures (see PROVENANCE.md); tests compute their
-    expectations from these files, not from the real SEC sizes.
-    """
-    edgar = Path(fixtures_dir) / "edgar"
-    return {archive_path: edgar / relative for archive_path, relative in _SEC_FIXTURES.items()}
-
-
-def sec_archive_routes(fixtures_dir: Path, prefix: str = SEC_ARCHIVE_PREFIX) -> dict[tuple[str, str], RouteAnswer]:
-    """Routes serving the SEC fixtures as if this server were https://www.sec.gov/Archives/edgar."""
-    routes: dict[tuple[str, str], RouteAnswer] = {}
-    for archive_path, file in sec_fixture_map(fixtures_dir).items():
-        answer = file_reply(file)
-        routes[("GET", f"{prefix}/{archive_path}")] = answer
-        if archive_path.endswith("/index.html"):
-            routes[("GET", f"{prefix}/{archive_path.removesuffix('index.html')}")] = answer
-    return routes
-
-
-def sec_block_page_reply(fixtures_dir: Path) -> Reply:
-    """SEC's real 403 "Request Rate Threshold Exceeded" page, as SEC sends it."""
-    body = (Path(fixtures_dir) / "edgar" / SEC_BLOCK_PAGE).read_bytes()
-    return Reply(status=403, body=body, content_type="text/html")
-
-
 def serve_error(routes: dict[tuple[str, str], RouteAnswer], path: str, reply: Reply,
                 method: str = "GET") -> dict[tuple[str, str], RouteAnswer]:
     """Make ``path`` answer with a fixed error ``reply`` (e.g. :func:`sec_block_page_reply`); returns ``routes``."""
@@ -290,16 +238,20 @@ def serve_error(routes: dict[tuple[str, str], RouteAnswer], path: str, reply: Re
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Serve the SEC fixtures until interrupted (offline demo)."""
+    """Serve every registered source's stand-in until interrupted (offline demo)."""
+    from fakes import all_routes
     from filinglake.config import PROJECT_ROOT
+    from filinglake.sources import all_sources
 
     default_fixtures = os.environ.get("FILINGLAKE_FIXTURES") or PROJECT_ROOT.parent / "shared" / "fixtures"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fixtures", type=Path, default=Path(default_fixtures))
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args(argv)
-    with ReplayServer(sec_archive_routes(args.fixtures), port=args.port) as server:
-        print(f"FILINGLAKE_SEC_BASE_URL={server.sec_base_url}", flush=True)
+    with ReplayServer(all_routes(args.fixtures), port=args.port) as server:
+        for source in all_sources():
+            for name, value in source.environment_for_root(server.url).items():
+                print(f"{name}={value}", flush=True)
         try:
             while True:
                 time.sleep(3600)

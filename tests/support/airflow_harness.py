@@ -11,13 +11,15 @@ first ``import airflow`` in the process; everything else imports Airflow lazily.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from filinglake_airflow import POOLS
+#: the pools `make airflow` and docker-compose import (`airflow pools import`)
+POOLS_FILE = Path(__file__).resolve().parents[2] / "deploy" / "airflow" / "pools.json"
 
 
 def configure_airflow(home: Path, project_root: Path, *, quiet: bool = False) -> dict[str, str]:
@@ -43,8 +45,9 @@ def prepare_metadata_db() -> None:
     from airflow.utils import db
 
     db.upgradedb()
-    for name, slots in POOLS.items():
-        Pool.create_or_update_pool(name, slots, f"filinglake: requests to {name}", include_deferred=False)
+    for name, pool in json.loads(POOLS_FILE.read_text()).items():
+        Pool.create_or_update_pool(name, pool["slots"], pool["description"],
+                                   include_deferred=pool.get("include_deferred", False))
 
 
 def load_dag(dag_id: str, dags_folder: str | Path | None = None) -> Any:

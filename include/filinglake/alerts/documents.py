@@ -9,11 +9,10 @@ Bytes are stored once under ``raw/documents/source=<source>/<sha256[:16]>-<name>
 ``.meta.json`` (sha256, size, content_type, url, fetched_at); capturing identical bytes again, from
 any URL, returns the stored object.
 
-Where the bytes are fetched from follows the configured source roots: when
-``FILINGLAKE_SEC_BASE_URL``, ``FILINGLAKE_CNINFO_STATIC_URL``, ``FILINGLAKE_CNINFO_BASE_URL`` or
-``FILINGLAKE_HKEX_BASE_URL`` point somewhere else (a replay server in tests and the demo), the
-document is fetched from there (:func:`fetch_url`), never from the real host. The host check is
-always made on the document URL as the source gave it.
+Where the bytes are fetched from follows the configured source roots (each source's
+``Source.base_url_settings``, e.g. ``FILINGLAKE_SEC_BASE_URL``): when one points somewhere else (a
+replay server in tests and the demo), the document is fetched from there (:func:`fetch_url`), never
+from the real host. The host check is always made on the document URL as the source gave it.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from filinglake import config
 from filinglake.errors import FilinglakeError
 from filinglake.storage import RAW_LAYER, safe_name
 
@@ -101,12 +99,12 @@ def check_url(url: str, source: str) -> str:
 
 def _roots(settings: Settings) -> dict[str, list[tuple[str, str]]]:
     """Per source: (default root, configured root), most specific first."""
-    return {
-        "sec_edgar": [(config.DEFAULT_SEC_BASE_URL, settings.sec_base_url)],
-        "cninfo": [(config.DEFAULT_CNINFO_STATIC_URL, settings.cninfo_static_url),
-                   (config.DEFAULT_CNINFO_BASE_URL, settings.cninfo_base_url)],
-        "hkex": [(config.DEFAULT_HKEX_BASE_URL, settings.hkex_base_url)],
-    }
+    from filinglake.config import Settings
+    from filinglake.sources import all_sources
+
+    defaults = Settings()
+    return {source.name: [(getattr(defaults, field), getattr(settings, field)) for field in source.base_url_settings]
+            for source in all_sources()}
 
 
 def fetch_url(url: str, settings: Settings, source: str | None = None) -> str:
@@ -185,7 +183,8 @@ def capture(storage: Storage, settings: Settings, url: str, source: str, *,
     (False when identical bytes were already stored). Raises :class:`DocumentError` subclasses
     (foreign host, too large, unexpected content, HTTP status) and the HTTP client's errors.
     """
-    from filinglake.http import ResponseTooLarge, make_client
+    from filinglake.http import ResponseTooLarge
+    from filinglake.sources import make_client
 
     check_url(url, source)
     target = fetch_url(url.strip(), settings, source)

@@ -57,7 +57,6 @@ log = logging.getLogger("filinglake.alerts.record")
 ALERTS = "alerts"  # the published table: <storage>/published/alerts
 #: documents fetched per raise_alerts call at most; a first run on a broad watchlist must not crawl
 DEFAULT_MAX_CAPTURES = 100
-KNOWN_SOURCES = ("sec_edgar", "cninfo", "hkex")
 
 ALERTS_SCHEMA = pa.schema(
     [
@@ -277,7 +276,7 @@ def parse_watchlist(text: str, where: str = "<watchlist>") -> Watchlist:
     """A :class:`Watchlist` from YAML text; :class:`WatchlistError` names the line and field of any problem."""
     from filinglake.sources import source_names
 
-    known_sources = set(KNOWN_SOURCES) | set(source_names())
+    known_sources = set(source_names())
     root = _compose(text, where)
     if root is None:
         return Watchlist((), where)

@@ -42,12 +42,12 @@ def publish(
     settings = load_settings()
     storage = Storage.from_settings(settings)
     if fetch_tickers:
-        from filinglake.publish.references import fetch_sec_company_tickers
+        from filinglake.publish.references import fetch_reference_lists
 
-        ref = fetch_sec_company_tickers(storage, settings)
-        typer.echo(f"company_tickers.json: {ref.key}{' (changed)' if ref.new else ''}", err=True)
-        if ref.new:
-            rebuild_issuers = sorted({*(rebuild_issuers or []), "sec_edgar"})
+        for list_source, ref in fetch_reference_lists(storage, settings).items():
+            typer.echo(f"{list_source} reference list: {ref.key}{' (changed)' if ref.new else ''}", err=True)
+            if ref.new:  # a changed list touches issuers this batch may not: recompute that source's issuers
+                rebuild_issuers = sorted({*(rebuild_issuers or []), list_source})
     wanted: list[tuple[str, str]] | None = None
     if partition:
         wanted = []

@@ -45,7 +45,7 @@ class Context:
 
 def fetch_partition(ctx: Context, *, wait_on_block: bool = False, client=None) -> dict:
     """Download the partition's raw files and archive them; returns a small JSON-able record (an XCom)."""
-    from filinglake.http import make_client  # httpx only where we fetch
+    from filinglake.sources import make_client  # httpx only where we fetch
 
     own_client = client is None
     client = client or make_client(ctx.source.name, ctx.settings, wait_on_block=wait_on_block)

@@ -408,14 +408,31 @@ SELECT a.source, a.issuer_id, a.exchange, a.company_name,
        list_filter(a.names, lambda n: n IS DISTINCT FROM a.company_name) AS former_names,
        coalesce(r.ticker, a.latest_ticker) AS ticker,
        list_sort(list_distinct(list_concat(a.filed_tickers, coalesce(r.tickers, [])))) AS tickers,
-       CASE WHEN a.source = 'sec_edgar' THEN a.issuer_id END AS cik,
-       CASE a.source WHEN 'cninfo' THEN coalesce(r.stock_code, split_part(a.latest_ticker, '.', 1))
-                     WHEN 'hkex' THEN a.issuer_id END AS stock_code,
-       CASE WHEN a.source = 'cninfo' THEN a.issuer_id END AS org_id,
+       {source_columns},
        a.first_filing_date, a.last_filing_date, a.filings, a.last_seen_at
 FROM agg a LEFT JOIN refs r ON r.source = a.source AND r.issuer_id = a.issuer_id
 ORDER BY a.source, a.issuer_id
 """
+
+
+#: ``issuers`` columns only some sources fill (each source's ``Source.issuer_columns`` says how)
+SOURCE_ISSUER_COLUMNS = ("cik", "stock_code", "org_id")
+
+
+def _source_issuer_columns() -> str:
+    """``CASE a.source WHEN <source> THEN <its expression> … END AS <column>`` for each source-filled column."""
+    from filinglake.sources import all_sources
+
+    sources = all_sources()
+    unknown = {c for s in sources for c in s.issuer_columns} - set(SOURCE_ISSUER_COLUMNS)
+    if unknown:
+        raise ValueError(f"sources fill issuers columns that do not exist: {sorted(unknown)}")
+    cases = []
+    for column in SOURCE_ISSUER_COLUMNS:
+        whens = " ".join(f"WHEN {delta.sql_literal(s.name)} THEN {s.issuer_columns[column]}"
+                         for s in sources if column in s.issuer_columns)
+        cases.append(f"CASE a.source {whens} END AS {column}" if whens else f"CAST(NULL AS VARCHAR) AS {column}")
+    return ",\n       ".join(cases)
 
 
 def build_issuers(published: pa.Table, references: pa.Table) -> pa.Table:
@@ -424,7 +441,8 @@ def build_issuers(published: pa.Table, references: pa.Table) -> pa.Table:
     try:
         con.register("pub", published)
         con.register("refs", references)
-        return delta.conform(con.sql(_ISSUERS_SQL).to_arrow_table(), ISSUERS_SCHEMA)
+        sql = _ISSUERS_SQL.format(source_columns=_source_issuer_columns())
+        return delta.conform(con.sql(sql).to_arrow_table(), ISSUERS_SCHEMA)
     finally:
         con.close()
 

@@ -1,13 +1,25 @@
-"""Source registry: one module per source, looked up by name."""
+"""Source registry: one module per source, looked up by name; every other module iterates it.
+
+Everything source-specific is declared on the source's :class:`Source` subclass (see
+:mod:`filinglake.sources.base`); code elsewhere asks the registry (:func:`all_sources`,
+:func:`get_source`) instead of naming sources. Source modules import pyarrow inside functions only, so
+reading the registry stays light (DAG parsing, CLI start-up). Sources import HTTP, formats and the
+foundations; never ingest (except row checks, inside ``rules``), publish, alerts or Airflow.
+"""
 
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-from filinglake.sources.base import FetchResult, Partition, RawFile, Source
+from filinglake.sources.base import FetchResult, IssuerReference, Partition, RawFile, Source
 
-#: source name → "module:Class"; modules are imported on first use (keeps the CLI start-up light)
-REGISTRY: dict[str, str] = {
+if TYPE_CHECKING:
+    from filinglake.config import Settings
+    from filinglake.http import PoliteClient
+
+#: source name → "module:Class" (imported on first use) or the class itself (a test's throwaway source)
+REGISTRY: dict[str, str | type[Source]] = {
     "sec_edgar": "filinglake.sources.sec_edgar:SecEdgar",
     "cninfo": "filinglake.sources.cninfo:Cninfo",
     "hkex": "filinglake.sources.hkex:Hkex",
@@ -18,14 +30,58 @@ def source_names() -> list[str]:
     return sorted(REGISTRY)
 
 
-def get_source(name: str) -> Source:
-    """The source called ``name``; a clear error lists the known ones."""
+def source_class(name: str) -> type[Source]:
+    """The :class:`Source` subclass registered as ``name``; a clear error lists the known ones."""
     try:
         target = REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown source {name!r}; known sources: {', '.join(source_names())}") from None
-    module_name, class_name = target.split(":")
-    return getattr(import_module(module_name), class_name)()
+    if isinstance(target, str):
+        module_name, class_name = target.split(":")
+        target = getattr(import_module(module_name), class_name)
+    return target
 
 
-__all__ = ["FetchResult", "Partition", "RawFile", "Source", "get_source", "source_names", "REGISTRY"]
+def get_source(name: str) -> Source:
+    """The source called ``name``; a clear error lists the known ones."""
+    return source_class(name)()
+
+
+def all_sources() -> list[Source]:
+    """Every registered source, by name."""
+    return [get_source(name) for name in source_names()]
+
+
+__all__ = [
+    "make_client",
+    "REGISTRY",
+    "FetchResult",
+    "IssuerReference",
+    "Partition",
+    "RawFile",
+    "Source",
+    "all_sources",
+    "get_source",
+    "source_class",
+    "source_names",
+]
+
+
+def make_client(source: Source | str, settings: Settings, *, wait_on_block: bool = False) -> PoliteClient:
+    """The HTTP client for ``source`` (a :class:`Source` or its name): its rate, headers and block
+    handling as the source declares them, resolved from ``settings``."""
+    from filinglake.http import PoliteClient
+
+    if isinstance(source, str):
+        source = get_source(source)
+    block_seconds = getattr(settings, source.block_seconds_setting) if source.block_seconds_setting else None
+    return PoliteClient(
+        name=source.name,
+        rate=getattr(settings, source.rate_setting),
+        headers=source.request_headers(settings),
+        timeout=settings.http_timeout,
+        retries=settings.http_retries,
+        wait_on_block=wait_on_block,
+        block_detector=source.detect_block,
+        **({"block_seconds": block_seconds} if block_seconds is not None else {}),
+    )

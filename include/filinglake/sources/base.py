@@ -1,7 +1,15 @@
-"""What every source provides: partitions, fetch (HTTP → raw files), parse (bytes → Arrow), rules.
+"""What every source provides, and everything that makes one source differ from another.
+
+Behaviour: partitions, fetch (HTTP → raw files), parse (bytes → Arrow), rules. Declarations, read by
+the rest of the code through the registry (:mod:`filinglake.sources`) so that adding a source means
+adding one module: its exchanges, HTTP client options (headers, rate setting, block detection), the
+settings holding its roots (documents follow them; a stand-in server replaces them), its Airflow pool
+and host rate limit, document hosts, issuer reference list and the ``issuers`` columns it fills, and its
+report colour.
 
 Sources know HTTP and formats, never storage: the pipeline archives what ``fetch`` returns and
-feeds the archived bytes to ``parse``.
+feeds the archived bytes to ``parse``. Source modules import pyarrow inside functions only, so reading
+the declarations (DAG parsing, CLI start-up) stays light.
 """
 
 from __future__ import annotations
@@ -9,9 +17,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    import httpx
     import pyarrow as pa
 
     from filinglake.config import Settings
@@ -53,12 +62,78 @@ class FetchResult:
     notes: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class IssuerReference:
+    """One issuer as a source's reference list describes it (e.g. SEC company_tickers, CNINFO stock list)."""
+
+    issuer_id: str
+    ticker: str | None  # the main one
+    tickers: tuple[str, ...]
+    stock_code: str | None
+    reference_name: str | None
+
+
 class Source(ABC):
     """One disclosure source. Subclasses are stateless; settings and clients are passed in."""
 
-    name: str = ""
+    name: ClassVar[str] = ""
+    #: venues its rows name in ``exchange``
+    exchanges: ClassVar[tuple[str, ...]] = ()
     #: hosts documents and index pages may be linked on (and fetched from)
-    document_hosts: tuple[str, ...] = ()
+    document_hosts: ClassVar[tuple[str, ...]] = ()
+
+    # HTTP ------------------------------------------------------------------------------------------
+    #: the :class:`~filinglake.config.Settings` field with its requests/second per process
+    rate_setting: ClassVar[str] = ""
+    #: the Settings field with how long a detected block holds the host off (None: the client's default)
+    block_seconds_setting: ClassVar[str | None] = None
+    #: Settings fields holding the roots it is fetched from, most specific first (``FILINGLAKE_<FIELD>``);
+    #: documents linked under a root's default are fetched from the configured one
+    base_url_settings: ClassVar[tuple[str, ...]] = ()
+
+    # Airflow ---------------------------------------------------------------------------------------
+    #: the pool its fetch tasks run in (slots in ``deploy/airflow/pools.json``)
+    pool: ClassVar[str] = ""
+    #: requests/second the host may get from all our workers together: pool slots × rate stay within it
+    host_rate_limit: ClassVar[float] = 0.0
+
+    # Published tables and report ---------------------------------------------------------------------
+    #: ``issuers`` column → DuckDB expression over ``a`` (the issuer's published rows: ``a.issuer_id``,
+    #: ``a.latest_ticker``) and ``r`` (its reference row, may be NULL), for the columns this source fills
+    issuer_columns: ClassVar[dict[str, str]] = {}
+    #: raw archive of its issuer reference list: (archive source name, file name); None: it has none
+    reference_archive: ClassVar[tuple[str, str] | None] = None
+    #: its colour on the status page (None: one of the spare colours)
+    report_colour: ClassVar[str | None] = None
+
+    def request_headers(self, settings: Settings) -> dict[str, str]:
+        """Headers every request to this source carries."""
+        return {}
+
+    def detect_block(self, response: httpx.Response) -> str | None:
+        """Why ``response`` is a block page (the host then is held off), or None for an ordinary answer."""
+        return None
+
+    def reference_url(self, settings: Settings) -> str | None:
+        """Where its issuer reference list is fetched at publish time (None: not fetched that way)."""
+        return None
+
+    def reference_rows(self, data: bytes, name: str = "") -> list[IssuerReference]:
+        """The issuers an archived reference list names; raises BadResponse for any other shape."""
+        raise NotImplementedError(f"{self.name} has no issuer reference list")
+
+    def environment_for_root(self, root_url: str) -> dict[str, str]:
+        """The variables that send every request of this source to ``root_url`` (a stand-in server).
+
+        Each root keeps its default path under ``root_url`` (SEC: ``<root_url>/Archives/edgar``).
+        """
+        from urllib.parse import urlsplit
+
+        from filinglake.config import Settings
+
+        defaults = Settings()
+        return {f"FILINGLAKE_{field.upper()}": root_url.rstrip("/") + urlsplit(getattr(defaults, field)).path
+                for field in self.base_url_settings}
 
     @abstractmethod
     def partition(self, partition_id: str) -> Partition:

@@ -46,17 +46,18 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import pyarrow as pa
-
 from filinglake.config import DEFAULT_CNINFO_STATIC_URL
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
-from filinglake.ingest import row_checks as quality
-from filinglake.schema import PARSED_SCHEMA, empty_parsed
-from filinglake.sources.base import FetchResult, Partition, RawFile, Source
+from filinglake.http import BROWSER_USER_AGENT
+from filinglake.sources.base import FetchResult, IssuerReference, Partition, RawFile, Source
+from filinglake.sources.cninfo_stocks import STOCK_LIST_NAME, STOCKS_SOURCE
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from filinglake.config import Settings
     from filinglake.http import PoliteClient
+    from filinglake.ingest import row_checks as quality
     from filinglake.storage import Storage
 
 log = logging.getLogger("filinglake.sources.cninfo")
@@ -80,6 +81,15 @@ DOCUMENT_URL_PATTERN = (
 ANNOUNCEMENT_ID_PATTERN = r"^\d{1,20}$"
 TICKER_PATTERN = r"^\d{6}\.(SZ|SS|BJ)$"
 EXCHANGES = ("SZSE", "SSE", "BSE")
+#: CNINFO serves its JSON to browser-like XHR requests from its own pages
+REQUEST_HEADERS = {
+    "User-Agent": BROWSER_USER_AGENT,
+    "Accept": "application/json, text/javascript, */*; q=0.01",
+    "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
+    "X-Requested-With": "XMLHttpRequest",
+    "Origin": "https://www.cninfo.com.cn",
+    "Referer": "https://www.cninfo.com.cn/new/commonUrl?url=disclosure/list/notice",
+}
 
 #: plates of ``column=szse``: Shenzhen, Shanghai, Beijing
 PLATES = ("sz", "sh", "bj")
@@ -232,6 +242,10 @@ def decode_query_page(data: bytes, name: str = "") -> dict:
 
 def parse_query_page(data: bytes, name: str = "") -> pa.Table:
     """One saved query response → rows in the parser schema (``announcements: null`` → 0 rows)."""
+    import pyarrow as pa
+
+    from filinglake.schema import PARSED_SCHEMA, empty_parsed
+
     rows = decode_query_page(data, name)["announcements"]
     if not rows:
         return empty_parsed()
@@ -409,7 +423,33 @@ class Cninfo(Source):
     """CNINFO hisAnnouncement: daily market-wide partitions and per-issuer date-range partitions."""
 
     name = SOURCE
+    exchanges = EXCHANGES
     document_hosts = (STATIC_HOST, WWW_HOST)
+    rate_setting = "cninfo_rate"
+    base_url_settings = ("cninfo_static_url", "cninfo_base_url")
+    pool = SOURCE
+    #: CNINFO publishes no limit: ours is one paced client at 0.5 request/s (seen elsewhere: ~1/s)
+    host_rate_limit = 0.5
+    issuer_columns = {
+        "stock_code": "coalesce(r.stock_code, split_part(a.latest_ticker, '.', 1))",
+        "org_id": "a.issuer_id",
+    }
+    reference_archive = (STOCKS_SOURCE, STOCK_LIST_NAME)
+    report_colour = "#c0392b"
+
+    def request_headers(self, settings: Settings) -> dict[str, str]:
+        return dict(REQUEST_HEADERS)
+
+    def reference_rows(self, data: bytes, name: str = STOCK_LIST_NAME) -> list[IssuerReference]:
+        """orgId → stock code and ticker from CNINFO's stock list (the first entry of an orgId wins)."""
+        from filinglake.sources.cninfo_stocks import parse_stock_list
+
+        by_org: dict[str, IssuerReference] = {}
+        for stock in parse_stock_list(data, name):
+            ticker = ticker_of(stock.code, exchange_of(stock.code, stock.org_id))
+            by_org.setdefault(stock.org_id, IssuerReference(
+                stock.org_id, ticker, (ticker,) if ticker else (), stock.code, stock.name))
+        return [by_org[org_id] for org_id in sorted(by_org)]
 
     def __init__(self, max_pages: int = MAX_PAGES):
         self.max_pages = max_pages
@@ -490,6 +530,8 @@ class Cninfo(Source):
         return parse_query_page(data, name)
 
     def rules(self, partition: Partition | None) -> list[quality.Rule]:
+        from filinglake.ingest import row_checks as quality
+
         latest = (partition.end if partition else beijing_today()) + timedelta(days=1)
         return [
             quality.required("filing_id"),

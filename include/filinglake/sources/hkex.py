@@ -51,21 +51,28 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import pyarrow as pa
-
 from filinglake.errors import BadResponse, Blocked, HttpError, IncompleteFetch
-from filinglake.http import looks_like_html
-from filinglake.ingest import row_checks as quality
-from filinglake.schema import PARSED_SCHEMA, empty_parsed
+from filinglake.http import BROWSER_USER_AGENT, looks_like_html
 from filinglake.sources.base import FetchResult, Partition, RawFile, Source
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from filinglake.config import Settings
     from filinglake.http import PoliteClient
+    from filinglake.ingest import row_checks as quality
 
 SOURCE = "hkex"
 EXCHANGE = "HKEX"
 DOCUMENT_HOST = "www1.hkexnews.hk"
+#: HKEXnews serves its title search JSON to browser-like XHR requests from its own search page
+REQUEST_HEADERS = {
+    "User-Agent": BROWSER_USER_AGENT,
+    "Accept": "application/json, text/javascript, */*; q=0.01",
+    "Accept-Language": "en-US,en;q=0.9",
+    "X-Requested-With": "XMLHttpRequest",
+    "Referer": "https://www1.hkexnews.hk/search/titlesearch.xhtml?lang=en",
+}
 DOCUMENT_ROOT = f"https://{DOCUMENT_HOST}"
 SEARCH_PATH = "/search/titleSearchServlet.do"
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")
@@ -81,7 +88,7 @@ MAX_REQUESTS_PER_QUERY = 8
 LANGUAGE_PARAM = {"en": "E", "zh": "ZH"}
 #: the envelope's ``lang`` → language stream (values other than E/ZH are accepted defensively)
 _ENVELOPE_LANGUAGE = {"E": "en", "EN": "en", "ZH": "zh", "C": "zh", "TC": "zh", "ZH_HK": "zh"}
-#: tier-one headline categories (fixture hkex/categories/tierone_c_cache_hkexann.json, 20 codes):
+#: tier-one headline categories (HKEXnews' ncms/script/eds/tierone_c.json, 20 codes):
 #: the split used when a whole day reaches ROW_CAP.
 T1_CODES: tuple[str, ...] = (
     "10000", "20000", "30000", "40000", "50000", "51000", "51500", "52000", "53000", "54000",
@@ -274,6 +281,10 @@ def filed_time(date_time: str | None) -> datetime | None:
 
 def rows_to_table(rows: Sequence[dict[str, Any]], language: str) -> pa.Table:
     """Title-search rows → the parser schema, one row per issuer."""
+    import pyarrow as pa
+
+    from filinglake.schema import PARSED_SCHEMA, empty_parsed
+
     columns: dict[str, list[Any]] = {name: [] for name in PARSED_SCHEMA.names}
     for row in rows:
         news_id = (_text(row.get("NEWS_ID")) or "").strip() or None
@@ -376,7 +387,18 @@ class Hkex(Source):
     """HKEXnews title search, all issuers: partitions ``YYYY-MM-DD-en`` and ``YYYY-MM-DD-zh`` (Hong Kong days)."""
 
     name = SOURCE
+    exchanges = (EXCHANGE,)
     document_hosts = (DOCUMENT_HOST,)
+    rate_setting = "hkex_rate"
+    base_url_settings = ("hkex_base_url",)
+    pool = SOURCE
+    #: HKEXnews publishes no limit: ours is one paced client at 0.5 request/s (seen elsewhere: ~1/s)
+    host_rate_limit = 0.5
+    issuer_columns = {"stock_code": "a.issuer_id"}
+    report_colour = "#1e8449"
+
+    def request_headers(self, settings: Settings) -> dict[str, str]:
+        return dict(REQUEST_HEADERS)
     #: largest rowRange ever asked for (the server's cap)
     max_row_range: int = ROW_CAP
     initial_row_range: int = INITIAL_ROW_RANGE
@@ -491,6 +513,8 @@ class Hkex(Source):
         return parse_response(data, name)
 
     def rules(self, partition: Partition | None) -> list[quality.Rule]:
+        from filinglake.ingest import row_checks as quality
+
         latest = (partition.end if partition else hk_today()) + timedelta(days=1)
         return [
             quality.required("filing_id"),

@@ -9,23 +9,23 @@ vary from 7 to 11 lines. Daily dates are ``YYYYMMDD``, quarterly ``YYYY-MM-DD``.
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import zlib
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-
 from filinglake.errors import BadResponse, NotYetPublished
-from filinglake.ingest import row_checks as quality
-from filinglake.schema import PARSED_SCHEMA, empty_parsed
-from filinglake.sources.base import FetchResult, Partition, RawFile, Source
+from filinglake.sources.base import FetchResult, IssuerReference, Partition, RawFile, Source
 
 if TYPE_CHECKING:
+    import httpx
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     from filinglake.config import Settings
     from filinglake.http import PoliteClient
+    from filinglake.ingest import row_checks as quality
 
 SOURCE = "sec_edgar"
 FIRST_QUARTER = (1993, 1)
@@ -38,6 +38,14 @@ DOCUMENT_HOST = "www.sec.gov"
 NOT_YET_POSTED_GRACE = timedelta(days=2)
 
 PIPE_COLUMNS = ["cik", "company_name", "form_type", "date_filed", "filename"]
+
+SEC_RATE_BLOCK_MARKER = b"Request Rate Threshold Exceeded"
+SEC_UNDECLARED_TOOL_MARKER = b"Undeclared Automated Tool"
+
+#: SEC's CIK ↔ ticker list, archived once a UTC day under raw/source=<SEC_TICKERS_SOURCE>/
+SEC_COMPANY_TICKERS_URL = "https://www.sec.gov/files/company_tickers.json"
+SEC_TICKERS_SOURCE = "sec_company_tickers"
+SEC_TICKERS_NAME = "company_tickers.json"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -116,6 +124,9 @@ def detect_kind(header: str) -> str:
 
 
 def _parse_pipe(body: bytes) -> dict[str, pa.ChunkedArray | pa.Array]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     cut_short: list[list[str | None]] = []
 
     def keep_invalid(row: pacsv.InvalidRow) -> str:
@@ -164,12 +175,17 @@ def _split_fixed_line(line: str, kind: str) -> list[str | None]:
 
 
 def _parse_fixed(body: bytes, kind: str) -> dict[str, pa.Array]:
+    import pyarrow as pa
+
     rows = [_split_fixed_line(line, kind) for line in body.decode("latin-1").split("\n") if line.strip()]
     return {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(PIPE_COLUMNS)}
 
 
 def _parse_dates(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """YYYY-MM-DD (quarterly) or YYYYMMDD (daily) → date32; anything else → null (then quarantined)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     try:
         return pc.cast(text, pa.date32())  # ISO dates: the fast path for quarterly files
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -178,6 +194,11 @@ def _parse_dates(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array
 
 
 def _to_unified(cols: dict) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from filinglake.schema import PARSED_SCHEMA, empty_parsed
+
     n = len(cols["cik"])
     if n == 0:
         return empty_parsed()
@@ -266,7 +287,37 @@ class SecEdgar(Source):
     """SEC EDGAR master indexes: daily (``YYYY-MM-DD``) and quarterly (``YYYYQn``) partitions."""
 
     name = SOURCE
+    exchanges = ("SEC",)
     document_hosts = (DOCUMENT_HOST,)
+    rate_setting = "sec_rate"
+    block_seconds_setting = "sec_block_seconds"
+    base_url_settings = ("sec_base_url",)
+    pool = SOURCE
+    #: SEC's documented limit: "no more than 10 requests per second, regardless of the number of machines"
+    host_rate_limit = 10.0
+    issuer_columns = {"cik": "a.issuer_id"}
+    reference_archive = (SEC_TICKERS_SOURCE, SEC_TICKERS_NAME)
+    report_colour = "#1f5fa8"
+
+    def request_headers(self, settings: Settings) -> dict[str, str]:
+        return {"User-Agent": settings.require_sec_user_agent(), "Accept-Encoding": "gzip, deflate"}
+
+    def detect_block(self, response: httpx.Response) -> str | None:
+        return sec_block_detector(response)
+
+    def reference_url(self, settings: Settings) -> str:
+        return company_tickers_url(settings)
+
+    def reference_rows(self, data: bytes, name: str = SEC_TICKERS_NAME) -> list[IssuerReference]:
+        """CIK → tickers in company_tickers.json's rank order (a CIK's first ticker is its main listing)."""
+        by_cik: dict[str, IssuerReference] = {}
+        for cik, ticker, title, _rank in sorted(company_tickers_rows(data, name), key=lambda row: row[3]):
+            known = by_cik.get(cik)
+            if known is None:
+                by_cik[cik] = IssuerReference(cik, ticker, (ticker,), None, title)
+            elif ticker not in known.tickers:
+                by_cik[cik] = IssuerReference(cik, known.ticker, (*known.tickers, ticker), None, known.reference_name)
+        return [by_cik[cik] for cik in sorted(by_cik)]
 
     def partition(self, partition_id: str) -> Partition:
         text = partition_id.strip().upper()
@@ -357,6 +408,8 @@ class SecEdgar(Source):
         return parse_index(data, name)
 
     def rules(self, partition: Partition | None) -> list[quality.Rule]:
+        from filinglake.ingest import row_checks as quality
+
         # Back-dated rows are real (letters, drafts released late); rows dated after the index are not.
         latest = (partition.end if partition else datetime.now(UTC).date()) + timedelta(days=1)
         return [
@@ -373,3 +426,73 @@ class SecEdgar(Source):
             # the key of a clean row is the distinct index row, not (accession, CIK)
             quality.unique(["native_id", "issuer_id", "form_type", "company_name", "filing_date"]),
         ]
+
+
+# ------------------------------------------------------------------------------------------------
+# Block pages and the CIK ↔ ticker reference list
+# ------------------------------------------------------------------------------------------------
+
+
+def sec_block_detector(response: httpx.Response) -> str | None:
+    """Recognise SEC's block pages.
+
+    Returns a reason for the "Request Rate Threshold Exceeded" page (403, blocks the IP ~10 minutes).
+    Raises :class:`~filinglake.http.UndeclaredUserAgent` for the "Undeclared Automated Tool" page: SEC
+    wants a declared ``User-Agent``, which only configuration can fix.
+    """
+    from filinglake.http import UndeclaredUserAgent, looks_like_html
+
+    if response.status_code == 200 and not looks_like_html(response.content[:4096]):
+        return None  # the common case: data, do not scan megabytes of index text
+    body = response.content
+    if SEC_UNDECLARED_TOOL_MARKER in body:
+        raise UndeclaredUserAgent(
+            f"SEC refused {response.request.url} as an 'Undeclared Automated Tool': set "
+            "FILINGLAKE_SEC_USER_AGENT to 'Company Name contact@company.example'"
+        )
+    if SEC_RATE_BLOCK_MARKER in body:
+        return f"SEC block page 'Request Rate Threshold Exceeded' (HTTP {response.status_code})"
+    return None
+
+
+def company_tickers_url(settings: Settings) -> str:
+    """Where company_tickers.json is, next to the configured EDGAR archive (a replay server in tests)."""
+    base = settings.sec_base_url.rstrip("/")
+    if base.endswith("/Archives/edgar"):
+        return base.removesuffix("/Archives/edgar") + "/files/company_tickers.json"
+    return SEC_COMPANY_TICKERS_URL
+
+
+def company_tickers_rows(data: bytes, name: str = SEC_TICKERS_NAME) -> list[tuple[str, str, str | None, int]]:
+    """company_tickers.json (``{"0": {"cik_str", "ticker", "title"}, …}``) → (cik, ticker, title, rank)
+    rows; :class:`BadResponse` for any other shape."""
+    try:
+        payload = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadResponse(f"{name}: not JSON ({exc})") from None
+    if not isinstance(payload, dict) or not payload:
+        raise BadResponse(f"{name}: expected a non-empty object keyed '0', '1', …, got {type(payload).__name__}")
+    rows = []
+    for key, row in payload.items():
+        if not (isinstance(row, dict) and isinstance(row.get("cik_str"), int | str) and row.get("ticker")):
+            raise BadResponse(f"{name}: entry {key!r} lacks cik_str/ticker: {str(row)[:120]}")
+        try:
+            rank = int(key)
+            cik = int(row["cik_str"])
+        except (TypeError, ValueError):
+            raise BadResponse(f"{name}: entry {key!r} has a non-numeric key or CIK") from None
+        rows.append((str(cik), str(row["ticker"]).strip(), row.get("title"), rank))  # CIK unpadded, like issuer_id
+    return rows
+
+
+def parse_company_tickers(data: bytes, name: str = SEC_TICKERS_NAME) -> pa.Table:
+    """company_tickers.json → an Arrow table (cik, ticker, title, rank); :class:`BadResponse` for any other shape."""
+    import pyarrow as pa
+
+    ciks, tickers, titles, ranks = zip(*company_tickers_rows(data, name), strict=True)
+    return pa.table({
+        "cik": pa.array(ciks, pa.string()),
+        "ticker": pa.array(tickers, pa.string()),
+        "title": pa.array(titles, pa.string()),
+        "rank": pa.array(ranks, pa.int64()),
+    })
