@@ -158,7 +158,7 @@ with DAG(
 
     @task(doc_md="Watchlist alerts on the rows this publish inserted or changed (each alert recorded once).")
     def raise_alerts(published: dict) -> list[dict]:
-        from filinglake.alerts.record import raise_alerts as record_alerts
+        from filinglake.alerts.record import record_alerts
         from filinglake.config import load_settings
         from filinglake.publish.run import changed_rows
         from filinglake.storage import Storage
@@ -172,7 +172,7 @@ with DAG(
                  published["version"])
         if rows.num_rows == 0:
             return []
-        return record_alerts(storage, settings, rows)
+        return record_alerts(storage, settings, rows=rows)
 
     @task(doc_md="Log the new alerts; POST / e-mail them when the alert connections exist.")
     def notify(alerts: list[dict], **context: Any) -> dict:

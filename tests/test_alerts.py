@@ -25,14 +25,9 @@ from fakes import hkex as hkex_fake
 from fakes.replay import Reply
 
 from filinglake.alerts import documents
-from filinglake.alerts import record as alerts
-from filinglake.alerts.record import (
-    WatchlistError,
-    load_watchlist,
-    match_watchlist,
-    parse_watchlist,
-    raise_alerts,
-)
+from filinglake.alerts.matching import match_watchlist
+from filinglake.alerts.record import read_alerts, record_alerts
+from filinglake.alerts.watchlist import Watchlist, WatchlistError, load_watchlist, parse_watchlist
 from filinglake.config import PROJECT_ROOT, Settings
 from filinglake.sources import cninfo, get_source, hkex
 from filinglake.storage import Storage
@@ -65,7 +60,7 @@ def cninfo_rows(fixtures_dir: Path) -> pa.Table:
     return cninfo.parse_query_page((fixtures_dir / CNINFO_PAGE).read_bytes(), "page4.json")
 
 
-def one_entry(yaml_text: str) -> alerts.Watchlist:
+def one_entry(yaml_text: str) -> Watchlist:
     return parse_watchlist("entries:\n" + yaml_text)
 
 
@@ -102,10 +97,17 @@ def test_default_watchlist_loads_with_the_design_examples():
         ("  - id: a\n    name: nothing to match\n", r":1: entry 'a' has no criteria"),
         ("  - id: a\n    words: [x]\n    sources: [nasdaq]\n", r":3: entry 'a': field 'sources': unknown source 'nasdaq'"),
         ("  - id: a\n    ciks: [CIK320193]\n", r":2: entry 'a': field 'ciks': 'CIK320193' is not a CIK"),
-        ("  - id: 'bad id!'\n    words: [x]\n", r":1: entry 'bad id!': field 'id' must be a stable identifier"),
+        ("  - id: 'bad id!'\n    words: [x]\n", r":1: entry 'bad id!': field 'id': must be a stable identifier"),
         ("  - id: a\n    words: [yes]\n", r":2: entry 'a': field 'words': True was read as a yes/no value"),
-        ("  - id: a\n    words: ['']\n", r":2: entry 'a': field 'words' has an empty value"),
-        ("  - words: [x]\n", r":1: entry '#1': field 'id' must be a stable identifier"),
+        ("  - id: a\n    words: ['']\n", r":2: entry 'a': field 'words': an empty value"),
+        ("  - words: [x]\n", r":1: entry '#1': field 'id': required"),
+        ("  - id: a\n    words:\n      - x\n      - [y]\n", r":4: entry 'a': field 'words': holds a nested list"),
+        ("  - id: a\n    tickers: {x: 1}\n", r":2: entry 'a': field 'tickers': must be a list, not a mapping"),
+        ("  - id: a\n    name: [x]\n    words: [x]\n", r":2: entry 'a': field 'name': must be text"),
+        ("  - id: a\n    stock_codes: ['7']\n", r":2: entry 'a': field 'stock_codes': '7' is not a stock code"),
+        ("  - just text\n", r":1: entry #1 must be a mapping with an 'id'"),
+        ("  - id: a\n    words: [x]\nextra: 1\n", r":3: unknown top-level field 'extra' \(only 'entries'\)"),
+        ("  - id: a\n    words: ['{0} {x}']\n    sources: ['{y}']\n", r":3: entry 'a': field 'sources': unknown source '\{y\}'"),
     ],
 )
 def test_malformed_watchlist_names_line_and_field(tmp_path: Path, text: str, expected: str):
@@ -258,7 +260,7 @@ def test_alerts_are_not_repeated_on_rerun(tmp_path: Path, fixtures_dir: Path, re
     watchlist = one_entry("  - id: rbc\n    name: RBC prospectuses\n    ciks: [1000275]\n"
                           "    form_types: [424B2, 424B5]\n")
 
-    new = raise_alerts(storage, settings, table, watchlist)
+    new = record_alerts(storage, settings, watchlist, rows=table)
     assert len(new) == 5
     assert {a["alert_id"] for a in new} == {
         hashlib.sha256(f"rbc\x1f{a['filing_id']}\x1f1000275".encode()).hexdigest() for a in new
@@ -273,25 +275,26 @@ def test_alerts_are_not_repeated_on_rerun(tmp_path: Path, fixtures_dir: Path, re
     json.dumps(new)  # XCom-ready
 
     requests_after_first = len(server.requests)
-    assert raise_alerts(storage, settings, table, watchlist) == []
-    assert raise_alerts(storage, settings, pa.concat_tables([table, table]), watchlist) == []
+    assert record_alerts(storage, settings, watchlist, rows=table) == []
+    assert record_alerts(storage, settings, watchlist, rows=pa.concat_tables([table, table])) == []
     assert len(server.requests) == requests_after_first  # nothing fetched again
-    stored = alerts.read_alerts(storage, settings)
+    stored = read_alerts(storage, settings)
     assert stored.num_rows == 5
     assert sorted(stored["alert_id"].to_pylist()) == sorted(a["alert_id"] for a in new)
 
     # A new entry alerts on the same filings once, without touching the old alerts.
     wider = parse_watchlist("entries:\n  - id: rbc\n    ciks: [1000275]\n    form_types: [424B2, 424B5]\n"
                             "  - id: rbc-all\n    ciks: [1000275]\n")
-    added = raise_alerts(storage, settings, table, wider, capture_documents=False)
+    added = record_alerts(storage, settings, wider, rows=table, capture_documents=False)
     assert len(added) == 17 and {a["entry_id"] for a in added} == {"rbc-all"}
-    assert alerts.read_alerts(storage, settings).num_rows == 22
+    assert read_alerts(storage, settings).num_rows == 22
 
 
-def test_raise_alerts_without_matches_writes_nothing(tmp_path: Path, fixtures_dir: Path):
+def test_record_alerts_without_matches_writes_nothing(tmp_path: Path, fixtures_dir: Path):
     settings = settings_for(tmp_path)
     storage = Storage.from_settings(settings)
-    assert raise_alerts(storage, settings, sec_rows(fixtures_dir), one_entry("  - id: z\n    words: [zzzz]\n")) == []
+    nothing = one_entry("  - id: z\n    words: [zzzz]\n")
+    assert record_alerts(storage, settings, nothing, rows=sec_rows(fixtures_dir)) == []
     assert storage.list("published") == []
 
 

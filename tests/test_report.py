@@ -18,7 +18,8 @@ from fakes import hkex as hkex_fake
 from fakes.replay import ReplayServer, Reply, sec_archive_routes
 
 from filinglake import report
-from filinglake.alerts.record import parse_watchlist, raise_alerts
+from filinglake.alerts.record import record_alerts
+from filinglake.alerts.watchlist import parse_watchlist
 from filinglake.config import Settings
 from filinglake.ingest.landing import ingest
 from filinglake.storage import Storage, clean_key
@@ -183,7 +184,7 @@ def test_report_shows_alerts_after_they_are_raised(landed, tmp_path: Path):
     rows = storage.read_parquet(clean_key("sec_edgar", SEC_DAY))
     watchlist = parse_watchlist("entries:\n  - id: rbc\n    name: RBC 424B5\n    ciks: [1000275]\n"
                                 "    form_types: [424B5]\n")
-    new = raise_alerts(storage, settings, rows, watchlist, capture_documents=False)
+    new = record_alerts(storage, settings, watchlist, rows=rows, capture_documents=False)
     assert len(new) == 1
     page_text = storage.get_bytes("reports/index.html").decode() if storage.exists("reports/index.html") else ""
     report.write_report(storage, settings)

@@ -72,17 +72,17 @@ def publish(
     out = summary(result)
     out["partitions"] = len(result["partitions"])
     if alerts:
-        out["alerts"] = _raise_alerts(storage, settings, result)
+        out["alerts"] = _record_alerts(storage, settings, result)
     typer.echo(json.dumps(out, sort_keys=True, default=str))
 
 
-def _raise_alerts(storage, settings, result: dict) -> int:
+def _record_alerts(storage, settings, result: dict) -> int:
     """Alerts for what this publish changed, printed one per line (the DAG sends them via its notifier)."""
-    from filinglake.alerts.record import raise_alerts
+    from filinglake.alerts.record import record_alerts
     from filinglake.publish.run import changed_rows
 
     rows = changed_rows(storage, result["version_before"], result["version"])
-    new = raise_alerts(storage, settings, rows) if rows.num_rows else []
+    new = record_alerts(storage, settings, rows=rows) if rows.num_rows else []
     for alert in new:
         typer.echo(
             f"alert {alert['entry_id']}: {alert['matched_on']} | {alert.get('ticker') or alert['issuer_id']} "

@@ -81,7 +81,7 @@ def watchlist(
     path: Annotated[str | None, typer.Argument(help="watchlist file (default: FILINGLAKE_WATCHLIST)")] = None,
 ) -> None:
     """Check a watchlist file and list its entries (errors name the line and the field)."""
-    from filinglake.alerts.record import load_watchlist
+    from filinglake.alerts.watchlist import load_watchlist
     from filinglake.config import load_settings
 
     loaded = load_watchlist(path or load_settings().watchlist)
