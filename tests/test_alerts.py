@@ -132,6 +132,49 @@ def test_watchlist_file_missing_or_wrong_shape(tmp_path: Path):
     assert len(parse_watchlist("entries:\n", "w.yaml")) == 0
 
 
+def alias_bomb() -> str:
+    """The "billion laughs" of YAML: 423 bytes, nine levels of nine aliases, 9**9 strings when expanded."""
+    levels = ["a: &a [" + ",".join(['"lolololol"'] * 9) + "]"]
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        levels.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    return "entries:\n" + "".join(f"  {level}\n" for level in levels)
+
+
+def test_an_alias_bomb_is_refused_before_anything_is_built(tmp_path: Path):
+    # Before the bound this file took 80 s and ran out of a 1.5 GB address space (MemoryError).
+    import tracemalloc
+
+    file = tmp_path / "watchlist.yaml"
+    file.write_text(alias_bomb(), encoding="utf-8")
+    assert len(file.read_bytes()) == 423
+    tracemalloc.start()
+    try:
+        with pytest.raises(WatchlistError) as caught:
+            load_watchlist(file)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value) == (f"{file}:6: more than 32 YAML aliases (*name); write the values out "
+                                 "(a file of aliases can expand without bound)")
+    assert peak < 1_000_000  # bytes: the event stream is counted, no node list is ever expanded
+
+
+def test_few_aliases_of_a_long_list_are_refused_by_the_expanded_size():
+    words = "[" + ", ".join(f"w{i}" for i in range(5_000)) + "]"
+    entries = "".join(f"  - id: e{i}\n    words: *many\n" for i in range(25))
+    with pytest.raises(WatchlistError, match=r"^w.yaml:1: the document expands to more than 100,000 YAML nodes"):
+        parse_watchlist(f"shared: &many {words}\nentries:\n{entries}", "w.yaml")
+    with pytest.raises(WatchlistError, match=r"^w.yaml:2: a YAML alias refers to itself"):
+        parse_watchlist("entries:\n  - &x\n    id: a\n    words: *x\n", "w.yaml")
+
+
+def test_a_shared_word_list_may_use_an_alias():
+    watchlist = parse_watchlist("entries:\n  - id: a\n    words: &xj [Xinjiang, 新疆]\n"
+                                "  - id: b\n    tickers: [002415.sz]\n    words: *xj\n")
+    assert watchlist.entry("b").words == ("Xinjiang", "新疆") == watchlist.entry("a").words
+    assert watchlist.entry("b").tickers == ("002415.SZ",)
+
+
 # ------------------------------------------------------------------------------------------------
 # matching on real rows
 # ------------------------------------------------------------------------------------------------
