@@ -5,6 +5,15 @@ An alert is one (entry, filing_id, issuer_id); its ``alert_id`` is the sha256 of
 alert. For each new alert the document is captured (:mod:`filinglake.alerts.documents`); a failed
 capture is recorded in ``document_error`` and never fails the publish. :func:`record_alerts` returns
 the new alerts as JSON-friendly dicts (:func:`alert_json`), ready for XCom and notifiers.
+
+Which filings have been evaluated is recorded on the alerts table itself, as two Delta table
+properties: the ``filings`` table's id and the last ``filings`` version whose changes were evaluated
+(:data:`EVALUATED_VERSION`). :func:`record_alerts` evaluates every change since that version (read
+from the ``filings`` change data feed) and moves the mark only after the alerts are in, so a publish
+whose alert step failed, or was retried after ``filings`` had merged, has its alerts raised by the
+next run. Table properties rather than a file beside the table: they travel with the table, any Delta
+reader shows them, and each update is a Delta commit under the table's own conflict checks; the
+commit metadata of an alert insert could not carry the mark, as most runs insert no alert.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from filinglake.alerts.matching import match_watchlist
 from filinglake.alerts.watchlist import Watchlist, load_watchlist
 from filinglake.errors import FilinglakeError
 from filinglake.publish import delta
+from filinglake.publish.run import FILINGS, changed_rows
 from filinglake.schema import ALERTS_SCHEMA
 
 if TYPE_CHECKING:
@@ -31,6 +41,9 @@ log = logging.getLogger("filinglake.alerts.record")
 ALERTS = "alerts"  # the published table: <storage>/published/alerts
 #: documents fetched per record_alerts call at most; a first run on a broad watchlist must not crawl
 DEFAULT_MAX_CAPTURES = 100
+#: table properties of ``published/alerts``: the last ``filings`` version evaluated, and that table's id
+EVALUATED_VERSION = "filinglake.alerts.evaluatedFilingsVersion"
+EVALUATED_TABLE_ID = "filinglake.alerts.evaluatedFilingsTableId"
 
 
 def alert_id(entry_id: str, filing_id: str, issuer_id: str | None) -> str:
@@ -47,6 +60,23 @@ def read_alerts(storage: Storage, settings: Settings | None = None) -> pa.Table:
 def alert_json(alert: dict) -> dict:
     """An alert row with dates and times as ISO strings (XCom, webhooks, ``filinglake alerts --json``)."""
     return {key: value.isoformat() if isinstance(value, datetime | date) else value for key, value in alert.items()}
+
+
+def evaluated_version(storage: Storage) -> int:
+    """The last ``filings`` version whose changes were evaluated (-1: none yet, or ``filings`` was recreated)."""
+    filings, alerts = delta.open_table(storage, FILINGS), delta.open_table(storage, ALERTS)
+    if filings is None or alerts is None:
+        return -1
+    marks = alerts.metadata().configuration
+    if marks.get(EVALUATED_TABLE_ID) != filings.metadata().id or EVALUATED_VERSION not in marks:
+        return -1
+    return int(marks[EVALUATED_VERSION])
+
+
+def _mark_evaluated(storage: Storage, filings_id: str, version: int) -> None:
+    table = delta.ensure_table(storage, ALERTS, ALERTS_SCHEMA)
+    table.alter.set_table_properties({EVALUATED_TABLE_ID: filings_id, EVALUATED_VERSION: str(version)},
+                                     raise_if_not_exists=False)
 
 
 def _existing_ids(storage: Storage) -> set[str]:
@@ -91,20 +121,51 @@ def record_alerts(
     settings: Settings,
     watchlist: Watchlist | None = None,
     *,
-    rows: pa.Table,
+    rows: pa.Table | None = None,
     capture_documents: bool = True,
     max_captures: int = DEFAULT_MAX_CAPTURES,
     now: datetime | None = None,
 ) -> list[dict]:
-    """Evaluate ``watchlist`` on ``rows`` (published-shape filings), record new alerts, return only those.
+    """Evaluate ``watchlist`` on every ``filings`` change not evaluated yet; record new alerts, return only those.
+
+    The changes are those of the ``filings`` versions after :func:`evaluated_version` (every row the
+    first time); the mark moves to the version evaluated once its alerts are recorded. ``rows``
+    (published-shape filings) evaluates exactly those rows instead and leaves the mark alone (tools,
+    tests). ``watchlist`` defaults to ``settings.watchlist``.
 
     An alert already in ``published/alerts`` is never inserted again (the merge inserts on
-    ``alert_id`` only), so a rerun returns ``[]``. ``watchlist`` defaults to ``settings.watchlist``.
-    Concurrent publishes are expected to be serialised (the publish DAG runs one at a time); the
-    merge still never duplicates an alert if they are not.
+    ``alert_id`` only), so a rerun returns ``[]``. Concurrent publishes are expected to be serialised
+    (the publish DAG runs one at a time); the merge still never duplicates an alert if they are not.
     """
     if watchlist is None:
         watchlist = load_watchlist(settings.watchlist)
+    options = {"capture_documents": capture_documents, "max_captures": max_captures, "now": now}
+    if rows is not None:
+        return _record(storage, settings, watchlist, rows, **options)
+    filings = delta.open_table(storage, FILINGS)
+    if filings is None:
+        return []
+    up_to, after = filings.version(), evaluated_version(storage)
+    if after >= up_to:
+        return []
+    changed = changed_rows(storage, after, up_to)
+    log.info("alerts: evaluating %d row(s) changed between filings v%d and v%d", changed.num_rows, after, up_to)
+    new = _record(storage, settings, watchlist, changed, **options)
+    _mark_evaluated(storage, filings.metadata().id, up_to)
+    return new
+
+
+def _record(
+    storage: Storage,
+    settings: Settings,
+    watchlist: Watchlist,
+    rows: pa.Table,
+    *,
+    capture_documents: bool,
+    max_captures: int,
+    now: datetime | None,
+) -> list[dict]:
+    """Match ``rows``, capture the documents of the new alerts and insert them; the new alerts as JSON."""
     matched = match_watchlist(rows, watchlist)
     if matched.num_rows == 0:
         return []
