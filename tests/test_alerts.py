@@ -341,6 +341,79 @@ def test_record_alerts_without_matches_writes_nothing(tmp_path: Path, fixtures_d
     assert storage.list("published") == []
 
 
+def test_alerts_carry_the_decoded_title_beside_the_filed_one(tmp_path: Path, fixtures_dir: Path):
+    import json
+    from collections import defaultdict
+
+    from filinglake.alerts.record import ALERTS, alert_id
+    from filinglake.ingest import landing as pipeline
+    from filinglake.publish import delta
+    from filinglake.publish.run import publish
+    from filinglake.query import run_query
+    from filinglake.schema import ALERTS_SCHEMA
+
+    settings = settings_for(tmp_path)
+    storage = Storage.from_settings(settings)
+    filed = {f"hkex:{r['NEWS_ID']}": r["TITLE"] for r in hkex_fake.fixture_rows(fixtures_dir) if "&#x3b;" in r["TITLE"]}
+    by_day: dict[str, list[dict]] = defaultdict(list)
+    for row in hkex_fake.fixture_rows(fixtures_dir):
+        by_day[row["DATE_TIME"][:10]].append(row)
+    for day, day_rows in by_day.items():
+        if any(f"hkex:{r['NEWS_ID']}" in filed for r in day_rows):
+            partition = "-".join(reversed(day.split("/"))) + "-en"
+            ctx = pipeline.Context.build("hkex", partition, settings)
+            ref = storage.archive_raw("hkex", partition, "t.json", json.dumps(day_rows).encode(), "https://example.invalid")
+            pipeline.write_partition(ctx, {"raw": [ref.to_dict()]})
+    publish(storage, settings)
+    # An alerts table written before title_clean existed, holding one alert on a filing with "&#x3b;".
+    old_id, old_title = sorted(filed.items())[0]
+    before = pa.schema([f for f in ALERTS_SCHEMA if f.name != "title_clean"])
+    old = {**{name: None for name in before.names}, "alert_id": alert_id("old", old_id, "00007"), "entry_id": "old",
+           "filing_id": old_id, "issuer_id": "00007", "title": old_title}
+    table = delta.ensure_table(storage, ALERTS, before)
+    table.merge(pa.Table.from_pylist([old], schema=before), predicate="t.alert_id = s.alert_id", source_alias="s",
+                target_alias="t").when_not_matched_insert_all().execute()
+    assert read_alerts(storage, settings)["title_clean"].to_pylist() == [None]  # readable before the upgrade
+
+    watchlist = one_entry("  - id: semicolons\n    stock_codes: ['00007']\n    words: [suspension]\n")
+    new = record_alerts(storage, settings, watchlist, capture_documents=False)
+
+    def decoded(title: str) -> str:
+        return " ".join(title.replace("&#x3b;", ";").split())
+
+    shown = {a["filing_id"]: a for a in new if a["filing_id"] in filed}
+    assert len(shown) >= 5
+    for filing_id, alert in shown.items():
+        assert (alert["title"], alert["title_clean"]) == (filed[filing_id], decoded(filed[filing_id]))
+    # Every file of the table now has the column (the query view reads the Parquet files), the old alert too.
+    stored = run_query("SELECT filing_id, entry_id, title, title_clean FROM alerts", storage=storage).to_pylist()
+    assert {(r["entry_id"], r["filing_id"]): r["title_clean"] for r in stored} == {
+        ("old", old_id): decoded(old_title), **{("semicolons", a["filing_id"]): a["title_clean"] for a in new}}
+    assert {r["title"] for r in stored} >= set(filed[f] for f in shown)  # the filed titles stay stored
+
+
+def test_alerts_command_shows_decoded_titles_as_text(tmp_path: Path, fixtures_dir: Path, monkeypatch, capsys):
+    from filinglake.cli.app import main as cli_main
+
+    settings = settings_for(tmp_path)
+    monkeypatch.setenv("FILINGLAKE_STORAGE", settings.storage)
+    monkeypatch.setenv("COLUMNS", "500")  # rich: one line per alert
+    storage = Storage.from_settings(settings)
+    marked_up = rows({"filing_id": "hkex:1", "source": "hkex", "issuer_id": "00007", "company_name": "WISDOM [/]",
+                      "title": "DECISION [/] OF THE [bold]LISTING COMMITTEE[/bold]&#x3b; SUSPENSION",
+                      "title_clean": "DECISION [/] OF THE [bold]LISTING COMMITTEE[/bold]; SUSPENSION"})
+    watchlist = one_entry("  - id: hk\n    words: [suspension]\n")
+    assert len(record_alerts(storage, settings, watchlist, rows=marked_up, capture_documents=False)) == 1
+
+    assert cli_main(["alerts"]) == 0
+    shown = capsys.readouterr().out
+    assert "DECISION [/] OF THE [bold]LISTING COMMITTEE[/bold]; SUSPENSION" in shown and "WISDOM [/]" in shown
+    assert cli_main(["alerts", "--json"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    alert = json.loads(line)
+    assert alert["title_clean"].endswith("; SUSPENSION") and alert["title"].endswith("&#x3b; SUSPENSION")
+
+
 # ------------------------------------------------------------------------------------------------
 # document capture
 # ------------------------------------------------------------------------------------------------

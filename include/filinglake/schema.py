@@ -94,5 +94,6 @@ ALERTS_SCHEMA = pa.schema(
         pa.field("document_bytes", pa.int64()),
         pa.field("document_content_type", pa.string()),
         pa.field("document_error", pa.string()),  # why the document was not captured
+        pa.field("title_clean", pa.string()),  # the title decoded, as shown to people (last: older tables gain it)
     ]
 )

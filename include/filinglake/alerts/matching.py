@@ -30,8 +30,8 @@ from filinglake.alerts.watchlist import WatchEntry, Watchlist
 from filinglake.schema import ALERTS_SCHEMA
 
 #: filing columns copied into a match (those a source may lack become nulls)
-FILING_COLUMNS = ("filing_id", "issuer_id", "source", "exchange", "ticker", "company_name", "title", "form_type",
-                  "filing_date", "document_url")
+FILING_COLUMNS = ("filing_id", "issuer_id", "source", "exchange", "ticker", "company_name", "title", "title_clean",
+                  "form_type", "filing_date", "document_url")
 _TEXT_COLUMNS = ("title", "title_clean", "company_name")
 #: what :func:`match_watchlist` returns
 MATCHES_SCHEMA = pa.schema([ALERTS_SCHEMA.field(name) for name in ("entry_id", "entry_name", "matched_on")]

@@ -29,7 +29,7 @@ from filinglake.alerts.matching import match_watchlist
 from filinglake.alerts.watchlist import Watchlist, load_watchlist
 from filinglake.errors import FilinglakeError
 from filinglake.publish import delta
-from filinglake.publish.run import FILINGS, changed_rows
+from filinglake.publish.run import FILINGS, changed_rows, rows_for_keys
 from filinglake.schema import ALERTS_SCHEMA
 
 if TYPE_CHECKING:
@@ -52,9 +52,43 @@ def alert_id(entry_id: str, filing_id: str, issuer_id: str | None) -> str:
 
 
 def read_alerts(storage: Storage, settings: Settings | None = None) -> pa.Table:
-    """Every alert raised so far (an empty table before the first one)."""
+    """Every alert raised so far (an empty table before the first one); columns a table predates are null."""
     del settings  # the storage carries its settings (S3 options)
-    return delta.read(storage, ALERTS, ALERTS_SCHEMA)
+    present = _columns(storage)
+    columns = [name for name in ALERTS_SCHEMA.names if name in present] if present else None
+    return delta.conform(delta.read(storage, ALERTS, ALERTS_SCHEMA, columns=columns), ALERTS_SCHEMA)
+
+
+def _columns(storage: Storage) -> list[str]:
+    table = delta.open_table(storage, ALERTS)
+    return [field.name for field in table.schema().fields] if table is not None else []
+
+
+def upgrade_alerts_table(storage: Storage) -> bool:
+    """Rewrite, once, an alerts table written before ``title_clean``: the column is taken from ``filings``.
+
+    Every data file then has every column (engines that read the Parquet files directly, like
+    ``filinglake query``, need that); table properties are kept. Returns whether it rewrote.
+    """
+    present = _columns(storage)
+    if not present or "title_clean" in present:
+        return False
+    from deltalake import write_deltalake
+
+    alerts = read_alerts(storage)
+    keys = [[f, i] for f, i in zip(alerts["filing_id"].to_pylist(), alerts["issuer_id"].to_pylist(), strict=True)
+            if i is not None]
+    published = rows_for_keys(storage, keys)
+    titles = {(f, i): t for f, i, t in zip(published["filing_id"].to_pylist(), published["issuer_id"].to_pylist(),
+                                           published["title_clean"].to_pylist(), strict=True)}
+    decoded = [titles.get(key) for key in zip(alerts["filing_id"].to_pylist(), alerts["issuer_id"].to_pylist(),
+                                              strict=True)]
+    upgraded = alerts.set_column(ALERTS_SCHEMA.get_field_index("title_clean"), ALERTS_SCHEMA.field("title_clean"),
+                                 pa.array(decoded, pa.string()))
+    write_deltalake(delta.open_table(storage, ALERTS), upgraded, mode="overwrite", schema_mode="overwrite",
+                    writer_properties=delta.writer_properties())
+    log.info("alerts: table rewritten with title_clean (%d alert(s))", alerts.num_rows)
+    return True
 
 
 def alert_json(alert: dict) -> dict:
@@ -77,6 +111,14 @@ def _mark_evaluated(storage: Storage, filings_id: str, version: int) -> None:
     table = delta.ensure_table(storage, ALERTS, ALERTS_SCHEMA)
     table.alter.set_table_properties({EVALUATED_TABLE_ID: filings_id, EVALUATED_VERSION: str(version)},
                                      raise_if_not_exists=False)
+
+
+def display_title(alert: dict) -> str:
+    """What people read for an alert's filing: ``title_clean`` (decoded), else the form type and filing id.
+
+    The filed ``title`` stays stored as filed (HKEX escapes punctuation: ``&#x3b;``) and is not shown.
+    """
+    return alert.get("title_clean") or f"{alert.get('form_type') or 'filing'} {alert.get('filing_id')}"
 
 
 def _existing_ids(storage: Storage) -> set[str]:
@@ -139,6 +181,7 @@ def record_alerts(
     """
     if watchlist is None:
         watchlist = load_watchlist(settings.watchlist)
+    upgrade_alerts_table(storage)
     options = {"capture_documents": capture_documents, "max_captures": max_captures, "now": now}
     if rows is not None:
         return _record(storage, settings, watchlist, rows, **options)

@@ -82,13 +82,13 @@ def publish(
 
 def _record_alerts(storage, settings, watchlist) -> int:
     """Alerts for every filings change not evaluated yet, printed one per line (the DAG notifies instead)."""
-    from filinglake.alerts.record import record_alerts
+    from filinglake.alerts.record import display_title, record_alerts
 
     new = record_alerts(storage, settings, watchlist)
     for alert in new:
         typer.echo(
             f"alert {alert['entry_id']}: {alert['matched_on']} | {alert.get('ticker') or alert['issuer_id']} "
-            f"{alert['filing_date']} {alert.get('title') or alert.get('form_type')} {alert.get('document_url') or ''}",
+            f"{alert['filing_date']} {display_title(alert)} {alert.get('document_url') or ''}",
             err=True,
         )
     return len(new)

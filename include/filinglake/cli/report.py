@@ -18,8 +18,9 @@ def report(
     """Write the static status page (reports/index.html) and print where it is.
 
     Filings per day per source, quarantine rate per source, freshness, the latest runs with links
-    to their Great Expectations records, published tables and the latest alerts. Works before the
-    first publish (it reads the clean layer and the manifests).
+    to their Great Expectations records, published tables and the latest alerts (titles decoded).
+    Works before the first publish (it reads the clean layer and the manifests). The page runs and
+    loads nothing (no scripts; a Content-Security-Policy forbids them); values from the data are text.
     """
     from filinglake.config import load_settings
     from filinglake.report import write_report
@@ -36,10 +37,10 @@ def alerts(
     entry: Annotated[str | None, typer.Option(help="only this watchlist entry id")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line instead of a table")] = False,
 ) -> None:
-    """List the alerts raised so far (published/alerts), newest first."""
+    """List the alerts raised so far (published/alerts), newest first; titles are shown decoded (title_clean)."""
     import pyarrow.compute as pc
 
-    from filinglake.alerts.record import read_alerts
+    from filinglake.alerts.record import display_title, read_alerts
     from filinglake.config import load_settings
     from filinglake.storage import Storage
 
@@ -57,20 +58,22 @@ def alerts(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     view = Table(title=f"alerts ({len(rows)} shown)")
     for column in ("alerted_at", "entry_id", "matched_on", "source", "company_name", "filing", "filing_date",
                    "document"):
         view.add_column(column)
     for row in rows:
-        document = row["document_key"] or f"[dim]{row['document_error'] or ''}[/dim]"
+        # Text, not markup: brackets in titles and errors ("[Other]", "[/]") are data
+        document = Text(row["document_key"]) if row["document_key"] else Text(row["document_error"] or "", style="dim")
         view.add_row(
             f"{row['alerted_at']:%Y-%m-%d %H:%M}" if row["alerted_at"] else "",
-            row["entry_id"],
-            row["matched_on"] or "",
-            row["source"] or "",
-            row["company_name"] or row["issuer_id"] or "",
-            row["title"] or f"{row['form_type'] or ''} {row['filing_id']}",
+            Text(row["entry_id"]),
+            Text(row["matched_on"] or ""),
+            Text(row["source"] or ""),
+            Text(row["company_name"] or row["issuer_id"] or ""),
+            Text(display_title(row)),
             str(row["filing_date"] or ""),
             document,
         )
