@@ -361,7 +361,7 @@ font-weight:600;fill:#1b1f23}.swatch{display:inline-block;width:10px;height:10px
 
 def render_html(data: ReportData) -> str:
     """The page for ``data`` (pure function: same data, same bytes)."""
-    from filinglake.alerts.record import display_title
+    from filinglake.alerts.presentation import display_title
 
     now = data.generated_at
     sources = sorted(data.sources.values(), key=lambda s: s.source)

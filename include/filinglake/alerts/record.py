@@ -4,7 +4,8 @@ An alert is one (entry, filing_id, issuer_id); its ``alert_id`` is the sha256 of
 ``published/alerts`` (Delta) is only ever inserted into on ``alert_id``, so reruns never repeat an
 alert. For each new alert the document is captured (:mod:`filinglake.alerts.documents`); a failed
 capture is recorded in ``document_error`` and never fails the publish. :func:`record_alerts` returns
-the new alerts as JSON-friendly dicts (:func:`alert_json`), ready for XCom and notifiers.
+the new alerts as JSON-friendly dicts (:func:`~filinglake.alerts.presentation.alert_json`), ready for
+XCom and notifiers.
 
 Which filings have been evaluated is recorded on the alerts table itself, as two Delta table
 properties: the ``filings`` table's id and the last ``filings`` version whose changes were evaluated
@@ -20,12 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from filinglake.alerts.matching import match_watchlist
+from filinglake.alerts.presentation import alert_json
 from filinglake.alerts.watchlist import Watchlist, load_watchlist
 from filinglake.errors import FilinglakeError
 from filinglake.publish import delta
@@ -91,11 +93,6 @@ def upgrade_alerts_table(storage: Storage) -> bool:
     return True
 
 
-def alert_json(alert: dict) -> dict:
-    """An alert row with dates and times as ISO strings (XCom, webhooks, ``filinglake alerts --json``)."""
-    return {key: value.isoformat() if isinstance(value, datetime | date) else value for key, value in alert.items()}
-
-
 def evaluated_version(storage: Storage) -> int:
     """The last ``filings`` version whose changes were evaluated (-1: none yet, or ``filings`` was recreated)."""
     filings, alerts = delta.open_table(storage, FILINGS), delta.open_table(storage, ALERTS)
@@ -111,14 +108,6 @@ def _mark_evaluated(storage: Storage, filings_id: str, version: int) -> None:
     table = delta.ensure_table(storage, ALERTS, ALERTS_SCHEMA)
     table.alter.set_table_properties({EVALUATED_TABLE_ID: filings_id, EVALUATED_VERSION: str(version)},
                                      raise_if_not_exists=False)
-
-
-def display_title(alert: dict) -> str:
-    """What people read for an alert's filing: ``title_clean`` (decoded), else the form type and filing id.
-
-    The filed ``title`` stays stored as filed (HKEX escapes punctuation: ``&#x3b;``) and is not shown.
-    """
-    return alert.get("title_clean") or f"{alert.get('form_type') or 'filing'} {alert.get('filing_id')}"
 
 
 def _existing_ids(storage: Storage) -> set[str]:

@@ -82,7 +82,8 @@ def publish(
 
 def _record_alerts(storage, settings, watchlist) -> int:
     """Alerts for every filings change not evaluated yet, printed one per line (the DAG notifies instead)."""
-    from filinglake.alerts.record import display_title, record_alerts
+    from filinglake.alerts.presentation import display_title
+    from filinglake.alerts.record import record_alerts
 
     new = record_alerts(storage, settings, watchlist)
     for alert in new:

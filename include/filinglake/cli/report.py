@@ -40,7 +40,8 @@ def alerts(
     """List the alerts raised so far (published/alerts), newest first; titles are shown decoded (title_clean)."""
     import pyarrow.compute as pc
 
-    from filinglake.alerts.record import display_title, read_alerts
+    from filinglake.alerts.presentation import display_title
+    from filinglake.alerts.record import read_alerts
     from filinglake.config import load_settings
     from filinglake.storage import Storage
 
