@@ -23,14 +23,9 @@ from fakes import hkex as hkex_fake
 from fakes.replay import Reply
 
 from filinglake.alerts import documents
-from filinglake.alerts import record as alerts
-from filinglake.alerts.record import (
-    WatchlistError,
-    load_watchlist,
-    match_watchlist,
-    parse_watchlist,
-    raise_alerts,
-)
+from filinglake.alerts.matching import match_watchlist
+from filinglake.alerts.record import read_alerts, record_alerts
+from filinglake.alerts.watchlist import Watchlist, WatchlistError, load_watchlist, parse_watchlist
 from filinglake.config import PROJECT_ROOT, Settings
 from filinglake.sources import cninfo, get_source, hkex
 from filinglake.storage import Storage
@@ -63,7 +58,7 @@ def cninfo_rows(fixtures_dir: Path) -> pa.Table:
     return cninfo.parse_query_page((fixtures_dir / CNINFO_PAGE).read_bytes(), "page4.json")
 
 
-def one_entry(yaml_text: str) -> alerts.Watchlist:
+def one_entry(yaml_text: str) -> Watchlist:
     return parse_watchlist("entries:\n" + yaml_text)
 
 
@@ -100,10 +95,17 @@ def test_default_watchlist_loads_with_the_design_examples():
         ("  - id: a\n    name: nothing to match\n", r":1: entry 'a' has no criteria"),
         ("  - id: a\n    words: [x]\n    sources: [nasdaq]\n", r":3: entry 'a': field 'sources': unknown source 'nasdaq'"),
         ("  - id: a\n    ciks: [CIK320193]\n", r":2: entry 'a': field 'ciks': 'CIK320193' is not a CIK"),
-        ("  - id: 'bad id!'\n    words: [x]\n", r":1: entry 'bad id!': field 'id' must be a stable identifier"),
+        ("  - id: 'bad id!'\n    words: [x]\n", r":1: entry 'bad id!': field 'id': must be a stable identifier"),
         ("  - id: a\n    words: [yes]\n", r":2: entry 'a': field 'words': True was read as a yes/no value"),
-        ("  - id: a\n    words: ['']\n", r":2: entry 'a': field 'words' has an empty value"),
-        ("  - words: [x]\n", r":1: entry '#1': field 'id' must be a stable identifier"),
+        ("  - id: a\n    words: ['']\n", r":2: entry 'a': field 'words': an empty value"),
+        ("  - words: [x]\n", r":1: entry '#1': field 'id': required"),
+        ("  - id: a\n    words:\n      - x\n      - [y]\n", r":4: entry 'a': field 'words': holds a nested list"),
+        ("  - id: a\n    tickers: {x: 1}\n", r":2: entry 'a': field 'tickers': must be a list, not a mapping"),
+        ("  - id: a\n    name: [x]\n    words: [x]\n", r":2: entry 'a': field 'name': must be text"),
+        ("  - id: a\n    stock_codes: ['7']\n", r":2: entry 'a': field 'stock_codes': '7' is not a stock code"),
+        ("  - just text\n", r":1: entry #1 must be a mapping with an 'id'"),
+        ("  - id: a\n    words: [x]\nextra: 1\n", r":3: unknown top-level field 'extra' \(only 'entries'\)"),
+        ("  - id: a\n    words: ['{0} {x}']\n    sources: ['{y}']\n", r":3: entry 'a': field 'sources': unknown source '\{y\}'"),
     ],
 )
 def test_malformed_watchlist_names_line_and_field(tmp_path: Path, text: str, expected: str):
@@ -126,6 +128,49 @@ def test_watchlist_file_missing_or_wrong_shape(tmp_path: Path):
     with pytest.raises(WatchlistError, match=r":1: expected a mapping with an 'entries' list"):
         parse_watchlist("- id: a\n  words: [x]\n", "w.yaml")
     assert len(parse_watchlist("entries:\n", "w.yaml")) == 0
+
+
+def alias_bomb() -> str:
+    """The "billion laughs" of YAML: 423 bytes, nine levels of nine aliases, 9**9 strings when expanded."""
+    levels = ["a: &a [" + ",".join(['"lolololol"'] * 9) + "]"]
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        levels.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    return "entries:\n" + "".join(f"  {level}\n" for level in levels)
+
+
+def test_an_alias_bomb_is_refused_before_anything_is_built(tmp_path: Path):
+    # Before the bound this file took 80 s and ran out of a 1.5 GB address space (MemoryError).
+    import tracemalloc
+
+    file = tmp_path / "watchlist.yaml"
+    file.write_text(alias_bomb(), encoding="utf-8")
+    assert len(file.read_bytes()) == 423
+    tracemalloc.start()
+    try:
+        with pytest.raises(WatchlistError) as caught:
+            load_watchlist(file)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value) == (f"{file}:6: more than 32 YAML aliases (*name); write the values out "
+                                 "(a file of aliases can expand without bound)")
+    assert peak < 1_000_000  # bytes: the event stream is counted, no node list is ever expanded
+
+
+def test_few_aliases_of_a_long_list_are_refused_by_the_expanded_size():
+    words = "[" + ", ".join(f"w{i}" for i in range(5_000)) + "]"
+    entries = "".join(f"  - id: e{i}\n    words: *many\n" for i in range(25))
+    with pytest.raises(WatchlistError, match=r"^w.yaml:1: the document expands to more than 100,000 YAML nodes"):
+        parse_watchlist(f"shared: &many {words}\nentries:\n{entries}", "w.yaml")
+    with pytest.raises(WatchlistError, match=r"^w.yaml:2: a YAML alias refers to itself"):
+        parse_watchlist("entries:\n  - &x\n    id: a\n    words: *x\n", "w.yaml")
+
+
+def test_a_shared_word_list_may_use_an_alias():
+    watchlist = parse_watchlist("entries:\n  - id: a\n    words: &xj [Xinjiang, 新疆]\n"
+                                "  - id: b\n    tickers: [002415.sz]\n    words: *xj\n")
+    assert watchlist.entry("b").words == ("Xinjiang", "新疆") == watchlist.entry("a").words
+    assert watchlist.entry("b").tickers == ("002415.SZ",)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -256,7 +301,7 @@ def test_alerts_are_not_repeated_on_rerun(tmp_path: Path, fixtures_dir: Path, re
     watchlist = one_entry("  - id: rbc\n    name: RBC prospectuses\n    ciks: [1000275]\n"
                           "    form_types: [424B2, 424B5]\n")
 
-    new = raise_alerts(storage, settings, table, watchlist)
+    new = record_alerts(storage, settings, watchlist, rows=table)
     assert len(new) == 5
     assert {a["alert_id"] for a in new} == {
         hashlib.sha256(f"rbc\x1f{a['filing_id']}\x1f1000275".encode()).hexdigest() for a in new
@@ -271,26 +316,100 @@ def test_alerts_are_not_repeated_on_rerun(tmp_path: Path, fixtures_dir: Path, re
     json.dumps(new)  # XCom-ready
 
     requests_after_first = len(server.requests)
-    assert raise_alerts(storage, settings, table, watchlist) == []
-    assert raise_alerts(storage, settings, pa.concat_tables([table, table]), watchlist) == []
+    assert record_alerts(storage, settings, watchlist, rows=table) == []
+    assert record_alerts(storage, settings, watchlist, rows=pa.concat_tables([table, table])) == []
     assert len(server.requests) == requests_after_first  # nothing fetched again
-    stored = alerts.read_alerts(storage, settings)
+    stored = read_alerts(storage, settings)
     assert stored.num_rows == 5
     assert sorted(stored["alert_id"].to_pylist()) == sorted(a["alert_id"] for a in new)
 
     # A new entry alerts on the same filings once, without touching the old alerts.
     wider = parse_watchlist("entries:\n  - id: rbc\n    ciks: [1000275]\n    form_types: [424B2, 424B5]\n"
                             "  - id: rbc-all\n    ciks: [1000275]\n")
-    added = raise_alerts(storage, settings, table, wider, capture_documents=False)
+    added = record_alerts(storage, settings, wider, rows=table, capture_documents=False)
     assert len(added) == 17 and {a["entry_id"] for a in added} == {"rbc-all"}
-    assert alerts.read_alerts(storage, settings).num_rows == 22
+    assert read_alerts(storage, settings).num_rows == 22
 
 
-def test_raise_alerts_without_matches_writes_nothing(tmp_path: Path, fixtures_dir: Path):
+def test_record_alerts_without_matches_writes_nothing(tmp_path: Path, fixtures_dir: Path):
     settings = settings_for(tmp_path)
     storage = Storage.from_settings(settings)
-    assert raise_alerts(storage, settings, sec_rows(fixtures_dir), one_entry("  - id: z\n    words: [zzzz]\n")) == []
+    nothing = one_entry("  - id: z\n    words: [zzzz]\n")
+    assert record_alerts(storage, settings, nothing, rows=sec_rows(fixtures_dir)) == []
     assert storage.list("published") == []
+
+
+def test_alerts_carry_the_decoded_title_beside_the_filed_one(tmp_path: Path, fixtures_dir: Path):
+    import json
+    from collections import defaultdict
+
+    from filinglake.alerts.record import ALERTS, alert_id
+    from filinglake.ingest import landing as pipeline
+    from filinglake.publish import delta
+    from filinglake.publish.run import publish
+    from filinglake.query import run_query
+    from filinglake.schema import ALERTS_SCHEMA
+
+    settings = settings_for(tmp_path)
+    storage = Storage.from_settings(settings)
+    filed = {f"hkex:{r['NEWS_ID']}": r["TITLE"] for r in hkex_fake.fixture_rows(fixtures_dir) if "&#x3b;" in r["TITLE"]}
+    by_day: dict[str, list[dict]] = defaultdict(list)
+    for row in hkex_fake.fixture_rows(fixtures_dir):
+        by_day[row["DATE_TIME"][:10]].append(row)
+    for day, day_rows in by_day.items():
+        if any(f"hkex:{r['NEWS_ID']}" in filed for r in day_rows):
+            partition = "-".join(reversed(day.split("/"))) + "-en"
+            ctx = pipeline.Context.build("hkex", partition, settings)
+            ref = storage.archive_raw("hkex", partition, "t.json", json.dumps(day_rows).encode(), "https://example.invalid")
+            pipeline.write_partition(ctx, {"raw": [ref.to_dict()]})
+    publish(storage, settings)
+    # An alerts table written before title_clean existed, holding one alert on a filing with "&#x3b;".
+    old_id, old_title = sorted(filed.items())[0]
+    before = pa.schema([f for f in ALERTS_SCHEMA if f.name != "title_clean"])
+    old = {**{name: None for name in before.names}, "alert_id": alert_id("old", old_id, "00007"), "entry_id": "old",
+           "filing_id": old_id, "issuer_id": "00007", "title": old_title}
+    table = delta.ensure_table(storage, ALERTS, before)
+    table.merge(pa.Table.from_pylist([old], schema=before), predicate="t.alert_id = s.alert_id", source_alias="s",
+                target_alias="t").when_not_matched_insert_all().execute()
+    assert read_alerts(storage, settings)["title_clean"].to_pylist() == [None]  # readable before the upgrade
+
+    watchlist = one_entry("  - id: semicolons\n    stock_codes: ['00007']\n    words: [suspension]\n")
+    new = record_alerts(storage, settings, watchlist, capture_documents=False)
+
+    def decoded(title: str) -> str:
+        return " ".join(title.replace("&#x3b;", ";").split())
+
+    shown = {a["filing_id"]: a for a in new if a["filing_id"] in filed}
+    assert len(shown) >= 5
+    for filing_id, alert in shown.items():
+        assert (alert["title"], alert["title_clean"]) == (filed[filing_id], decoded(filed[filing_id]))
+    # Every file of the table now has the column (the query view reads the Parquet files), the old alert too.
+    stored = run_query("SELECT filing_id, entry_id, title, title_clean FROM alerts", storage=storage).to_pylist()
+    assert {(r["entry_id"], r["filing_id"]): r["title_clean"] for r in stored} == {
+        ("old", old_id): decoded(old_title), **{("semicolons", a["filing_id"]): a["title_clean"] for a in new}}
+    assert {r["title"] for r in stored} >= set(filed[f] for f in shown)  # the filed titles stay stored
+
+
+def test_alerts_command_shows_decoded_titles_as_text(tmp_path: Path, fixtures_dir: Path, monkeypatch, capsys):
+    from filinglake.cli.app import main as cli_main
+
+    settings = settings_for(tmp_path)
+    monkeypatch.setenv("FILINGLAKE_STORAGE", settings.storage)
+    monkeypatch.setenv("COLUMNS", "500")  # rich: one line per alert
+    storage = Storage.from_settings(settings)
+    marked_up = rows({"filing_id": "hkex:1", "source": "hkex", "issuer_id": "00007", "company_name": "WISDOM [/]",
+                      "title": "DECISION [/] OF THE [bold]LISTING COMMITTEE[/bold]&#x3b; SUSPENSION",
+                      "title_clean": "DECISION [/] OF THE [bold]LISTING COMMITTEE[/bold]; SUSPENSION"})
+    watchlist = one_entry("  - id: hk\n    words: [suspension]\n")
+    assert len(record_alerts(storage, settings, watchlist, rows=marked_up, capture_documents=False)) == 1
+
+    assert cli_main(["alerts"]) == 0
+    shown = capsys.readouterr().out
+    assert "DECISION [/] OF THE [bold]LISTING COMMITTEE[/bold]; SUSPENSION" in shown and "WISDOM [/]" in shown
+    assert cli_main(["alerts", "--json"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    alert = json.loads(line)
+    assert alert["title_clean"].endswith("; SUSPENSION") and alert["title"].endswith("&#x3b; SUSPENSION")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ import pytest
 from fakes.replay import file_reply
 from fakes.sec_edgar import SEC_ARCHIVE_PREFIX
 
-from filinglake.alerts.record import parse_watchlist, raise_alerts
+from filinglake.alerts.record import record_alerts
+from filinglake.alerts.watchlist import parse_watchlist
 from filinglake.cli.app import main as cli_main
 from filinglake.config import Settings
 from filinglake.ingest import landing as pipeline
@@ -643,8 +644,8 @@ def test_publish_and_query_on_s3(moto_s3: str, fixtures_dir: Path, daily_2026: b
     # alerts on the rows the publish inserted, the alerts view and the status page: on S3 as well
     watchlist = parse_watchlist("entries:\n  - id: rbc\n    ciks: [1000275]\n    form_types: [424B5]\n")
     inserted = changed_rows(storage, first["version_before"], first["version"])
-    assert len(raise_alerts(storage, settings, inserted, watchlist, capture_documents=False)) == 1
-    assert raise_alerts(storage, settings, inserted, watchlist, capture_documents=False) == []
+    assert len(record_alerts(storage, settings, watchlist, rows=inserted, capture_documents=False)) == 1
+    assert record_alerts(storage, settings, watchlist, rows=inserted, capture_documents=False) == []
     assert run_query("SELECT entry_id, filing_id FROM alerts", storage=storage).to_pylist() == [
         {"entry_id": "rbc", "filing_id": "sec_edgar:0000950103-26-000043"}]
     assert write_report(storage, settings) == "s3://filinglake-publish/lake/reports/index.html"

@@ -13,13 +13,16 @@ from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from fakes import hkex as hkex_fake
 from fakes.replay import ReplayServer, Reply
 from fakes.sec_edgar import sec_archive_routes
 
 from filinglake import report
-from filinglake.alerts.record import parse_watchlist, raise_alerts
+from filinglake.alerts.record import record_alerts
+from filinglake.alerts.watchlist import parse_watchlist
 from filinglake.config import Settings
 from filinglake.ingest.landing import ingest
 from filinglake.storage import Storage, clean_key
@@ -184,7 +187,7 @@ def test_report_shows_alerts_after_they_are_raised(landed, tmp_path: Path):
     rows = storage.read_parquet(clean_key("sec_edgar", SEC_DAY))
     watchlist = parse_watchlist("entries:\n  - id: rbc\n    name: RBC 424B5\n    ciks: [1000275]\n"
                                 "    form_types: [424B5]\n")
-    new = raise_alerts(storage, settings, rows, watchlist, capture_documents=False)
+    new = record_alerts(storage, settings, watchlist, rows=rows, capture_documents=False)
     assert len(new) == 1
     page_text = storage.get_bytes("reports/index.html").decode() if storage.exists("reports/index.html") else ""
     report.write_report(storage, settings)
@@ -200,3 +203,80 @@ def test_report_on_an_empty_root(tmp_path: Path):
     report.write_report(storage, settings)
     text = storage.get_bytes("reports/index.html").decode()
     assert "No clean rows yet" in text and "Nothing published yet" in text and "No alerts yet" in text
+
+
+class _Exposure(HTMLParser):
+    """What a browser could run or fetch from a page: script elements, event handlers, URLs by scheme."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts = 0
+        self.handlers: list[str] = []
+        self.fetched: list[str] = []  # src=… (images, scripts, frames): anything loaded without a click
+        self.hrefs: list[str] = []
+        self.policy: str | None = None
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.scripts += tag == "script"
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.handlers.append(f"{tag} {name}")
+            elif name in ("src", "srcset", "data", "action", "formaction"):
+                self.fetched.append(value or "")
+            elif name in ("href", "xlink:href"):
+                self.hrefs.append(value or "")
+        if tag == "meta" and dict(attrs).get("http-equiv") == "Content-Security-Policy":
+            self.policy = dict(attrs).get("content")
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+HOSTILE = "<script>alert(5)</script>"
+
+
+def test_values_from_the_data_are_shown_as_text_and_nothing_runs(fixtures_dir: Path, tmp_path: Path):
+    # HKEX serves titles HTML-escaped: title_clean decodes them, so a title can *become* markup.
+    import json
+
+    from filinglake.ingest import landing as pipeline
+
+    settings = dataclasses.replace(Settings(), storage=(tmp_path / "lake").as_uri())
+    storage = Storage.from_settings(settings)
+    day, _ = hkex_fake.fixture_days(fixtures_dir)[0]
+    stamp = day.strftime("%d/%m/%Y")
+    rows = [r for r in hkex_fake.fixture_rows(fixtures_dir) if r["DATE_TIME"].startswith(stamp)]
+    escaped = {**rows[0], "NEWS_ID": "99000001",
+               "TITLE": "&lt;script&gt;alert(5)&lt;/script&gt; CONTINUED SUSPENSION&#x3b; AND UPDATE"}
+    quarantined = {**rows[0], "NEWS_ID": "99000002", "TITLE": HOSTILE, "FILE_LINK": "javascript:alert(5)"}
+    partition = f"{day.isoformat()}-en"
+    ctx = pipeline.Context.build("hkex", partition, settings)
+    ref = storage.archive_raw("hkex", partition, "titleSearch.json", json.dumps(rows + [escaped, quarantined]).encode(),
+                              "https://example.invalid/titleSearch.json")
+    manifest = pipeline.write_partition(ctx, {"raw": [ref.to_dict()]})
+    assert manifest["quarantined"] == 1
+    clean = storage.read_parquet(clean_key("hkex", partition))
+    watchlist = parse_watchlist(f"entries:\n  - id: scripted\n    name: '{HOSTILE} <img src=x onerror=alert(5)>'\n"
+                                "    words: [suspension]\n")
+    new = record_alerts(storage, settings, watchlist, rows=clean, capture_documents=False)
+    shown = next(a for a in new if a["filing_id"] == "hkex:99000001")
+    assert shown["title"] == escaped["TITLE"]  # the filed title stays stored
+    assert shown["title_clean"] == f"{HOSTILE} CONTINUED SUSPENSION; AND UPDATE"
+    # a document URL that is not http(s) (only hand-made rows get past the row checks with one)
+    hand_made = clean.filter(pc.equal(clean["native_id"], "99000001")).set_column(
+        clean.schema.get_field_index("document_url"), "document_url", pa.array(["javascript:alert(5)"]))
+    other = parse_watchlist("entries:\n  - id: linked\n    words: [suspension]\n")
+    assert len(record_alerts(storage, settings, other, rows=hand_made, capture_documents=False)) == 1
+
+    report.write_report(storage, settings)
+    text = storage.get_bytes("reports/index.html").decode("utf-8")
+    page = _Exposure()
+    page.feed(text)
+    assert page.scripts == 0 and page.handlers == [] and page.fetched == []
+    assert [h for h in page.hrefs if not re.match(r"^(\.\./|https?://)", h)] == []  # no javascript: links
+    assert page.policy is not None and "script-src 'none'" in page.policy and "default-src 'none'" in page.policy
+    visible = "".join(page.text)
+    assert f"{HOSTILE} CONTINUED SUSPENSION; AND UPDATE" in visible  # decoded for people, shown as text
+    assert f"{HOSTILE} <img src=x onerror=alert(5)>" in visible
+    assert "&#x3b;" not in visible

@@ -1,6 +1,8 @@
 """The static HTML status page: ``reports/index.html`` beside the data it describes.
 
-One self-contained page (inline CSS and SVG, no scripts, nothing fetched from the internet):
+One self-contained page (inline CSS and SVG, no scripts, nothing fetched from the internet; its
+Content-Security-Policy forbids both, and every value from the data is HTML-escaped, titles shown
+decoded as text):
 
 * filings per day per source: one SVG panel per source over its latest ``days`` calendar days,
   counting distinct ``filing_id`` per ``filing_date`` across all clean partitions (a filing in both
@@ -45,6 +47,10 @@ DEFAULT_LAST_RUNS = 20
 #: colours for sources that declare none (``Source.report_colour``), in turn
 _SPARE_COLOURS = ["#7d3c98", "#b9770e", "#117a65", "#5d6d7e"]
 _SEGMENT = re.compile(r"(?:^|/)(source|partition)=([^/]+)")
+_WEB_URL = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
+#: the page runs nothing and loads nothing: inline CSS only (data in it can never become a script)
+CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'none'; base-uri 'none'; "
+                           "form-action 'none'")
 
 
 @dataclass
@@ -282,6 +288,13 @@ def _link(key: str | None, label: str) -> str:
     return f'<a href="../{_e(key)}">{_e(label)}</a>' if key else '<span class="muted">–</span>'
 
 
+def _external_link(url: str | None, label: str) -> str:
+    """A link to a source's page: only an http(s) URL becomes a link (``javascript:…`` stays text)."""
+    if url and _WEB_URL.match(url):
+        return f'<a href="{_e(url)}" rel="noopener noreferrer">{_e(label)}</a>'
+    return _e(label)
+
+
 def chart_svg(sources: dict[str, SourceStats], days: int) -> str:
     """One panel per source: bars of distinct filings per calendar day over its latest ``days`` days."""
     charted = [s for s in sorted(sources.values(), key=lambda s: s.source) if s.window]
@@ -350,11 +363,14 @@ font-weight:600;fill:#1b1f23}.swatch{display:inline-block;width:10px;height:10px
 
 def render_html(data: ReportData) -> str:
     """The page for ``data`` (pure function: same data, same bytes)."""
+    from filinglake.alerts.presentation import display_title
+
     now = data.generated_at
     sources = sorted(data.sources.values(), key=lambda s: s.source)
     out: list[str] = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>filinglake status</title>",
         f"<style>{_CSS}</style></head><body>",
@@ -429,9 +445,8 @@ def render_html(data: ReportData) -> str:
         for alert in data.alerts:
             alerted = alert.get("alerted_at")
             alerted_text = alerted.isoformat(timespec="seconds") if isinstance(alerted, datetime) else alerted
-            what = alert.get("title") or alert.get("form_type") or alert.get("filing_id")
-            url = alert.get("document_url")
-            link = f'<a href="{_e(url)}">{_e(what)}</a>' if url else _e(what)
+            what = display_title(alert)
+            link = _external_link(alert.get("document_url"), what)
             if alert.get("document_key"):
                 doc = _link(alert["document_key"], f"{alert.get('document_content_type')}, "
                             f"{alert.get('document_bytes') or 0:,} bytes")

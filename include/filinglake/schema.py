@@ -66,3 +66,34 @@ def describe() -> str:
         kind = f"{typ}{', null' if nullable else ''}"
         lines.append(f"| {name} | {kind} | {meaning} |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# Alerts (published/alerts): one row per (watchlist entry, filing_id, issuer_id), inserted once
+# ------------------------------------------------------------------------------------------------
+
+ALERTS_SCHEMA = pa.schema(
+    [
+        pa.field("alert_id", pa.string(), nullable=False),  # sha256 of entry id, filing_id, issuer_id
+        pa.field("entry_id", pa.string(), nullable=False),  # the watchlist entry that matched
+        pa.field("entry_name", pa.string()),
+        pa.field("matched_on", pa.string()),  # e.g. "ticker:002236.SZ & word:新疆"
+        pa.field("filing_id", pa.string(), nullable=False),
+        pa.field("issuer_id", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("exchange", pa.string()),
+        pa.field("ticker", pa.string()),
+        pa.field("company_name", pa.string()),
+        pa.field("title", pa.string()),  # as filed (may hold HTML entities such as &#x3b;)
+        pa.field("form_type", pa.string()),
+        pa.field("filing_date", pa.date32()),
+        pa.field("document_url", pa.string()),
+        pa.field("alerted_at", pa.timestamp("us", tz="UTC")),
+        pa.field("document_key", pa.string()),  # raw/documents/... of the captured document
+        pa.field("document_sha256", pa.string()),
+        pa.field("document_bytes", pa.int64()),
+        pa.field("document_content_type", pa.string()),
+        pa.field("document_error", pa.string()),  # why the document was not captured
+        pa.field("title_clean", pa.string()),  # the title decoded, as shown to people (last: older tables gain it)
+    ]
+)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -33,8 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOURCE_BY_ASSET = {clean_filings_name(source): source for source in CLEAN_ASSETS}
-#: how far before the run's start a retried publish looks for filings versions an earlier try committed
-RETRY_CLOCK_MARGIN = timedelta(minutes=5)
 
 
 class ForeignStorageRoot(AirflowFailException):
@@ -115,13 +112,15 @@ def refresh_references() -> dict | None:
 def publish_run(references: dict | None, context: Mapping[str, Any]) -> dict:
     """Publish what this run is for (see the module docstring); returns the XCom-sized summary.
 
-    On a retry, ``version_before`` reaches back to the filings version current when the run started,
-    so rows an earlier, failed try merged still reach the alerts (re-reading rows is harmless).
+    The watchlist is checked first, so a broken one stops the run before anything merges (the alerts
+    tasks then evaluate every filings version since their marks: nothing merged is ever left unevaluated).
     """
-    from filinglake.publish.run import publish, summary, version_before
+    from filinglake.alerts.watchlist import validate_watchlist
+    from filinglake.publish.run import publish, summary
     from filinglake.storage import Storage
 
     settings = task_settings()
+    validate_watchlist(settings)
     storage = Storage.from_settings(settings)
     events = context.get("triggering_asset_events")
     wanted = partitions_from_events(events, settings.storage) + partitions_from_params(context.get("params") or {},
@@ -133,33 +132,21 @@ def publish_run(references: dict | None, context: Mapping[str, Any]) -> dict:
     else:
         log.info("no triggering events and no partitions asked for: sweeping every landed partition")
         result = publish_unpublished(storage, settings, rebuild)
-    out = {**summary(result), "storage": settings.storage}
-    ti, dag_run = context.get("ti"), context.get("dag_run")
-    if getattr(ti, "try_number", 1) > 1 and getattr(dag_run, "start_date", None) is not None:
-        since = version_before(storage, dag_run.start_date - RETRY_CLOCK_MARGIN)
-        out["version_before"] = min(out["version_before"], since)
-    return out
+    return {**summary(result), "storage": settings.storage}
 
 
 def record_source_alerts(published: Mapping[str, Any], source: str) -> list[dict]:
-    """Watchlist alerts on ``source``'s rows this publish inserted or changed (each alert recorded once).
+    """Watchlist alerts on every ``source`` row of ``filings`` not evaluated yet (each alert recorded once).
 
     One task per source, in that source's pool: alerts capture documents from the source's hosts,
-    which must count against the same per-host limit as the ingest tasks.
+    which must count against the same per-host limit as the ingest tasks. Each source keeps its own
+    "evaluated up to" mark on the alerts table, so rows a failed or retried run merged are caught up here.
     """
-    import pyarrow.compute as pc
-
-    from filinglake.alerts.record import raise_alerts
-    from filinglake.publish.run import changed_rows
+    from filinglake.alerts.record import record_alerts
     from filinglake.storage import Storage
 
     settings = task_settings()
-    storage = Storage.from_settings(settings)
-    rows = changed_rows(storage, published["version_before"], published["version"])
-    rows = rows.filter(pc.equal(rows["source"], source))
-    log.info("%s: %d new or changed row(s) between filings v%s and v%s", source, rows.num_rows,
-             published["version_before"], published["version"])
-    return raise_alerts(storage, settings, rows) if rows.num_rows else []
+    return record_alerts(Storage.from_settings(settings), settings, source=source)
 
 
 def write_status_page() -> str:

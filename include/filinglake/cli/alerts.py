@@ -13,9 +13,10 @@ def alerts(
     entry: Annotated[str | None, typer.Option(help="only this watchlist entry id")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line instead of a table")] = False,
 ) -> None:
-    """List the alerts raised so far (published/alerts), newest first."""
+    """List the alerts raised so far (published/alerts), newest first; titles are shown decoded (title_clean)."""
     import pyarrow.compute as pc
 
+    from filinglake.alerts.presentation import display_title
     from filinglake.alerts.record import read_alerts
     from filinglake.config import load_settings
     from filinglake.storage import Storage
@@ -34,20 +35,22 @@ def alerts(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     view = Table(title=f"alerts ({len(rows)} shown)")
     for column in ("alerted_at", "entry_id", "matched_on", "source", "company_name", "filing", "filing_date",
                    "document"):
         view.add_column(column)
     for row in rows:
-        document = row["document_key"] or f"[dim]{row['document_error'] or ''}[/dim]"
+        # Text, not markup: brackets in titles and errors ("[Other]", "[/]") are data
+        document = Text(row["document_key"]) if row["document_key"] else Text(row["document_error"] or "", style="dim")
         view.add_row(
             f"{row['alerted_at']:%Y-%m-%d %H:%M}" if row["alerted_at"] else "",
-            row["entry_id"],
-            row["matched_on"] or "",
-            row["source"] or "",
-            row["company_name"] or row["issuer_id"] or "",
-            row["title"] or f"{row['form_type'] or ''} {row['filing_id']}",
+            Text(row["entry_id"]),
+            Text(row["matched_on"] or ""),
+            Text(row["source"] or ""),
+            Text(row["company_name"] or row["issuer_id"] or ""),
+            Text(display_title(row)),
             str(row["filing_date"] or ""),
             document,
         )
@@ -58,7 +61,7 @@ def watchlist(
     path: Annotated[str | None, typer.Argument(help="watchlist file (default: FILINGLAKE_WATCHLIST)")] = None,
 ) -> None:
     """Check a watchlist file and list its entries (errors name the line and the field)."""
-    from filinglake.alerts.record import load_watchlist
+    from filinglake.alerts.watchlist import load_watchlist
     from filinglake.config import load_settings
 
     loaded = load_watchlist(path or load_settings().watchlist)

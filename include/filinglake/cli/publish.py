@@ -26,7 +26,8 @@ def publish(
         typer.Option("--rebuild-issuers", help="recompute every issuer of these sources, not only the batch's"),
     ] = None,
     alerts: Annotated[
-        bool, typer.Option(help="raise watchlist alerts (FILINGLAKE_WATCHLIST) on the rows this publish inserted or changed")
+        bool, typer.Option(help="check the watchlist (FILINGLAKE_WATCHLIST) before merging, then raise its alerts on "
+                                "every row inserted or changed since they were last evaluated (--no-alerts: later)")
     ] = True,
 ) -> None:
     """Merge landed clean partitions into the published Delta tables (filings, issuers, daily_counts).
@@ -34,12 +35,15 @@ def publish(
     Without options every landed partition is published. Publishing is idempotent: the same inputs
     again insert and update nothing. Prints a JSON summary (counts, table versions).
     """
+    from filinglake.alerts.watchlist import validate_watchlist
     from filinglake.config import load_settings
     from filinglake.errors import FilinglakeError
     from filinglake.publish.run import clean_partitions, publish, summary
     from filinglake.storage import Storage
 
     settings = load_settings()
+    # before anything commits: rows merged under a broken watchlist would never be evaluated
+    watchlist = validate_watchlist(settings) if alerts else None
     storage = Storage.from_settings(settings)
     if fetch_tickers:
         from filinglake.publish.references import fetch_reference_lists
@@ -67,21 +71,20 @@ def publish(
     out = summary(result)
     out["partitions"] = len(result["partitions"])
     if alerts:
-        out["alerts"] = _raise_alerts(storage, settings, result)
+        out["alerts"] = _record_alerts(storage, settings, watchlist)
     typer.echo(json.dumps(out, sort_keys=True, default=str))
 
 
-def _raise_alerts(storage, settings, result: dict) -> int:
-    """Alerts for what this publish changed, printed one per line (the DAG sends them via its notifier)."""
-    from filinglake.alerts.record import raise_alerts
-    from filinglake.publish.run import changed_rows
+def _record_alerts(storage, settings, watchlist) -> int:
+    """Alerts for every filings change not evaluated yet, printed one per line (the DAG notifies instead)."""
+    from filinglake.alerts.presentation import display_title
+    from filinglake.alerts.record import record_alerts
 
-    rows = changed_rows(storage, result["version_before"], result["version"])
-    new = raise_alerts(storage, settings, rows) if rows.num_rows else []
+    new = record_alerts(storage, settings, watchlist)
     for alert in new:
         typer.echo(
             f"alert {alert['entry_id']}: {alert['matched_on']} | {alert.get('ticker') or alert['issuer_id']} "
-            f"{alert['filing_date']} {alert.get('title') or alert.get('form_type')} {alert.get('document_url') or ''}",
+            f"{alert['filing_date']} {display_title(alert)} {alert.get('document_url') or ''}",
             err=True,
         )
     return len(new)
