@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import socket
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from support.landed_partition import land_rows
 
 from filinglake.config import Settings
 from filinglake.ingest import row_checks as quality
@@ -27,9 +28,9 @@ from filinglake.ingest.gx_record import (
     validate_partition,
     validate_table,
 )
-from filinglake.schema import FILINGS_SCHEMA, PARSED_SCHEMA, conform
+from filinglake.schema import PARSED_SCHEMA
 from filinglake.sources.sec_edgar import SecEdgar
-from filinglake.storage import Storage, clean_key, manifest_key, quarantine_key, validation_key
+from filinglake.storage import Storage, manifest_key, validation_key
 
 SOURCE = "sec_edgar"
 PARTITION = "2016Q3"
@@ -357,30 +358,5 @@ def test_gx_regex_keeps_re2_meaning_on_non_ascii_text():
 def _write_partition(
     storage: Storage, parsed: pa.Table, rules: list[quality.Rule], status: str = "landed"
 ) -> dict:
-    """What the pipeline writes for a partition: clean, quarantine, then the manifest."""
-    n = parsed.num_rows
-    table = conform(parsed, FILINGS_SCHEMA)
-    table = table.set_column(
-        table.schema.get_field_index("raw_key"), "raw_key", pa.array(["raw/test"] * n, pa.string())
-    )
-    at = datetime(2016, 10, 1, tzinfo=UTC)
-    table = table.set_column(
-        table.schema.get_field_index("ingested_at"),
-        "ingested_at",
-        pa.array([at] * n, pa.timestamp("us", tz="UTC")),
-    )
-    result = quality.check_rows(table, rules)
-    storage.write_parquet(quarantine_key(SOURCE, PARTITION), result.quarantine)
-    storage.write_parquet(clean_key(SOURCE, PARTITION), result.clean.cast(FILINGS_SCHEMA))
-    manifest = {
-        "source": SOURCE,
-        "partition": PARTITION,
-        "status": status,
-        **result.counts(),
-        "failures": result.failures,
-        "rules": [r.name for r in rules],
-        "raw": [],
-        "outputs": {"clean": clean_key(SOURCE, PARTITION), "quarantine": quarantine_key(SOURCE, PARTITION)},
-    }
-    storage.put_json(manifest_key(SOURCE, PARTITION), manifest)
-    return manifest
+    """What the pipeline writes for the test quarter: clean, quarantine, then the manifest."""
+    return land_rows(storage, SOURCE, PARTITION, parsed, rules, status)
