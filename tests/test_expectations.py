@@ -8,6 +8,7 @@ dates, duplicate keys, foreign URLs). GX is imported once for the module (~3-5 s
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from datetime import date
 from pathlib import Path
@@ -350,6 +351,116 @@ def test_gx_regex_keeps_re2_meaning_on_non_ascii_text():
     for pattern in (r"^\d+$", r"^\w+$", r"x\sy"):
         re2 = pc.match_substring_regex(values, pattern)
         assert pc.match_substring_regex(values, gx_regex(pattern)).equals(re2), pattern
+
+
+# ------------------------------------------------------------------------------------------------
+# GX's fixed cost is paid once per process, and its log lines stay out of filinglake's
+# ------------------------------------------------------------------------------------------------
+
+DAILY_FIXTURES = {"2018-12-31": "master.20181231.excerpt.idx", "2026-01-02": "master.20260102.excerpt.idx"}
+
+
+@pytest.fixture
+def daily_partitions(tmp_path, fixtures_dir: Path) -> tuple[Storage, dict[str, list[quality.Rule]]]:
+    """Two real SEC days landed in one storage root, each with its own rules (their date bounds differ)."""
+    storage = Storage(f"file://{tmp_path}")
+    source = SecEdgar()
+    rules_of = {}
+    for day, name in DAILY_FIXTURES.items():
+        rules_of[day] = source.rules(source.partition(day))
+        parsed = source.parse((fixtures_dir / "edgar/daily" / name).read_bytes(), name)
+        land_rows(storage, SOURCE, day, parsed, rules_of[day])
+    return storage, rules_of
+
+
+@pytest.fixture
+def fresh_gx_session(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Forget this process's GX session and count how often GX contexts and suites are built from now on."""
+    import great_expectations as gx
+
+    from filinglake.ingest import gx_record
+
+    built = {"contexts": 0, "suites": 0}
+    get_context, build_suite = gx.get_context, gx_record.build_suite
+
+    def counting_get_context(*args, **kwargs):
+        built["contexts"] += 1
+        return get_context(*args, **kwargs)
+
+    def counting_build_suite(*args, **kwargs):
+        built["suites"] += 1
+        return build_suite(*args, **kwargs)
+
+    monkeypatch.setattr(gx_record, "_session", None, raising=False)
+    monkeypatch.setattr(gx, "get_context", counting_get_context)
+    monkeypatch.setattr(gx_record, "build_suite", counting_build_suite)
+    return built
+
+
+def test_two_partitions_in_one_process_build_one_context_and_one_suite_per_rule_list(
+    daily_partitions, fresh_gx_session
+):
+    storage, rules_of = daily_partitions
+
+    reports = [validate_partition(storage, SOURCE, day, rules) for day, rules in rules_of.items()]
+    again = validate_partition(storage, SOURCE, "2018-12-31", rules_of["2018-12-31"])
+
+    assert [r.success for r in [*reports, again]] == [True, True, True]
+    assert [r.rows for r in reports] == [10, 50]
+    assert fresh_gx_session == {"contexts": 1, "suites": 2}  # the rerun reused its day's suite
+    # each partition still gets its own record and page
+    for day in rules_of:
+        record = json.loads(storage.get_bytes(validation_key(SOURCE, day)))
+        assert record["partition"] == day and record["rows"] in (10, 50)
+        assert storage.exists(data_docs_key(SOURCE, day))
+
+
+def _gx_info_lines(caplog) -> list[str]:
+    return [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.name.startswith("great_expectations") and r.levelno < logging.WARNING
+    ]
+
+
+def test_validation_log_holds_no_great_expectations_info_lines(daily_partitions, fresh_gx_session, caplog):
+    storage, rules_of = daily_partitions
+    caplog.set_level(logging.INFO)  # the root logger, as a CLI or an Airflow task configures it
+
+    for day, rules in rules_of.items():
+        validate_partition(storage, SOURCE, day, rules)
+
+    assert fresh_gx_session["contexts"] == 1  # the context was built while caplog listened
+    assert _gx_info_lines(caplog) == []
+
+
+def test_verbose_shows_great_expectations_info_lines(daily_partitions, fresh_gx_session, caplog):
+    from filinglake.ingest.gx_record import set_verbose
+
+    storage, rules_of = daily_partitions
+    caplog.set_level(logging.INFO)
+    set_verbose(True)
+    try:
+        validate_partition(storage, SOURCE, "2018-12-31", rules_of["2018-12-31"])
+    finally:
+        set_verbose(None)  # back to the FILINGLAKE_VERBOSE default
+
+    assert any("ephemeral docs site" in line for line in _gx_info_lines(caplog)), _gx_info_lines(caplog)
+
+
+def test_filinglake_verbose_variable_sets_the_default(monkeypatch):
+    from filinglake.ingest.gx_record import is_verbose, set_verbose
+
+    monkeypatch.setenv("FILINGLAKE_VERBOSE", "1")
+    assert is_verbose()
+    monkeypatch.setenv("FILINGLAKE_VERBOSE", "0")
+    assert not is_verbose()
+    set_verbose(True)
+    try:
+        assert is_verbose()  # an explicit switch (the CLI's -v) wins over the variable
+    finally:
+        set_verbose(None)
+    assert not is_verbose()
 
 
 # ------------------------------------------------------------------------------------------------
