@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -446,6 +449,38 @@ def test_verbose_shows_great_expectations_info_lines(daily_partitions, fresh_gx_
         set_verbose(None)  # back to the FILINGLAKE_VERBOSE default
 
     assert any("ephemeral docs site" in line for line in _gx_info_lines(caplog)), _gx_info_lines(caplog)
+
+
+#: a fresh process, logging at INFO like the CLI, that validates one landed SEC day
+_VALIDATE_IN_A_NEW_PROCESS = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+from filinglake.ingest.gx_record import validate_partition
+from filinglake.sources.sec_edgar import SecEdgar
+from filinglake.storage import Storage
+source = SecEdgar()
+validate_partition(Storage(sys.argv[1]), "sec_edgar", sys.argv[2], source.rules(source.partition(sys.argv[2])))
+"""
+
+
+@pytest.mark.parametrize("verbose", ["0", "1"])
+def test_a_new_process_logs_great_expectations_lines_only_when_verbose(daily_partitions, verbose):
+    """GX's import-time lines (~200) can only be seen in a process that has not imported GX yet."""
+    storage, _ = daily_partitions
+    env = {**os.environ, "FILINGLAKE_VERBOSE": verbose, "PYTHONWARNINGS": "default"}
+    done = subprocess.run(
+        [sys.executable, "-c", _VALIDATE_IN_A_NEW_PROCESS, storage.root, "2026-01-02"],
+        capture_output=True, text=True, env=env, check=True, timeout=300,
+    )
+    lines = done.stderr.splitlines()
+    gx_lines = [line for line in lines if "great_expectations" in line]
+    ours = [line for line in lines if line.startswith("INFO filinglake.ingest.gx_record:")]
+    assert len(ours) == 1 and "GX agrees with the row checks on 11 rules, 50 rows" in ours[0]
+    if verbose == "1":
+        assert len([line for line in gx_lines if line.startswith("INFO great_expectations")]) > 100
+    else:
+        assert gx_lines == []
+        assert lines == ours  # nothing but filinglake's own line, no tqdm bar or warning either
 
 
 def test_filinglake_verbose_variable_sets_the_default(monkeypatch):

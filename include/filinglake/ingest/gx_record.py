@@ -57,6 +57,8 @@ from filinglake.ingest.row_checks import (
 )
 from filinglake.schema import FILINGS_SCHEMA
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     import great_expectations as gx
     import pandas as pd
@@ -428,8 +430,11 @@ def gx_session() -> GxSession:
     with _session_lock:
         if _session is None:
             quiet_third_party_logs()  # before the import: GX logs ~200 INFO lines while importing
-            import great_expectations as gx
-            from great_expectations.data_context.types.base import ProgressBarsConfig
+            with warnings.catch_warnings():
+                if not is_verbose():  # GX's own modules import the deprecated sre_constants/sre_parse
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                import great_expectations as gx
+                from great_expectations.data_context.types.base import ProgressBarsConfig
 
             quiet_third_party_logs()  # again: GX pins some of its module loggers to INFO at import
             context = gx.get_context(mode="ephemeral")
@@ -613,7 +618,8 @@ def validate_partition(storage: Storage, source: str, partition: str, rules: lis
     Reads clean + quarantine (without ``failed_checks``), runs GX on their union, compares each
     rule's unexpected count with ``manifest["failures"]`` and the row counts with
     ``rows_written`` / ``quarantined``. Writes the report JSON at :func:`storage.validation_key`
-    and a Data Docs page at :func:`data_docs_key`, then raises :class:`ValidationMismatch` if
+    and the data-docs page (:mod:`filinglake.ingest.data_docs`) at :func:`data_docs_key`, logs one
+    line with the verdict, then raises :class:`ValidationMismatch` if
     anything disagreed or an expectation raised.
     """
     manifest_at = keys.manifest_key(source, partition)
@@ -653,5 +659,6 @@ def validate_partition(storage: Storage, source: str, partition: str, rules: lis
     record["validated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     record["manifest_key"] = manifest_at
     storage.put_json(report.key, record)
+    log.info("%s (GX %.2f s); record %s", report.summary(), report.seconds, report.key)
     report.raise_for_mismatch()
     return report
