@@ -148,16 +148,19 @@ def stage_gx_daily() -> dict:
     rules = {day: source.rules(source.partition(day)) for day in GX_DAILY_PARTITIONS}
     for day in GX_DAILY_PARTITIONS:
         land_rows(storage, "sec_edgar", day, parsed, rules[day])
-    seconds = []
+    seconds, cpu_seconds = [], []
     for day in [*GX_DAILY_PARTITIONS, GX_DAILY_PARTITIONS[0]]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         report = validate_partition(storage, "sec_edgar", day, rules[day])
         seconds.append(time.perf_counter() - t0)
+        cpu_seconds.append(time.process_time() - c0)  # the work itself, without waiting for a busy CPU
         assert report.success and report.rows == parsed.num_rows, report.mismatches
-    following = sorted(seconds[1:-1])
+    following, following_cpu = sorted(seconds[1:-1]), sorted(cpu_seconds[1:-1])
     return {"stage": "gx_daily", "rows": parsed.num_rows, "partitions": len(seconds),
-            "first_s": round(seconds[0], 3), "next_median_s": round(following[len(following) // 2], 3),
-            "next_max_s": round(following[-1], 3), "same_rules_again_s": round(seconds[-1], 3),
+            "first_s": round(seconds[0], 3), "first_cpu_s": round(cpu_seconds[0], 3),
+            "next_median_s": round(following[len(following) // 2], 3), "next_max_s": round(following[-1], 3),
+            "next_median_cpu_s": round(following_cpu[len(following_cpu) // 2], 3),
+            "same_rules_again_s": round(seconds[-1], 3),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
@@ -208,8 +211,8 @@ def gx_daily_side_by_side() -> dict:
                          check=True, capture_output=True, text=True)
     row = {"input": "daily", **json.loads(out.stdout.strip().splitlines()[-1])}
     print(f"gx_daily {row['rows']} rows x {row['partitions']} partitions in one process: "
-          f"first {row['first_s']:.3f} s | next median {row['next_median_s']:.3f} s, "
-          f"max {row['next_max_s']:.3f} s (target < {GX_DAILY_TARGET_S} s) | "
+          f"first {row['first_s']:.3f} s (cpu {row['first_cpu_s']:.3f}) | next median {row['next_median_s']:.3f} s "
+          f"(cpu {row['next_median_cpu_s']:.3f}), max {row['next_max_s']:.3f} s (target < {GX_DAILY_TARGET_S} s) | "
           f"same rules again {row['same_rules_again_s']:.3f} s  peak {row['peak_rss_mb']} MB", flush=True)
     return row
 
