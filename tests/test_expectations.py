@@ -8,13 +8,18 @@ dates, duplicate keys, foreign URLs). GX is imported once for the module (~3-5 s
 from __future__ import annotations
 
 import json
+import logging
+import os
 import socket
-from datetime import UTC, date, datetime
+import subprocess
+import sys
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from support.landed_partition import land_rows
 
 from filinglake.config import Settings
 from filinglake.ingest import row_checks as quality
@@ -27,9 +32,9 @@ from filinglake.ingest.gx_record import (
     validate_partition,
     validate_table,
 )
-from filinglake.schema import FILINGS_SCHEMA, PARSED_SCHEMA, conform
+from filinglake.schema import PARSED_SCHEMA
 from filinglake.sources.sec_edgar import SecEdgar
-from filinglake.storage import Storage, clean_key, manifest_key, quarantine_key, validation_key
+from filinglake.storage import Storage, manifest_key, validation_key
 
 SOURCE = "sec_edgar"
 PARTITION = "2016Q3"
@@ -352,35 +357,152 @@ def test_gx_regex_keeps_re2_meaning_on_non_ascii_text():
 
 
 # ------------------------------------------------------------------------------------------------
+# GX's fixed cost is paid once per process, and its log lines stay out of filinglake's
+# ------------------------------------------------------------------------------------------------
+
+DAILY_FIXTURES = {"2018-12-31": "master.20181231.excerpt.idx", "2026-01-02": "master.20260102.excerpt.idx"}
+
+
+@pytest.fixture
+def daily_partitions(tmp_path, fixtures_dir: Path) -> tuple[Storage, dict[str, list[quality.Rule]]]:
+    """Two real SEC days landed in one storage root, each with its own rules (their date bounds differ)."""
+    storage = Storage(f"file://{tmp_path}")
+    source = SecEdgar()
+    rules_of = {}
+    for day, name in DAILY_FIXTURES.items():
+        rules_of[day] = source.rules(source.partition(day))
+        parsed = source.parse((fixtures_dir / "edgar/daily" / name).read_bytes(), name)
+        land_rows(storage, SOURCE, day, parsed, rules_of[day])
+    return storage, rules_of
+
+
+@pytest.fixture
+def fresh_gx_session(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Forget this process's GX session and count how often GX contexts and suites are built from now on."""
+    import great_expectations as gx
+
+    from filinglake.ingest import gx_record
+
+    built = {"contexts": 0, "suites": 0}
+    get_context, build_suite = gx.get_context, gx_record.build_suite
+
+    def counting_get_context(*args, **kwargs):
+        built["contexts"] += 1
+        return get_context(*args, **kwargs)
+
+    def counting_build_suite(*args, **kwargs):
+        built["suites"] += 1
+        return build_suite(*args, **kwargs)
+
+    monkeypatch.setattr(gx_record, "_session", None, raising=False)
+    monkeypatch.setattr(gx, "get_context", counting_get_context)
+    monkeypatch.setattr(gx_record, "build_suite", counting_build_suite)
+    return built
+
+
+def test_two_partitions_in_one_process_build_one_context_and_one_suite_per_rule_list(
+    daily_partitions, fresh_gx_session
+):
+    storage, rules_of = daily_partitions
+
+    reports = [validate_partition(storage, SOURCE, day, rules) for day, rules in rules_of.items()]
+    again = validate_partition(storage, SOURCE, "2018-12-31", rules_of["2018-12-31"])
+
+    assert [r.success for r in [*reports, again]] == [True, True, True]
+    assert [r.rows for r in reports] == [10, 50]
+    assert fresh_gx_session == {"contexts": 1, "suites": 2}  # the rerun reused its day's suite
+    # each partition still gets its own record and page
+    for day in rules_of:
+        record = json.loads(storage.get_bytes(validation_key(SOURCE, day)))
+        assert record["partition"] == day and record["rows"] in (10, 50)
+        assert storage.exists(data_docs_key(SOURCE, day))
+
+
+def _gx_info_lines(caplog) -> list[str]:
+    return [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.name.startswith("great_expectations") and r.levelno < logging.WARNING
+    ]
+
+
+def test_validation_log_holds_no_great_expectations_info_lines(daily_partitions, fresh_gx_session, caplog):
+    storage, rules_of = daily_partitions
+    caplog.set_level(logging.INFO)  # the root logger, as a CLI or an Airflow task configures it
+
+    for day, rules in rules_of.items():
+        validate_partition(storage, SOURCE, day, rules)
+
+    assert fresh_gx_session["contexts"] == 1  # the context was built while caplog listened
+    assert _gx_info_lines(caplog) == []
+
+
+def test_verbose_shows_great_expectations_info_lines(daily_partitions, fresh_gx_session, caplog):
+    from filinglake.ingest.gx_record import set_verbose
+
+    storage, rules_of = daily_partitions
+    caplog.set_level(logging.INFO)
+    set_verbose(True)
+    try:
+        validate_partition(storage, SOURCE, "2018-12-31", rules_of["2018-12-31"])
+    finally:
+        set_verbose(None)  # back to the FILINGLAKE_VERBOSE default
+
+    assert any("ephemeral docs site" in line for line in _gx_info_lines(caplog)), _gx_info_lines(caplog)
+
+
+#: a fresh process, logging at INFO like the CLI, that validates one landed SEC day
+_VALIDATE_IN_A_NEW_PROCESS = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+from filinglake.ingest.gx_record import validate_partition
+from filinglake.sources.sec_edgar import SecEdgar
+from filinglake.storage import Storage
+source = SecEdgar()
+validate_partition(Storage(sys.argv[1]), "sec_edgar", sys.argv[2], source.rules(source.partition(sys.argv[2])))
+"""
+
+
+@pytest.mark.parametrize("verbose", ["0", "1"])
+def test_a_new_process_logs_great_expectations_lines_only_when_verbose(daily_partitions, verbose):
+    """GX's import-time lines (~200) can only be seen in a process that has not imported GX yet."""
+    storage, _ = daily_partitions
+    env = {**os.environ, "FILINGLAKE_VERBOSE": verbose, "PYTHONWARNINGS": "default"}
+    done = subprocess.run(
+        [sys.executable, "-c", _VALIDATE_IN_A_NEW_PROCESS, storage.root, "2026-01-02"],
+        capture_output=True, text=True, env=env, check=True, timeout=300,
+    )
+    lines = done.stderr.splitlines()
+    gx_lines = [line for line in lines if "great_expectations" in line]
+    ours = [line for line in lines if line.startswith("INFO filinglake.ingest.gx_record:")]
+    assert len(ours) == 1 and "GX agrees with the row checks on 11 rules, 50 rows" in ours[0]
+    if verbose == "1":
+        assert len([line for line in gx_lines if line.startswith("INFO great_expectations")]) > 100
+    else:
+        assert gx_lines == []
+        assert lines == ours  # nothing but filinglake's own line, no tqdm bar or warning either
+
+
+def test_filinglake_verbose_variable_sets_the_default(monkeypatch):
+    from filinglake.ingest.gx_record import is_verbose, set_verbose
+
+    monkeypatch.setenv("FILINGLAKE_VERBOSE", "1")
+    assert is_verbose()
+    monkeypatch.setenv("FILINGLAKE_VERBOSE", "0")
+    assert not is_verbose()
+    set_verbose(True)
+    try:
+        assert is_verbose()  # an explicit switch (the CLI's -v) wins over the variable
+    finally:
+        set_verbose(None)
+    assert not is_verbose()
+
+
+# ------------------------------------------------------------------------------------------------
 
 
 def _write_partition(
     storage: Storage, parsed: pa.Table, rules: list[quality.Rule], status: str = "landed"
 ) -> dict:
-    """What the pipeline writes for a partition: clean, quarantine, then the manifest."""
-    n = parsed.num_rows
-    table = conform(parsed, FILINGS_SCHEMA)
-    table = table.set_column(
-        table.schema.get_field_index("raw_key"), "raw_key", pa.array(["raw/test"] * n, pa.string())
-    )
-    at = datetime(2016, 10, 1, tzinfo=UTC)
-    table = table.set_column(
-        table.schema.get_field_index("ingested_at"),
-        "ingested_at",
-        pa.array([at] * n, pa.timestamp("us", tz="UTC")),
-    )
-    result = quality.check_rows(table, rules)
-    storage.write_parquet(quarantine_key(SOURCE, PARTITION), result.quarantine)
-    storage.write_parquet(clean_key(SOURCE, PARTITION), result.clean.cast(FILINGS_SCHEMA))
-    manifest = {
-        "source": SOURCE,
-        "partition": PARTITION,
-        "status": status,
-        **result.counts(),
-        "failures": result.failures,
-        "rules": [r.name for r in rules],
-        "raw": [],
-        "outputs": {"clean": clean_key(SOURCE, PARTITION), "quarantine": quarantine_key(SOURCE, PARTITION)},
-    }
-    storage.put_json(manifest_key(SOURCE, PARTITION), manifest)
-    return manifest
+    """What the pipeline writes for the test quarter: clean, quarantine, then the manifest."""
+    return land_rows(storage, SOURCE, PARTITION, parsed, rules, status)

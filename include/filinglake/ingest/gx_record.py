@@ -21,14 +21,24 @@ the row checks' semantics (see :func:`gx_frame`):
   ``group_by``: compound keys use ``ignore_row_if="never"``, single keys get nulls replaced by a
   sentinel because column-map expectations always skip nulls.
 
-``great_expectations`` costs seconds to import, so it is imported inside the functions only.
+GX's fixed cost is paid once per process: ``great_expectations`` costs seconds to import, so it is
+imported inside the functions only, on first use; the ephemeral context, its pandas data source and
+batch definition are built once (:func:`gx_session`), and a suite is built once per rule list (and
+frame shape) and kept in a small LRU cache. Each partition still gets its own run and record.
+
+GX logs hundreds of INFO lines (at import, per context); they are raised to WARNING before GX is
+imported, unless :func:`set_verbose` (the CLI's ``-v``) or ``FILINGLAKE_VERBOSE=1`` asks for them.
 """
 
 from __future__ import annotations
 
-import html
+import hashlib
+import logging
+import os
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -40,11 +50,14 @@ import pyarrow.compute as pc
 
 from filinglake import storage as keys
 from filinglake.errors import FilinglakeError
+from filinglake.ingest.data_docs import render_data_docs
 from filinglake.ingest.row_checks import Rule, rule_failures
 from filinglake.ingest.row_checks import (
     _missing as missing_mask,  # the row checks' own definition of "missing"
 )
 from filinglake.schema import FILINGS_SCHEMA
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -56,6 +69,11 @@ RESULT_FORMAT = "BASIC"  # counts and a few example values; never materialise un
 DATA_DOCS_NAME = "data_docs.html"
 #: stands in for a null key value, so GX's single-column uniqueness counts repeated nulls like group_by
 NULL_KEY_SENTINEL = "\x00<null>"
+#: suites kept per process (one per rule list and frame shape); a daily backfill needs one per day
+SUITE_CACHE_SIZE = 64
+#: third-party loggers quiet (WARNING) unless verbose; GX pins some of its module loggers to INFO itself
+QUIET_LOGGERS = ("great_expectations",)
+VERBOSE_VARIABLE = "FILINGLAKE_VERBOSE"
 
 
 class ValidationMismatch(FilinglakeError):
@@ -334,17 +352,100 @@ def build_suite(
 
 
 # ------------------------------------------------------------------------------------------------
-# Run and compare
+# Third-party log lines: quiet unless verbose
+# ------------------------------------------------------------------------------------------------
+
+_verbose: bool | None = None  # None: follow FILINGLAKE_VERBOSE
+
+
+def set_verbose(verbose: bool | None) -> None:
+    """Show (True) or hide (False) GX's INFO log lines; None goes back to ``FILINGLAKE_VERBOSE``.
+
+    The CLI's ``-v`` calls ``set_verbose(True)``; Airflow workers set ``FILINGLAKE_VERBOSE=1``.
+    """
+    global _verbose
+    _verbose = verbose
+    quiet_third_party_logs()
+
+
+def is_verbose() -> bool:
+    """The explicit :func:`set_verbose` switch, else ``FILINGLAKE_VERBOSE`` (1/true/yes/on)."""
+    if _verbose is not None:
+        return _verbose
+    return os.environ.get(VERBOSE_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def quiet_third_party_logs() -> None:
+    """Raise :data:`QUIET_LOGGERS` and every descendant that set its own level to WARNING (or, when
+    verbose, let them inherit the root's level again). Cheap: runs before each validation."""
+    level = logging.NOTSET if is_verbose() else logging.WARNING
+    prefixes = tuple(f"{name}." for name in QUIET_LOGGERS)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.startswith(prefixes) and logger.level != logging.NOTSET:
+            logger.setLevel(level)
+
+
+# ------------------------------------------------------------------------------------------------
+# One GX session per process
 # ------------------------------------------------------------------------------------------------
 
 
-def _context() -> Any:
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+@dataclass
+class GxSession:
+    """This process's ephemeral GX context, its one batch definition and the suites built so far."""
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars on stderr
-    return context
+    context: Any
+    batch_definition: Any
+    suites: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict)
+
+    def suite_for(self, rules: list[Rule], frame_columns: Mapping[str, list[str]]) -> gx.ExpectationSuite:
+        """The suite for these rules reading these frame columns: built on first use, then cached."""
+        key = (tuple(rules), tuple((name, tuple(cols)) for name, cols in sorted(frame_columns.items())))
+        suite = self.suites.get(key)
+        if suite is None:
+            digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
+            suite = build_suite(rules, f"filinglake.rules.{digest}", frame_columns)
+            self.suites[key] = suite
+            while len(self.suites) > SUITE_CACHE_SIZE:
+                self.suites.popitem(last=False)
+        else:
+            self.suites.move_to_end(key)
+        return suite
+
+
+_session: GxSession | None = None
+_session_lock = threading.Lock()
+
+
+def gx_session() -> GxSession:
+    """The process's GX session, built on first call (imports GX, with its loggers quieted first)."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            quiet_third_party_logs()  # before the import: GX logs ~200 INFO lines while importing
+            with warnings.catch_warnings():
+                if not is_verbose():  # GX's own modules import the deprecated sre_constants/sre_parse
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                import great_expectations as gx
+                from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            quiet_third_party_logs()  # again: GX pins some of its module loggers to INFO at import
+            context = gx.get_context(mode="ephemeral")
+            context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm bars on stderr
+            batch_definition = (
+                context.data_sources.add_pandas(name="filinglake")
+                .add_dataframe_asset(name="rows")
+                .add_batch_definition_whole_dataframe(name="whole")
+            )
+            _session = GxSession(context=context, batch_definition=batch_definition)
+        return _session
+
+
+# ------------------------------------------------------------------------------------------------
+# Run and compare
+# ------------------------------------------------------------------------------------------------
 
 
 def _exception_message(info: Any) -> str | None:
@@ -383,24 +484,21 @@ def _without_batch_fingerprint() -> Iterator[None]:
 
 
 def run_suite(table: pa.Table, rules: list[Rule], suite_name: str) -> tuple[dict[str, dict[str, Any]], Any]:
-    """Run the rules as a GX suite on ``table``: ({rule: {gx_unexpected, exception}}, GX result)."""
-    import great_expectations as gx
+    """Run the rules as a GX suite on ``table``: ({rule: {gx_unexpected, exception}}, GX result).
 
+    ``suite_name`` names the run in the result (``result.suite_name``); the suite itself is shared
+    by every table validated with the same rules in this process.
+    """
     plan = gx_frame(table, rules)
-    context = _context()
-    batch = (
-        context.data_sources.add_pandas(name="filinglake")
-        .add_dataframe_asset(name=suite_name)
-        .add_batch_definition_whole_dataframe(name="whole")
-    )
-    suite = context.suites.add(build_suite(rules, suite_name, plan.columns))
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
-    )
+    session = gx_session()
+    quiet_third_party_logs()  # cheap, and robust to a logging set-up that ran after the import
+    suite = session.suite_for(rules, plan.columns)
     with warnings.catch_warnings(), _without_batch_fingerprint():
         # pandas' str.contains warns for every pattern with a group, e.g. "(/|$)"; we want booleans
         warnings.filterwarnings("ignore", "This pattern is interpreted as a regular expression")
-        result = definition.run(batch_parameters={"dataframe": plan.frame}, result_format=RESULT_FORMAT)
+        batch = session.batch_definition.get_batch(batch_parameters={"dataframe": plan.frame})
+        result = batch.validate(suite, result_format=RESULT_FORMAT)
+    result.suite_name = suite_name
     outcome: dict[str, dict[str, Any]] = {}
     for item in result.results:
         rule_name = (item.expectation_config.meta or {}).get("rule")
@@ -448,29 +546,6 @@ def compare(
     return per_rule, mismatches
 
 
-def _validate(
-    table: pa.Table, rules: list[Rule], suite_name: str, expected_failures: Mapping[str, int] | None
-) -> tuple[ValidationReport, Any]:
-    started = time.perf_counter()
-    if expected_failures is None:
-        expected: dict[str, int | None] = dict(row_check_counts(table, rules))
-    else:
-        expected = dict(expected_failures)
-    outcome, result = run_suite(table, rules, suite_name)
-    per_rule, mismatches = compare(rules, outcome, expected)
-    report = ValidationReport(
-        suite=suite_name,
-        success=not mismatches,
-        gx_success=bool(result.success),
-        rows=table.num_rows,
-        per_rule=per_rule,
-        mismatches=mismatches,
-        seconds=round(time.perf_counter() - started, 4),
-        gx_result=_describe(result, rules),
-    )
-    return report, result
-
-
 def _describe(result: Any, rules: list[Rule]) -> dict[str, Any]:
     """GX's ``describe_dict()`` in rule order, with each expectation's rule name and exception.
 
@@ -499,8 +574,23 @@ def validate_table(
     (:func:`filinglake.ingest.row_checks.rule_failures`): the report then says whether both executors agree
     rule by rule. Never raises for a disagreement: see :meth:`ValidationReport.raise_for_mismatch`.
     """
-    report, _ = _validate(table, rules, suite_name, expected_failures)
-    return report
+    started = time.perf_counter()
+    if expected_failures is None:
+        expected: dict[str, int | None] = dict(row_check_counts(table, rules))
+    else:
+        expected = dict(expected_failures)
+    outcome, result = run_suite(table, rules, suite_name)
+    per_rule, mismatches = compare(rules, outcome, expected)
+    return ValidationReport(
+        suite=suite_name,
+        success=not mismatches,
+        gx_success=bool(result.success),
+        rows=table.num_rows,
+        per_rule=per_rule,
+        mismatches=mismatches,
+        seconds=round(time.perf_counter() - started, 4),
+        gx_result=_describe(result, rules),
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -528,7 +618,8 @@ def validate_partition(storage: Storage, source: str, partition: str, rules: lis
     Reads clean + quarantine (without ``failed_checks``), runs GX on their union, compares each
     rule's unexpected count with ``manifest["failures"]`` and the row counts with
     ``rows_written`` / ``quarantined``. Writes the report JSON at :func:`storage.validation_key`
-    and a Data Docs page at :func:`data_docs_key`, then raises :class:`ValidationMismatch` if
+    and the data-docs page (:mod:`filinglake.ingest.data_docs`) at :func:`data_docs_key`, logs one
+    line with the verdict, then raises :class:`ValidationMismatch` if
     anything disagreed or an expectation raised.
     """
     manifest_at = keys.manifest_key(source, partition)
@@ -547,7 +638,7 @@ def validate_partition(storage: Storage, source: str, partition: str, rules: lis
     rows = pa.concat_tables([clean, quarantine])
 
     suite_name = f"{keys.safe_name(source)}.{keys.safe_name(partition)}"
-    report, result = _validate(rows, rules, suite_name, manifest.get("failures") or {})
+    report = validate_table(rows, rules, suite_name, manifest.get("failures") or {})
     for what, table, claimed in (
         ("rows_written", clean, manifest.get("rows_written")),
         ("quarantined", quarantine, manifest.get("quarantined")),
@@ -562,71 +653,12 @@ def validate_partition(storage: Storage, source: str, partition: str, rules: lis
     report.key = keys.validation_key(source, partition)
     report.data_docs_key = data_docs_key(source, partition)
 
-    page = render_data_docs(result, report).encode("utf-8")
+    page = render_data_docs(report, quarantine).encode("utf-8")
     storage.put_bytes(report.data_docs_key, page, content_type="text/html; charset=utf-8")
     record = report.to_dict(include_gx=True)
     record["validated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     record["manifest_key"] = manifest_at
     storage.put_json(report.key, record)
+    log.info("%s (GX %.2f s); record %s", report.summary(), report.seconds, report.key)
     report.raise_for_mismatch()
     return report
-
-
-# ------------------------------------------------------------------------------------------------
-# Data Docs: one self-contained page per partition (GX's renderer, no site builder)
-# ------------------------------------------------------------------------------------------------
-
-
-def _comparison_html(report: ValidationReport) -> str:
-    verdict = "agrees with" if report.success else "DISAGREES with"
-    rows = "".join(
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-            html.escape(name),
-            html.escape(str(entry["gx_unexpected"])),
-            html.escape(str(entry["row_checks"])),
-            html.escape(entry["exception"] or ""),
-        )
-        for name, entry in report.per_rule.items()
-    )
-    problems = "".join(f"<li>{html.escape(m)}</li>" for m in report.mismatches)
-    return (
-        '<section class="container-fluid" style="padding:1em" id="filinglake-comparison">'
-        f"<h2>filinglake: GX {verdict} the row checks ({report.rows} rows)</h2>"
-        f"<ul>{problems}</ul>"
-        '<table class="table table-sm"><thead><tr><th>rule</th><th>GX unexpected</th>'
-        f"<th>row checks</th><th>exception</th></tr></thead><tbody>{rows}</tbody></table></section>"
-    )
-
-
-def _missing_as_none(result: Any) -> None:
-    """pd.NA / NaT example values become None: GX's renderers test them with ``if value:``."""
-    import pandas as pd
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        return None if pd.api.types.is_scalar(value) and pd.isna(value) else value
-
-    for item in result.results:
-        examples = (item.result or {}).get("partial_unexpected_list")
-        if examples:
-            item.result["partial_unexpected_list"] = [clean(v) for v in examples]
-
-
-def render_data_docs(result: Any, report: ValidationReport) -> str:
-    """GX's validation page for ``result`` with our comparison table on top, as one HTML string.
-
-    Styles from GX's package are inlined; Bootstrap comes from a CDN, so offline the page opens
-    unstyled but complete.
-    """
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
-
-    _missing_as_none(result)
-    page = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
-    comparison = _comparison_html(report)
-    at = page.find("<body>")
-    if at < 0:
-        return f"<!DOCTYPE html><html><body>{comparison}</body></html>"
-    at += len("<body>")
-    return page[:at] + comparison + page[at:]
