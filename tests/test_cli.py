@@ -283,3 +283,22 @@ def test_readme_documents_the_exit_codes_and_the_commands() -> None:
     for command in cli_app.app.registered_commands:
         name = command.name or command.callback.__name__
         assert f"`{name}" in section, name
+
+
+def test_verbose_flag_turns_on_third_party_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`filinglake -v …` makes the GX record log GX's own INFO lines (quiet by default)."""
+    import logging
+
+    from filinglake.ingest import gx_record
+
+    monkeypatch.delenv("FILINGLAKE_VERBOSE", raising=False)
+    gx_record.set_verbose(None)
+    try:
+        assert main(["--version"]) == 0
+        assert not gx_record.is_verbose()
+        assert main(["-v", "watchlist", "--help"]) == 0
+        assert gx_record.is_verbose()
+        assert logging.getLogger("httpx").level == logging.INFO
+    finally:
+        gx_record.set_verbose(None)
+        logging.getLogger("httpx").setLevel(logging.WARNING)

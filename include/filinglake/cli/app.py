@@ -43,8 +43,16 @@ def _options(
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="show third-party INFO logs (Great Expectations, HTTP requests)")
+    ] = False,
 ) -> None:
     """Collect disclosure indexes (SEC EDGAR, CNINFO, HKEXnews), validate every row, land Parquet and publish tables."""
+    if verbose:
+        from filinglake.ingest.gx_record import set_verbose  # imports no GX
+
+        set_verbose(True)
+        logging.getLogger("httpx").setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
