@@ -21,8 +21,9 @@ client's rate limit keep SEC traffic polite whatever `--max-active-runs` says. O
 request of up to ~50 MB compressed. For a single quarter, trigger with conf `{"partition": "2016Q3"}`.
 
 **Retries.** `fetch_index` runs in the `sec_edgar` pool; SEC's rate-limit page → retried after the
-block; a quarter not published yet → retried hourly; HTML or a truncated gzip → fails at once and
-nothing is written.
+block; the *current* quarter not published yet → retried hourly; a closed quarter without an index, HTML
+or a truncated gzip → fails at once naming the URLs tried, and nothing is written. A re-landing with
+fewer rows than the landed quarter (a truncated index) fails naming both counts.
 
 **A failure means** SEC kept blocking us, served something that is not an index (the log names the
 URL), or Great Expectations disagreed with the row checks (`validation/source=sec_edgar/partition=YYYYQn/`).

@@ -20,6 +20,7 @@ import pytest
 from fakes.replay import ReplayServer, Reply, sec_archive_routes, sec_block_page_reply, serve_error
 from support.airflow_harness import DagTestRun, load_dag, run_dag
 
+from filinglake.sources.sec_edgar import sec_closed
 from filinglake_airflow.retry import IngestRetryPolicy
 
 pytestmark = pytest.mark.e2e
@@ -201,7 +202,7 @@ def test_html_instead_of_an_index_fails_at_once(
 
 def test_index_not_posted_yet_is_retried_then_fails(sec_env: Path, sec_archive: ReplayServer) -> None:
     today = datetime.now(ET).date()
-    while today.weekday() >= 5:  # only a business day can be "not posted yet"; a weekend is simply empty
+    while sec_closed(today):  # only a business day can be "not posted yet"; a weekend or holiday is empty
         today -= timedelta(days=1)
     dag = load_dag("sec_edgar_daily")
     fetch = dag.get_task("fetch_index")
@@ -216,6 +217,18 @@ def test_index_not_posted_yet_is_retried_then_fails(sec_env: Path, sec_archive: 
     quarter = (today.month - 1) // 3 + 1
     assert len(sec_archive.requests_to(f"/Archives/edgar/daily-index/{today.year}/QTR{quarter}/master.{stamp}.idx")) == 2
     assert partition_files(sec_env, today.isoformat()) == []
+
+
+def test_closed_quarter_without_an_index_fails_at_once(sec_env: Path, sec_archive: ReplayServer) -> None:
+    # The archive holds 2015 Q4's xbrl.idx but no master index; the quarter closed long ago, so this is
+    # not "not posted yet" (once retried for 39 hours) but a failure naming the URLs, on the first try.
+    run = run_dag("sec_edgar_quarterly", datetime(2015, 10, 2, 6, tzinfo=ET))
+
+    assert run.task_states["fetch_index"] == "failed"
+    assert run.try_numbers["fetch_index"] == 1
+    assert len(sec_archive.requests_to("/Archives/edgar/full-index/2015/QTR4/master.gz")) == 1
+    assert partition_files(sec_env, "2015Q4") == []
+    assert run.asset_events == []
 
 
 def test_gx_disagreement_fails_validation_without_an_asset_event(
