@@ -193,8 +193,13 @@ def _ingest_waiting_out_blocks(ingest_partition, source: str, pid: str, validate
     raise AssertionError("unreachable")
 
 
+_registered: list[str] = []  # modules whose commands are on ``app`` (main() may run many times in one process)
+
+
 def _register_commands() -> None:
     for module_name in COMMAND_MODULES:
+        if module_name in _registered:
+            continue
         try:
             module = import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -202,6 +207,7 @@ def _register_commands() -> None:
                 continue
             raise
         module.register(app)
+        _registered.append(module_name)
 
 
 def main(argv: list[str] | None = None) -> int:
