@@ -411,5 +411,8 @@ def test_crash_while_writing_leaves_the_previous_partition_whole(
     assert storage.get_bytes(manifest_key("sec_edgar", "2026-01-02")) == manifest_before
     assert not [k for k in storage.list("") if ".tmp-" in k]  # the leftover temporary file is never listed
     assert read_committed(storage, "sec_edgar", "2026-01-02").num_rows == 50
-    # and the next run completes normally
+    # and the next run completes normally; the one after removes the manifest's stale temporary
     assert _land(settings, "2026-01-02")["rows_written"] == 50
+    assert [p.name for p in tmp_path.rglob(".tmp-*")] != []
+    _land(settings, "2026-01-02")
+    assert [p.name for p in tmp_path.rglob(".tmp-*")] == []

@@ -28,7 +28,9 @@ from filinglake.storage import (
     CLEAN_LAYER,
     MANIFEST_LAYER,
     QUARANTINE_LAYER,
+    TEMPORARY_SUFFIX,
     clean_key,
+    is_temporary,
     manifest_key,
     parquet_bytes,
     partition_prefix,
@@ -90,7 +92,7 @@ def commit(storage: Storage, manifest: dict) -> list[str]:
 def remove_superseded(
     storage: Storage, manifest: dict, previous: dict | None, previous_committed_at: datetime | None
 ) -> list[str]:
-    """Delete the partition's data files (and temporaries) that ``manifest`` does not name.
+    """Delete the partition's data files (and temporaries, its manifest's too) that ``manifest`` does not name.
 
     Only files that are certainly dead go: those the previous manifest named, and those older than
     the previous manifest (leftovers of landings that died before it). A file written after the
@@ -109,6 +111,14 @@ def remove_superseded(
             if stored.key in named_before or older:
                 storage.delete(stored.key)
                 removed.append(stored.key)
+    # a landing killed while renaming its manifest leaves the temporary beside the manifests
+    directory, name = manifest_key(source, partition).rsplit("/", 1)
+    for stored in storage.list_files(directory, include_temporary=True):
+        if (is_temporary(stored.key) and stored.key.endswith(f"-{name}{TEMPORARY_SUFFIX}")
+                and previous_committed_at is not None and stored.modified is not None
+                and stored.modified < previous_committed_at):
+            storage.delete(stored.key)
+            removed.append(stored.key)
     if removed:
         log.info("%s %s: removed %d superseded file(s)", source, partition, len(removed))
     return removed
