@@ -14,8 +14,9 @@ date Tuesday 04:30 UTC) lands Monday. A trigger timetable has no data interval (
 logical date), which is why the partition is derived from the logical date and not from
 `data_interval_start`. A day without an index lands an **empty, successful** partition only when SEC
 was known to be closed: a weekend or US federal holiday (at once), or a closure shown by the quarter's
-`index.json` listing later days and not this one. Otherwise a day within two days is "not posted yet"
-(retried) and an older one **fails at once**, naming the URLs tried (the manifest records them too). A
+`index.json` listing later days and not this one. Otherwise a day within its posting window (two days,
+or until the day after the next business day) is "not posted yet" (retried) and an older one **fails
+at once**, naming the URLs tried (the manifest records them too). A
 landed day is never replaced by fewer rows or an empty answer (the task fails naming both counts).
 
 **Retries.** `fetch_index` runs in the `sec_edgar` pool. Not posted yet → retried after 1, 2, 4, 8 and

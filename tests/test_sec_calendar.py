@@ -71,6 +71,15 @@ def test_recent_business_day_without_an_index_is_not_posted_yet(settings: Settin
         fetch(settings, "2018-12-27", today=date(2018, 12, 28))
 
 
+def test_friday_waits_until_the_next_business_days_index_could_show_a_closure(settings: Settings) -> None:
+    # Friday 2018-12-28 without an index and no later day listed: on Monday it may still be a closure
+    # that SEC's listing shows once Monday's index is posted; by Thursday it is a failure.
+    with pytest.raises(NotYetPublished):
+        fetch(settings, "2018-12-28", today=date(2018, 12, 31))
+    with pytest.raises(IndexMissing):
+        fetch(settings, "2018-12-28", today=date(2019, 1, 3))
+
+
 def test_federal_holiday_is_empty_without_asking_the_listing(settings: Settings, sec_server: ReplayServer) -> None:
     result = fetch(settings, "2018-12-25", today=date(2019, 2, 1))
     assert result.files == [] and "Christmas Day" in result.empty_reason

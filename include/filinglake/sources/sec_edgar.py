@@ -301,6 +301,19 @@ def sec_closed(day: date) -> str | None:
     return None
 
 
+def posting_window_end(day: date) -> date:
+    """The last day on which ``day``'s missing daily index may still be "not posted yet".
+
+    :data:`NOT_YET_POSTED_GRACE` after the day, or the day after the next business day if that is
+    later: a closure outside the federal calendar on a Friday only shows in SEC's listing once
+    Monday's index is posted.
+    """
+    following = day + timedelta(days=1)
+    while sec_closed(following):
+        following += timedelta(days=1)
+    return max(day + NOT_YET_POSTED_GRACE, following + timedelta(days=1))
+
+
 def daily_candidates(day: date) -> list[str]:
     stamps = [daily_file_stamp(day)]
     if date(1998, 1, 1) <= day <= date(1998, 12, 31):
@@ -352,7 +365,8 @@ class SecEdgar(Source):
 
         A missing index is "empty" only when SEC was closed (:func:`sec_closed`, or the quarter's
         listing shows later days but not this one); "not posted yet" (retried) only for the current
-        quarter or a day within :data:`NOT_YET_POSTED_GRACE`; anything older is :class:`IndexMissing`.
+        quarter or a day within its posting window (:func:`posting_window_end`); anything older is
+        :class:`IndexMissing`.
         """
         today = today or datetime.now(UTC).date()
         # A period that has not begun has no index to look for: say so without asking SEC.
@@ -396,7 +410,7 @@ class SecEdgar(Source):
                               "and not this day (closure)"),
                 notes={"urls_tried": tried},
             )
-        if today - day <= NOT_YET_POSTED_GRACE:
+        if today <= posting_window_end(day):
             raise NotYetPublished(
                 f"{partition.id}: daily index not posted yet (SEC posts from about 22:00 ET); will retry "
                 f"(tried {'; '.join(tried)})"
