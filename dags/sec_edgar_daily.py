@@ -12,9 +12,12 @@ asset `clean.sec_edgar.filings` whose `extra` carries source, partition and coun
 so the run ingests **the US-Eastern day of its own logical date**: the run of Monday 23:30 ET (logical
 date Tuesday 04:30 UTC) lands Monday. A trigger timetable has no data interval (start == end ==
 logical date), which is why the partition is derived from the logical date and not from
-`data_interval_start`. A weekend day (manual runs) lands an **empty, successful** partition at once; a
-weekday without an index (a holiday or closure) does so as soon as SEC lists a later day in the
-quarter's `index.json` (the next business evening), or once the day is two days old.
+`data_interval_start`. A day without an index lands an **empty, successful** partition only when SEC
+was known to be closed: a weekend or US federal holiday (at once), or a closure shown by the quarter's
+`index.json` listing later days and not this one. Otherwise a day within its posting window (two days,
+or until the day after the next business day) is "not posted yet" (retried) and an older one **fails
+at once**, naming the URLs tried (the manifest records them too). A
+landed day is never replaced by fewer rows or an empty answer (the task fails naming both counts).
 
 **Retries.** `fetch_index` runs in the `sec_edgar` pool. Not posted yet → retried after 1, 2, 4, 8 and
 then every 12 hours (10 tries, ~3.5 days: long enough for a Friday holiday to resolve itself when

@@ -21,8 +21,9 @@ client's rate limit keep SEC traffic polite whatever `--max-active-runs` says. O
 request of up to ~50 MB compressed. For a single quarter, trigger with conf `{"partition": "2016Q3"}`.
 
 **Retries.** `fetch_index` runs in the `sec_edgar` pool; SEC's rate-limit page → retried after the
-block; a quarter not published yet → retried hourly; HTML or a truncated gzip → fails at once and
-nothing is written.
+block; the *current* quarter not published yet → retried hourly; a closed quarter without an index, HTML
+or a truncated gzip → fails at once naming the URLs tried, and nothing is written. A re-landing with
+fewer rows than the landed quarter (a truncated index) fails naming both counts.
 
 **Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
 scheduled run that is retrying a late index; their writes of a partition take turns (one

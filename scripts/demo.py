@@ -211,7 +211,7 @@ def query_landed_parquet(ctx: DemoContext) -> None:
     """DuckDB straight over the clean Parquet: top form types, and the filings of one CIK."""
     import duckdb
 
-    pattern = ctx.storage_path / "clean" / "filings" / "source=*" / "partition=*" / "part.parquet"
+    pattern = ctx.storage_path / "clean" / "filings" / "source=*" / "partition=*" / "*.parquet"
     con = duckdb.connect()
     # hive_partitioning adds the path's `partition` as a column (`source` is a column of the files already)
     con.sql(f"create view filings as select * from read_parquet('{pattern}', hive_partitioning = true)")
@@ -244,10 +244,10 @@ def clean_source_view(ctx: DemoContext, source: str):
     import duckdb
 
     folder = ctx.storage_path / "clean" / "filings" / f"source={source}"
-    if not list(folder.glob("partition=*/part.parquet")):
+    if not list(folder.glob("partition=*/*.parquet")):
         return None
     con = duckdb.connect()
-    con.sql(f"create view {source} as select * from read_parquet('{folder}/partition=*/part.parquet', "
+    con.sql(f"create view {source} as select * from read_parquet('{folder}/partition=*/*.parquet', "
             "hive_partitioning = true)")
     return con
 

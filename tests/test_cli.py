@@ -21,7 +21,8 @@ from fakes.sec_edgar import SEC_ARCHIVE_PREFIX, sec_archive_routes
 
 from filinglake import __version__
 from filinglake.cli import main
-from filinglake.storage import Storage, clean_key, manifest_key
+from filinglake.manifests import read_committed
+from filinglake.storage import Storage, manifest_key
 
 SCRIPT = Path(sys.executable).with_name("filinglake")
 USER_AGENT = "filinglake-tests tests@example.com"
@@ -127,7 +128,7 @@ def test_range_with_failed_days_lands_the_rest_and_exits_1(sec_env: ReplayServer
     totals = json.loads(captured.out.strip().splitlines()[-1])
     assert totals["partitions"] == 3 and totals["rows_written"] == 10  # 29th, 30th (weekend, empty) and the 31st
     assert [f.split(":")[0] for f in totals["failed"]] == ["2018-12-27", "2018-12-28"]
-    assert lake(tmp_path).read_parquet(clean_key("sec_edgar", "2018-12-31")).num_rows == 10
+    assert read_committed(lake(tmp_path), "sec_edgar", "2018-12-31").num_rows == 10
     assert not lake(tmp_path).exists(manifest_key("sec_edgar", "2018-12-27"))
     err = captured.err
     assert "2 of 5 partitions failed" in err
@@ -155,7 +156,7 @@ def test_quarter_range_lands_every_quarter_and_names_the_missing_one(
     assert "2 of 3 partitions failed" in captured.err
     asked = [r.path for r in sec_env.requests if r.path.endswith(("master.gz", "master.idx"))]
     assert f"{SEC_ARCHIVE_PREFIX}/full-index/2016/QTR4/master.gz" in asked  # tried after the landed one
-    assert lake(tmp_path).read_parquet(clean_key("sec_edgar", "2016Q3")).num_rows == totals["rows_written"]
+    assert read_committed(lake(tmp_path), "sec_edgar", "2016Q3").num_rows == totals["rows_written"]
 
 
 def test_quarter_range_of_fixture_quarters_exits_0(sec_env: ReplayServer, tmp_path: Path,
@@ -184,22 +185,27 @@ def test_quarter_ranges_are_checked_before_any_request(sec_env: ReplayServer, ar
     assert sec_env.requests == []
 
 
-def test_force_reaches_the_landing(sec_env: ReplayServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``--force`` is handed to the landing as ``force=True`` (the landing refuses a shrinking re-landing otherwise)."""
-    from filinglake.ingest import landing
+def test_force_lands_a_shrinking_index_that_is_refused_without_it(
+    sec_env: ReplayServer, fixtures_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real 1993Q4 index lands; the server then serves it cut short: refused (exit 1, both counts named),
+    until ``--force`` lands it."""
+    from filinglake.manifests import read_committed
+    from filinglake.storage import Storage
 
-    seen: list[dict] = []
-    real_ingest = landing.ingest
+    assert main(["ingest", "--source", "sec_edgar", "--quarter", "1993Q4", "--no-validate"]) == 0
+    real = (fixtures_dir / "edgar/full-index/1993/QTR4/master.idx").read_bytes()
+    sec_env.routes[("GET", f"{SEC_ARCHIVE_PREFIX}/full-index/1993/QTR4/master.idx")] = Reply(body=real[: len(real) * 3 // 4])
+    capsys.readouterr()
 
-    def recording_ingest(source, partition_id, settings=None, **kwargs):
-        seen.append(dict(kwargs))
-        kwargs.pop("force", None)  # NOTE: landing.ingest gains `force` on the ingest branch; until then, drop it
-        return real_ingest(source, partition_id, settings, **kwargs)
+    assert main(["ingest", "--source", "sec_edgar", "--quarter", "1993Q4", "--no-validate"]) == 1
+    err = capsys.readouterr().err
+    assert "1993Q4" in err and "the 20 rows landed" in err and "force" in err
+    storage = Storage((tmp_path / "lake").as_uri())
+    assert read_committed(storage, "sec_edgar", "1993Q4").num_rows == 20
 
-    monkeypatch.setattr(landing, "ingest", recording_ingest)
-    assert main(["ingest", "--source", "sec_edgar", "--date", "2018-12-31", "--no-validate", "--force"]) == 0
-    assert main(["ingest", "--source", "sec_edgar", "--date", "2018-12-31", "--no-validate"]) == 0
-    assert [bool(kwargs.get("force")) for kwargs in seen] == [True, False]
+    assert main(["ingest", "--source", "sec_edgar", "--quarter", "1993Q4", "--no-validate", "--force"]) == 0
+    assert read_committed(storage, "sec_edgar", "1993Q4").num_rows < 20
 
 
 # ------------------------------------------------------------------------------------------------

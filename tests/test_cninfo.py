@@ -33,6 +33,7 @@ from filinglake.config import Settings
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.ingest.landing import Context, fetch_partition, with_lineage, write_partition
 from filinglake.ingest.row_checks import check_rows
+from filinglake.manifests import data_keys, read_committed, read_manifest
 from filinglake.sources import get_source, make_client
 from filinglake.sources.cninfo import (
     CATEGORIES,
@@ -51,7 +52,7 @@ from filinglake.sources.cninfo_stocks import (
     parse_stock_list,
     stock_directory,
 )
-from filinglake.storage import Storage, clean_key, quarantine_key
+from filinglake.storage import Storage
 
 #: a modern day with no fixture rows, filled with synthetic rows for the cap tests
 SYNTHETIC_DAY = date(2024, 4, 29)
@@ -405,8 +406,8 @@ def test_daily_fetch_sends_the_full_form_and_lands_the_day(fixtures_dir: Path, r
     assert expected == ["632064", "633103"]
     assert (manifest["rows_in"], manifest["rows_written"], manifest["quarantined"]) == (2, 2, 0)
     storage = Storage.from_settings(settings)
-    assert sorted(storage.read_parquet(clean_key("cninfo", "2002-08-14"))["native_id"].to_pylist()) == expected
-    assert storage.read_parquet(quarantine_key("cninfo", "2002-08-14")).num_rows == 0
+    assert sorted(read_committed(storage, "cninfo", "2002-08-14")["native_id"].to_pylist()) == expected
+    assert read_committed(storage, "cninfo", "2002-08-14", "quarantine").num_rows == 0
 
 
 def test_day_without_rows_is_an_empty_successful_partition(fixtures_dir: Path, replay_server, tmp_path: Path) -> None:
@@ -712,14 +713,14 @@ def test_cninfo_daily_dag_lands_fixture_days(
     assert {k: event["extra"][k] for k in ("source", "partition", "rows_in", "rows_written", "quarantined")} == {
         "source": "cninfo", "partition": "2002-08-14", "rows_in": 2, "rows_written": 2, "quarantined": 0}
     assert event["extra"]["validation"]["success"] is True
-    clean = storage.read_parquet(clean_key("cninfo", "2002-08-14"))
+    clean = read_committed(storage, "cninfo", "2002-08-14")
     assert sorted(clean["native_id"].to_pylist()) == ["632064", "633103"]
-    first_bytes = storage.get_bytes(clean_key("cninfo", "2002-08-14"))
+    first_bytes = storage.get_bytes(data_keys(read_manifest(storage, "cninfo", "2002-08-14"), "clean")[0])
 
     # rerunning the day (as the six daily runs do) overwrites it with the same bytes
     again = run_dag("cninfo_daily", logical_date=datetime(2025, 3, 4, 8, 30, tzinfo=beijing), conf=conf)
     assert again.succeeded and again.asset_events[0]["extra"]["partition"] == "2002-08-14"
-    assert storage.get_bytes(clean_key("cninfo", "2002-08-14")) == first_bytes
+    assert storage.get_bytes(data_keys(read_manifest(storage, "cninfo", "2002-08-14"), "clean")[0]) == first_bytes
 
     # a manual per-issuer run through the partition param
     stock = run_dag("cninfo_daily", logical_date=datetime(2025, 3, 4, 12, 30, tzinfo=beijing),
@@ -783,7 +784,7 @@ def test_ingest_command_over_a_range_of_days(fixtures_dir: Path, replay_server, 
     asked = [r.form["seDate"] for r in server.requests_to(QUERY_PATH, "POST")]
     assert asked == ["2002-08-13~2002-08-13", "2002-08-14~2002-08-14", "2002-08-15~2002-08-15"]
     storage = Storage(tmp_path.joinpath("lake").as_uri())
-    assert sorted(storage.read_parquet(clean_key("cninfo", "2002-08-14"))["native_id"].to_pylist()) == [
+    assert sorted(read_committed(storage, "cninfo", "2002-08-14")["native_id"].to_pylist()) == [
         "632064", "633103"]
 
 
@@ -808,7 +809,7 @@ def test_ingest_command_waits_out_a_challenge_page_then_lands_the_day(
     assert cli.main(["ingest", "--source", "cninfo", "--date", "2002-08-14", "--no-validate"]) == 0
     assert waits == [600]  # stayed away as long as CNINFO's circuit breaker asks, once
     storage = Storage(tmp_path.joinpath("lake").as_uri())
-    assert storage.read_parquet(clean_key("cninfo", "2002-08-14")).num_rows == 2
+    assert read_committed(storage, "cninfo", "2002-08-14").num_rows == 2
 
 
 def test_ingest_command_with_stock(fixtures_dir: Path, replay_server, tmp_path: Path,

@@ -21,6 +21,7 @@ from fakes.replay import ReplayServer, Reply, serve_error
 from fakes.sec_edgar import sec_archive_routes, sec_block_page_reply
 from support.airflow_harness import DagTestRun, load_dag, run_dag
 
+from filinglake.sources.sec_edgar import sec_closed
 from filinglake_airflow.retry import IngestRetryPolicy
 
 pytestmark = pytest.mark.e2e
@@ -59,6 +60,14 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def clean_file(storage: Path, partition: str) -> str:
+    """The key of the clean file the partition's manifest names (the commit)."""
+    manifest = read_json(storage / f"manifests/source=sec_edgar/partition={partition}.json")
+    (entry,) = manifest["files"]["clean"]
+    assert entry["key"].startswith(f"clean/filings/source=sec_edgar/partition={partition}/")
+    return entry["key"]
+
+
 @pytest.fixture
 def sec_archive(fixtures_dir: Path, replay_server) -> ReplayServer:
     return replay_server(sec_archive_routes(fixtures_dir))
@@ -75,11 +84,11 @@ def assert_landed(run: DagTestRun, storage: Path, partition: str, rows: int, kin
     assert run.state == "success", run.task_states
     assert run.task_states == {"fetch_index": "success", "write_partition": "success", "validate_partition": "success"}
 
-    clean = pq.read_table(storage / f"clean/filings/source=sec_edgar/partition={partition}/part.parquet")
-    quarantine = pq.read_table(storage / f"quarantine/source=sec_edgar/partition={partition}/part.parquet")
-    assert (clean.num_rows, quarantine.num_rows) == (rows, 0)
-
     manifest = read_json(storage / f"manifests/source=sec_edgar/partition={partition}.json")
+    clean = pq.read_table(storage / clean_file(storage, partition))
+    (quarantine_entry,) = manifest["files"]["quarantine"]
+    quarantine = pq.read_table(storage / quarantine_entry["key"])
+    assert (clean.num_rows, quarantine.num_rows) == (rows, 0)
     assert manifest["status"] == status
     assert manifest["kind"] == kind
     assert (manifest["rows_in"], manifest["rows_written"], manifest["duplicates"], manifest["quarantined"]) == (rows, rows, 0, 0)
@@ -98,7 +107,7 @@ def assert_landed(run: DagTestRun, storage: Path, partition: str, rows: int, kin
         "source": "sec_edgar", "partition": partition, "kind": kind, "status": status
     }
     assert (extra["rows_in"], extra["rows_written"], extra["duplicates"], extra["quarantined"]) == (rows, rows, 0, 0)
-    assert extra["clean_key"] == f"clean/filings/source=sec_edgar/partition={partition}/part.parquet"
+    assert extra["clean_key"] == clean_file(storage, partition)
     assert extra["storage"] == storage.as_uri()
     assert extra["validation"]["success"] is True
     assert extra["validation"]["key"] == f"validation/source=sec_edgar/partition={partition}/gx_result.json"
@@ -115,7 +124,7 @@ def test_quarterly_2016q3_lands_every_row(sec_env: Path, sec_archive: ReplayServ
     assert_landed(run, sec_env, "2016Q3", expected, "quarterly")
     served = sec_archive.requests_to("/Archives/edgar/full-index/2016/QTR3/master.gz")
     assert len(served) == 1 and "@" in served[0].headers["user-agent"]
-    clean = pq.read_table(sec_env / "clean/filings/source=sec_edgar/partition=2016Q3/part.parquet")
+    clean = pq.read_table(sec_env / clean_file(sec_env, "2016Q3"))
     assert pc.min(clean["filing_date"]).as_py() == date(2016, 7, 1)
     assert pc.max(clean["filing_date"]).as_py() == date(2016, 9, 30)
     assert pc.count_distinct(clean["filing_id"]).as_py() < expected  # combined filings: one row per CIK
@@ -130,7 +139,7 @@ def test_daily_2018_12_31(sec_env: Path, fixtures_dir: Path) -> None:
     run = run_dag("sec_edgar_daily", daily_run_date(date(2018, 12, 31)))
 
     assert_landed(run, sec_env, "2018-12-31", expected, "daily")
-    clean = pq.read_table(sec_env / "clean/filings/source=sec_edgar/partition=2018-12-31/part.parquet")
+    clean = pq.read_table(sec_env / clean_file(sec_env, "2018-12-31"))
     assert set(clean["filing_date"].to_pylist()) == {date(2018, 12, 31)}
 
 
@@ -194,7 +203,7 @@ def test_html_instead_of_an_index_fails_at_once(
 
 def test_index_not_posted_yet_is_retried_then_fails(sec_env: Path, sec_archive: ReplayServer) -> None:
     today = datetime.now(ET).date()
-    while today.weekday() >= 5:  # only a business day can be "not posted yet"; a weekend is simply empty
+    while sec_closed(today):  # only a business day can be "not posted yet"; a weekend or holiday is empty
         today -= timedelta(days=1)
     dag = load_dag("sec_edgar_daily")
     fetch = dag.get_task("fetch_index")
@@ -209,6 +218,18 @@ def test_index_not_posted_yet_is_retried_then_fails(sec_env: Path, sec_archive: 
     quarter = (today.month - 1) // 3 + 1
     assert len(sec_archive.requests_to(f"/Archives/edgar/daily-index/{today.year}/QTR{quarter}/master.{stamp}.idx")) == 2
     assert partition_files(sec_env, today.isoformat()) == []
+
+
+def test_closed_quarter_without_an_index_fails_at_once(sec_env: Path, sec_archive: ReplayServer) -> None:
+    # The archive holds 2015 Q4's xbrl.idx but no master index; the quarter closed long ago, so this is
+    # not "not posted yet" (once retried for 39 hours) but a failure naming the URLs, on the first try.
+    run = run_dag("sec_edgar_quarterly", datetime(2015, 10, 2, 6, tzinfo=ET))
+
+    assert run.task_states["fetch_index"] == "failed"
+    assert run.try_numbers["fetch_index"] == 1
+    assert len(sec_archive.requests_to("/Archives/edgar/full-index/2015/QTR4/master.gz")) == 1
+    assert partition_files(sec_env, "2015Q4") == []
+    assert run.asset_events == []
 
 
 def test_gx_disagreement_fails_validation_without_an_asset_event(

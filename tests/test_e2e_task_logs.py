@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from fakes.replay import sec_archive_routes
+from fakes.sec_edgar import sec_archive_routes
 from support.airflow_harness import run_dag
 
 pytestmark = pytest.mark.e2e

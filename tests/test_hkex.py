@@ -23,6 +23,7 @@ from filinglake.config import Settings
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.ingest.landing import Context, fetch_partition, with_lineage, write_partition
 from filinglake.ingest.row_checks import check_rows
+from filinglake.manifests import read_committed
 from filinglake.sources import get_source, make_client
 from filinglake.sources.hkex import (
     SEARCH_PATH,
@@ -31,7 +32,7 @@ from filinglake.sources.hkex import (
     decode_envelope,
     parse_response,
 )
-from filinglake.storage import Storage, clean_key
+from filinglake.storage import Storage
 
 FIXTURE = "hkex/titleSearch_result_parsed_00007_sunkken.json"
 #: the busiest fixture day (7 rows), used for landing tests
@@ -371,7 +372,7 @@ def test_fixture_day_lands_both_language_streams(replay_server, fixtures_dir: Pa
     en, zh = manifests["2012-11-14-en"], manifests["2012-11-14-zh"]
     assert (en["status"], en["rows_in"], en["rows_written"], en["quarantined"]) == ("landed", 7, 7, 0)
     assert (zh["status"], zh["rows_written"], zh["raw"]) == ("empty", 0, [])  # the fixture has no Chinese rows
-    clean = Storage.from_settings(settings).read_parquet(clean_key("hkex", "2012-11-14-en"))
+    clean = read_committed(Storage.from_settings(settings), "hkex", "2012-11-14-en")
     assert sorted(clean["native_id"].to_pylist()) == expected
     assert set(clean["filing_date"].to_pylist()) == {BUSY_DAY}
     queries = [(r.query["lang"], r.query["fromDate"], r.query["toDate"], r.query["stockId"]) for r in server.requests]
@@ -599,7 +600,7 @@ def test_hkex_daily_final_run_lands_both_streams(hkex_site, dag_env: Path, raw_r
     assert en["validation"]["success"] is True and zh["validation"]["success"] is True
 
     expected = sorted(r["NEWS_ID"] for r in raw_rows if r["DATE_TIME"].startswith("14/11/2012"))
-    clean = storage.read_parquet(clean_key("hkex", "2012-11-14-en"))
+    clean = read_committed(storage, "hkex", "2012-11-14-en")
     assert sorted(clean["native_id"].to_pylist()) == expected
     assert set(clean["language"].to_pylist()) == {"en"} and set(clean["ticker"].to_pylist()) == {"0007.HK"}
     assert len(storage.list("raw/source=hkex/partition=2012-11-14-en/")) == 2  # the response and its .meta.json

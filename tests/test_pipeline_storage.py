@@ -21,8 +21,9 @@ from fakes.sec_edgar import sec_archive_routes, sec_block_page_reply, sec_fixtur
 from filinglake.config import Settings
 from filinglake.errors import BadResponse, Blocked, NotYetPublished
 from filinglake.ingest.landing import Context, fetch_partition, write_partition
+from filinglake.manifests import read_committed
 from filinglake.sources.sec_edgar import SecEdgar
-from filinglake.storage import Storage, clean_key, manifest_key, quarantine_key, safe_name
+from filinglake.storage import Storage, manifest_key, safe_name
 
 
 def _free_port() -> int:
@@ -93,21 +94,24 @@ def test_quarter_on_s3_round_trip_and_rerun_is_identical(moto_s3: dict, sec_serv
     fixture = sec_fixture_map(fixtures_dir)["full-index/2016/QTR3/master.gz"]
     assert first["raw"][0]["sha256"] == hashlib.sha256(fixture.read_bytes()).hexdigest()
 
-    table = storage.read_parquet(clean_key("sec_edgar", "2016Q3"))
+    table = read_committed(storage, "sec_edgar", "2016Q3")
     assert table.num_rows == 201_330
     assert table.schema.field("filing_date").type == "date32[day]"
     objects = {o["Key"]: o for o in moto_s3["client"].list_objects_v2(Bucket="filinglake-test")["Contents"]}
     raw_keys = [k for k in objects if k.startswith("lake/raw/")]
     assert len(raw_keys) == 2  # the index and its .meta.json
-    assert objects[f"lake/{clean_key('sec_edgar', '2016Q3')}"]["Size"] == first["outputs"]["clean_bytes"]
-    clean_sha = _sha(storage, clean_key("sec_edgar", "2016Q3"))
+    (clean,) = first["files"]["clean"]
+    assert objects[f"lake/{clean['key']}"]["Size"] == clean["size"]
+    clean_sha = _sha(storage, clean["key"])
+    assert clean_sha == clean["sha256"]
 
     second = _land(settings, "2016Q3")
     assert second["raw"][0]["fetched_at"] == first["raw"][0]["fetched_at"]
     objects_after = [o["Key"] for o in moto_s3["client"].list_objects_v2(Bucket="filinglake-test")["Contents"]]
     assert sorted(objects_after) == sorted(objects), "a rerun must not add objects"
-    assert _sha(storage, clean_key("sec_edgar", "2016Q3")) == clean_sha, "a rerun rewrites identical bytes"
-    assert storage.read_parquet(clean_key("sec_edgar", "2016Q3")).num_rows == 201_330
+    assert second["files"] == first["files"], "a rerun names the same files"
+    assert _sha(storage, clean["key"]) == clean_sha, "a rerun rewrites identical bytes"
+    assert read_committed(storage, "sec_edgar", "2016Q3").num_rows == 201_330
     assert {k: second[k] for k in ("rows_in", "rows_written", "duplicates", "quarantined")} == {
         k: first[k] for k in ("rows_in", "rows_written", "duplicates", "quarantined")
     }
@@ -120,7 +124,7 @@ def test_daily_partition_on_file_storage(tmp_path: Path, sec_server: ReplayServe
     assert manifest["rows_in"] == manifest["rows_written"] + manifest["duplicates"] + manifest["quarantined"] == 10
     storage = Storage.from_settings(settings)
     assert storage.get_json(manifest_key("sec_edgar", "2018-12-31"))["rows_written"] == 10
-    assert storage.read_parquet(quarantine_key("sec_edgar", "2018-12-31")).num_rows == 0
+    assert read_committed(storage, "sec_edgar", "2018-12-31", "quarantine").num_rows == 0
     # the request declared the configured contact
     (request,) = [r for r in sec_server.requests if r.path.endswith("master.20181231.idx")]
     assert request.headers["user-agent"] == "filinglake-tests tests@example.com"
@@ -133,7 +137,7 @@ def test_weekend_is_an_empty_successful_partition(tmp_path: Path, sec_server: Re
     assert manifest["status"] == "empty" and manifest["rows_written"] == 0
     assert "no daily index" in manifest["empty_reason"]
     storage = Storage.from_settings(settings)
-    assert storage.read_parquet(clean_key("sec_edgar", "2018-12-29")).num_rows == 0
+    assert read_committed(storage, "sec_edgar", "2018-12-29").num_rows == 0
     assert storage.list("raw/") == []
 
 
@@ -223,7 +227,7 @@ def test_changed_raw_bytes_are_archived_beside_the_old_ones(tmp_path: Path, sec_
     storage = Storage.from_settings(settings)
     raw = [k for k in storage.list("raw/") if not k.endswith(".meta.json")]
     assert len(raw) == 2  # the earlier version stays; the clean partition holds the newest
-    assert storage.read_parquet(clean_key("sec_edgar", "1993Q4")).num_rows == 21
+    assert read_committed(storage, "sec_edgar", "1993Q4").num_rows == 21
 
 
 def test_storage_keys_are_sanitised(tmp_path: Path) -> None:
@@ -371,7 +375,7 @@ def test_rerun_on_file_storage_rewrites_identical_objects(tmp_path: Path, sec_se
     second = {p: _land(settings, p) for p in ("2026-01-02", "1993Q4")}
     assert _files(tmp_path) == before  # same keys, same bytes: nothing added, nothing duplicated
     for p, manifest in second.items():
-        counts = ("rows_in", "rows_written", "duplicates", "quarantined", "outputs")
+        counts = ("rows_in", "rows_written", "duplicates", "quarantined", "files")
         assert {k: manifest[k] for k in counts} == {k: first[p][k] for k in counts}
         # the same raw object, first fetch time kept (it is every row's ingested_at), not archived anew
         assert [{**r, "new": None} for r in manifest["raw"]] == [{**r, "new": None} for r in first[p]["raw"]]
@@ -391,12 +395,14 @@ def test_crash_while_writing_leaves_the_previous_partition_whole(
 
     real_replace = os.replace
 
-    def crash_on_clean(src, dst):  # the process dies between writing the temporary file and renaming it
-        if "/clean/" in str(dst):
+    # A rerun finds its content-named data files already stored; the process dies between writing the
+    # manifest's temporary file and renaming it (a changed partition: see test_partition_commit.py).
+    def crash_on_manifest(src, dst):
+        if "/manifests/" in str(dst):
             raise OSError("simulated crash")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(os, "replace", crash_on_clean)
+    monkeypatch.setattr(os, "replace", crash_on_manifest)
     with pytest.raises(OSError, match="simulated crash"):
         _land(settings, "2026-01-02")
     monkeypatch.setattr(os, "replace", real_replace)
@@ -405,6 +411,9 @@ def test_crash_while_writing_leaves_the_previous_partition_whole(
     assert {k: v for k, v in _files(tmp_path).items() if "/.tmp-" not in k} == before
     assert storage.get_bytes(manifest_key("sec_edgar", "2026-01-02")) == manifest_before
     assert not [k for k in storage.list("") if ".tmp-" in k]  # the leftover temporary file is never listed
-    assert storage.read_parquet(clean_key("sec_edgar", "2026-01-02")).num_rows == 50
-    # and the next run completes normally
+    assert read_committed(storage, "sec_edgar", "2026-01-02").num_rows == 50
+    # and the next run completes normally; the one after removes the manifest's stale temporary
     assert _land(settings, "2026-01-02")["rows_written"] == 50
+    assert [p.name for p in tmp_path.rglob(".tmp-*")] != []
+    _land(settings, "2026-01-02")
+    assert [p.name for p in tmp_path.rglob(".tmp-*")] == []

@@ -25,7 +25,8 @@ from filinglake.alerts.record import record_alerts
 from filinglake.alerts.watchlist import parse_watchlist
 from filinglake.config import Settings
 from filinglake.ingest.landing import ingest
-from filinglake.storage import Storage, clean_key
+from filinglake.manifests import read_committed
+from filinglake.storage import Storage, clean_key, manifest_key
 
 SEC_DAY = "2026-01-02"
 HANDWRITTEN_DAY = "2026-01-05"
@@ -172,19 +173,22 @@ def test_report_renders_chart_rates_freshness_and_runs(landed, fixtures_dir: Pat
 def test_report_counts_a_filing_once_across_partitions(landed):
     storage, settings, _ = landed
     # The same rows landed again under another partition (a quarterly refresh would do this).
-    again = storage.read_parquet(clean_key("sec_edgar", SEC_DAY))
-    storage.write_parquet(clean_key("sec_edgar", "2026Q1"), again)
+    again = read_committed(storage, "sec_edgar", SEC_DAY)
+    storage.write_parquet(clean_key("sec_edgar", "2026Q1"), again)  # committed in the earlier one-file layout
+    storage.put_json(manifest_key("sec_edgar", "2026Q1"), {"source": "sec_edgar", "partition": "2026Q1",
+                                                           "outputs": {"clean": clean_key("sec_edgar", "2026Q1")}})
     try:
         data = report.collect(storage, settings, days=30)
         assert data.sources["sec_edgar"].per_day[date(2026, 1, 2)] == 48
         assert data.sources["sec_edgar"].clean_rows == 2 * again.num_rows + 10 + 2
     finally:
         storage.delete(clean_key("sec_edgar", "2026Q1"))
+        storage.delete(manifest_key("sec_edgar", "2026Q1"))
 
 
 def test_report_shows_alerts_after_they_are_raised(landed, tmp_path: Path):
     storage, settings, _ = landed
-    rows = storage.read_parquet(clean_key("sec_edgar", SEC_DAY))
+    rows = read_committed(storage, "sec_edgar", SEC_DAY)
     watchlist = parse_watchlist("entries:\n  - id: rbc\n    name: RBC 424B5\n    ciks: [1000275]\n"
                                 "    form_types: [424B5]\n")
     new = record_alerts(storage, settings, watchlist, rows=rows, capture_documents=False)
@@ -256,7 +260,7 @@ def test_values_from_the_data_are_shown_as_text_and_nothing_runs(fixtures_dir: P
                               "https://example.invalid/titleSearch.json")
     manifest = pipeline.write_partition(ctx, {"raw": [ref.to_dict()]})
     assert manifest["quarantined"] == 1
-    clean = storage.read_parquet(clean_key("hkex", partition))
+    clean = read_committed(storage, "hkex", partition)
     watchlist = parse_watchlist(f"entries:\n  - id: scripted\n    name: '{HOSTILE} <img src=x onerror=alert(5)>'\n"
                                 "    words: [suspension]\n")
     new = record_alerts(storage, settings, watchlist, rows=clean, capture_documents=False)

@@ -49,7 +49,7 @@ ENV_VARS: list[tuple[str, str, str]] = [
     ("FILINGLAKE_CNINFO_RATE", "0.5", "requests per second to CNINFO"),
     ("FILINGLAKE_HKEX_BASE_URL", DEFAULT_HKEX_BASE_URL, "HKEXnews root"),
     ("FILINGLAKE_HKEX_RATE", "0.5", "requests per second to HKEXnews"),
-    ("FILINGLAKE_HTTP_TIMEOUT", "60", "seconds per HTTP request"),
+    ("FILINGLAKE_HTTP_TIMEOUT", "60", "deadline in seconds for each HTTP request attempt, whole (connect, headers, body)"),
     ("FILINGLAKE_HTTP_RETRIES", "5", "attempts on 429/5xx/timeouts before giving up"),
     ("FILINGLAKE_VERBOSE", "0", "1 shows third-party INFO logs (Great Expectations) in task logs and the CLI"),
     ("FILINGLAKE_WATCHLIST", "<project>/include/watchlist.yaml", "watchlist file for alerts"),

@@ -15,6 +15,8 @@ What the client decides and what it leaves to sources:
   (``wait_on_block=True``, the CLI) the client sleeps and tries again. A block page is never returned as data.
 - Everything else (2xx, 3xx, 404, 410, a 403 that is not a block page, other 4xx) is returned unchanged:
   the source knows what a 404 means for it (SEC: no daily file that day).
+- ``timeout`` is a deadline for each whole attempt (connect, headers and body), not httpx's per-read
+  limit: a server trickling a byte a second cannot hold a request longer (:class:`_DeadlineBackend`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
+import httpcore
 import httpx
 
 from filinglake.errors import Blocked, FilinglakeError, HttpError
@@ -76,6 +79,86 @@ class _CappedStream(httpx.SyncByteStream):
 
     def close(self) -> None:
         self._inner.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Whole-request deadline
+# --------------------------------------------------------------------------------------------------
+
+#: the monotonic deadline of the request the current thread is sending (None: no deadline)
+_DEADLINE = threading.local()
+
+
+def _remaining(timeout: float | None, expired: type[Exception]) -> float | None:
+    """``timeout`` shortened to what is left of the current request's deadline; ``expired`` once it has passed.
+
+    httpx applies its timeout to each socket operation, so a server sending a byte every second resets
+    it forever; every operation here gets at most the time left of the whole request instead.
+    """
+    deadline = getattr(_DEADLINE, "at", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired(f"the request's {_DEADLINE.seconds:g} s deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the current request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream):
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _remaining(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _remaining(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname, _remaining(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(inner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend with connections that respect the current request's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkBackend):
+        self._inner = inner
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, _remaining(timeout, httpcore.ConnectTimeout), local_address,
+                                         socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        stream = self._inner.connect_unix_socket(path, _remaining(timeout, httpcore.ConnectTimeout), socket_options)
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _deadline_transport() -> httpx.HTTPTransport:
+    """httpx's own transport (HTTP/1.1), its connection pool on :class:`_DeadlineBackend`.
+
+    httpx has no public hook for the network backend; the pool's is wrapped in place (pinned in uv.lock,
+    and tests/test_http_deadline.py fails if the attribute ever moves).
+    """
+    transport = httpx.HTTPTransport(http1=True, http2=False)
+    pool = transport._pool
+    pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return transport
 
 
 # --------------------------------------------------------------------------------------------------
@@ -229,10 +312,12 @@ class PoliteClient:
         self.block_detector = block_detector
         self._sleep = sleep
         self._interval = 1.0 / rate
+        self.timeout = timeout
         # HTTP/1.1 only: HTTP/2 caused correlated failures against SEC (edgartools). No redirects:
         # a 3xx goes back to the source, which knows whether it means "moved" or "not there".
         self._client = httpx.Client(
-            headers=headers or {}, timeout=httpx.Timeout(timeout), http1=True, http2=False, follow_redirects=False
+            headers=headers or {}, timeout=httpx.Timeout(timeout), follow_redirects=False,
+            transport=_deadline_transport(),
         )
 
     # public API -------------------------------------------------------------------------------
@@ -309,6 +394,20 @@ class PoliteClient:
                         status=last_status)
 
     def _send(self, request: httpx.Request, max_bytes: int | None) -> httpx.Response:
+        """Send and read the whole response within ``timeout`` seconds (see :func:`_remaining`)."""
+        deadline = time.monotonic() + self.timeout
+        _DEADLINE.at, _DEADLINE.seconds = deadline, self.timeout
+        try:
+            return self._send_and_read(request, max_bytes)
+        except httpx.TimeoutException as exc:
+            if time.monotonic() < deadline:
+                raise
+            raise type(exc)(f"no complete response within the {self.timeout:g} s deadline ({exc})",
+                            request=request) from exc
+        finally:
+            _DEADLINE.at = None
+
+    def _send_and_read(self, request: httpx.Request, max_bytes: int | None) -> httpx.Response:
         """Send and read the body, stopping past ``max_bytes`` (counted on the wire and after decoding)."""
         if max_bytes is None:
             return self._client.send(request)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from filinglake import manifests
 from filinglake.errors import FilinglakeError
 from filinglake.publish import delta
 from filinglake.publish.run import (
@@ -43,7 +44,7 @@ from filinglake.publish.run import (
     PUBLISHED_FILINGS_SCHEMA,
 )
 from filinglake.schema import QUARANTINE_SCHEMA
-from filinglake.storage import QUARANTINE_LAYER, s3fs_filesystem
+from filinglake.storage import s3fs_filesystem
 
 if TYPE_CHECKING:
     import duckdb
@@ -205,8 +206,8 @@ def _table_view(con: duckdb.DuckDBPyConnection, storage: Storage, name: str, sch
 
 
 def _quarantine_view(con: duckdb.DuckDBPyConnection, storage: Storage, schema: pa.Schema) -> list[str]:
-    """The quarantine view over every source's quarantined rows; returns the files it reads."""
-    keys = [k for k in storage.list(QUARANTINE_LAYER) if k.endswith("/part.parquet")]
+    """The quarantine view over every source's committed quarantined rows; returns the files it reads."""
+    keys = manifests.committed_files(storage, "quarantine")  # committed partitions only, never a leftover
     if not keys:
         _empty_view(con, QUARANTINE, schema)
         return []

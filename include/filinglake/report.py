@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filinglake import __version__
-from filinglake.storage import CLEAN_LAYER, MANIFEST_LAYER, manifest_key, validation_key
+from filinglake import __version__, manifests
+from filinglake.storage import manifest_key, validation_key
 
 if TYPE_CHECKING:
     from filinglake.config import Settings
@@ -131,10 +131,11 @@ def _stat_bounds(fragment: Any, column: str) -> tuple[Any, Any]:
 def _collect_clean(storage: Storage, sources: dict[str, SourceStats], days: int) -> None:
     import pyarrow.dataset as ds
 
-    root = storage.path(CLEAN_LAYER)
-    if not storage.list(CLEAN_LAYER):
+    # committed files only: never a leftover of a landing that died, never a superseded version
+    paths = [storage.path(key) for key in manifests.committed_files(storage, "clean")]
+    if not paths:
         return
-    dataset = ds.dataset(root, filesystem=storage.fs, format="parquet")
+    dataset = ds.dataset(paths, filesystem=storage.fs, format="parquet")
     fragments: dict[str, list[tuple[Any, date | None, date | None]]] = defaultdict(list)
     for fragment in dataset.get_fragments():
         source = _segments(fragment.path).get("source")
@@ -179,25 +180,16 @@ def _collect_clean(storage: Storage, sources: dict[str, SourceStats], days: int)
 
 
 def _collect_manifests(storage: Storage, sources: dict[str, SourceStats], last_runs: int) -> list[dict]:
-    manifests = []
-    for key in storage.list(MANIFEST_LAYER):
-        if not key.endswith(".json"):
-            continue
-        try:
-            manifest = storage.get_json(key)
-        except ValueError:
-            log.warning("report: %s is not JSON; skipped", key)
-            continue
-        if not isinstance(manifest, dict) or "source" not in manifest:
-            continue
+    found = []
+    for key, manifest in manifests.iter_manifests(storage):
         manifest["_key"] = key
-        manifests.append(manifest)
+        found.append(manifest)
         stats = sources.setdefault(manifest["source"], SourceStats(manifest["source"]))
         stats.partitions += 1
         for name in ("rows_in", "rows_written", "duplicates", "quarantined"):
             setattr(stats, name, getattr(stats, name) + int(manifest.get(name) or 0))
-    manifests.sort(key=lambda m: (str(m.get("finished_at") or ""), m["_key"]), reverse=True)
-    return [_run_row(storage, m) for m in manifests[:last_runs]]
+    found.sort(key=lambda m: (str(m.get("finished_at") or ""), m["_key"]), reverse=True)
+    return [_run_row(storage, m) for m in found[:last_runs]]
 
 
 def _run_row(storage: Storage, manifest: dict) -> dict:

@@ -3,7 +3,10 @@
 This module knows keys and bytes, not formats of sources. Keys are always ``/``-separated and
 relative to the storage root (``FILINGLAKE_STORAGE``). Every write is all-or-nothing: an object
 is serialised in memory and then put in one request (S3) or written to a temporary file and
-renamed (local disk), so a crash never leaves half a file under its final key.
+renamed (local disk), so a crash never leaves half a file under its final key. Temporary files
+are named ``.tmp-<uuid>-<name>.tmp``: never listed, and never matched by a ``*.parquet`` glob.
+
+Which data files make up a partition is not decided here: see :mod:`filinglake.manifests`.
 """
 
 from __future__ import annotations
@@ -52,10 +55,12 @@ VALIDATION_LAYER = "validation"
 
 
 def clean_key(source: str, partition: str) -> str:
+    """The single clean file of the layout before content-named files (old manifests name it)."""
     return f"{partition_prefix(CLEAN_LAYER, source, partition)}/part.parquet"
 
 
 def quarantine_key(source: str, partition: str) -> str:
+    """The single quarantine file of the layout before content-named files (old manifests name it)."""
     return f"{partition_prefix(QUARANTINE_LAYER, source, partition)}/part.parquet"
 
 
@@ -65,6 +70,24 @@ def manifest_key(source: str, partition: str) -> str:
 
 def validation_key(source: str, partition: str) -> str:
     return f"{partition_prefix(VALIDATION_LAYER, source, partition)}/gx_result.json"
+
+
+TEMPORARY_PREFIX = ".tmp-"
+TEMPORARY_SUFFIX = ".tmp"
+
+
+def is_temporary(key: str) -> bool:
+    """True for a temporary file of an unfinished local write."""
+    return key.rsplit("/", 1)[-1].startswith(TEMPORARY_PREFIX)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One stored object as a listing sees it."""
+
+    key: str
+    size: int
+    modified: datetime | None  # last modification (S3: to the second)
 
 
 @dataclass(frozen=True)
@@ -79,6 +102,8 @@ class RawRef:
     content_type: str | None
     fetched_at: str  # ISO-8601 UTC of the first time these bytes were archived
     new: bool = True  # False when identical bytes were already in the archive
+    #: why these bytes were not landed (e.g. fewer rows than the landed partition); None when landed or pending
+    not_landed: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,7 +160,7 @@ class Storage:
         if self.scheme == "file":
             directory = os.path.dirname(path)
             os.makedirs(directory, exist_ok=True)
-            tmp = f"{directory}/.tmp-{uuid.uuid4().hex}-{os.path.basename(path)}"
+            tmp = f"{directory}/{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{os.path.basename(path)}{TEMPORARY_SUFFIX}"
             with open(tmp, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -153,14 +178,34 @@ class Storage:
 
     def list(self, prefix: str) -> list[str]:
         """Keys under ``prefix`` (recursive), sorted; temporary files are skipped."""
+        return [f.key for f in self.list_files(prefix)]
+
+    def list_files(self, prefix: str, *, include_temporary: bool = False) -> list[StoredFile]:
+        """Objects under ``prefix`` (recursive) with size and modification time, sorted by key."""
         selector = pafs.FileSelector(self.path(prefix.rstrip("/")), recursive=True, allow_not_found=True)
-        keys = []
+        files = []
         strip = len(self.base) + 1
         for info in self.fs.get_file_info(selector):
-            if info.type != pafs.FileType.File or os.path.basename(info.path).startswith(".tmp-"):
+            if info.type != pafs.FileType.File:
                 continue
-            keys.append(info.path[strip:])
-        return sorted(keys)
+            key = info.path[strip:]
+            if is_temporary(key) and not include_temporary:
+                continue
+            modified = info.mtime
+            if modified is not None and modified.tzinfo is None:
+                modified = modified.replace(tzinfo=UTC)
+            files.append(StoredFile(key, info.size, modified))
+        return sorted(files, key=lambda f: f.key)
+
+    def stat(self, key: str) -> StoredFile | None:
+        """Size and modification time of ``key``; None when there is no such object."""
+        info = self.fs.get_file_info(self.path(key))
+        if info.type != pafs.FileType.File:
+            return None
+        modified = info.mtime
+        if modified is not None and modified.tzinfo is None:
+            modified = modified.replace(tzinfo=UTC)
+        return StoredFile(key, info.size, modified)
 
     # -- JSON ----------------------------------------------------------------------------------
     def put_json(self, key: str, obj: object) -> None:
@@ -175,9 +220,7 @@ class Storage:
 
         The bytes depend only on the table, so rewriting the same rows gives the same object.
         """
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd", use_dictionary=True, write_statistics=True)
-        data = sink.getvalue().to_pybytes()
+        data = parquet_bytes(table)
         self.put_bytes(key, data)
         return len(data)
 
@@ -219,6 +262,7 @@ class Storage:
         self.put_bytes(key, data)
         meta = ref.to_dict()
         meta.pop("new")
+        meta.pop("not_landed")
         self.put_json(meta_key, meta)  # written last: a raw object without meta is re-archived
         return ref
 
@@ -226,6 +270,26 @@ class Storage:
         meta = self.get_json(f"{key}.meta.json")
         assert isinstance(meta, dict)
         return RawRef(**{**meta, "new": False})
+
+    def mark_raw(self, key: str, not_landed: str | None) -> None:
+        """Record in the raw file's meta why its bytes were not landed (``None``: they were landed)."""
+        meta_key = f"{key}.meta.json"
+        meta = self.get_json(meta_key)
+        assert isinstance(meta, dict)
+        if meta.get("not_landed") == not_landed:
+            return
+        if not_landed is None:
+            meta.pop("not_landed", None)
+        else:
+            meta["not_landed"] = not_landed
+        self.put_json(meta_key, meta)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """``table`` as zstd Parquet bytes; the bytes depend only on the table (same rows, same object)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=True, write_statistics=True)
+    return sink.getvalue().to_pybytes()
 
 
 def _endpoint_parts(endpoint_url: str) -> tuple[str, str]:

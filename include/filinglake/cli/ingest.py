@@ -219,9 +219,7 @@ def ingest(
 
     ids = partition_ids(source, day=day, quarter=quarter, start=start, end=end, from_quarter=from_quarter,
                         to_quarter=to_quarter, stock=stock)
-    # NOTE for the merge: the ingest branch adds `force` to landing.ingest (a re-landing with fewer rows is
-    # refused unless forced). It is passed only when asked for, so this also runs on a landing without it.
-    options = {"validate": validate, **({"force": True} if force else {})}
+    options = {"validate": validate, "force": force}
     console = Console(stderr=True)
     totals = {"partitions": 0, "rows_in": 0, "rows_written": 0, "duplicates": 0, "quarantined": 0, "empty": 0}
     failures: list[str] = []

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from filinglake import manifests
 from filinglake import storage as keys
 from filinglake.errors import FilinglakeError
 from filinglake.ingest.data_docs import render_data_docs
@@ -603,13 +604,13 @@ def data_docs_key(source: str, partition: str) -> str:
     return f"{keys.partition_prefix(keys.VALIDATION_LAYER, source, partition)}/{DATA_DOCS_NAME}"
 
 
-def _read_layer(storage: Storage, key: str, what: str, status: str) -> pa.Table:
-    if not storage.exists(key):
-        if status == "empty":
-            return FILINGS_SCHEMA.empty_table()
-        raise ValidationMismatch(f"{what} rows missing at {key} although the manifest says {status!r}")
-    table = storage.read_parquet(key)
-    return table.select(FILINGS_SCHEMA.names).cast(FILINGS_SCHEMA)  # drops failed_checks
+def _read_layer(storage: Storage, manifest: dict, layer: manifests.Layer) -> pa.Table:
+    """The committed rows of one layer, in FILINGS_SCHEMA (drops failed_checks)."""
+    try:
+        table = manifests.read_layer(storage, manifest, layer)
+    except manifests.MissingDataFile as exc:
+        raise ValidationMismatch(f"{layer} rows missing: {exc}") from None
+    return table.select(FILINGS_SCHEMA.names).cast(FILINGS_SCHEMA)
 
 
 def validate_partition(storage: Storage, source: str, partition: str, rules: list[Rule]) -> ValidationReport:
@@ -623,18 +624,13 @@ def validate_partition(storage: Storage, source: str, partition: str, rules: lis
     anything disagreed or an expectation raised.
     """
     manifest_at = keys.manifest_key(source, partition)
-    if not storage.exists(manifest_at):
+    manifest = manifests.read_manifest(storage, source, partition)
+    if manifest is None:
         raise ValidationMismatch(
             f"{source}/{partition}: no manifest at {manifest_at}: nothing was written to validate"
         )
-    manifest = storage.get_json(manifest_at)
-    assert isinstance(manifest, dict)
-    status = str(manifest.get("status", "landed"))
-    outputs = manifest.get("outputs") or {}
-    clean = _read_layer(storage, outputs.get("clean") or keys.clean_key(source, partition), "clean", status)
-    quarantine = _read_layer(
-        storage, outputs.get("quarantine") or keys.quarantine_key(source, partition), "quarantined", status
-    )
+    clean = _read_layer(storage, manifest, "clean")
+    quarantine = _read_layer(storage, manifest, "quarantine")
     rows = pa.concat_tables([clean, quarantine])
 
     suite_name = f"{keys.safe_name(source)}.{keys.safe_name(partition)}"

@@ -4,6 +4,11 @@ The three steps are separate functions because Airflow runs them as separate tas
 (``fetch_index`` → ``write_partition`` → ``validate_partition``); :func:`ingest` chains them for the
 CLI. Every step is idempotent: identical raw bytes are archived once and keep their first
 ``fetched_at`` (which becomes ``ingested_at``), so a rerun rewrites byte-identical Parquet.
+
+A partition switches as a whole: data files are named by their content and the manifest, written
+last, names them (:mod:`filinglake.manifests`). A re-landing with fewer rows than the landed
+partition is refused unless forced (:class:`ShrinkingPartition`): indexes only grow, so fewer rows
+means a truncated or partial response.
 """
 
 from __future__ import annotations
@@ -17,14 +22,22 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from filinglake import __version__
+from filinglake import __version__, manifests
 from filinglake.config import Settings, load_settings
+from filinglake.errors import BadResponse
 from filinglake.ingest.row_checks import check_rows
 from filinglake.schema import FILINGS_SCHEMA, PARSED_SCHEMA, QUARANTINE_SCHEMA
 from filinglake.sources import Partition, Source, get_source
-from filinglake.storage import RawRef, Storage, clean_key, manifest_key, quarantine_key
+from filinglake.storage import RawRef, Storage
 
 log = logging.getLogger("filinglake.ingest.landing")
+
+
+class ShrinkingPartition(BadResponse):
+    """A re-landing would replace a landed partition with fewer rows (a truncated or partial response).
+
+    Retrying fetches the same bytes; a person decides (``force=True``) if the source really shrank.
+    """
 
 
 @dataclass
@@ -91,8 +104,13 @@ def with_lineage(parsed: pa.Table, raw_key: str, ingested_at: datetime) -> pa.Ta
     )
 
 
-def write_partition(ctx: Context, fetched: dict) -> dict:
-    """Parse, check and write clean + quarantine Parquet, then the manifest; returns the manifest."""
+def write_partition(ctx: Context, fetched: dict, *, force: bool = False) -> dict:
+    """Parse, check and commit the partition: data files first, then the manifest that names them.
+
+    Refuses (:class:`ShrinkingPartition`) to replace a landed partition with one of fewer rows
+    unless ``force``; the refused raw files stay archived, marked ``not_landed`` in their meta.
+    Returns the manifest.
+    """
     started = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     refs = [RawRef(**r) for r in fetched.get("raw", [])]
@@ -100,10 +118,11 @@ def write_partition(ctx: Context, fetched: dict) -> dict:
     rules = ctx.source.rules(ctx.partition)
     result = check_rows(table, rules)
     source, pid = ctx.source.name, ctx.partition.id
-    # Quarantine first, clean second, manifest last: the manifest is the record that the partition is complete.
-    q_key, c_key = quarantine_key(source, pid), clean_key(source, pid)
-    q_bytes = ctx.storage.write_parquet(q_key, result.quarantine)
-    c_bytes = ctx.storage.write_parquet(c_key, result.clean.cast(FILINGS_SCHEMA))
+    previous = manifests.read_manifest(ctx.storage, source, pid)
+    if previous is not None and not force:
+        refuse_shrinking(ctx.storage, previous, result.rows_in, refs, fetched.get("empty_reason"))
+    clean_file = manifests.write_data_file(ctx.storage, source, pid, "clean", result.clean.cast(FILINGS_SCHEMA))
+    quarantine_file = manifests.write_data_file(ctx.storage, source, pid, "quarantine", result.quarantine)
     manifest = {
         "source": source,
         "partition": pid,
@@ -114,8 +133,9 @@ def write_partition(ctx: Context, fetched: dict) -> dict:
         **result.counts(),
         "failures": result.failures,
         "rules": [r.name for r in rules],
-        "raw": [r.to_dict() for r in refs],
-        "outputs": {"clean": c_key, "quarantine": q_key, "clean_bytes": c_bytes, "quarantine_bytes": q_bytes},
+        "raw": [{k: v for k, v in r.to_dict().items() if k != "not_landed"} for r in refs],
+        "files": {"clean": [clean_file], "quarantine": [quarantine_file]},
+        "forced": force,
         "notes": fetched.get("notes") or {},
         "started_at": started_at,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -123,12 +143,33 @@ def write_partition(ctx: Context, fetched: dict) -> dict:
         "filinglake_version": __version__,
     }
     assert manifest["rows_in"] == manifest["rows_written"] + manifest["duplicates"] + manifest["quarantined"]
-    ctx.storage.put_json(manifest_key(source, pid), manifest)
+    manifests.commit(ctx.storage, manifest)
+    for ref in refs:
+        if ref.not_landed:  # refused once, landed now (forced, or the partition was removed meanwhile)
+            ctx.storage.mark_raw(ref.key, None)
     log.info(
         "%s %s: rows_in=%d written=%d duplicates=%d quarantined=%d",
         source, pid, result.rows_in, result.rows_written, result.duplicates, result.quarantined,
     )
     return manifest
+
+
+def refuse_shrinking(storage: Storage, previous: dict, rows_in: int, refs: list[RawRef],
+                     empty_reason: str | None) -> None:
+    """Raise :class:`ShrinkingPartition` when ``rows_in`` is below the landed partition's, marking the raw files."""
+    landed = int(previous.get("rows_in") or 0)
+    if rows_in >= landed:
+        return
+    source, pid = previous["source"], previous["partition"]
+    what = f"is empty ({empty_reason})" if not refs else f"has {rows_in:,} rows"
+    message = (f"{source} {pid}: the new fetch {what}, fewer than the {landed:,} rows landed "
+               f"{previous.get('finished_at') or 'before'}; refusing to replace the partition (indexes only "
+               "grow: a truncated or partial response?). Land it with force to replace it anyway.")
+    landed_raw = {r.get("key") for r in previous.get("raw") or []}
+    for ref in refs:
+        if ref.key not in landed_raw:
+            storage.mark_raw(ref.key, f"refused: {rows_in:,} rows, fewer than the {landed:,} landed")
+    raise ShrinkingPartition(message)
 
 
 def validate_partition(ctx: Context) -> dict:
@@ -146,11 +187,15 @@ def ingest(
     *,
     validate: bool = True,
     wait_on_block: bool = True,
+    force: bool = False,
 ) -> dict:
-    """Fetch, land and (optionally) validate one partition; returns the manifest (plus the GX summary)."""
+    """Fetch, land and (optionally) validate one partition; returns the manifest (plus the GX summary).
+
+    ``force`` replaces a landed partition even with fewer rows (see :func:`write_partition`).
+    """
     ctx = Context.build(source_name, partition_id, settings)
     fetched = fetch_partition(ctx, wait_on_block=wait_on_block)
-    manifest = write_partition(ctx, fetched)
+    manifest = write_partition(ctx, fetched, force=force)
     if validate:
         report = validate_partition(ctx)
         manifest["validation"] = {"success": report.get("success"), "key": report.get("key")}
@@ -161,8 +206,8 @@ def summary(manifest: dict) -> dict:
     """The small part of a manifest that travels in XComs and asset events."""
     keys = ("source", "partition", "kind", "status", "rows_in", "rows_written", "duplicates", "quarantined")
     out = {k: manifest.get(k) for k in keys}
-    out["clean_key"] = manifest.get("outputs", {}).get("clean")
-    out["quarantine_key"] = manifest.get("outputs", {}).get("quarantine")
+    out["clean_key"] = next(iter(manifests.data_keys(manifest, "clean")), None)
+    out["quarantine_key"] = next(iter(manifests.data_keys(manifest, "quarantine")), None)
     return out
 
 

@@ -38,7 +38,6 @@ Row mapping (decisions)
 from __future__ import annotations
 
 import html
-import json
 import logging
 import re
 from dataclasses import dataclass, field, replace
@@ -51,6 +50,7 @@ from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.http import BROWSER_USER_AGENT
 from filinglake.sources.base import FetchResult, IssuerReference, Partition, RawFile, Source
 from filinglake.sources.cninfo_stocks import STOCK_LIST_NAME, STOCKS_SOURCE
+from filinglake.sources.json_decoding import load_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -216,10 +216,7 @@ def decode_query_page(data: bytes, name: str = "") -> dict:
         shown = title.group(1).decode("utf-8", "replace").strip()[:80] if title else "an HTML page"
         raise ChallengePage(f"{what}: got HTML ({shown!r}; a challenge or circuit-breaker page?) "
                             "where CNINFO's announcement JSON was expected")
-    try:
-        payload = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadResponse(f"{what}: not JSON ({exc})") from None
+    payload = load_json(data, what)
     if not isinstance(payload, dict) or "announcements" not in payload or "totalAnnouncement" not in payload:
         keys = sorted(payload)[:8] if isinstance(payload, dict) else type(payload).__name__
         raise BadResponse(f"{what}: not a hisAnnouncement response (no announcements/totalAnnouncement; got {keys})")

@@ -13,7 +13,6 @@ storage, because "fetch once a day" needs a memory that outlives the process.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from filinglake.errors import BadResponse, InputError
+from filinglake.sources.json_decoding import load_json
 
 if TYPE_CHECKING:
     from filinglake.config import Settings
@@ -36,6 +36,7 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 #: Every real list has A shares; a list without the category "A股" was decoded with the wrong charset.
 A_SHARE = "A股"
 _REQUIRED_KEYS = ("orgId", "code")
+_TEXT_KEYS = ("category", "zwjc", "pinyin")  # optional, but text when present
 
 
 class UnknownStock(InputError):
@@ -94,10 +95,7 @@ def parse_stock_list(data: bytes, name: str = STOCK_LIST_NAME) -> list[Stock]:
 
     if looks_like_html(data):
         raise BadResponse(f"{name}: got an HTML page where CNINFO's stock list (JSON) was expected")
-    try:
-        payload = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadResponse(f"{name}: not JSON ({exc})") from None
+    payload = load_json(data, name)
     rows = payload.get("stockList") if isinstance(payload, dict) else None
     if not isinstance(rows, list):
         raise BadResponse(f"{name}: expected {{'stockList': [...]}}, got {type(payload).__name__}"
@@ -108,6 +106,9 @@ def parse_stock_list(data: bytes, name: str = STOCK_LIST_NAME) -> list[Stock]:
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or not all(isinstance(row.get(k), str) and row[k].strip() for k in _REQUIRED_KEYS):
             raise BadResponse(f"{name}: row {i} lacks code/orgId: {str(row)[:120]}")
+        wrong = [k for k in _TEXT_KEYS if row.get(k) is not None and not isinstance(row[k], str)]
+        if wrong:
+            raise BadResponse(f"{name}: row {i} has {', '.join(wrong)} that is not text: {str(row)[:120]}")
         stocks.append(Stock(code=row["code"].strip(), org_id=row["orgId"].strip(), category=row.get("category"),
                             name=row.get("zwjc"), pinyin=row.get("pinyin")))
     _reject_mojibake(stocks, name)

@@ -42,7 +42,6 @@ characters, else ``en``.
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from zoneinfo import ZoneInfo
 from filinglake.errors import BadResponse, Blocked, HttpError, IncompleteFetch
 from filinglake.http import BROWSER_USER_AGENT, looks_like_html
 from filinglake.sources.base import FetchResult, Partition, RawFile, Source
+from filinglake.sources.json_decoding import load_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -151,10 +151,7 @@ def _load_json(data: bytes, name: str) -> Any:
         what = title.group(1).decode("utf-8", "replace").strip() if title else "an HTML page"
         raise ChallengePage(f"{name}: got HTML ({what[:80]!r}; a challenge page?) where an HKEXnews "
                             "title-search response was expected")
-    try:
-        return json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadResponse(f"{name}: not JSON ({exc})") from None
+    return load_json(data, name)
 
 
 def _check_rows(rows: Any, name: str) -> list[dict[str, Any]]:
@@ -189,10 +186,7 @@ def decode_envelope(data: bytes, name: str = "") -> Envelope:
         rows: Any = []
     elif isinstance(result, str):
         # `result` is double-encoded: a string holding the JSON array.
-        try:
-            rows = json.loads(result) if result.strip() else []
-        except json.JSONDecodeError as exc:
-            raise BadResponse(f"{name}: 'result' is not a JSON string of rows ({exc})") from None
+        rows = load_json(result, f"{name}: 'result' is not a JSON string of rows") if result.strip() else []
         rows = [] if rows is None else rows
     elif isinstance(result, list):
         rows = result  # tolerated: a copy saved after decoding once
@@ -274,9 +268,9 @@ def filed_time(date_time: str | None) -> datetime | None:
         return None
     try:
         local = datetime.strptime(date_time.strip(), "%d/%m/%Y %H:%M")
-    except ValueError:
+        return local.replace(tzinfo=HONG_KONG).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: 01/01/0001 00:00 HKT is before year 1 in UTC
         return None
-    return local.replace(tzinfo=HONG_KONG).astimezone(UTC)
 
 
 def rows_to_table(rows: Sequence[dict[str, Any]], language: str) -> pa.Table:

@@ -34,8 +34,17 @@ _DASH_LINE = re.compile(rb"^-{5,}[ \t]*$", re.MULTILINE)
 _TWO_SPACES = re.compile(r" {2,}")
 _DATE = re.compile(r"^(\d{8}|\d{4}-\d{2}-\d{2})$")
 DOCUMENT_HOST = "www.sec.gov"
-#: a daily index is posted from about 22:00 US Eastern; until then its absence is not "no filings"
+#: a daily index is posted from about 22:00 US Eastern; until then its absence is not "no filings".
+#: Past this many days after the day, a business day's missing index is a failure, never a wait.
 NOT_YET_POSTED_GRACE = timedelta(days=2)
+
+
+class IndexMissing(BadResponse):
+    """No index for a closed period (an older quarter, a business day past its posting window).
+
+    Not "not posted yet": SEC would have posted it by now. Retrying cannot help; the message names
+    every URL tried.
+    """
 
 PIPE_COLUMNS = ["cik", "company_name", "form_type", "date_filed", "filename"]
 
@@ -275,6 +284,57 @@ def daily_file_stamp(day: date) -> str:
     return day.strftime("%Y%m%d")
 
 
+def listed_days(listing: bytes, year: int) -> set[date]:
+    """Days whose daily master index a quarter folder's listing (``index.json``) names.
+
+    Stamps are read by era (:func:`daily_file_stamp`): 8 digits are YYYYMMDD; 6 digits are MMDDYY or
+    YYMMDD, whichever gives a date in the folder's ``year``.
+    """
+    days = set()
+    for raw in set(re.findall(rb"master\.(\d{6}|\d{8})\.idx", listing)):
+        stamp = raw.decode()
+        formats = ("%Y%m%d",) if len(stamp) == 8 else ("%m%d%y", "%y%m%d")
+        for fmt in formats:
+            try:
+                parsed = datetime.strptime(stamp, fmt).date()
+            except ValueError:
+                continue
+            if parsed.year == year:
+                days.add(parsed)
+                break
+    return days
+
+
+def sec_closed(day: date) -> str | None:
+    """Why EDGAR was closed on ``day`` (a weekend or a US federal holiday, as observed), else None.
+
+    The federal calendar comes from pandas (``USFederalHolidayCalendar``, observance rules included).
+    Closures outside it (days of mourning, the 2018-12-24 executive order) are known only from SEC's
+    own listing: see :meth:`SecEdgar.later_day_listed`.
+    """
+    if day.weekday() >= 5:
+        return "weekend"
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+
+    holidays = USFederalHolidayCalendar().holidays(start=day, end=day, return_name=True)
+    if len(holidays):
+        return f"US federal holiday: {holidays.iloc[0]}"
+    return None
+
+
+def posting_window_end(day: date) -> date:
+    """The last day on which ``day``'s missing daily index may still be "not posted yet".
+
+    :data:`NOT_YET_POSTED_GRACE` after the day, or the day after the next business day if that is
+    later: a closure outside the federal calendar on a Friday only shows in SEC's listing once
+    Monday's index is posted.
+    """
+    following = day + timedelta(days=1)
+    while sec_closed(following):
+        following += timedelta(days=1)
+    return max(day + NOT_YET_POSTED_GRACE, following + timedelta(days=1))
+
+
 def daily_candidates(day: date) -> list[str]:
     stamps = [daily_file_stamp(day)]
     if date(1998, 1, 1) <= day <= date(1998, 12, 31):
@@ -352,57 +412,96 @@ class SecEdgar(Source):
         return urls
 
     def fetch(self, partition: Partition, client: PoliteClient, settings: Settings, today: date | None = None) -> FetchResult:
+        """The partition's index, or a reason it legitimately has none; anything else fails naming the URLs tried.
+
+        A missing index is "empty" only when SEC was closed (:func:`sec_closed`, or the quarter's
+        listing shows later days but not this one); "not posted yet" (retried) only for the current
+        quarter or a day within its posting window (:func:`posting_window_end`); anything older is
+        :class:`IndexMissing`.
+        """
         today = today or datetime.now(UTC).date()
         # A period that has not begun has no index to look for: say so without asking SEC.
         if partition.start > today:
             if partition.kind == "quarterly":
                 raise ValueError(f"{partition.id} is in the future (the newest quarter is the current one)")
             raise NotYetPublished(f"{partition.id}: that day has not come yet; no daily index to fetch")
-        tried = []
+        tried: list[str] = []
         for name, url in self.index_urls(partition, settings.sec_base_url):
             response = client.get(url)
             tried.append(f"{url} → {response.status_code}")
             if response.status_code in (403, 404, 410):
-                continue  # SEC answers 403 or 404 for a key that does not exist
+                continue  # SEC answers 403 or 404 for a key that does not exist (its block page is caught earlier)
             if response.status_code != 200:
                 raise BadResponse(f"{url}: unexpected HTTP {response.status_code}")
             body = response.content
             # Validate now: never archive a block page, HTML or a truncated archive as an index.
             header, _ = split_preamble(normalise_newlines(decompress(body, name)), name)
             detect_kind(header)
-            return FetchResult(files=[RawFile(name, url, body, response.headers.get("content-type"))])
+            return FetchResult(files=[RawFile(name, url, body, response.headers.get("content-type"))],
+                               notes={"urls_tried": tried})
         if partition.kind == "quarterly":
-            raise NotYetPublished(f"{partition.id}: no quarterly index yet ({'; '.join(tried)})")
-        # Only a business day can be "not posted yet": a weekend never has a daily index, so a
-        # missing Saturday or Sunday is empty at once, however recent. A weekday is empty at once
-        # when SEC already lists a later day (a holiday or closure); otherwise wait for it.
-        recent = today - partition.end <= NOT_YET_POSTED_GRACE
-        later = self.later_day_listed(partition, client, settings) if partition.end.weekday() < 5 and recent else None
-        if later:
+            if partition.end >= today:  # the current quarter: its folder appears after its first business day
+                raise NotYetPublished(f"{partition.id}: no quarterly index yet ({'; '.join(tried)})")
+            raise IndexMissing(f"{partition.id}: no quarterly index although the quarter ended on {partition.end}; "
+                               f"tried {'; '.join(tried)}")
+        return self._missing_day(partition, client, settings, today, tried)
+
+    def _missing_day(self, partition: Partition, client: PoliteClient, settings: Settings, today: date,
+                     tried: list[str]) -> FetchResult:
+        """No daily index for the day: empty if SEC was closed, else not posted yet (recent) or a failure."""
+        day = partition.end
+        closed = sec_closed(day)
+        if closed:
+            return FetchResult(empty_reason=f"no daily index for {partition.id}: SEC closed ({closed})",
+                               notes={"urls_tried": tried})
+        listed_later = self.later_day_listed(partition, client, settings, today, tried)
+        if listed_later:
             return FetchResult(
-                empty_reason=f"no daily index for {partition.id} while SEC lists the later {later} (holiday or closure)"
+                empty_reason=(f"no daily index for {partition.id} while SEC lists the later {listed_later} "
+                              "and not this day (closure)"),
+                notes={"urls_tried": tried},
             )
-        if partition.end.weekday() < 5 and recent:
+        if today <= posting_window_end(day):
             raise NotYetPublished(
-                f"{partition.id}: daily index not posted yet (SEC posts from about 22:00 ET); will retry"
+                f"{partition.id}: daily index not posted yet (SEC posts from about 22:00 ET); will retry "
+                f"(tried {'; '.join(tried)})"
             )
-        return FetchResult(empty_reason=f"no daily index for {partition.id} (weekend, holiday or closure)")
+        raise IndexMissing(
+            f"{partition.id}: no daily index for a business day (not a weekend or US federal holiday, and "
+            f"SEC's listing does not show a closure); tried {'; '.join(tried)}"
+        )
 
-    def later_day_listed(self, partition: Partition, client: PoliteClient, settings: Settings) -> str | None:
-        """A daily master index SEC lists after ``partition``'s day in its quarter folder, if any.
+    def later_day_listed(self, partition: Partition, client: PoliteClient, settings: Settings,
+                         today: date | None = None, tried: list[str] | None = None) -> str | None:
+        """The first daily master index SEC lists after ``partition``'s day, if any (its file name).
 
-        The folder listing (``index.json``) is the calendar's authority (sources.md §1.8): if a
-        later day is posted, the missing day had no index. Any trouble reading the listing means
-        "don't know" (the caller then waits), except a block, which propagates.
+        The folder listings (``index.json``) are the calendar's authority (sources.md §1.8): if a
+        later day is posted and this one is not, the missing day had no index. The day's quarter
+        is asked first, then the next quarter when it has begun (a closure on a quarter's last
+        business days). A listing that names the day itself is a contradiction (the index URLs
+        answered "not there"): :class:`BadResponse`. Trouble reading a listing means "don't know",
+        except a block, which propagates. Each listing URL is appended to ``tried``.
         """
         day = partition.end
-        url = f"{settings.sec_base_url}/daily-index/{day.year}/QTR{quarter_of(day)}/index.json"
-        response = client.get(url)
-        if response.status_code != 200:
-            return None
-        stamps = re.findall(rb"master\.(\d{8})\.idx", response.content)
-        later = sorted({s.decode() for s in stamps if s.decode() > day.strftime("%Y%m%d")})
-        return f"master.{later[0]}.idx" if later else None
+        today = today or datetime.now(UTC).date()
+        tried = tried if tried is not None else []
+        year, quarter = day.year, quarter_of(day)
+        folders = [(year, quarter)]
+        if quarter_bounds(year, quarter)[1] < today:
+            folders.append((year + (quarter == 4), quarter % 4 + 1))
+        for folder_year, folder_quarter in folders:
+            url = f"{settings.sec_base_url}/daily-index/{folder_year}/QTR{folder_quarter}/index.json"
+            response = client.get(url)
+            tried.append(f"{url} → {response.status_code}")
+            if response.status_code != 200:
+                return None
+            listed = listed_days(response.content, folder_year)
+            if day in listed:
+                raise BadResponse(f"{url} lists the daily index of {partition.id}, yet {'; '.join(tried[:-1])}")
+            later = sorted(d for d in listed if d > day)
+            if later:
+                return f"master.{daily_file_stamp(later[0])}.idx"
+        return None
 
     def parse(self, data: bytes, name: str = "") -> pa.Table:
         return parse_index(data, name)
