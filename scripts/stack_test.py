@@ -681,12 +681,12 @@ def screenshots(stack: Stack, api: Api, binary: Path, backfill_run_id: str) -> l
     asset = next(a for a in api.get("/assets", limit=100)["assets"] if a["name"] == "clean.sec_edgar.filings")
     pages = [
         ("dag-list", "/dags", DAGS),
-        ("grid-sec_edgar_quarterly", "/dags/sec_edgar_quarterly/grid", ["sec_edgar_quarterly", "fetch_index"]),
+        ("grid-sec_edgar_quarterly", "/dags/sec_edgar_quarterly", ["sec_edgar_quarterly", "fetch_index"]),
         ("asset-graph", f"/assets/{asset['id']}", ["clean.sec_edgar.filings"]),
         ("task-log", f"/dags/sec_edgar_quarterly/runs/{backfill_run_id}/tasks/fetch_index?try_number=2",
          ["fetch_index"]),
     ]
-    saved = []
+    saved, problems = [], []
     for name, path, must_contain in pages:
         url = stack.api + path
         profile = stack.work / f"chromium-{name}"
@@ -697,11 +697,13 @@ def screenshots(stack: Stack, api: Api, binary: Path, backfill_run_id: str) -> l
         dom = chromium(binary, profile, "--dump-dom", url).stdout
         (ARTEFACTS / f"{name}.html").write_text(dom)
         colours = non_uniform(png)
-        check(colours > 16, f"{png.name} looks blank ({colours} colours)")
         missing = [text for text in must_contain if text not in dom]
-        check(not missing, f"{url}: the rendered page lacks {missing}")
+        if colours <= 16 or missing or "Page Not Found" in dom:
+            problems.append(f"{png.name} ({url}): {colours} colours, DOM lacks {missing}")
+            continue
         saved.append(str(png.relative_to(PROJECT_ROOT)))
         say(f"screenshot {png.relative_to(PROJECT_ROOT)} ({colours} colours; DOM names {', '.join(must_contain[:3])}…)")
+    check(not problems, "pages did not render: " + "; ".join(problems))
     return saved
 
 
