@@ -102,7 +102,7 @@ down:  ## stop the compose stack (data volumes are kept)
 	docker compose $(COMPOSE_FILES) down
 
 # The same components without Docker: Debian's PostgreSQL, Redis and Chromium (installed when missing, as
-# root), moto, the replay server; ~7 min on 2 cores. Screenshots and component logs in build/stack/.
+# root), moto, the replay server; ~5.5 min on 2 cores. Screenshots and component logs in build/stack/.
 stack-test: install  ## run the Celery stack on this machine against the fixtures and check it end to end
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v redis-server >/dev/null \
 	    || ! command -v chromium >/dev/null; then \
