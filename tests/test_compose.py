@@ -1,8 +1,10 @@
-"""The operational shell holds together: docker-compose.yml, .env.example, Dockerfile, Makefile, .ci/run.
+"""The operational shell holds together: docker-compose.yml (+ the LocalExecutor override), the shared
+Airflow settings (deploy/airflow/airflow.env, pools.json), .env.example, Dockerfile, Makefile, .ci/run.
 
 No Docker daemon is available to tests or CI, so the compose stack is checked as data: the services
-and healthchecks it needs, the pools and bucket it creates, and that every variable it sets or
+and healthchecks it needs, the pools and buckets it creates, and that every variable it sets or
 references exists where it must (the code's ENV_VARS table, .env.example) with no secret written in.
+`make stack-test` runs the same settings on real components (scripts/stack_test.py).
 """
 
 from __future__ import annotations
@@ -24,14 +26,18 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict] = COMPOSE["services"]
+LOCAL_OVERRIDE = yaml.safe_load((ROOT / "docker-compose.local.yml").read_text())
+SHARED_ENV_FILE = "deploy/airflow/airflow.env"
 
 LONG_RUNNING = [
     "postgres",
+    "redis",
     "minio",
     "airflow-apiserver",
     "airflow-scheduler",
     "airflow-dag-processor",
     "airflow-triggerer",
+    "airflow-worker",
 ]
 ONE_SHOT = ["createbuckets", "airflow-init"]
 AIRFLOW_SERVICES = [name for name in SERVICES if name.startswith("airflow-")]
@@ -44,6 +50,24 @@ ONLY_REFS = re.compile(r"^(\$\{[A-Za-z_][A-Za-z0-9_]*[^}]*\})+$")
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|_KEY|TOKEN)$")
 CREDENTIAL_NAME = re.compile(r"(PASSWORD|SECRET|_KEY|TOKEN|_KEY_ID)$")
 POOL_SET = re.compile(r"airflow pools set\s+(\w+)\s+(\d+)")
+
+
+def _shared_env() -> dict[str, str]:
+    """deploy/airflow/airflow.env, read as compose's env_file reads it."""
+    values = {}
+    for line in (ROOT / SHARED_ENV_FILE).read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f"{SHARED_ENV_FILE}: not KEY=VALUE: {line!r}"
+            values[key] = value
+    return values
+
+
+def _effective_env(service: str) -> dict[str, str]:
+    """What a container gets: its env_file, overridden by its environment block."""
+    files = SERVICES[service].get("env_file") or []
+    return {**(_shared_env() if SHARED_ENV_FILE in files else {}), **_env(service)}
 
 
 def _env(service: str) -> dict[str, str]:
@@ -115,9 +139,11 @@ def test_airflow_healthchecks_probe_each_component():
     assert "localhost:8080/api/v2/monitor/health" in probe("airflow-apiserver")
     assert "localhost:8974/health" in probe("airflow-scheduler")
     # The scheduler serves :8974/health only when asked to.
-    assert _env("airflow-scheduler")["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "True"
+    assert _effective_env("airflow-scheduler")["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "True"
     assert "--job-type DagProcessorJob" in probe("airflow-dag-processor")
     assert "--job-type TriggererJob" in probe("airflow-triggerer")
+    assert "inspect ping" in probe("airflow-worker") and "celery@$${HOSTNAME}" in probe("airflow-worker")
+    assert "redis-cli" in probe("redis") and "ping" in probe("redis")
 
 
 def test_dependencies_wait_for_health_or_completion():
@@ -132,21 +158,72 @@ def test_dependencies_wait_for_health_or_completion():
         if service == "airflow-init":
             continue
         depends_on = SERVICES[service]["depends_on"]
-        assert {"postgres", "airflow-init", "createbuckets"} <= set(depends_on), service
+        assert {"postgres", "redis", "airflow-init", "createbuckets"} <= set(depends_on), service
+    assert {"postgres", "redis", "createbuckets"} <= set(SERVICES["airflow-init"]["depends_on"])
 
 
 def test_airflow_components_share_one_configuration():
     # The JWT secret (and the rest) "must be consistent across all components".
-    reference = _env("airflow-apiserver")
+    reference = _effective_env("airflow-apiserver")
     for service in AIRFLOW_SERVICES:
-        assert _env(service) == reference, f"{service} environment differs from airflow-apiserver's"
+        assert SERVICES[service]["env_file"] == [SHARED_ENV_FILE], service
+        env = _effective_env(service)
+        env.pop("DUMB_INIT_SETSID", None)  # the worker's warm shutdown under dumb-init
+        assert env == reference, f"{service} environment differs from airflow-apiserver's"
         assert SERVICES[service]["build"]["dockerfile"] == "Dockerfile"
-    assert reference["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert reference["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert reference["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert reference["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
     assert urlsplit(_interpolate(reference["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])).hostname == "postgres"
     assert reference["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
     assert SERVICES["postgres"]["image"].startswith("postgres:16")
+
+
+def test_celery_uses_redis_and_postgres_with_psycopg2():
+    env = _effective_env("airflow-worker")
+    assert urlsplit(_interpolate(env["AIRFLOW__CELERY__BROKER_URL"])).hostname == "redis"
+    backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
+    # The locked SQLAlchemy picks psycopg 3 for a bare postgresql:// (not installed): spell the driver.
+    assert backend.startswith("db+postgresql+psycopg2://")
+    assert urlsplit(_interpolate(backend.removeprefix("db+"))).hostname == "postgres"
+    assert SERVICES["redis"]["image"].startswith("redis:7.2")
+    assert "--requirepass" in SERVICES["redis"]["command"]
+
+
+def test_worker_scales():
+    worker = SERVICES["airflow-worker"]
+    assert _command_text("airflow-worker") == "celery worker"
+    # --scale airflow-worker=N needs no fixed name and no published port
+    assert "container_name" not in worker and "ports" not in worker and "hostname" not in worker
+
+
+def test_lost_worker_recovery_and_logging_settings():
+    env = _shared_env()
+    # a lost worker's running task is failed and retried within a couple of minutes...
+    assert int(env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"]) <= 120
+    assert float(env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL"]) <= 30
+    # ...while Redis never re-delivers a message whose task is still running (longest run timeout: 3 h)
+    assert int(env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"]) >= 3 * 3600
+    assert env["AIRFLOW__CELERY__TASK_ACKS_LATE"] == "True"
+    assert env["AIRFLOW__LOGGING__REMOTE_LOGGING"] == "True"
+    assert env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"].startswith("s3://")
+    assert env["AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID"] == _effective_env("airflow-worker")["FILINGLAKE_AWS_CONN_ID"]
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
+
+
+def test_shared_env_file_holds_no_secret_and_no_interpolation():
+    for key, value in _shared_env().items():
+        assert not CREDENTIAL_NAME.search(key), f"{SHARED_ENV_FILE}: {key} is a secret: it belongs in .env"
+        assert "$" not in value and not value.startswith(("'", '"')), f"{SHARED_ENV_FILE}: {key}: plain values only"
+        assert "://" not in value or urlsplit(value).password is None, key
+
+
+def test_local_override_switches_to_the_local_executor():
+    services = LOCAL_OVERRIDE["services"]
+    assert set(services) <= set(SERVICES)
+    for service in AIRFLOW_SERVICES:
+        assert services[service]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", service
+    assert services["airflow-worker"]["deploy"]["replicas"] == 0
 
 
 def test_project_code_is_mounted_and_importable():
@@ -158,11 +235,19 @@ def test_project_code_is_mounted_and_importable():
 # --- what the one-shot jobs create ---------------------------------------------------------------
 
 
-def test_init_migrates_and_creates_the_three_pools():
+def test_pools_file_has_the_three_pools():
+    pools = json.loads(POOLS_FILE.read_text())
+    assert {name: spec["slots"] for name, spec in pools.items()} == EXPECTED_POOLS
+    assert all(spec.get("description") for spec in pools.values())
+
+
+def test_init_migrates_and_imports_the_pools_file():
     command = _command_text("airflow-init")
     assert "airflow db migrate" in command
-    pools = {name: int(slots) for name, slots in POOL_SET.findall(command)}
-    assert pools == EXPECTED_POOLS
+    mounts = dict(volume.split(":")[:2] for volume in SERVICES["airflow-init"]["volumes"])
+    container_dir = mounts["./deploy/airflow"]
+    assert f"airflow pools import {container_dir}/pools.json" in command
+    assert not POOL_SET.search(command), "pools come from pools.json only"
 
 
 def test_makefile_imports_the_declared_pools():
@@ -173,10 +258,12 @@ def test_makefile_imports_the_declared_pools():
     assert 'airflow pools import "$(POOLS_FILE)"' in makefile
 
 
-def test_createbuckets_makes_the_bucket_the_pipeline_writes_to():
+def test_createbuckets_makes_the_buckets_of_data_and_logs():
     storage = urlsplit(_env("airflow-scheduler")["FILINGLAKE_STORAGE"])
-    assert storage.scheme == "s3"
+    logs = urlsplit(_shared_env()["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"])
+    assert storage.scheme == logs.scheme == "s3"
     assert f"mc mb --ignore-existing local/{storage.netloc}" in _command_text("createbuckets")
+    assert f"mc mb --ignore-existing local/{logs.netloc}" in _command_text("createbuckets")
     assert SERVICES["minio"]["image"].startswith("quay.io/minio/minio:RELEASE.")
     assert "minio" in SERVICES["createbuckets"]["image"]
 
@@ -194,7 +281,7 @@ def test_aws_connection_points_at_the_object_store():
 
 def test_every_filinglake_variable_is_one_the_code_reads():
     known = _code_env_names()
-    set_here = {key for service in SERVICES for key in _env(service) if key.startswith("FILINGLAKE_")}
+    set_here = {key for service in SERVICES for key in _effective_env(service) if key.startswith("FILINGLAKE_")}
     assert set_here, "compose sets no FILINGLAKE_* variable"
     assert set_here <= known, f"not in filinglake.config.ENV_VARS: {sorted(set_here - known)}"
 
@@ -222,7 +309,7 @@ def test_no_secret_is_written_in_compose():
 
 def test_env_example_has_placeholders_only_and_env_is_ignored():
     secrets = {key: value for key, value in _env_example().items() if SECRET_NAME.search(key)}
-    assert {"POSTGRES_PASSWORD", "FERNET_KEY", "JWT_SECRET", "AWS_SECRET_ACCESS_KEY"} <= set(secrets)
+    assert {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "FERNET_KEY", "JWT_SECRET", "AWS_SECRET_ACCESS_KEY"} <= set(secrets)
     assert all(value == "" for value in secrets.values()), f"values in .env.example: {secrets}"
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert ".env" in ignored or "/.env" in ignored
@@ -246,7 +333,7 @@ def test_image_is_built_from_the_lock_without_secrets():
 
 def test_makefile_has_the_documented_targets():
     targets = _make_targets()
-    wanted = {"help", "install", "test", "demo", "bench", "airflow", "lint", "clean"}
+    wanted = {"help", "install", "test", "demo", "bench", "airflow", "lint", "clean", "stack-test", "up", "down"}
     assert wanted <= targets, f"Makefile lacks: {sorted(wanted - targets)}"
     text = (ROOT / "Makefile").read_text()
     assert re.search(r"^\.DEFAULT_GOAL\s*:=\s*help$", text, re.MULTILINE)
@@ -256,7 +343,7 @@ def test_makefile_has_the_documented_targets():
 @pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
 def test_make_help_lists_targets_and_recipes_set_up_airflow():
     shown = subprocess.run(["make", "-s", "-C", str(ROOT), "help"], capture_output=True, text=True, check=True)
-    for target in ("install", "test", "demo", "bench", "airflow", "lint", "clean"):
+    for target in ("install", "test", "demo", "bench", "airflow", "lint", "clean", "stack-test", "up", "down"):
         assert re.search(rf"^\s+{target}\s", shown.stdout, re.MULTILINE), f"`make help` omits {target}"
 
     # -n prints the recipes without running them (install's included when the stamp is stale).
