@@ -548,3 +548,36 @@ def test_fetch_url_follows_configured_roots_only():
     # CNINFO pointed at a replay server for its API only: documents on the static host go there too.
     api_only = dataclasses.replace(default, cninfo_base_url="http://127.0.0.1:7")
     assert documents.fetch_url(CNINFO_DOC, api_only, "cninfo") == "http://127.0.0.1:7/finalpage/2002-08-14/632064.PDF"
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("600519.SH", "600519.SS"), ("SH600519", "600519.SS"), ("700.HK", "0700.HK"), ("00700", "0700.HK"),
+     ("brk.b", "BRK-B"), ("aapl", "AAPL")],
+)
+def test_watchlist_tickers_are_read_in_any_spelling(typed: str, stored: str) -> None:
+    assert one_entry(f"  - id: e\n    tickers: ['{typed}']\n").entries[0].tickers == (stored,)
+
+
+def test_a_cik_listed_as_a_ticker_is_named_as_such() -> None:
+    with pytest.raises(WatchlistError, match="not a ticker .a CIK. list it under ciks"):
+        one_entry("  - id: e\n    tickers: ['0000320193']\n")
+
+
+def test_ticker_spellings_match_the_same_real_rows(fixtures_dir: Path) -> None:
+    """700.HK-style and SZ000001-style spellings fire on the same real HKEX and CNINFO rows as the stored form."""
+    published = pa.concat_tables([hkex_rows(fixtures_dir).select(["filing_id", "source", "issuer_id", "ticker",
+                                                                   "company_name", "form_type", "title"]),
+                                  cninfo_rows(fixtures_dir).select(["filing_id", "source", "issuer_id", "ticker",
+                                                                    "company_name", "form_type", "title"])])
+    def matched(ticker: str) -> set[str]:
+        found = match_watchlist(published, one_entry(f"  - id: e\n    tickers: ['{ticker}']\n"))
+        return set(found["filing_id"].to_pylist())
+
+    hk, cn = matched("0007.HK"), matched("000001.SZ")
+    assert len(hk) > 1_000 and len(cn) > 0
+    assert matched("7.HK") == matched("00007") == hk
+    assert matched("SZ000001") == matched("000001") == cn
+    # stock codes take ticker spellings too
+    by_code = match_watchlist(published, one_entry("  - id: e\n    stock_codes: ['000001.SZ']\n"))
+    assert set(by_code["filing_id"].to_pylist()) == cn

@@ -10,8 +10,9 @@ A watchlist (``FILINGLAKE_WATCHLIST``, default ``include/watchlist.yaml``)::
 
 An entry has up to three groups of criteria — issuers (``tickers``, ``ciks``, ``stock_codes``),
 ``words`` and ``form_types`` — and may be limited to ``sources``; how they match is
-:mod:`filinglake.alerts.matching`. Values are normalised here, once: tickers upper-case, CIKs
-without leading zeros, Hong Kong stock codes padded to 5 digits, words and form types NFKC
+:mod:`filinglake.alerts.matching`. Values are normalised here, once: tickers to their stored form
+(:mod:`filinglake.tickers`: ``600519.SH`` → ``600519.SS``, ``700.HK`` → ``0700.HK``), CIKs
+without leading zeros, stock codes also from a ticker spelling (``002236.SZ`` → ``002236``), Hong Kong stock codes padded to 5 digits, words and form types NFKC
 (full-width ``ＸＩＮＪＩＡＮＧ`` is ``XINJIANG``), duplicates dropped.
 
 The file is read in three steps, each bounded before the next one builds anything:
@@ -91,7 +92,15 @@ def _plain(value: Any) -> str:
 
 
 def _ticker(value: Any) -> str:
-    return _plain(value).strip().upper()
+    """Any spelling of a ticker (600519.SH, SH600519, 700.HK, 00700, brk.b) → the stored form."""
+    from filinglake.tickers import readings
+
+    text = _plain(value)
+    found = [ref for ref in readings(text) if ref.kind == "ticker"]
+    if not found:
+        hint = " (a CIK? list it under ciks)" if any(ref.kind == "cik" for ref in readings(text)) else ""
+        raise _problem(f"{value!r} is not a ticker{hint}; e.g. AAPL, 600519.SS, 600519.SH, 002236.SZ, 0700.HK")
+    return found[0].value
 
 
 def _cik(value: Any) -> str:
@@ -107,6 +116,12 @@ def _stock_code(value: Any) -> str:
         raise _problem(f"write codes in quotes (e.g. '00007', '002236'); unquoted, YAML reads {value!r} as a "
                        "number and loses the leading zeros")
     text = text.strip()
+    if not text.isdigit():  # a ticker spelling of a code: 002236.SZ, SZ002236, 0700.HK
+        from filinglake.tickers import readings
+
+        codes = [ref.value for ref in readings(text) if ref.kind == "stock_code"]
+        if codes:
+            return codes[0]
     if not text.isdigit() or len(text) not in (4, 5, 6):
         raise _problem(f"{value!r} is not a stock code (5 digits for Hong Kong, 6 for Shanghai/Shenzhen/Beijing)")
     return text.zfill(5) if len(text) < 6 else text
