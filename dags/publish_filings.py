@@ -119,8 +119,10 @@ with DAG(
     @task(doc_md="MERGE the changed clean partitions into published/filings, then issuers and daily_counts.")
     def publish(references: dict | None, **context: Any) -> dict:
         from filinglake.config import load_settings
-        from filinglake.publish.run import clean_partitions, summary, version_before
+        from filinglake.publish.clean_layer import clean_partitions
+        from filinglake.publish.filings import version_before
         from filinglake.publish.run import publish as publish_partitions
+        from filinglake.publish.run import summary
         from filinglake.storage import Storage
         from filinglake_airflow.credentials import export_storage_credentials
 
@@ -160,7 +162,7 @@ with DAG(
     def raise_alerts(published: dict) -> list[dict]:
         from filinglake.alerts.record import raise_alerts as record_alerts
         from filinglake.config import load_settings
-        from filinglake.publish.run import changed_rows
+        from filinglake.publish.filings import changed_rows
         from filinglake.storage import Storage
         from filinglake_airflow.credentials import export_storage_credentials
 

@@ -27,6 +27,10 @@ from filinglake.cli.app import main as cli_main
 from filinglake.config import Settings
 from filinglake.ingest import landing as pipeline
 from filinglake.publish import delta
+from filinglake.publish.clean_layer import PublishError, clean_partitions
+from filinglake.publish.daily_counts import DAILY_COUNTS
+from filinglake.publish.filings import FILINGS, changed_rows, rows_for_keys
+from filinglake.publish.issuers import ISSUERS
 from filinglake.publish.references import (
     SEC_TICKERS_NAME,
     SEC_TICKERS_SOURCE,
@@ -34,21 +38,10 @@ from filinglake.publish.references import (
     fetch_sec_company_tickers,
     parse_company_tickers,
 )
-from filinglake.publish.run import (
-    DAILY_COUNTS,
-    FILINGS,
-    ISSUERS,
-    PUBLISHED_FILINGS_SCHEMA,
-    PublishError,
-    changed_rows,
-    clean_partitions,
-    compact_and_vacuum,
-    publish,
-    read_published,
-    rows_for_keys,
-)
+from filinglake.publish.run import compact_and_vacuum, publish, read_published
 from filinglake.query import QueryError, run_query, write_result
 from filinglake.report import write_report
+from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
 from filinglake.storage import Storage
 
 DAILY_2026 = "edgar/daily/master.20260102.excerpt.idx"

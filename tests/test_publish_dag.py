@@ -17,7 +17,10 @@ from airflow.sdk import Asset
 from fakes.replay import file_reply, sec_archive_routes
 from support.airflow_harness import load_dag, run_dag
 
-from filinglake.publish.run import DAILY_COUNTS, FILINGS, ISSUERS, read_published
+from filinglake.publish.daily_counts import DAILY_COUNTS
+from filinglake.publish.filings import FILINGS
+from filinglake.publish.issuers import ISSUERS
+from filinglake.publish.run import read_published
 from filinglake.storage import Storage
 from filinglake_airflow.assets import CLEAN_ASSETS
 
@@ -127,10 +130,10 @@ def test_a_retried_publish_still_hands_the_first_try_rows_to_the_alerts(
 ) -> None:
     # The first try merges filings, then fails on issuers; the retry finds every row unchanged. Its
     # raise_alerts must still see the rows the first try inserted.
-    import filinglake.publish.run as publish_module
+    import filinglake.publish.issuers as publish_module
     from filinglake.config import load_settings
     from filinglake.ingest import landing as pipeline
-    from filinglake.publish.run import changed_rows, version_before
+    from filinglake.publish.filings import changed_rows, version_before
 
     server = replay_server({})  # documents are fetched here, never from www.sec.gov (404: recorded as an error)
     watchlist = tmp_path / "watchlist.yaml"

@@ -41,7 +41,8 @@ def publish(
     """
     from filinglake.config import load_settings
     from filinglake.errors import FilinglakeError
-    from filinglake.publish.run import clean_partitions, publish, summary
+    from filinglake.publish.clean_layer import clean_partitions
+    from filinglake.publish.run import publish, summary
     from filinglake.storage import Storage
 
     settings = load_settings()
@@ -79,7 +80,7 @@ def publish(
 def _raise_alerts(storage, settings, result: dict) -> int:
     """Alerts for what this publish changed, printed one per line (the DAG sends them via its notifier)."""
     from filinglake.alerts.record import raise_alerts
-    from filinglake.publish.run import changed_rows
+    from filinglake.publish.filings import changed_rows
 
     rows = changed_rows(storage, result["version_before"], result["version"])
     new = raise_alerts(storage, settings, rows) if rows.num_rows else []
