@@ -14,11 +14,13 @@ three steps, each costing what the batch costs, not what the table holds:
    ``filing_date``) come from the earliest ingest, the others from the latest ingest that had a
    value, ``first_seen_at``/``last_seen_at`` are the min/max ``ingested_at`` — functions of the rows
    alone, so the result does not depend on the order in which partitions are published;
-3. **merge** on (source, filing_month, filing_id, issuer_id), one Delta commit: new keys are
-   inserted, a matched row is updated only when a column differs (a retry or a backfill of published
-   data commits nothing), and a key whose first-seen date moved to another month has its old row
-   deleted in the same commit. A commit lost to a concurrent publish is recomputed and retried
-   (:func:`filinglake.publish.delta.retry_on_conflict`).
+3. **write** only what differs: rows of new keys are appended (no scan of the table); changed rows
+   are merged on (source, filing_month, filing_id, issuer_id) in one commit that reads only their
+   partitions, and a key whose first-seen date moved to another month has its old row deleted in
+   that same commit. Unchanged rows are not written at all, so a retry or a backfill of published
+   data commits nothing. A commit lost to a concurrent publish is recomputed and retried
+   (:func:`filinglake.publish.delta.retry_on_conflict`); a key two concurrent publishes both
+   appended is folded back into one row by the one that committed last (:func:`repair_duplicates`).
 
 The table is partitioned by ``source`` and ``filing_month`` and records its change data feed: the
 rows a publish inserted or changed are read back by version (:func:`changed_rows`), which is how the
@@ -29,6 +31,7 @@ DAG hands them to the alerts task without pushing them through XCom. Columns:
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -229,31 +232,56 @@ def _moved_out(folded: pa.Table, existing: pa.Table) -> pa.Table:
     return delta.conform(stale, PUBLISHED_FILINGS_SCHEMA)
 
 
-_MOVED_OUT = "_moved_out"
+#: commit metadata naming the publish that made a commit (to notice commits of a concurrent publish)
+PUBLISH_ID = "filinglake_publish"
+_DELETE = "_delete"
 
 
-def _merge(table, folded: pa.Table, moved: pa.Table) -> dict:
-    """One commit: insert new keys, update changed rows, delete the old rows of moved keys."""
+def _merge(table, upserts: pa.Table, tombstones: pa.Table, publish_id: str, *, upserts_match: bool = True) -> dict:
+    """One commit: delete the target rows matching ``tombstones``; update changed / insert ``upserts``.
+
+    ``upserts_match=False``: upserts never match a target row (all are inserted), so a tombstone and an
+    upsert may share a key (a duplicate repaired into one row).
+    """
+    from deltalake import CommitProperties
+
     source = pa.concat_tables([
-        folded.append_column(_MOVED_OUT, pa.array([False] * folded.num_rows, pa.bool_())),
-        moved.append_column(_MOVED_OUT, pa.array([True] * moved.num_rows, pa.bool_())),
+        upserts.append_column(_DELETE, pa.array([False] * upserts.num_rows, pa.bool_())),
+        tombstones.append_column(_DELETE, pa.array([True] * tombstones.num_rows, pa.bool_())),
     ])
     columns = {c: f"s.{c}" for c in PUBLISHED_FILINGS_SCHEMA.names}
     compare = [c for c in PUBLISHED_FILINGS_SCHEMA.names if c not in FILINGS_KEY]
+    predicate = " AND ".join(f"t.{k} = s.{k}" for k in FILINGS_KEY) + ("" if upserts_match else f" AND s.{_DELETE}")
     return (
         table.merge(
             source=source,
-            predicate=" AND ".join(f"t.{k} = s.{k}" for k in FILINGS_KEY),
+            predicate=predicate,
             source_alias="s",
             target_alias="t",
             writer_properties=delta.writer_properties(),
             streamed_exec=False,  # a materialised source lets delta-rs prune target partitions
+            commit_properties=CommitProperties(custom_metadata={PUBLISH_ID: publish_id}),
         )
-        .when_matched_delete(predicate=f"s.{_MOVED_OUT}")
+        .when_matched_delete(predicate=f"s.{_DELETE}")
         .when_matched_update(updates=columns, predicate=delta.changed_predicate(compare))
-        .when_not_matched_insert(updates=columns, predicate=f"NOT s.{_MOVED_OUT}")
+        .when_not_matched_insert(updates=columns, predicate=f"NOT s.{_DELETE}")
         .execute()
     )
+
+
+def _append(table, rows: pa.Table, publish_id: str) -> None:
+    """Append rows whose keys are not published (a blind append: no scan of the table)."""
+    from deltalake import CommitProperties, write_deltalake
+
+    write_deltalake(table, rows, mode="append", writer_properties=delta.writer_properties(),
+                    commit_properties=CommitProperties(custom_metadata={PUBLISH_ID: publish_id}))
+
+
+def _others_committed(table, since_version: int, publish_id: str) -> bool:
+    """Whether a commit after ``since_version`` was made by someone else than this publish."""
+    table.update_incremental()
+    commits = table.history(limit=max(1, table.version() - since_version))
+    return any(int(c["version"]) > since_version and c.get(PUBLISH_ID) != publish_id for c in commits)
 
 
 def days_by_source(*tables: pa.Table) -> dict[str, set[date]]:
@@ -270,31 +298,44 @@ def days_by_source(*tables: pa.Table) -> dict[str, set[date]]:
 def merge_filings(storage: Storage, batch: pa.Table) -> dict:
     """Fold ``batch`` (clean rows) into ``published/filings``; returns counts, keys and versions.
 
-    ``days`` (source → filing dates) names every day whose rows the batch may have touched, before
-    and after the fold, for :mod:`filinglake.publish.daily_counts`.
+    Changed rows (and moved keys) are merged in one commit that reads only their partitions; rows of
+    new keys are appended without reading the table. A publish that finds commits of another publish
+    among its own checks its keys afterwards and folds any key both inserted into one row
+    (:func:`repair_duplicates`). ``days`` (source → filing dates) names every day whose rows the batch
+    may have touched, before and after the fold, for :mod:`filinglake.publish.daily_counts`.
     """
-    return delta.retry_on_conflict("published/filings", lambda: _merge_filings_once(storage, batch))
+    merged = delta.retry_on_conflict("published/filings", lambda: _merge_filings_once(storage, batch))
+    if merged.pop("concurrent"):
+        merged["repaired"] = repair_duplicates(storage, batch)
+    merged["version"] = delta.open_table(storage, FILINGS).version()  # type: ignore[union-attr]
+    return merged
 
 
 def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
     table = delta.ensure_table(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, FILINGS_PARTITIONS, FILINGS_CONFIGURATION)
     version_before = table.version()
+    publish_id = uuid.uuid4().hex
     existing = published_for(storage, batch)
     folded = fold(batch, existing)
     new, changed = _classify(folded, existing)
     moved = _moved_out(folded, existing)
     metrics: dict = {}
-    if folded.num_rows:
-        metrics = _merge(table, folded, moved)
+    if changed.num_rows:
+        upserts = delta.duckdb_query("SELECT f.* FROM folded f SEMI JOIN changed c USING (filing_id, issuer_id)",
+                                     {"folded": folded, "changed": changed})
+        metrics = _merge(table, delta.conform(upserts, PUBLISHED_FILINGS_SCHEMA), moved, publish_id)
+    if new.num_rows:
+        _append(table, delta.conform(delta.duckdb_query(
+            "SELECT f.* FROM folded f SEMI JOIN new n USING (filing_id, issuer_id)", {"folded": folded, "new": new}),
+            PUBLISHED_FILINGS_SCHEMA), publish_id)
     if moved.num_rows:
         log.info("filings: %d key(s) moved to another filing month", moved.num_rows)
-    inserted = int(metrics.get("num_target_rows_inserted", 0))
+    inserted = new.num_rows + int(metrics.get("num_target_rows_inserted", 0))
     updated = int(metrics.get("num_target_rows_updated", 0))
     if (inserted, updated) != (new.num_rows + moved.num_rows, changed.num_rows - moved.num_rows):
         # Someone else published the same keys between our read and our merge; the table is still right.
         log.warning("filings: merge inserted %d / updated %d, expected %d / %d (a concurrent publish?)",
                     inserted, updated, new.num_rows + moved.num_rows, changed.num_rows - moved.num_rows)
-    version = delta.open_table(storage, FILINGS).version()  # type: ignore[union-attr]
     return {
         "rows_read": batch.num_rows,
         "rows": folded.num_rows,
@@ -305,11 +346,40 @@ def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
         "new_keys": _pairs(new),
         "changed_keys": _pairs(changed),
         "version_before": version_before,
-        "version": version,
         "months": {s: sorted(m) for s, m in months_by_source(folded).items()},
         "days": days_by_source(folded, existing),
         "merge_ms": int(metrics.get("execution_time_ms", 0)),
+        "concurrent": bool(new.num_rows or changed.num_rows) and _others_committed(table, version_before, publish_id),
     }
+
+
+def repair_duplicates(storage: Storage, batch: pa.Table) -> int:
+    """Fold every key of ``batch`` published more than once (two publishes appended it at once) into one row.
+
+    One commit deletes all rows of those keys and inserts their fold; retried on a lost commit.
+    Returns how many keys were repaired.
+    """
+    def once() -> int:
+        rows = published_for(storage, batch)
+        doubled = delta.duckdb_query("""
+            SELECT r.* FROM rows r SEMI JOIN (
+                SELECT source, filing_id, issuer_id FROM rows GROUP BY ALL HAVING count(*) > 1
+            ) d USING (source, filing_id, issuer_id)
+        """, {"rows": rows})
+        if doubled.num_rows == 0:
+            return 0
+        doubled = delta.conform(doubled, PUBLISHED_FILINGS_SCHEMA)
+        one_each = fold(batch.schema.empty_table(), doubled)
+        tombstones = delta.conform(
+            delta.duckdb_query("SELECT DISTINCT * FROM keys", {"keys": doubled.select(list(FILINGS_KEY))}),
+            PUBLISHED_FILINGS_SCHEMA)
+        table = delta.open_table(storage, FILINGS)
+        _merge(table, one_each, tombstones, uuid.uuid4().hex, upserts_match=False)
+        log.warning("filings: %d key(s) inserted by two concurrent publishes folded into one row each",
+                    one_each.num_rows)
+        return one_each.num_rows
+
+    return delta.retry_on_conflict("published/filings", once)
 
 
 def _rows_without_key(batch: pa.Table) -> int:
