@@ -643,3 +643,208 @@ def test_publish_and_query_on_s3(moto_s3: str, fixtures_dir: Path, daily_2026: b
     page = storage.get_bytes("reports/index.html").decode("utf-8")
     assert '<g class="series" data-source="sec_edgar"' in page and "<rect" in page  # the chart
     assert "Latest alerts (1 in total)" in page
+
+
+# ------------------------------------------------------------------------------------------------
+# Concurrent publishes and lost commits
+# ------------------------------------------------------------------------------------------------
+
+
+def published_state(storage: Storage) -> dict[str, list[dict]]:
+    """Every published table's rows, sorted (filings without the per-commit lineage-free columns)."""
+    counts = read_published(storage, DAILY_COUNTS)
+    return {
+        FILINGS: sorted_rows(read_published(storage, FILINGS)),
+        ISSUERS: sorted_rows(read_published(storage, ISSUERS)),
+        DAILY_COUNTS: counts.sort_by([(c, "ascending") for c in ("filing_date", "form_type", "exchange")]).to_pylist(),
+    }
+
+
+def land_daily_and_quarter(settings: Settings, daily_2026: bytes, quarter_header: bytes) -> None:
+    """The real 2026-01-02 excerpt, and the same 50 rows as the 2026Q1 index lists them: the same keys twice."""
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    land(settings, "sec_edgar", "2026Q1", "master.idx", as_quarterly(daily_2026, quarter_header))
+
+
+def sequential_state(settings: Settings, tmp_path: Path) -> dict[str, list[dict]]:
+    """The reference: a copy of the lake as landed, the daily and the quarterly published one after the other."""
+    import shutil
+
+    copy = tmp_path / "sequential"
+    shutil.copytree(Storage.from_settings(settings).base, copy)
+    storage = Storage(copy.as_uri())
+    publish(storage, None, [("sec_edgar", "2026-01-02")])
+    publish(storage, None, [("sec_edgar", "2026Q1")])
+    return published_state(storage)
+
+
+def test_two_publishes_racing_on_the_same_keys_leave_one_row_per_key(
+    settings, storage, daily_2026, quarter_header, tmp_path, monkeypatch
+) -> None:
+    # Both publishes read the table before either writes (a barrier between reading and writing), so
+    # both find the 50 keys new and both append them: the later one must fold them back into one row each.
+    import threading
+
+    from filinglake.publish import filings
+
+    land_daily_and_quarter(settings, daily_2026, quarter_header)
+    expected = sequential_state(settings, tmp_path)
+    barrier = threading.Barrier(2, timeout=60)
+    classify = filings._classify
+    calls = []
+
+    def classify_then_wait(folded, existing):
+        result = classify(folded, existing)
+        calls.append(1)
+        if len(calls) <= 2:  # the first try of each publish
+            barrier.wait()
+        return result
+
+    monkeypatch.setattr(filings, "_classify", classify_then_wait)
+    results: dict[str, dict] = {}
+    errors: list[BaseException] = []
+
+    def run(partition: str) -> None:
+        try:
+            results[partition] = publish(storage, settings, [("sec_edgar", partition)])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in ("2026-01-02", "2026Q1")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert results["2026-01-02"]["inserted"] == results["2026Q1"]["inserted"] == 50  # both appended
+    assert sum(r.get("repaired", 0) for r in results.values()) == 50
+    assert published_state(storage) == expected
+    again = publish(storage, settings)
+    assert (again["inserted"], again["updated"]) == (0, 0)
+
+
+def test_two_publish_commands_at_once_both_succeed_or_the_loser_says_one_line(
+    settings, storage, daily_2026, quarter_header, tmp_path
+) -> None:
+    import subprocess
+    import sys
+
+    land_daily_and_quarter(settings, daily_2026, quarter_header)
+    expected = sequential_state(settings, tmp_path)
+    script = "import sys; from filinglake.cli.app import main; sys.exit(main(sys.argv[1:]))"
+    environment = {**__import__("os").environ, "FILINGLAKE_STORAGE": settings.storage}
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, "publish", "--partition", f"sec_edgar/{p}", "--no-alerts"],
+                         env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for p in ("2026-01-02", "2026Q1")
+    ]
+    outcomes = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in processes]
+
+    for code, _, err in outcomes:
+        assert "Traceback" not in err
+        assert code in (0, 2)
+        if code == 2:
+            assert len([ln for ln in err.splitlines() if ln.startswith("filinglake: error:")]) == 1
+    if any(code != 0 for code, _, _ in outcomes):  # the loser: publishing again completes the table
+        publish(storage, settings)
+    assert published_state(storage) == expected
+
+
+def test_a_commit_that_keeps_losing_fails_with_one_line(settings, daily_2026, monkeypatch, capsys) -> None:
+    from deltalake.exceptions import CommitFailedError
+
+    from filinglake.publish import delta, filings
+
+    monkeypatch.setenv("FILINGLAKE_STORAGE", settings.storage)
+    monkeypatch.setattr(delta, "COMMIT_BACKOFF_SECONDS", 0.01)
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    tries = []
+
+    def lose(*args, **kwargs):
+        tries.append(1)
+        raise CommitFailedError("Transaction failed: version already exists: 1")
+
+    monkeypatch.setattr(filings, "_append", lose)
+
+    assert cli_main(["publish", "--no-alerts"]) == 2
+
+    err = capsys.readouterr().err
+    assert len(tries) == delta.COMMIT_ATTEMPTS
+    errors = [ln for ln in err.splitlines() if ln.startswith("filinglake: error:")]
+    assert errors == [errors[0]] and "published/filings: a concurrent writer committed first" in errors[0]
+    assert "Traceback" not in err
+    assert read_published(Storage.from_settings(settings), FILINGS).num_rows == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# The ledger: publishing what is new or changed
+# ------------------------------------------------------------------------------------------------
+
+
+def table_versions(storage: Storage) -> dict[str, int]:
+    return {name: delta.open_table(storage, name).version() for name in delta.existing_tables(storage)}
+
+
+def test_publish_pending_publishes_only_new_or_changed_partitions(
+    settings, storage, daily_2026, fixtures_dir, monkeypatch
+) -> None:
+    from filinglake.publish import run
+    from filinglake.publish.ledger import read_ledger
+
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    first = run.publish_pending(storage, settings)
+    assert first["partitions"] == [["sec_edgar", "2026-01-02"]] and first["inserted"] == 50
+    assert set(read_ledger(storage)) == {"sec_edgar/2026-01-02"}
+
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    second = run.publish_pending(storage, settings)
+    assert second["partitions"] == [["sec_edgar", "1993Q4"]] and second["inserted"] == 20
+
+    # nothing new: no clean data read, no table written
+    versions = table_versions(storage)
+
+    def must_not_read(*args, **kwargs):
+        raise AssertionError("a no-op publish read the clean layer")
+
+    monkeypatch.setattr(run, "read_clean", must_not_read)
+    assert run.publish_pending(storage, settings)["partitions"] == []
+    # landing the same bytes again writes a new manifest with the same content: still nothing to do
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    noop = run.publish_pending(storage, settings)
+    assert noop["partitions"] == [] and noop["version"] == noop["version_before"] == versions[FILINGS]
+    assert table_versions(storage) == versions
+    monkeypatch.undo()
+
+    # a re-landing with other rows (the last line of the day dropped) is published again, alone
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026.rstrip(b"\n").rsplit(b"\n", 1)[0])
+    changed = run.publish_pending(storage, settings)
+    assert changed["partitions"] == [["sec_edgar", "2026-01-02"]] and changed["rows_read"] == 49
+    assert run.publish_pending(storage, settings)["partitions"] == []
+
+
+def test_content_id_follows_the_data_not_the_timing() -> None:
+    from filinglake.publish.ledger import content_id
+
+    manifest = {"outputs": {"clean": "clean/x.parquet", "clean_bytes": 100}, "rows_in": 3, "rows_written": 2,
+                "duplicates": 1, "quarantined": 0, "finished_at": "2026-01-02T00:00:00+00:00", "seconds": 1.5}
+    assert content_id(manifest) == content_id({**manifest, "finished_at": "2026-01-03T00:00:00+00:00", "seconds": 9})
+    assert content_id(manifest) != content_id({**manifest, "rows_written": 3})
+    assert content_id(manifest) != content_id({**manifest, "outputs": {"clean": "clean/x.parquet", "clean_bytes": 99}})
+
+
+def test_publish_command_without_arguments_publishes_what_is_pending(settings, storage, daily_2026, fixtures_dir,
+                                                                     monkeypatch, capsys) -> None:
+    monkeypatch.setenv("FILINGLAKE_STORAGE", settings.storage)
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    assert cli_main(["publish", "--no-alerts"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["partitions"] == 1
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    assert cli_main(["publish", "--no-alerts"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (out["partitions"], out["inserted"]) == (1, 20)
+    assert cli_main(["publish", "--no-alerts"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["partitions"] == 0
+    assert cli_main(["publish", "--all", "--no-alerts"]) == 0  # everything again: nothing changes
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (out["partitions"], out["inserted"], out["updated"], out["unchanged"]) == (2, 0, 0, 70)

@@ -34,6 +34,10 @@ PUBLISHED_TABLES: dict[str, pa.Schema] = {
 }
 
 
+#: recomputations of issuers and daily_counts while concurrent publishes keep changing filings under them
+REFRESH_ATTEMPTS = 5
+
+
 def publish(
     storage: Storage,
     settings: Settings | None = None,
@@ -60,9 +64,16 @@ def publish(
     states = ledger.current_states(storage, wanted)  # before reading: a re-landing meanwhile stays pending
     batch = read_clean(storage, wanted)
     merged = filings.merge_filings(storage, batch)
-    issuer_counts = issuers.refresh_issuers(storage, issuers.affected_issuers(batch), rebuild_issuers)
+    affected = issuers.affected_issuers(batch)
     del batch
-    day_counts = daily_counts.refresh_daily_counts(storage, merged["days"])
+    for _ in range(REFRESH_ATTEMPTS):
+        # Recomputed from filings: valid only if no other publish changed filings meanwhile (else again).
+        version = delta.open_table(storage, filings.FILINGS).version()  # type: ignore[union-attr]
+        issuer_counts = issuers.refresh_issuers(storage, affected, rebuild_issuers)
+        day_counts = daily_counts.refresh_daily_counts(storage, merged["days"])
+        if delta.open_table(storage, filings.FILINGS).version() == version:  # type: ignore[union-attr]
+            break
+        log.info("filings changed while issuers and daily_counts were recomputed: recomputing them again")
     ledger.record(storage, states, merged["version"])
     months = merged["months"]
     result = {
