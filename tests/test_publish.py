@@ -848,3 +848,83 @@ def test_publish_command_without_arguments_publishes_what_is_pending(settings, s
     assert cli_main(["publish", "--all", "--no-alerts"]) == 0  # everything again: nothing changes
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (out["partitions"], out["inserted"], out["updated"], out["unchanged"]) == (2, 0, 0, 70)
+
+
+# ------------------------------------------------------------------------------------------------
+# issuers and daily_counts kept in step incrementally: equal to a recomputation from all of filings
+# ------------------------------------------------------------------------------------------------
+
+
+def assert_tables_match_a_recomputation(storage: Storage) -> None:
+    from filinglake.publish.daily_counts import build_daily_counts
+    from filinglake.publish.issuers import build_issuers
+    from filinglake.publish.references import issuer_references
+
+    filings = read_published(storage, FILINGS)
+    keys = list(zip(filings["filing_id"].to_pylist(), filings["issuer_id"].to_pylist(), strict=True))
+    assert len(keys) == len(set(keys))  # one row per key
+    sources = sorted(set(filings["source"].to_pylist()))
+    expected_issuers = build_issuers(filings, issuer_references(storage, sources))
+    assert sorted_rows(read_published(storage, ISSUERS)) == sorted_rows(expected_issuers)
+    order = [(c, "ascending") for c in ("source", "filing_date", "exchange", "form_type")]
+    assert (read_published(storage, DAILY_COUNTS).sort_by(order).to_pylist()
+            == build_daily_counts(filings).sort_by(order).to_pylist())
+
+
+def test_issuers_and_daily_counts_stay_exact_publish_after_publish(
+    settings, storage, fixtures_dir, daily_2026, quarter_header
+) -> None:
+    # Real dailies (2020-03-18 lists 144 back-dated rows, back to 2019-07-18), a real quarter, the same
+    # rows again as a quarterly index, a rename, a filing listed under another month, new tickers.
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx", (fixtures_dir / "edgar/daily/form.20200318.idx")
+         .read_bytes())
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    renamed = as_quarterly(daily_2026, quarter_header).replace(b"|OLD MARKET CAPITAL Corp|", b"|OMC Holdings Corp|")
+    land(settings, "sec_edgar", "2026Q1", "master.idx", renamed)
+    moved = re.sub(rb"\|2026-01-02\|", b"|2025-12-31|", as_quarterly(daily_2026, quarter_header), count=1)
+    land(settings, "sec_edgar", "2025Q4", "master.idx", moved)
+
+    steps = [("sec_edgar", "1993Q4"), ("sec_edgar", "2020-03-18"), ("sec_edgar", "2026-01-02"),
+             ("sec_edgar", "2026Q1"), ("sec_edgar", "2025Q4")]
+    results = []
+    for partition in steps:
+        results.append(publish(storage, settings, [partition]))
+        assert_tables_match_a_recomputation(storage)
+    # the 2020-03-18 day: its 3,000-odd issuers mostly stepped forward, not recomputed from filings
+    day = results[1]
+    assert day["inserted"] > 3_000 and day["issuers"]["inserted"] > 2_500
+    assert day["issuers"]["recomputed"] < day["issuers"]["rows"] / 10
+    # a new reference list reaches the issuers of the next batch, and a rebuild reaches all of them
+    archive_company_tickers(storage, fixtures_dir)
+    publish(storage, settings, [("sec_edgar", "2026-01-02")])
+    publish(storage, settings, [("sec_edgar", "2026-01-02")], rebuild_issuers=["sec_edgar"])
+    assert_tables_match_a_recomputation(storage)
+    assert publish(storage, settings)["inserted"] == 0
+    assert_tables_match_a_recomputation(storage)
+
+
+def test_a_refresh_that_failed_is_caught_up_by_the_next_publish(
+    settings, storage, fixtures_dir, daily_2026, monkeypatch
+) -> None:
+    # filings merged, then issuers failed: the next publish of anything brings issuers up to filings.
+    from filinglake.publish import issuers
+
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    publish(storage, settings, [("sec_edgar", "1993Q4")])
+    refresh = issuers.refresh_issuers
+
+    def fail(*args, **kwargs):
+        raise OSError("storage went away")
+
+    monkeypatch.setattr(issuers, "refresh_issuers", fail)
+    with pytest.raises(OSError):
+        publish(storage, settings, [("sec_edgar", "2026-01-02")])
+    monkeypatch.setattr(issuers, "refresh_issuers", refresh)
+    assert read_published(storage, ISSUERS).num_rows == 17  # the daily's issuers are missing
+
+    caught_up = publish(storage, settings, [("sec_edgar", "1993Q4")])  # another partition, unchanged
+
+    assert caught_up["inserted"] == 0 and caught_up["issuers"]["inserted"] == 16
+    assert_tables_match_a_recomputation(storage)

@@ -1,10 +1,12 @@
 """``published/daily_counts``: published rows per (source, exchange, form_type, filing_date).
 
-A publish recounts exactly the days its batch touched — the filing dates of the folded rows and of
-the rows they replaced (:func:`filinglake.publish.filings.merge_filings` returns them as ``days``) —
-from ``filings``, reading only those days, and merges the counts that differ; a count of a touched
-day that no longer has rows is deleted. Recounting (rather than adding) keeps the distinct counts
-exact and a re-publish idempotent. Columns: :data:`filinglake.schema.DAILY_COUNTS_FIELDS`.
+A publish recounts exactly the days that changed — the days of its batch (the folded rows and the
+rows they replaced: ``days`` of :func:`filinglake.publish.filings.merge_filings`) and every day in
+the ``filings`` change data feed since the version the table reflects (its watermark, recorded in
+each commit; so a refresh that failed is caught up by the next publish) — from ``filings``, reading
+only those days, and merges the counts that differ; a count of such a day that no longer has rows is
+deleted. Recounting (rather than adding) keeps the distinct counts exact and a re-publish idempotent.
+Columns: :data:`filinglake.schema.DAILY_COUNTS_FIELDS`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from filinglake.publish import delta
-from filinglake.publish.filings import FILINGS
+from filinglake.publish.filings import FILINGS, change_feed, days_by_source
 from filinglake.schema import DAILY_COUNTS_SCHEMA, PUBLISHED_FILINGS_SCHEMA
 
 if TYPE_CHECKING:
@@ -51,17 +53,27 @@ def _days_scope(days_by_source: dict[str, set[date]], prefix: str = "") -> str:
 
 
 def refresh_daily_counts(storage: Storage, days_by_source: dict[str, Iterable[date]]) -> dict:
-    """Recount the days of each source given and merge the differences (retried on a lost commit)."""
+    """Recount the days given and those changed since the watermark; merge the differences (retried)."""
     days = {s: set(d) for s, d in days_by_source.items() if d}
     return delta.retry_on_conflict("published/daily_counts", lambda: _refresh_once(storage, days))
 
 
-def _refresh_once(storage: Storage, days: dict[str, set[date]]) -> dict:
+def _refresh_once(storage: Storage, batch_days: dict[str, set[date]]) -> dict:
+    filings = delta.open_table(storage, FILINGS)
+    up_to = filings.version() if filings is not None else -1
+    table = delta.ensure_table(storage, DAILY_COUNTS, DAILY_COUNTS_SCHEMA, ["source"])
+    mark = delta.watermark(table)
+    if mark is None and table.version() > 0:  # written before watermarks: every day once
+        changed = days_by_source(delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, columns=["source", "filing_date"]))
+    else:
+        changed = days_by_source(change_feed(storage, -1 if mark is None else mark, up_to))
+    days = {s: batch_days.get(s, set()) | changed.get(s, set()) for s in set(batch_days) | set(changed)}
+    days = {s: d for s, d in days.items() if d}
     if not days:
         return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}
     columns = ["filing_id", "issuer_id", "source", "exchange", "form_type", "filing_date", "filing_month"]
     published = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_days_scope(days), columns=columns)
     rows = build_daily_counts(published)
-    table = delta.ensure_table(storage, DAILY_COUNTS, DAILY_COUNTS_SCHEMA, ["source"])
-    metrics = delta.merge_changed(table, rows, DAILY_COUNTS_KEY, delete_scope=_days_scope(days, prefix="t."))
+    metrics = delta.merge_changed(table, rows, DAILY_COUNTS_KEY, delete_scope=_days_scope(days, prefix="t."),
+                                  commit_metadata={delta.WATERMARK: str(up_to)})
     return delta.merge_counts(metrics, rows.num_rows)

@@ -213,15 +213,26 @@ def read(
     Returns ``schema`` (or its ``columns``) with plain Arrow types; an empty table when the table does
     not exist yet.
     """
-    wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
     table = open_table(storage, name)
     if table is None:
+        wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
         return wanted.empty_table()
+    return read_snapshot(table, schema, where, columns)
+
+
+def read_snapshot(
+    table: DeltaTable,
+    schema: pa.Schema,
+    where: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """:func:`read` on an open table, at the version it was opened at (reads and a later commit agree)."""
     from deltalake import QueryBuilder
 
+    wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
     select = ", ".join(f'"{c}"' for c in wanted.names)
-    sql = f'SELECT {select} FROM "{name}"' + (f" WHERE {where}" if where else "")
-    result = pa.table(QueryBuilder().register(name, table).execute(sql).read_all())
+    sql = 'SELECT ' + select + ' FROM "t"' + (f" WHERE {where}" if where else "")
+    result = pa.table(QueryBuilder().register("t", table).execute(sql).read_all())
     return conform(result, wanted)
 
 
@@ -239,13 +250,17 @@ def merge_changed(
     keys: Sequence[str],
     *,
     delete_scope: str | None = None,
+    commit_metadata: dict[str, str] | None = None,
 ) -> dict:
     """Upsert ``rows`` on ``keys``: insert the new, update a matched row only when a column differs.
 
     ``delete_scope`` (SQL on target columns, alias ``t``) also deletes target rows inside that scope
     that ``rows`` no longer contain — for tables rebuilt wholesale per scope (issuers per source).
+    ``commit_metadata`` is recorded in the commit (read back from the table's history).
     Returns delta-rs' merge metrics; nothing is committed when nothing changed.
     """
+    from deltalake import CommitProperties
+
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     compare = [c for c in rows.column_names if c not in keys]
     merger = (
@@ -257,6 +272,7 @@ def merge_changed(
             writer_properties=writer_properties(),
             # a materialised source lets delta-rs prune target partitions from the source's values
             streamed_exec=False,
+            commit_properties=CommitProperties(custom_metadata=commit_metadata) if commit_metadata else None,
         )
         .when_matched_update_all(predicate=changed_predicate(compare))
         .when_not_matched_insert_all()
@@ -264,6 +280,18 @@ def merge_changed(
     if delete_scope:
         merger = merger.when_not_matched_by_source_delete(predicate=delete_scope)
     return merger.execute()
+
+
+#: commit metadata of a table kept in step with ``filings``: the filings version it reflects
+WATERMARK = "filinglake_filings_version"
+
+
+def watermark(table: DeltaTable) -> int | None:
+    """The ``filings`` version ``table`` reflects, from its latest commit that recorded one (None: never)."""
+    for commit in table.history(limit=50):
+        if WATERMARK in commit:
+            return int(commit[WATERMARK])
+    return None
 
 
 def merge_counts(metrics: dict, rows: int) -> dict:

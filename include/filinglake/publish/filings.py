@@ -396,18 +396,34 @@ def _pairs(keys: pa.Table) -> list[list[str]]:
 # ------------------------------------------------------------------------------------------------
 
 
+#: the change data feed's rows: published columns, then what happened to the row and in which commit
+CHANGE_FEED_SCHEMA = PUBLISHED_FILINGS_SCHEMA.append(pa.field("_change_type", pa.string())).append(
+    pa.field("_commit_version", pa.int64()))
+
+
+def change_feed(storage: Storage, after_version: int, up_to_version: int | None = None) -> pa.Table:
+    """The change data feed of the commits after ``after_version`` up to ``up_to_version`` (default: latest).
+
+    ``_change_type``: ``insert``, ``update_preimage``, ``update_postimage``, ``delete``.
+    """
+    table = delta.open_table(storage, FILINGS)
+    if table is None:
+        return CHANGE_FEED_SCHEMA.empty_table()
+    last = table.version() if up_to_version is None else up_to_version
+    if last <= after_version:
+        return CHANGE_FEED_SCHEMA.empty_table()
+    feed = pa.table(table.load_cdf(starting_version=after_version + 1, ending_version=last).read_all())
+    return delta.conform(feed, CHANGE_FEED_SCHEMA)
+
+
 def changed_rows(storage: Storage, after_version: int, up_to_version: int | None = None) -> pa.Table:
     """Rows of ``filings`` inserted or changed by the commits after ``after_version`` (their latest state).
 
     Read from the table's change data feed; published-shape rows, one per key.
     """
-    table = delta.open_table(storage, FILINGS)
-    if table is None:
+    feed = change_feed(storage, after_version, up_to_version)
+    if feed.num_rows == 0:
         return PUBLISHED_FILINGS_SCHEMA.empty_table()
-    last = table.version() if up_to_version is None else up_to_version
-    if last <= after_version:
-        return PUBLISHED_FILINGS_SCHEMA.empty_table()
-    feed = pa.table(table.load_cdf(starting_version=after_version + 1, ending_version=last).read_all())
     latest = delta.duckdb_query(f"""
         SELECT {', '.join(PUBLISHED_FILINGS_SCHEMA.names)} FROM feed
         WHERE _change_type IN ('insert', 'update_postimage')

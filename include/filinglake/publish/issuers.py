@@ -1,11 +1,21 @@
-"""``published/issuers``: one row per (source, issuer_id), recomputed from published filings.
+"""``published/issuers``: one row per (source, issuer_id), kept in step with ``filings``.
 
-A publish recomputes exactly the issuers of its batch (changed or not, so a retry after a failure
-half-way still completes them) from all their published rows, and merges the rows that differ. The
-issuers are read in groups of at most :data:`ISSUER_FILTER_LIMIT`, each group's ids pushed into the
-scan, so memory follows the batch's issuers, never the whole table. Reference lists (SEC's
-company_tickers.json, CNINFO's stock lists: :mod:`filinglake.publish.references`) add tickers and
-codes. A source whose reference data changed is rebuilt whole (``rebuild``), group by group, and its
+The table records in each commit the ``filings`` version it reflects (its watermark). A refresh
+reads what ``filings`` changed since (its change data feed: cost follows the changes, not the table)
+and updates each issuer that changed, plus the issuers of the batch (so new reference data reaches
+them):
+
+- **incrementally** from its current row and its new or changed filings, when that is exact: new
+  filings only add (counts, dates, names; the latest filing wins when it is later than every
+  published one) and changed filings kept their date, exchange, name and ticker;
+- **recomputed** from all its published rows otherwise (a filing moved month or was folded, a
+  back-dated filing, tickers on its filings, CNINFO issuers), the ids pushed into the scan in groups
+  of at most :data:`ISSUER_FILTER_LIMIT`.
+
+Both give the same row (``tests/test_publish.py`` checks the table against a recomputation). The
+"latest" values are those of the latest filing date, ties broken by the greatest value. Reference
+lists (SEC's company_tickers.json, CNINFO's stock lists: :mod:`filinglake.publish.references`) add
+tickers and codes. A source whose reference data changed is recomputed whole (``rebuild``) and its
 issuers no longer in ``filings`` are deleted. Columns: :data:`filinglake.schema.ISSUERS_FIELDS`.
 """
 
@@ -19,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filinglake.publish import delta
-from filinglake.publish.filings import FILINGS
+from filinglake.publish.filings import FILINGS, change_feed
 from filinglake.schema import ISSUERS_SCHEMA, PUBLISHED_FILINGS_SCHEMA
 
 if TYPE_CHECKING:
@@ -36,10 +46,10 @@ _COLUMNS = ["source", "issuer_id", "exchange", "ticker", "company_name", "compan
 _ISSUERS_SQL = """
 WITH agg AS (
     SELECT source, issuer_id,
-           arg_max(exchange, (filing_date, last_seen_at, exchange)) AS exchange,
-           arg_max(company_name, (filing_date, last_seen_at, company_name)) AS company_name,
+           arg_max(exchange, (filing_date, exchange)) AS exchange,
+           arg_max(company_name, (filing_date, company_name)) AS company_name,
            list_sort(list_distinct(flatten(list(company_names)))) AS names,
-           arg_max(ticker, (filing_date, last_seen_at, ticker)) AS latest_ticker,
+           arg_max(ticker, (filing_date, ticker)) AS latest_ticker,
            list_sort(list_distinct(list(ticker))) AS filed_tickers,
            min(filing_date) AS first_filing_date, max(filing_date) AS last_filing_date,
            count(*) AS filings, max(last_seen_at) AS last_seen_at
@@ -76,9 +86,9 @@ def affected_issuers(batch: pa.Table) -> dict[str, set[str]]:
     return dict(found)
 
 
-def _published_issuer_ids(storage: Storage, source: str) -> set[str]:
+def _published_issuer_ids(filings, source: str) -> set[str]:
     where = f"source = {delta.sql_literal(source)}"
-    ids = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=where, columns=["issuer_id"])
+    ids = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, where=where, columns=["issuer_id"])
     return set(pc.unique(ids["issuer_id"]).to_pylist())
 
 
@@ -87,14 +97,103 @@ def _groups(ids: set[str]) -> list[list[str]]:
     return [ordered[i:i + ISSUER_FILTER_LIMIT] for i in range(0, len(ordered), ISSUER_FILTER_LIMIT)]
 
 
-def _compute(storage: Storage, source: str, issuer_ids: set[str], references: pa.Table) -> pa.Table:
-    """Issuer rows of ``issuer_ids`` of ``source``, one scan of ``filings`` per group of ids."""
+def _compute(filings, source: str, issuer_ids: set[str], references: pa.Table) -> pa.Table:
+    """Issuer rows of ``issuer_ids`` of ``source`` from ``filings`` (an open snapshot), one scan per group of ids."""
     parts = [ISSUERS_SCHEMA.empty_table()]
     for group in _groups(issuer_ids):
         where = f"source = {delta.sql_literal(source)} AND {delta.sql_in('issuer_id', group)}"
-        published = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=where, columns=_COLUMNS)
+        published = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, where=where, columns=_COLUMNS)
         parts.append(build_issuers(published, references))
         del published
+    return pa.concat_tables(parts)
+
+
+# What changed per key since the watermark: the key's latest image, whether it was inserted in that
+# range, and the columns an issuer row depends on as they were before the range (for updated keys).
+_CHANGES_SQL = """
+WITH ends AS (
+    SELECT * FROM feed WHERE _change_type IN ('insert', 'update_postimage')
+    QUALIFY row_number() OVER (PARTITION BY source, filing_id, issuer_id ORDER BY _commit_version DESC) = 1
+), starts AS (
+    SELECT * FROM feed WHERE _change_type = 'update_preimage'
+    QUALIFY row_number() OVER (PARTITION BY source, filing_id, issuer_id ORDER BY _commit_version) = 1
+), inserted AS (
+    SELECT DISTINCT source, filing_id, issuer_id FROM feed WHERE _change_type = 'insert'
+)
+SELECT e.source, e.issuer_id, e.exchange, e.ticker, e.company_name, e.company_names, e.filing_date, e.last_seen_at,
+       i.filing_id IS NOT NULL AS is_insert,
+       i.filing_id IS NULL AND (s.filing_date IS DISTINCT FROM e.filing_date OR s.exchange IS DISTINCT FROM e.exchange
+           OR s.company_name IS DISTINCT FROM e.company_name OR s.ticker IS DISTINCT FROM e.ticker) AS is_reshaped
+FROM ends e
+LEFT JOIN inserted i USING (source, filing_id, issuer_id)
+LEFT JOIN starts s USING (source, filing_id, issuer_id)
+"""
+
+# An issuer row from its current row (``old``) and its changes, or ``recompute`` when that is not exact.
+_INCREMENT_SQL = """
+WITH agg AS (
+    SELECT source, issuer_id,
+           count(*) FILTER (WHERE is_insert) AS inserts,
+           min(filing_date) FILTER (WHERE is_insert) AS new_first,
+           max(filing_date) FILTER (WHERE is_insert) AS new_last,
+           arg_max(exchange, (filing_date, exchange)) FILTER (WHERE is_insert) AS new_exchange,
+           arg_max(company_name, (filing_date, company_name)) FILTER (WHERE is_insert) AS new_company_name,
+           flatten(list(company_names)) AS new_names,
+           max(last_seen_at) AS new_last_seen_at,
+           bool_or(is_reshaped OR ticker IS NOT NULL OR exchange IS NULL OR company_name IS NULL
+                   OR filing_date IS NULL) AS irregular
+    FROM changes GROUP BY source, issuer_id
+), joined AS (
+    SELECT a.source, a.issuer_id, o.issuer_id IS NOT NULL AS known, o.*  EXCLUDE (source, issuer_id),
+           coalesce(g.inserts, 0) AS inserts, g.new_first, g.new_last, g.new_exchange, g.new_company_name,
+           coalesce(g.new_names, []) AS new_names, g.new_last_seen_at, coalesce(g.irregular, false) AS irregular,
+           r.ticker AS ref_ticker, coalesce(r.tickers, []) AS ref_tickers, r.stock_code AS ref_stock_code
+    FROM affected a
+    LEFT JOIN old o USING (source, issuer_id)
+    LEFT JOIN agg g USING (source, issuer_id)
+    LEFT JOIN refs r USING (source, issuer_id)
+), decided AS (
+    SELECT *,
+           source = 'cninfo' OR irregular
+           OR (NOT known AND inserts = 0)
+           OR (known AND inserts > 0 AND new_last <= last_filing_date)
+           OR (known AND NOT list_has_all(ref_tickers, tickers))
+           OR (known AND ref_ticker IS NULL AND len(tickers) > 0) AS recompute,
+           CASE WHEN inserts > 0 THEN new_company_name ELSE company_name END AS name_now
+    FROM joined
+)
+SELECT source, issuer_id, recompute,
+       CASE WHEN inserts > 0 THEN new_exchange ELSE exchange END AS exchange,
+       name_now AS company_name,
+       list_sort(list_filter(list_distinct(list_concat(coalesce(former_names, []), [company_name], new_names)),
+                             lambda n: n IS DISTINCT FROM name_now)) AS former_names,
+       ref_ticker AS ticker,
+       list_sort(list_distinct(ref_tickers)) AS tickers,
+       CASE WHEN source = 'sec_edgar' THEN issuer_id END AS cik,
+       CASE WHEN source = 'hkex' THEN issuer_id END AS stock_code,
+       NULL AS org_id,
+       least(first_filing_date, new_first) AS first_filing_date,
+       greatest(last_filing_date, new_last) AS last_filing_date,
+       coalesce(filings, 0) + inserts AS filings,
+       greatest(last_seen_at, new_last_seen_at) AS last_seen_at
+FROM decided
+ORDER BY source, issuer_id
+"""
+
+
+def _changes(storage: Storage, after_version: int, up_to_version: int) -> pa.Table:
+    """Per changed key of ``filings`` between the versions: its latest image and how it changed."""
+    return delta.duckdb_query(_CHANGES_SQL, {"feed": change_feed(storage, after_version, up_to_version)})
+
+
+def _current_rows(table, affected: pa.Table) -> pa.Table:
+    """The issuer rows of ``affected`` (source, issuer_id) in ``table``'s snapshot."""
+    parts = [ISSUERS_SCHEMA.empty_table()]
+    for source in sorted(set(affected["source"].to_pylist())):
+        ids = set(affected.filter(pc.equal(affected["source"], source))["issuer_id"].to_pylist())
+        for group in _groups(ids):
+            where = f"source = {delta.sql_literal(source)} AND {delta.sql_in('issuer_id', group)}"
+            parts.append(delta.read_snapshot(table, ISSUERS_SCHEMA, where))
     return pa.concat_tables(parts)
 
 
@@ -103,7 +202,7 @@ def refresh_issuers(
     issuers_by_source: dict[str, set[str]],
     rebuild: Iterable[str] = (),
 ) -> dict:
-    """Recompute the issuer rows of ``issuers_by_source`` from published filings; merge the differences.
+    """Bring ``issuers`` up to the current ``filings`` (see the module doc); also re-render ``issuers_by_source``.
 
     A source in ``rebuild`` (new reference data) is recomputed whole and its issuers no longer in
     ``filings`` are deleted. Retried when a concurrent publish commits first.
@@ -115,18 +214,41 @@ def refresh_issuers(
 def _refresh_once(storage: Storage, issuers_by_source: dict[str, set[str]], rebuild: set[str]) -> dict:
     from filinglake.publish.references import issuer_references
 
-    sources = sorted(set(issuers_by_source) | rebuild)
-    if not sources:
-        return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "rebuilt": []}
-    whole = sorted(s for s in sources if s in rebuild)
-    references = issuer_references(storage, sources)
-    rows = pa.concat_tables([
-        _compute(storage, source,
-                 _published_issuer_ids(storage, source) if source in whole else issuers_by_source[source],
-                 references)
-        for source in sources
-    ])
+    filings = delta.open_table(storage, FILINGS)
+    up_to = filings.version() if filings is not None else -1
     table = delta.ensure_table(storage, ISSUERS, ISSUERS_SCHEMA, ["source"])
+    watermark = delta.watermark(table)
+    if filings is None:
+        return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "rebuilt": [], "recomputed": 0}
+    if watermark is None and table.version() > 0:
+        # written before watermarks (or by hand): recompute every source once
+        sources_published = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, columns=["source"])["source"]
+        rebuild |= set(pc.unique(sources_published).to_pylist())
+    changes = _changes(storage, -1 if watermark is None else watermark, up_to)
+    affected = {(s, i) for s, ids in issuers_by_source.items() for i in ids}
+    affected |= set(zip(changes["source"].to_pylist(), changes["issuer_id"].to_pylist(), strict=True))
+    affected = {(s, i) for s, i in affected if s not in rebuild}
+    sources = sorted({s for s, _ in affected} | rebuild)
+    if not sources:
+        return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "rebuilt": [], "recomputed": 0}
+    references = issuer_references(storage, sources)
+    wanted = pa.table({"source": [s for s, _ in sorted(affected)], "issuer_id": [i for _, i in sorted(affected)]},
+                      schema=pa.schema([("source", pa.string()), ("issuer_id", pa.string())]))
+    stepped = delta.duckdb_query(_INCREMENT_SQL, {"affected": wanted, "old": _current_rows(table, wanted),
+                                                  "changes": changes, "refs": references})
+    recompute = stepped.filter(stepped["recompute"])
+    by_source: dict[str, set[str]] = defaultdict(set)
+    for source, issuer in zip(recompute["source"].to_pylist(), recompute["issuer_id"].to_pylist(), strict=True):
+        by_source[source].add(issuer)
+    for source in rebuild:
+        by_source[source] = _published_issuer_ids(filings, source)
+    rows = pa.concat_tables(
+        [delta.conform(stepped.filter(pc.invert(stepped["recompute"])), ISSUERS_SCHEMA)]
+        + [_compute(filings, source, ids, references) for source, ids in sorted(by_source.items())]
+    )
+    whole = sorted(rebuild)
     scope = delta.sql_in("t.source", whole) if whole else None
-    metrics = delta.merge_changed(table, rows, ISSUERS_KEY, delete_scope=scope)
-    return {**delta.merge_counts(metrics, rows.num_rows), "rebuilt": whole}
+    metrics = delta.merge_changed(table, rows, ISSUERS_KEY, delete_scope=scope,
+                                  commit_metadata={delta.WATERMARK: str(up_to)})
+    recomputed = sum(len(ids) for s, ids in by_source.items() if s not in rebuild)
+    return {**delta.merge_counts(metrics, rows.num_rows), "rebuilt": whole, "recomputed": recomputed}
