@@ -66,7 +66,8 @@ def _refresh_once(storage: Storage, batch_days: dict[str, set[date]]) -> dict:
     if mark is None and table.version() > 0:  # written before watermarks: every day once
         changed = days_by_source(delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, columns=["source", "filing_date"]))
     else:
-        changed = days_by_source(change_feed(storage, -1 if mark is None else mark, up_to))
+        changed = days_by_source(change_feed(storage, -1 if mark is None else mark, up_to,
+                                             columns=["source", "filing_date"]))
     days = {s: batch_days.get(s, set()) | changed.get(s, set()) for s in set(batch_days) | set(changed)}
     days = {s: d for s, d in days.items() if d}
     if not days:

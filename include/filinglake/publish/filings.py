@@ -401,19 +401,25 @@ CHANGE_FEED_SCHEMA = PUBLISHED_FILINGS_SCHEMA.append(pa.field("_change_type", pa
     pa.field("_commit_version", pa.int64()))
 
 
-def change_feed(storage: Storage, after_version: int, up_to_version: int | None = None) -> pa.Table:
+def change_feed(storage: Storage, after_version: int, up_to_version: int | None = None,
+                columns: Sequence[str] | None = None) -> pa.Table:
     """The change data feed of the commits after ``after_version`` up to ``up_to_version`` (default: latest).
 
-    ``_change_type``: ``insert``, ``update_preimage``, ``update_postimage``, ``delete``.
+    ``_change_type``: ``insert``, ``update_preimage``, ``update_postimage``, ``delete``. ``columns``:
+    only these published columns (the two change columns always come along).
     """
+    schema = CHANGE_FEED_SCHEMA
+    if columns is not None:
+        schema = pa.schema([CHANGE_FEED_SCHEMA.field(c) for c in [*columns, "_change_type", "_commit_version"]])
     table = delta.open_table(storage, FILINGS)
     if table is None:
-        return CHANGE_FEED_SCHEMA.empty_table()
+        return schema.empty_table()
     last = table.version() if up_to_version is None else up_to_version
     if last <= after_version:
-        return CHANGE_FEED_SCHEMA.empty_table()
-    feed = pa.table(table.load_cdf(starting_version=after_version + 1, ending_version=last).read_all())
-    return delta.conform(feed, CHANGE_FEED_SCHEMA)
+        return schema.empty_table()
+    feed = table.load_cdf(starting_version=after_version + 1, ending_version=last,
+                          columns=list(schema.names) if columns is not None else None)
+    return delta.conform(pa.table(feed.read_all()), schema)
 
 
 def changed_rows(storage: Storage, after_version: int, up_to_version: int | None = None) -> pa.Table:

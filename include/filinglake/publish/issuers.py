@@ -40,6 +40,9 @@ ISSUERS_KEY = ("source", "issuer_id")
 #: issuers recomputed per scan of ``filings`` (an IN list pushed into it). delta-rs' SQL parser crashed
 #: on an IN list of 30,000 values (20,000 ran).
 ISSUER_FILTER_LIMIT = 5_000
+#: up to this many issuer rows are looked up by id; more, and the source's rows are read and joined
+#: (one row per issuer: a small table next to filings, and one scan beats many IN lists)
+ISSUER_LOOKUP_LIMIT = 1_000
 #: the filings columns an issuer row is computed from
 _COLUMNS = ["source", "issuer_id", "exchange", "ticker", "company_name", "company_names", "filing_date", "last_seen_at"]
 
@@ -183,18 +186,22 @@ ORDER BY source, issuer_id
 
 def _changes(storage: Storage, after_version: int, up_to_version: int) -> pa.Table:
     """Per changed key of ``filings`` between the versions: its latest image and how it changed."""
-    return delta.duckdb_query(_CHANGES_SQL, {"feed": change_feed(storage, after_version, up_to_version)})
+    feed = change_feed(storage, after_version, up_to_version, columns=["filing_id", *_COLUMNS])
+    return delta.duckdb_query(_CHANGES_SQL, {"feed": feed})
 
 
 def _current_rows(table, affected: pa.Table) -> pa.Table:
     """The issuer rows of ``affected`` (source, issuer_id) in ``table``'s snapshot."""
     parts = [ISSUERS_SCHEMA.empty_table()]
     for source in sorted(set(affected["source"].to_pylist())):
-        ids = set(affected.filter(pc.equal(affected["source"], source))["issuer_id"].to_pylist())
-        for group in _groups(ids):
-            where = f"source = {delta.sql_literal(source)} AND {delta.sql_in('issuer_id', group)}"
-            parts.append(delta.read_snapshot(table, ISSUERS_SCHEMA, where))
-    return pa.concat_tables(parts)
+        wanted = affected.filter(pc.equal(affected["source"], source))
+        where = f"source = {delta.sql_literal(source)}"
+        if wanted.num_rows <= ISSUER_LOOKUP_LIMIT:
+            where += f" AND {delta.sql_in('issuer_id', wanted['issuer_id'].to_pylist())}"
+        rows = delta.read_snapshot(table, ISSUERS_SCHEMA, where)
+        parts.append(delta.duckdb_query("SELECT r.* FROM rows r SEMI JOIN wanted w USING (source, issuer_id)",
+                                        {"rows": rows, "wanted": wanted}))
+    return pa.concat_tables([delta.conform(p, ISSUERS_SCHEMA) for p in parts])
 
 
 def refresh_issuers(
