@@ -928,3 +928,33 @@ def test_a_refresh_that_failed_is_caught_up_by_the_next_publish(
 
     assert caught_up["inserted"] == 0 and caught_up["issuers"]["inserted"] == 16
     assert_tables_match_a_recomputation(storage)
+
+
+def test_an_unreadable_change_feed_falls_back_to_a_recomputation(
+    settings, storage, fixtures_dir, daily_2026, monkeypatch
+) -> None:
+    # The feed since the tables' watermark is gone (vacuumed after a week of failed refreshes).
+    from deltalake.exceptions import DeltaError
+
+    from filinglake.publish import filings, issuers
+
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    publish(storage, settings, [("sec_edgar", "1993Q4")])
+
+    def fail(*args, **kwargs):
+        raise OSError("storage went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(issuers, "refresh_issuers", fail)
+        with pytest.raises(OSError):
+            publish(storage, settings, [("sec_edgar", "2026-01-02")])  # issuers and daily_counts left behind
+
+    def vacuumed(*args, **kwargs):
+        raise DeltaError("Generic DeltaTable error: change data files not found")
+
+    monkeypatch.setattr(filings, "change_feed", vacuumed)
+    result = publish(storage, settings, [("sec_edgar", "1993Q4")])
+
+    assert result["issuers"]["rebuilt"] == ["sec_edgar"] and result["issuers"]["inserted"] == 16
+    assert_tables_match_a_recomputation(storage)

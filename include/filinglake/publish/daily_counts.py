@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from filinglake.publish import delta
-from filinglake.publish.filings import FILINGS, change_feed, days_by_source
+from filinglake.publish.filings import FILINGS, changes_since, days_by_source
 from filinglake.schema import DAILY_COUNTS_SCHEMA, PUBLISHED_FILINGS_SCHEMA
 
 if TYPE_CHECKING:
@@ -62,12 +62,10 @@ def _refresh_once(storage: Storage, batch_days: dict[str, set[date]]) -> dict:
     filings = delta.open_table(storage, FILINGS)
     up_to = filings.version() if filings is not None else -1
     table = delta.ensure_table(storage, DAILY_COUNTS, DAILY_COUNTS_SCHEMA, ["source"])
-    mark = delta.watermark(table)
-    if mark is None and table.version() > 0:  # written before watermarks: every day once
-        changed = days_by_source(delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, columns=["source", "filing_date"]))
-    else:
-        changed = days_by_source(change_feed(storage, -1 if mark is None else mark, up_to,
-                                             columns=["source", "filing_date"]))
+    feed = changes_since(storage, table, up_to, ["source", "filing_date"])
+    if feed is None:  # unknown what changed since this table was written: every day once
+        feed = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, columns=["source", "filing_date"])
+    changed = days_by_source(feed)
     days = {s: batch_days.get(s, set()) | changed.get(s, set()) for s in set(batch_days) | set(changed)}
     days = {s: d for s, d in days.items() if d}
     if not days:

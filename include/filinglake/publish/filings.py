@@ -422,6 +422,25 @@ def change_feed(storage: Storage, after_version: int, up_to_version: int | None 
     return delta.conform(pa.table(feed.read_all()), schema)
 
 
+def changes_since(storage: Storage, table, up_to_version: int, columns: Sequence[str]) -> pa.Table | None:
+    """The filings change feed since the version ``table`` (kept in step with filings) reflects.
+
+    None when that cannot be known — ``table`` was written before it recorded watermarks, or the feed
+    of those versions is gone (vacuumed after a week without a successful refresh): the caller then
+    recomputes from the whole of ``filings``, once.
+    """
+    from deltalake.exceptions import DeltaError
+
+    mark = delta.watermark(table)
+    if mark is None and table.version() > 0:
+        return None
+    try:
+        return change_feed(storage, -1 if mark is None else mark, up_to_version, columns)
+    except (DeltaError, OSError) as exc:
+        log.warning("filings change feed after v%s unreadable (%s): recomputing from the whole table", mark, exc)
+        return None
+
+
 def changed_rows(storage: Storage, after_version: int, up_to_version: int | None = None) -> pa.Table:
     """Rows of ``filings`` inserted or changed by the commits after ``after_version`` (their latest state).
 

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filinglake.publish import delta
-from filinglake.publish.filings import FILINGS, change_feed
+from filinglake.publish.filings import FILINGS, change_feed, changes_since
 from filinglake.schema import ISSUERS_SCHEMA, PUBLISHED_FILINGS_SCHEMA
 
 if TYPE_CHECKING:
@@ -184,9 +184,8 @@ ORDER BY source, issuer_id
 """
 
 
-def _changes(storage: Storage, after_version: int, up_to_version: int) -> pa.Table:
-    """Per changed key of ``filings`` between the versions: its latest image and how it changed."""
-    feed = change_feed(storage, after_version, up_to_version, columns=["filing_id", *_COLUMNS])
+def _changes(feed: pa.Table) -> pa.Table:
+    """Per changed key of a filings change feed: its latest image and how it changed."""
     return delta.duckdb_query(_CHANGES_SQL, {"feed": feed})
 
 
@@ -224,14 +223,14 @@ def _refresh_once(storage: Storage, issuers_by_source: dict[str, set[str]], rebu
     filings = delta.open_table(storage, FILINGS)
     up_to = filings.version() if filings is not None else -1
     table = delta.ensure_table(storage, ISSUERS, ISSUERS_SCHEMA, ["source"])
-    watermark = delta.watermark(table)
     if filings is None:
         return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "rebuilt": [], "recomputed": 0}
-    if watermark is None and table.version() > 0:
-        # written before watermarks (or by hand): recompute every source once
+    feed = changes_since(storage, table, up_to, ["filing_id", *_COLUMNS])
+    if feed is None:  # unknown what changed since this table was written: recompute every source once
         sources_published = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, columns=["source"])["source"]
         rebuild |= set(pc.unique(sources_published).to_pylist())
-    changes = _changes(storage, -1 if watermark is None else watermark, up_to)
+        feed = change_feed(storage, up_to, up_to, ["filing_id", *_COLUMNS])  # empty
+    changes = _changes(feed)
     affected = {(s, i) for s, ids in issuers_by_source.items() for i in ids}
     affected |= set(zip(changes["source"].to_pylist(), changes["issuer_id"].to_pylist(), strict=True))
     affected = {(s, i) for s, i in affected if s not in rebuild}
