@@ -904,25 +904,28 @@ def test_issuers_and_daily_counts_stay_exact_publish_after_publish(
     assert_tables_match_a_recomputation(storage)
 
 
-def test_a_refresh_that_failed_is_caught_up_by_the_next_publish(
-    settings, storage, fixtures_dir, daily_2026, monkeypatch
-) -> None:
-    # filings merged, then issuers failed: the next publish of anything brings issuers up to filings.
+def publish_daily_leaving_issuers_behind(settings: Settings, storage: Storage, fixtures_dir: Path,
+                                         daily_2026: bytes) -> None:
+    """1993Q4 published whole; then the 2026-01-02 daily merged into filings while issuers fails."""
     from filinglake.publish import issuers
 
     land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
     land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
     publish(storage, settings, [("sec_edgar", "1993Q4")])
-    refresh = issuers.refresh_issuers
 
     def fail(*args, **kwargs):
         raise OSError("storage went away")
 
-    monkeypatch.setattr(issuers, "refresh_issuers", fail)
-    with pytest.raises(OSError):
-        publish(storage, settings, [("sec_edgar", "2026-01-02")])
-    monkeypatch.setattr(issuers, "refresh_issuers", refresh)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(issuers, "refresh_issuers", fail)
+        with pytest.raises(OSError, match="storage went away"):
+            publish(storage, settings, [("sec_edgar", "2026-01-02")])
+    assert read_published(storage, FILINGS).num_rows == 70
     assert read_published(storage, ISSUERS).num_rows == 17  # the daily's issuers are missing
+
+
+def test_a_refresh_that_failed_is_caught_up_by_the_next_publish(settings, storage, fixtures_dir, daily_2026) -> None:
+    publish_daily_leaving_issuers_behind(settings, storage, fixtures_dir, daily_2026)
 
     caught_up = publish(storage, settings, [("sec_edgar", "1993Q4")])  # another partition, unchanged
 
@@ -936,19 +939,9 @@ def test_an_unreadable_change_feed_falls_back_to_a_recomputation(
     # The feed since the tables' watermark is gone (vacuumed after a week of failed refreshes).
     from deltalake.exceptions import DeltaError
 
-    from filinglake.publish import filings, issuers
+    from filinglake.publish import filings
 
-    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
-    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
-    publish(storage, settings, [("sec_edgar", "1993Q4")])
-
-    def fail(*args, **kwargs):
-        raise OSError("storage went away")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(issuers, "refresh_issuers", fail)
-        with pytest.raises(OSError):
-            publish(storage, settings, [("sec_edgar", "2026-01-02")])  # issuers and daily_counts left behind
+    publish_daily_leaving_issuers_behind(settings, storage, fixtures_dir, daily_2026)
 
     def vacuumed(*args, **kwargs):
         raise DeltaError("Generic DeltaTable error: change data files not found")
