@@ -9,8 +9,8 @@ its body with distinct CIKs per copy (805,320 rows, the size of a present-day qu
 
 The ``history`` stage measures publish against a growing ``filings`` table: ``--quarters`` N synthetic
 quarters are built at run time from the real 2016 Q3 file (dates shifted into each of the N quarters
-ending with 2020 Q1, accession numbers made unique per quarter, same CIKs; nothing is stored), landed,
-and published one by one. It prints, side by side: the publish time and peak RSS of the first quarter
+ending with 2020 Q1, the last one cut at 2020-03-18, accession numbers made unique per quarter, same
+CIKs; nothing is stored), landed, and published one by one. It prints, side by side: the publish time and peak RSS of the first quarter
 (into an empty table) and of the N-th (into N-1 quarters), and the real daily index of 2020-03-18
 published into the history table vs into an empty table (ratios). Each publish runs in its own process.
 
@@ -176,12 +176,12 @@ def history_quarters(count: int) -> list[tuple[int, int]]:
     return [(i // 4, i % 4 + 1) for i in range(end - count + 1, end + 1)]
 
 
-def synthetic_quarter(text: bytes, index: int, year: int, quarter: int) -> bytes:
+def synthetic_quarter(text: bytes, index: int, year: int, quarter: int, before=None) -> bytes:
     """The real 2016 Q3 master index (``text``, gunzipped) moved into ``year`` Q``quarter``.
 
     Dates keep their day (clamped to the month's length) in the same month of the quarter; every
     accession gets the quarter's own two leading digits (``index`` + 10), so each quarter's filings
-    are distinct; CIKs and names stay the real ones.
+    are distinct; CIKs and names stay the real ones. ``before`` (a date): only the lines filed before it.
     """
     import calendar
 
@@ -196,6 +196,11 @@ def synthetic_quarter(text: bytes, index: int, year: int, quarter: int) -> bytes
 
     body = re.sub(rb"\|(\d{4})-(\d{2})-(\d{2})\|", move, text[start:])
     body = re.sub(rb"/\d{2}(\d{8}-\d{2}-\d{6})\.txt", lambda m: b"/%02d%s.txt" % (index + 10, m[1]), body)
+    if before is not None:  # the history as it stands on the daily's day: nothing filed from that day on
+        stamp = before.isoformat().encode()
+        body = b"".join(ln for ln in body.splitlines(keepends=True)
+                        if not re.search(rb"\|(\d{4}-\d{2}-\d{2})\|", ln)
+                        or re.search(rb"\|(\d{4}-\d{2}-\d{2})\|", ln)[1] < stamp)
     return text[:start] + body
 
 
@@ -210,13 +215,15 @@ def _write_manifest(root: Path, partition: str, result) -> None:
 
 def history_land(root: Path, count: int) -> dict:
     """Land the synthetic quarters into ``root``; returns rows per partition."""
-    from datetime import UTC, datetime
+    from datetime import UTC, date, datetime
 
     text = gzip.decompress(MASTER.read_bytes())
     rows = {}
-    for index, (year, quarter) in enumerate(history_quarters(count)):
+    quarters = history_quarters(count)
+    for index, (year, quarter) in enumerate(quarters):
         partition = f"{year}Q{quarter}"
-        data = synthetic_quarter(text, index, year, quarter)
+        last = (year, quarter) == quarters[-1]
+        data = synthetic_quarter(text, index, year, quarter, before=date(2020, 3, 18) if last else None)
         ingested = datetime(year + (quarter == 4), 1 if quarter == 4 else 3 * quarter + 1, 2, tzinfo=UTC)
         result, _ = _landed(data, root, partition, "master.idx", ingested)
         _write_manifest(root, partition, result)
