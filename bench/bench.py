@@ -10,6 +10,13 @@ its body with distinct CIKs per copy (805,320 rows, the size of a present-day qu
 Stage ``gx_daily`` runs once, not per input: one process validates a real 50-row SEC day landed as
 several daily partitions, first partition (GX import and set-up) side by side with the rest.
 
+The ``history`` stage measures publish against a growing ``filings`` table: ``--quarters`` N synthetic
+quarters are built at run time from the real 2016 Q3 file (dates shifted into each of the N quarters
+ending with 2020 Q1, the last one cut at 2020-03-18, accession numbers made unique per quarter, same
+CIKs; nothing is stored), landed, and published one by one. It prints, side by side: the publish time and peak RSS of the first quarter
+(into an empty table) and of the N-th (into N-1 quarters), and the real daily index of 2020-03-18
+published into the history table vs into an empty table (ratios). Each publish runs in its own process.
+
 Figures are printed as rows/s and as ratios; nothing here asserts a time.
 """
 
@@ -30,7 +37,10 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("FILINGLAKE_FIXTURES") or PROJECT.parent / "shared" / "fixtures")
 MASTER = FIXTURES / "edgar/full-index/2016/QTR3/master.gz"
-STAGES = ["floor", "pandas", "parse", "land", "gx"]
+DAILY = FIXTURES / "edgar/daily/form.20200318.idx"
+STAGES = ["floor", "pandas", "parse", "land", "gx", "history"]
+#: the last synthetic quarter of the history stage: the quarter of the daily index it publishes
+HISTORY_END = (2020, 1)
 TARGETS = {"land": 500_000, "gx": 250_000}
 #: stages that run once per bench, each in its own process, on inputs of their own
 ONCE_STAGES = ["gx_daily"]
@@ -102,7 +112,7 @@ def stage_parse(data: bytes) -> int:
     return parse_index(data, "master.gz").num_rows
 
 
-def _landed(data: bytes, root: Path):
+def _landed(data: bytes, root: Path, partition: str = "2016Q3", name: str = "master.gz", ingested_at=None):
     from datetime import UTC, datetime
 
     from filinglake.ingest.landing import with_lineage
@@ -112,12 +122,13 @@ def _landed(data: bytes, root: Path):
     from filinglake.storage import Storage, clean_key, quarantine_key
 
     source = SecEdgar()
-    rules = source.rules(source.partition("2016Q3"))
-    table = with_lineage(source.parse(data, "master.gz"), "raw/bench", datetime(2026, 1, 1, tzinfo=UTC))
+    rules = source.rules(source.partition(partition))
+    ingested_at = ingested_at or datetime(2026, 1, 1, tzinfo=UTC)
+    table = with_lineage(source.parse(data, name), f"raw/bench/{partition}/{name}", ingested_at)
     result = check_rows(table, rules)
     storage = Storage(root.as_uri())
-    storage.write_parquet(quarantine_key("sec_edgar", "2016Q3"), result.quarantine)
-    storage.write_parquet(clean_key("sec_edgar", "2016Q3"), result.clean.cast(FILINGS_SCHEMA))
+    storage.write_parquet(quarantine_key("sec_edgar", partition), result.quarantine)
+    storage.write_parquet(clean_key("sec_edgar", partition), result.clean.cast(FILINGS_SCHEMA))
     return result, rules
 
 
@@ -202,6 +213,137 @@ def run_stage(stage: str, path: Path, repeat: int) -> dict:
             "peak_rss_mb": round(peak_mb), **extra}
 
 
+# -- history: publish against a growing table ----------------------------------------------------
+
+
+def history_quarters(count: int) -> list[tuple[int, int]]:
+    """The ``count`` quarters (year, quarter) ending with HISTORY_END, oldest first."""
+    end = HISTORY_END[0] * 4 + HISTORY_END[1] - 1
+    return [(i // 4, i % 4 + 1) for i in range(end - count + 1, end + 1)]
+
+
+def synthetic_quarter(text: bytes, index: int, year: int, quarter: int, before=None) -> bytes:
+    """The real 2016 Q3 master index (``text``, gunzipped) moved into ``year`` Q``quarter``.
+
+    Dates keep their day (clamped to the month's length) in the same month of the quarter; every
+    accession gets the quarter's own two leading digits (``index`` + 10), so each quarter's filings
+    are distinct; CIKs and names stay the real ones. ``before`` (a date): only the lines filed before it.
+    """
+    import calendar
+
+    start = _body_offset(text)
+    shift = (year * 12 + 3 * quarter - 3) - (2016 * 12 + 6)
+
+    def move(match: re.Match) -> bytes:
+        y, m, d = int(match[1]), int(match[2]), int(match[3])
+        i = y * 12 + m - 1 + shift
+        ny, nm = i // 12, i % 12 + 1
+        return b"|%04d-%02d-%02d|" % (ny, nm, min(d, calendar.monthrange(ny, nm)[1]))
+
+    body = re.sub(rb"\|(\d{4})-(\d{2})-(\d{2})\|", move, text[start:])
+    body = re.sub(rb"/\d{2}(\d{8}-\d{2}-\d{6})\.txt", lambda m: b"/%02d%s.txt" % (index + 10, m[1]), body)
+    if before is not None:  # the history as it stands on the daily's day: nothing filed from that day on
+        stamp = before.isoformat().encode()
+        body = b"".join(ln for ln in body.splitlines(keepends=True)
+                        if not re.search(rb"\|(\d{4}-\d{2}-\d{2})\|", ln)
+                        or re.search(rb"\|(\d{4}-\d{2}-\d{2})\|", ln)[1] < stamp)
+    return text[:start] + body
+
+
+def _write_manifest(root: Path, partition: str, result) -> None:
+    from filinglake.storage import Storage, clean_key, manifest_key, quarantine_key
+
+    Storage(root.as_uri()).put_json(manifest_key("sec_edgar", partition), {
+        **result.counts(), "status": "landed",
+        "outputs": {"clean": clean_key("sec_edgar", partition), "quarantine": quarantine_key("sec_edgar", partition)},
+    })
+
+
+def history_land(root: Path, count: int) -> dict:
+    """Land the synthetic quarters into ``root``; returns rows per partition."""
+    from datetime import UTC, date, datetime
+
+    text = gzip.decompress(MASTER.read_bytes())
+    rows = {}
+    quarters = history_quarters(count)
+    for index, (year, quarter) in enumerate(quarters):
+        partition = f"{year}Q{quarter}"
+        last = (year, quarter) == quarters[-1]
+        data = synthetic_quarter(text, index, year, quarter, before=date(2020, 3, 18) if last else None)
+        ingested = datetime(year + (quarter == 4), 1 if quarter == 4 else 3 * quarter + 1, 2, tzinfo=UTC)
+        result, _ = _landed(data, root, partition, "master.idx", ingested)
+        _write_manifest(root, partition, result)
+        rows[partition] = result.rows_written
+    return rows
+
+
+def history_land_daily(root: Path) -> int:
+    from datetime import UTC, datetime
+
+    result, _ = _landed(DAILY.read_bytes(), root, "2020-03-18", DAILY.name, datetime(2020, 3, 19, tzinfo=UTC))
+    _write_manifest(root, "2020-03-18", result)
+    return result.rows_written
+
+
+def history_publish(root: Path, partitions: list[str]) -> dict:
+    """Publish ``partitions`` one at a time; the figures of the last one (this process's peak RSS)."""
+    from filinglake.publish.run import publish
+    from filinglake.storage import Storage
+
+    storage = Storage(root.as_uri())
+    result, seconds = {}, 0.0
+    for partition in partitions:
+        t0 = time.perf_counter()
+        result = publish(storage, None, [("sec_edgar", partition)])
+        seconds = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"partition": partitions[-1], "rows_read": result["rows_read"], "inserted": result["inserted"],
+            "seconds": round(seconds, 3), "peak_rss_mb": round(peak_mb)}
+
+
+def history_imports() -> dict:
+    """The floor of every publish process: the imports alone."""
+    import filinglake.publish.run  # noqa: F401
+
+    return {"seconds": 0.0, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def _history_child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--history-child", *args],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_history(count: int, folder: Path) -> dict:
+    history, empty = folder / "history", folder / "empty"
+    quarters = [f"{y}Q{q}" for y, q in history_quarters(count)]
+    landed = _history_child("land", str(history), str(count))
+    _history_child("land-daily", str(history))
+    _history_child("land-daily", str(empty))
+    floor = _history_child("imports")
+    first = _history_child("publish", str(history), quarters[0])
+    if count > 2:
+        _history_child("publish", str(history), *quarters[1:-1])
+    last = _history_child("publish", str(history), quarters[-1]) if count > 1 else first
+    daily_empty = _history_child("publish", str(empty), "2020-03-18")
+    daily_history = _history_child("publish", str(history), "2020-03-18")
+    rows = sum(landed.values())
+    print(f"history: {count} synthetic quarter(s) {quarters[0]}..{quarters[-1]}, {rows:,} clean rows; "
+          f"daily 2020-03-18: {daily_empty['rows_read']:,} rows", flush=True)
+    print(f"  imports only              peak {floor['peak_rss_mb']:>5} MB")
+    print(f"  publish quarter 1 (empty)  {first['seconds']:7.2f} s  peak {first['peak_rss_mb']:>5} MB")
+    print(f"  publish quarter {count} (+{rows - landed[quarters[-1]]:,} rows)  {last['seconds']:7.2f} s  "
+          f"peak {last['peak_rss_mb']:>5} MB")
+    print(f"  daily into empty table     {daily_empty['seconds']:7.2f} s  peak {daily_empty['peak_rss_mb']:>5} MB")
+    print(f"  daily into history table   {daily_history['seconds']:7.2f} s  peak {daily_history['peak_rss_mb']:>5} MB")
+    print(f"  daily history / empty: time {daily_history['seconds'] / daily_empty['seconds']:.2f}x, "
+          f"peak RSS {daily_history['peak_rss_mb'] / daily_empty['peak_rss_mb']:.2f}x (target <= 1.5x)")
+    print(f"  quarter {count} / quarter 1: time {last['seconds'] / first['seconds']:.2f}x, "
+          f"peak RSS {last['peak_rss_mb'] / first['peak_rss_mb']:.2f}x", flush=True)
+    return {"stage": "history", "quarters": count, "history_rows": rows, "imports": floor, "first_quarter": first,
+            "last_quarter": last, "daily_empty": daily_empty, "daily_history": daily_history}
+
+
 # -- driver -------------------------------------------------------------------------------------
 
 
@@ -222,7 +364,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--stages", nargs="+", default=STAGES + ONCE_STAGES, choices=STAGES + ONCE_STAGES)
+    parser.add_argument("--quarters", type=int, default=4, help="synthetic quarters of the history stage")
     parser.add_argument("--child", nargs=2, metavar=("STAGE", "FILE"), help=argparse.SUPPRESS)
+    parser.add_argument("--history-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         if args.child[0] == "gx_daily":
@@ -230,13 +374,25 @@ def main() -> None:
         else:
             print(json.dumps(run_stage(args.child[0], Path(args.child[1]), args.repeat)))
         return
+    if args.history_child:
+        what, *rest = args.history_child
+        if what == "land":
+            out = history_land(Path(rest[0]), int(rest[1]))
+        elif what == "land-daily":
+            out = {"rows": history_land_daily(Path(rest[0]))}
+        elif what == "imports":
+            out = history_imports()
+        else:
+            out = history_publish(Path(rest[0]), rest[1:])
+        print(json.dumps(out))
+        return
     if not MASTER.exists():
         sys.exit(f"bench: {MASTER} not found; set FILINGLAKE_FIXTURES to the shared fixtures folder")
     results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for copies in args.copies:
+        for copies in args.copies if set(args.stages) - {"history"} else []:
             path = make_input(copies, Path(tmp))
-            for stage in [s for s in args.stages if s in STAGES]:
+            for stage in [s for s in args.stages if s in STAGES and s != "history"]:
                 out = subprocess.run(
                     [sys.executable, __file__, "--repeat", str(args.repeat), "--child", stage, str(path)],
                     check=True, capture_output=True, text=True,
@@ -245,12 +401,14 @@ def main() -> None:
                 results.append(row)
                 print(f"{row['input']:>3} {stage:7s} {row['rows']:>9,} rows  {row['best_s']:7.3f} s  "
                       f"{row['rows_per_s']:>11,} rows/s  peak {row['peak_rss_mb']:>5} MB", flush=True)
+        if "history" in args.stages:
+            results.append(run_history(args.quarters, Path(tmp)))
     if "gx_daily" in args.stages:
         results.append(gx_daily_side_by_side())
     print()
     print("ratios (same run, same machine):")
     for copies in args.copies:
-        by = {r["stage"]: r for r in results if r["input"] == f"{copies}x"}
+        by = {r["stage"]: r for r in results if r.get("input") == f"{copies}x"}
         if {"parse", "floor"} <= by.keys():
             print(f"  {copies}x parse / floor time: {by['parse']['best_s'] / by['floor']['best_s']:.2f}x (target <= 2x)")
         if {"parse", "pandas"} <= by.keys():

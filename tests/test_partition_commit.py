@@ -19,7 +19,7 @@ from filinglake import report
 from filinglake.config import Settings
 from filinglake.ingest.gx_record import validate_partition
 from filinglake.ingest.landing import Context, fetch_partition, write_partition
-from filinglake.publish.run import clean_partitions, read_clean
+from filinglake.publish.clean_layer import clean_partitions, read_clean
 from filinglake.query import run_query
 from filinglake.sources.sec_edgar import SecEdgar
 from filinglake.storage import Storage

@@ -29,6 +29,10 @@ from filinglake.cli.app import main as cli_main
 from filinglake.config import Settings
 from filinglake.ingest import landing as pipeline
 from filinglake.publish import delta
+from filinglake.publish.clean_layer import PublishError, clean_partitions
+from filinglake.publish.daily_counts import DAILY_COUNTS
+from filinglake.publish.filings import FILINGS, changed_rows, rows_for_keys
+from filinglake.publish.issuers import ISSUERS
 from filinglake.publish.references import (
     SEC_TICKERS_NAME,
     SEC_TICKERS_SOURCE,
@@ -36,21 +40,10 @@ from filinglake.publish.references import (
     fetch_sec_company_tickers,
     parse_company_tickers,
 )
-from filinglake.publish.run import (
-    DAILY_COUNTS,
-    FILINGS,
-    ISSUERS,
-    PUBLISHED_FILINGS_SCHEMA,
-    PublishError,
-    changed_rows,
-    clean_partitions,
-    compact_and_vacuum,
-    publish,
-    read_published,
-    rows_for_keys,
-)
+from filinglake.publish.run import compact_and_vacuum, publish, read_published
 from filinglake.query import QueryError, run_query, write_result
 from filinglake.report import write_report
+from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
 from filinglake.storage import Storage
 
 DAILY_2026 = "edgar/daily/master.20260102.excerpt.idx"
@@ -72,11 +65,11 @@ CNINFO_PARTITION = "stock=000001:2001-01-01..2002-12-31"
 # ------------------------------------------------------------------------------------------------
 
 
-def land(settings: Settings, source: str, partition: str, name: str, data: bytes) -> dict:
+def land(settings: Settings, source: str, partition: str, name: str, data: bytes, *, force: bool = False) -> dict:
     """Archive ``data`` as the partition's raw file and write its clean/quarantine Parquet (no network)."""
     ctx = pipeline.Context.build(source, partition, settings)
     ref = ctx.storage.archive_raw(source, partition, name, data, f"https://example.invalid/{name}")
-    return pipeline.write_partition(ctx, {"raw": [ref.to_dict()]})
+    return pipeline.write_partition(ctx, {"raw": [ref.to_dict()]}, force=force)
 
 
 def as_quarterly(daily: bytes, quarter_header: bytes) -> bytes:
@@ -652,3 +645,324 @@ def test_publish_and_query_on_s3(moto_s3: str, fixtures_dir: Path, daily_2026: b
     page = storage.get_bytes("reports/index.html").decode("utf-8")
     assert '<g class="series" data-source="sec_edgar"' in page and "<rect" in page  # the chart
     assert "Latest alerts (1 in total)" in page
+
+
+# ------------------------------------------------------------------------------------------------
+# Concurrent publishes and lost commits
+# ------------------------------------------------------------------------------------------------
+
+
+def published_state(storage: Storage) -> dict[str, list[dict]]:
+    """Every published table's rows, sorted (filings without the per-commit lineage-free columns)."""
+    counts = read_published(storage, DAILY_COUNTS)
+    return {
+        FILINGS: sorted_rows(read_published(storage, FILINGS)),
+        ISSUERS: sorted_rows(read_published(storage, ISSUERS)),
+        DAILY_COUNTS: counts.sort_by([(c, "ascending") for c in ("filing_date", "form_type", "exchange")]).to_pylist(),
+    }
+
+
+def land_daily_and_quarter(settings: Settings, daily_2026: bytes, quarter_header: bytes) -> None:
+    """The real 2026-01-02 excerpt, and the same 50 rows as the 2026Q1 index lists them: the same keys twice."""
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    land(settings, "sec_edgar", "2026Q1", "master.idx", as_quarterly(daily_2026, quarter_header))
+
+
+def sequential_state(settings: Settings, tmp_path: Path) -> dict[str, list[dict]]:
+    """The reference: a copy of the lake as landed, the daily and the quarterly published one after the other."""
+    import shutil
+
+    copy = tmp_path / "sequential"
+    shutil.copytree(Storage.from_settings(settings).base, copy)
+    storage = Storage(copy.as_uri())
+    publish(storage, None, [("sec_edgar", "2026-01-02")])
+    publish(storage, None, [("sec_edgar", "2026Q1")])
+    return published_state(storage)
+
+
+def test_two_publishes_racing_on_the_same_keys_leave_one_row_per_key(
+    settings, storage, daily_2026, quarter_header, tmp_path, monkeypatch
+) -> None:
+    # Both publishes read the table before either writes (a barrier between reading and writing), so
+    # both find the 50 keys new and both append them: the later one must fold them back into one row each.
+    import threading
+
+    from filinglake.publish import filings
+
+    land_daily_and_quarter(settings, daily_2026, quarter_header)
+    expected = sequential_state(settings, tmp_path)
+    barrier = threading.Barrier(2, timeout=60)
+    classify = filings._classify
+    calls = []
+
+    def classify_then_wait(folded, existing):
+        result = classify(folded, existing)
+        calls.append(1)
+        if len(calls) <= 2:  # the first try of each publish
+            barrier.wait()
+        return result
+
+    monkeypatch.setattr(filings, "_classify", classify_then_wait)
+    results: dict[str, dict] = {}
+    errors: list[BaseException] = []
+
+    def run(partition: str) -> None:
+        try:
+            results[partition] = publish(storage, settings, [("sec_edgar", partition)])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in ("2026-01-02", "2026Q1")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert results["2026-01-02"]["inserted"] == results["2026Q1"]["inserted"] == 50  # both appended
+    assert sum(r.get("repaired", 0) for r in results.values()) == 50
+    assert published_state(storage) == expected
+    again = publish(storage, settings)
+    assert (again["inserted"], again["updated"]) == (0, 0)
+
+
+def test_two_publish_commands_at_once_both_succeed_or_the_loser_says_one_line(
+    settings, storage, daily_2026, quarter_header, tmp_path
+) -> None:
+    import subprocess
+    import sys
+
+    land_daily_and_quarter(settings, daily_2026, quarter_header)
+    expected = sequential_state(settings, tmp_path)
+    script = "import sys; from filinglake.cli.app import main; sys.exit(main(sys.argv[1:]))"
+    environment = {**__import__("os").environ, "FILINGLAKE_STORAGE": settings.storage}
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, "publish", "--partition", f"sec_edgar/{p}", "--no-alerts"],
+                         env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for p in ("2026-01-02", "2026Q1")
+    ]
+    outcomes = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in processes]
+
+    for code, _, err in outcomes:
+        assert "Traceback" not in err
+        assert code in (0, 2)
+        if code == 2:
+            assert len([ln for ln in err.splitlines() if ln.startswith("filinglake: error:")]) == 1
+    if any(code != 0 for code, _, _ in outcomes):  # the loser: publishing again completes the table
+        publish(storage, settings)
+    assert published_state(storage) == expected
+
+
+def test_a_commit_that_keeps_losing_fails_with_one_line(settings, daily_2026, monkeypatch, capsys) -> None:
+    from deltalake.exceptions import CommitFailedError
+
+    from filinglake.publish import delta, filings
+
+    monkeypatch.setenv("FILINGLAKE_STORAGE", settings.storage)
+    monkeypatch.setattr(delta, "COMMIT_BACKOFF_SECONDS", 0.01)
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    tries = []
+
+    def lose(*args, **kwargs):
+        tries.append(1)
+        raise CommitFailedError("Transaction failed: version already exists: 1")
+
+    monkeypatch.setattr(filings, "_append", lose)
+
+    assert cli_main(["publish", "--no-alerts"]) == 2
+
+    err = capsys.readouterr().err
+    assert len(tries) == delta.COMMIT_ATTEMPTS
+    errors = [ln for ln in err.splitlines() if ln.startswith("filinglake: error:")]
+    assert errors == [errors[0]] and "published/filings: a concurrent writer committed first" in errors[0]
+    assert "Traceback" not in err
+    assert read_published(Storage.from_settings(settings), FILINGS).num_rows == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# The ledger: publishing what is new or changed
+# ------------------------------------------------------------------------------------------------
+
+
+def table_versions(storage: Storage) -> dict[str, int]:
+    return {name: delta.open_table(storage, name).version() for name in delta.existing_tables(storage)}
+
+
+def test_publish_pending_publishes_only_new_or_changed_partitions(
+    settings, storage, daily_2026, fixtures_dir, monkeypatch
+) -> None:
+    from filinglake.publish import run
+    from filinglake.publish.ledger import read_ledger
+
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    first = run.publish_pending(storage, settings)
+    assert first["partitions"] == [["sec_edgar", "2026-01-02"]] and first["inserted"] == 50
+    assert set(read_ledger(storage)) == {"sec_edgar/2026-01-02"}
+
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    second = run.publish_pending(storage, settings)
+    assert second["partitions"] == [["sec_edgar", "1993Q4"]] and second["inserted"] == 20
+
+    # nothing new: no clean data read, no table written
+    versions = table_versions(storage)
+
+    def must_not_read(*args, **kwargs):
+        raise AssertionError("a no-op publish read the clean layer")
+
+    monkeypatch.setattr(run, "read_clean", must_not_read)
+    assert run.publish_pending(storage, settings)["partitions"] == []
+    # landing the same bytes again writes a new manifest with the same content: still nothing to do
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    noop = run.publish_pending(storage, settings)
+    assert noop["partitions"] == [] and noop["version"] == noop["version_before"] == versions[FILINGS]
+    assert table_versions(storage) == versions
+    monkeypatch.undo()
+
+    # a (forced) re-landing with other rows (the last line of the day dropped) is published again, alone
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026.rstrip(b"\n").rsplit(b"\n", 1)[0],
+         force=True)
+    changed = run.publish_pending(storage, settings)
+    assert changed["partitions"] == [["sec_edgar", "2026-01-02"]] and changed["rows_read"] == 49
+    assert run.publish_pending(storage, settings)["partitions"] == []
+
+
+def test_content_id_follows_the_data_not_the_timing() -> None:
+    from filinglake.publish.ledger import content_id
+
+    manifest = {"outputs": {"clean": "clean/x.parquet", "clean_bytes": 100}, "rows_in": 3, "rows_written": 2,
+                "duplicates": 1, "quarantined": 0, "finished_at": "2026-01-02T00:00:00+00:00", "seconds": 1.5}
+    assert content_id(manifest) == content_id({**manifest, "finished_at": "2026-01-03T00:00:00+00:00", "seconds": 9})
+    assert content_id(manifest) != content_id({**manifest, "rows_written": 3})
+    assert content_id(manifest) != content_id({**manifest, "outputs": {"clean": "clean/x.parquet", "clean_bytes": 99}})
+
+
+def test_content_id_of_a_committed_partition_follows_its_files_sha256() -> None:
+    from filinglake.publish.ledger import content_id
+
+    files = {"clean": [{"key": "clean/filings/source=s/partition=p/ab.parquet", "size": 10, "sha256": "ab", "rows": 2}],
+             "quarantine": [{"key": "quarantine/source=s/partition=p/cd.parquet", "size": 5, "sha256": "cd", "rows": 0}]}
+    manifest = {"source": "s", "partition": "p", "files": files, "rows_in": 2, "rows_written": 2, "duplicates": 0,
+                "quarantined": 0, "finished_at": "2026-01-02T00:00:00+00:00"}
+    assert content_id(manifest) == content_id({**manifest, "finished_at": "2026-01-03T00:00:00+00:00"})
+    changed = {**files, "clean": [{**files["clean"][0], "sha256": "ef"}]}
+    assert content_id(manifest) != content_id({**manifest, "files": changed})
+
+
+def test_publish_command_without_arguments_publishes_what_is_pending(settings, storage, daily_2026, fixtures_dir,
+                                                                     monkeypatch, capsys) -> None:
+    monkeypatch.setenv("FILINGLAKE_STORAGE", settings.storage)
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    assert cli_main(["publish", "--no-alerts"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["partitions"] == 1
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    assert cli_main(["publish", "--no-alerts"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (out["partitions"], out["inserted"]) == (1, 20)
+    assert cli_main(["publish", "--no-alerts"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["partitions"] == 0
+    assert cli_main(["publish", "--all", "--no-alerts"]) == 0  # everything again: nothing changes
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (out["partitions"], out["inserted"], out["updated"], out["unchanged"]) == (2, 0, 0, 70)
+
+
+# ------------------------------------------------------------------------------------------------
+# issuers and daily_counts kept in step incrementally: equal to a recomputation from all of filings
+# ------------------------------------------------------------------------------------------------
+
+
+def assert_tables_match_a_recomputation(storage: Storage) -> None:
+    from filinglake.publish.daily_counts import build_daily_counts
+    from filinglake.publish.issuers import build_issuers
+    from filinglake.publish.references import issuer_references
+
+    filings = read_published(storage, FILINGS)
+    keys = list(zip(filings["filing_id"].to_pylist(), filings["issuer_id"].to_pylist(), strict=True))
+    assert len(keys) == len(set(keys))  # one row per key
+    sources = sorted(set(filings["source"].to_pylist()))
+    expected_issuers = build_issuers(filings, issuer_references(storage, sources))
+    assert sorted_rows(read_published(storage, ISSUERS)) == sorted_rows(expected_issuers)
+    order = [(c, "ascending") for c in ("source", "filing_date", "exchange", "form_type")]
+    assert (read_published(storage, DAILY_COUNTS).sort_by(order).to_pylist()
+            == build_daily_counts(filings).sort_by(order).to_pylist())
+
+
+def test_issuers_and_daily_counts_stay_exact_publish_after_publish(
+    settings, storage, fixtures_dir, daily_2026, quarter_header
+) -> None:
+    # Real dailies (2020-03-18 lists 144 back-dated rows, back to 2019-07-18), a real quarter, the same
+    # rows again as a quarterly index, a rename, a filing listed under another month, new tickers.
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx", (fixtures_dir / "edgar/daily/form.20200318.idx")
+         .read_bytes())
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    renamed = as_quarterly(daily_2026, quarter_header).replace(b"|OLD MARKET CAPITAL Corp|", b"|OMC Holdings Corp|")
+    land(settings, "sec_edgar", "2026Q1", "master.idx", renamed)
+    moved = re.sub(rb"\|2026-01-02\|", b"|2025-12-31|", as_quarterly(daily_2026, quarter_header), count=1)
+    land(settings, "sec_edgar", "2025Q4", "master.idx", moved)
+
+    steps = [("sec_edgar", "1993Q4"), ("sec_edgar", "2020-03-18"), ("sec_edgar", "2026-01-02"),
+             ("sec_edgar", "2026Q1"), ("sec_edgar", "2025Q4")]
+    results = []
+    for partition in steps:
+        results.append(publish(storage, settings, [partition]))
+        assert_tables_match_a_recomputation(storage)
+    # the 2020-03-18 day: its 3,000-odd issuers mostly stepped forward, not recomputed from filings
+    day = results[1]
+    assert day["inserted"] > 3_000 and day["issuers"]["inserted"] > 2_500
+    assert day["issuers"]["recomputed"] < day["issuers"]["rows"] / 10
+    # a new reference list reaches the issuers of the next batch, and a rebuild reaches all of them
+    archive_company_tickers(storage, fixtures_dir)
+    publish(storage, settings, [("sec_edgar", "2026-01-02")])
+    publish(storage, settings, [("sec_edgar", "2026-01-02")], rebuild_issuers=["sec_edgar"])
+    assert_tables_match_a_recomputation(storage)
+    assert publish(storage, settings)["inserted"] == 0
+    assert_tables_match_a_recomputation(storage)
+
+
+def publish_daily_leaving_issuers_behind(settings: Settings, storage: Storage, fixtures_dir: Path,
+                                         daily_2026: bytes) -> None:
+    """1993Q4 published whole; then the 2026-01-02 daily merged into filings while issuers fails."""
+    from filinglake.publish import issuers
+
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    publish(storage, settings, [("sec_edgar", "1993Q4")])
+
+    def fail(*args, **kwargs):
+        raise OSError("storage went away")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(issuers, "refresh_issuers", fail)
+        with pytest.raises(OSError, match="storage went away"):
+            publish(storage, settings, [("sec_edgar", "2026-01-02")])
+    assert read_published(storage, FILINGS).num_rows == 70
+    assert read_published(storage, ISSUERS).num_rows == 17  # the daily's issuers are missing
+
+
+def test_a_refresh_that_failed_is_caught_up_by_the_next_publish(settings, storage, fixtures_dir, daily_2026) -> None:
+    publish_daily_leaving_issuers_behind(settings, storage, fixtures_dir, daily_2026)
+
+    caught_up = publish(storage, settings, [("sec_edgar", "1993Q4")])  # another partition, unchanged
+
+    assert caught_up["inserted"] == 0 and caught_up["issuers"]["inserted"] == 16
+    assert_tables_match_a_recomputation(storage)
+
+
+def test_an_unreadable_change_feed_falls_back_to_a_recomputation(
+    settings, storage, fixtures_dir, daily_2026, monkeypatch
+) -> None:
+    # The feed since the tables' watermark is gone (vacuumed after a week of failed refreshes).
+    from deltalake.exceptions import DeltaError
+
+    from filinglake.publish import filings
+
+    publish_daily_leaving_issuers_behind(settings, storage, fixtures_dir, daily_2026)
+
+    def vacuumed(*args, **kwargs):
+        raise DeltaError("Generic DeltaTable error: change data files not found")
+
+    monkeypatch.setattr(filings, "change_feed", vacuumed)
+    result = publish(storage, settings, [("sec_edgar", "1993Q4")])
+
+    assert result["issuers"]["rebuilt"] == ["sec_edgar"] and result["issuers"]["inserted"] == 16
+    assert_tables_match_a_recomputation(storage)

@@ -19,7 +19,10 @@ from fakes.replay import file_reply
 from fakes.sec_edgar import sec_archive_routes
 from support.airflow_harness import load_dag, run_dag
 
-from filinglake.publish.run import DAILY_COUNTS, FILINGS, ISSUERS, read_published
+from filinglake.publish.daily_counts import DAILY_COUNTS
+from filinglake.publish.filings import FILINGS
+from filinglake.publish.issuers import ISSUERS
+from filinglake.publish.run import read_published
 from filinglake.sources import source_names
 from filinglake.storage import Storage
 from filinglake_airflow.assets import CLEAN_ASSETS
@@ -186,10 +189,10 @@ def test_a_retried_publish_still_hands_the_first_try_rows_to_the_alerts(
     # The first try merges filings, then fails on issuers; the retry finds every row unchanged. The
     # alerts task must still see the rows the first try inserted: it evaluates every filings version
     # since its source's mark, not just what this try changed.
-    import filinglake.publish.run as publish_module
+    import filinglake.publish.issuers as publish_module
     from filinglake.config import load_settings
     from filinglake.ingest import landing as pipeline
-    from filinglake.publish.run import changed_rows
+    from filinglake.publish.filings import changed_rows
 
     server = replay_server({})  # documents are fetched here, never from www.sec.gov (404: recorded as an error)
     watchlist = tmp_path / "watchlist.yaml"

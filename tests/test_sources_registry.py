@@ -47,7 +47,7 @@ SEC_BLOCK_PAGE = "edgar/errors/sec_request_rate_threshold_exceeded.html"
 
 
 def test_every_source_declares_what_other_modules_read():
-    from filinglake.publish.run import SOURCE_ISSUER_COLUMNS
+    from filinglake.publish.issuers import SOURCE_ISSUER_COLUMNS
 
     assert source_names() == ["cninfo", "hkex", "sec_edgar"]
     for source in all_sources():
@@ -199,8 +199,8 @@ def test_document_capture_follows_the_sources_hosts_and_roots(throwaway, monkeyp
 
 
 def test_issuer_references_and_columns_come_from_the_source(throwaway, tmp_path, fixtures_dir):
+    from filinglake.publish.issuers import build_issuers
     from filinglake.publish.references import issuer_references
-    from filinglake.publish.run import build_issuers
     from filinglake.storage import Storage
 
     storage = Storage(tmp_path.as_uri())

@@ -35,15 +35,10 @@ import pyarrow as pa
 from filinglake import manifests
 from filinglake.errors import FilinglakeError
 from filinglake.publish import delta
-from filinglake.publish.run import (
-    DAILY_COUNTS,
-    DAILY_COUNTS_SCHEMA,
-    FILINGS,
-    ISSUERS,
-    ISSUERS_SCHEMA,
-    PUBLISHED_FILINGS_SCHEMA,
-)
-from filinglake.schema import QUARANTINE_SCHEMA
+from filinglake.publish.daily_counts import DAILY_COUNTS
+from filinglake.publish.filings import FILINGS
+from filinglake.publish.issuers import ISSUERS
+from filinglake.schema import DAILY_COUNTS_SCHEMA, ISSUERS_SCHEMA, PUBLISHED_FILINGS_SCHEMA, QUARANTINE_SCHEMA
 from filinglake.storage import s3fs_filesystem
 
 if TYPE_CHECKING:

@@ -97,3 +97,78 @@ ALERTS_SCHEMA = pa.schema(
         pa.field("title_clean", pa.string()),  # the title decoded, as shown to people (last: older tables gain it)
     ]
 )
+
+
+# ================================================================================================
+# Published tables (Delta, under published/<name>): written by filinglake.publish
+# ================================================================================================
+# Each table is listed as (column, Arrow type, meaning); every column is nullable in Arrow. The
+# module that maintains a table is named after it: filinglake/publish/<table>.py.
+
+_TIMESTAMP_UTC = pa.timestamp("us", tz="UTC")
+_STRINGS = pa.list_(pa.string())
+
+#: ``published/filings``: one row per (filing_id, issuer_id) across every source and every ingest,
+#: partitioned by ``source`` and ``filing_month``; see :mod:`filinglake.publish.filings`.
+PUBLISHED_FILINGS_FIELDS: list[tuple[str, pa.DataType, str]] = [
+    ("filing_id", pa.string(), "`<source>:<native id>` (key, with issuer_id)"),
+    ("issuer_id", pa.string(), "CIK, CNINFO orgId, HKEX stock code (key, with filing_id)"),
+    ("source", pa.string(), "`sec_edgar`, `cninfo`, `hkex` (partition column)"),
+    ("exchange", pa.string(), "venue or regulator, from the latest ingest"),
+    ("native_id", pa.string(), "accession number, announcementId, NEWS_ID"),
+    ("ticker", pa.string(), "ticker on the latest ingest that had one"),
+    ("company_name", pa.string(), "issuer name on the latest ingest"),
+    ("company_names", _STRINGS, "every name the filing was listed under, sorted"),
+    ("form_type", pa.string(), "form type of the first ingest (the earliest ingested_at)"),
+    ("form_types", _STRINGS, "every form type it was listed under, sorted (a combined SEC filing has several)"),
+    ("title", pa.string(), "title as filed, latest ingest"),
+    ("title_clean", pa.string(), "title without markup, latest ingest"),
+    ("language", pa.string(), "`en`, `zh`"),
+    ("filed_at", _TIMESTAMP_UTC, "exact filing time where the source has it"),
+    ("filing_date", pa.date32(), "filing date of the first ingest: a row never moves once published"),
+    ("filing_month", pa.string(), "`YYYY-MM` of filing_date (`unknown` without one); partition column"),
+    ("document_url", pa.string(), "document or index page, latest ingest"),
+    ("raw_key", pa.string(), "raw object of the latest ingest"),
+    ("first_seen_at", _TIMESTAMP_UTC, "earliest ingested_at of the rows folded in"),
+    ("last_seen_at", _TIMESTAMP_UTC, "latest ingested_at of the rows folded in"),
+]
+
+#: ``published/issuers``: one row per (source, issuer_id); see :mod:`filinglake.publish.issuers`.
+ISSUERS_FIELDS: list[tuple[str, pa.DataType, str]] = [
+    ("source", pa.string(), "source of its filings (key, with issuer_id; partition column)"),
+    ("issuer_id", pa.string(), "CIK, CNINFO orgId, HKEX stock code (5 digits)"),
+    ("exchange", pa.string(), "exchange of its latest filing"),
+    ("company_name", pa.string(), "the name on its latest filing"),
+    ("former_names", _STRINGS, "every other name it filed under, sorted"),
+    ("ticker", pa.string(), "main ticker: the reference list's first, else the latest filed"),
+    ("tickers", _STRINGS, "every ticker from its filings and the reference list, sorted"),
+    ("cik", pa.string(), "SEC CIK (unpadded); null for other sources"),
+    ("stock_code", pa.string(), "CNINFO 6-digit code, HKEX 5-digit code"),
+    ("org_id", pa.string(), "CNINFO orgId"),
+    ("first_filing_date", pa.date32(), "earliest filing_date of its published rows"),
+    ("last_filing_date", pa.date32(), "latest filing_date of its published rows"),
+    ("filings", pa.int64(), "number of its published rows in filings"),
+    ("last_seen_at", _TIMESTAMP_UTC, "latest last_seen_at of its published rows"),
+]
+
+#: ``published/daily_counts``: published rows per (source, exchange, form_type, filing_date); see
+#: :mod:`filinglake.publish.daily_counts`.
+DAILY_COUNTS_FIELDS: list[tuple[str, pa.DataType, str]] = [
+    ("source", pa.string(), "key, with exchange, form_type and filing_date; partition column"),
+    ("exchange", pa.string(), "exchange of the published rows (empty string when none)"),
+    ("form_type", pa.string(), "the published row's form_type (empty string when a source has none)"),
+    ("filing_date", pa.date32(), "the published row's filing_date (rows without one are not counted)"),
+    ("filing_month", pa.string(), "`YYYY-MM` of filing_date"),
+    ("published_rows", pa.int64(), "published rows: one per (filing_id, issuer_id)"),
+    ("filings", pa.int64(), "distinct filing_id"),
+    ("issuers", pa.int64(), "distinct issuer_id"),
+]
+
+
+def _published_schema(fields: list[tuple[str, pa.DataType, str]]) -> pa.Schema:
+    return pa.schema([pa.field(name, typ) for name, typ, _ in fields])
+
+
+PUBLISHED_FILINGS_SCHEMA = _published_schema(PUBLISHED_FILINGS_FIELDS)
+ISSUERS_SCHEMA = _published_schema(ISSUERS_FIELDS)
+DAILY_COUNTS_SCHEMA = _published_schema(DAILY_COUNTS_FIELDS)

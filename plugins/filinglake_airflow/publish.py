@@ -66,7 +66,7 @@ def partitions_from_events(triggering_asset_events: Any, storage_root: str) -> l
 
 def partitions_from_params(params: Mapping[str, Any], storage: Storage) -> list[list[str]]:
     """[source, partition] pairs a manual run asked for (``partitions`` and ``sources`` conf)."""
-    from filinglake.publish.run import clean_partitions
+    from filinglake.publish.clean_layer import clean_partitions
 
     wanted: list[list[str]] = []
     for item in params.get("partitions") or []:
@@ -80,14 +80,14 @@ def partitions_from_params(params: Mapping[str, Any], storage: Storage) -> list[
 
 
 def publish_unpublished(storage: Storage, settings: Settings, rebuild_issuers: Iterable[str] = ()) -> dict:
-    """The sweep: publish every landed partition not yet published.
+    """The sweep: publish every landed partition that is new or changed since it was last published.
 
-    Until the publish ledger exists this republishes every landed partition (idempotent: unchanged
-    rows commit nothing). The one call to switch to ``publish_pending(storage, ...)`` once it exists.
+    The publish ledger (``published/_ledger.json``) says which those are, so a dropped or merged asset
+    event delays a partition by one sweep at most, and a sweep with nothing to do reads no clean data.
     """
-    from filinglake.publish.run import publish
+    from filinglake.publish.run import publish_pending
 
-    return publish(storage, settings, None, rebuild_issuers=rebuild_issuers)
+    return publish_pending(storage, settings, rebuild_issuers=rebuild_issuers)
 
 
 def refresh_references() -> dict | None:

@@ -31,7 +31,7 @@ from filinglake.alerts.presentation import alert_json
 from filinglake.alerts.watchlist import Watchlist, load_watchlist
 from filinglake.errors import FilinglakeError
 from filinglake.publish import delta
-from filinglake.publish.run import FILINGS, changed_rows, rows_for_keys
+from filinglake.publish.filings import FILINGS, changed_rows, rows_for_keys
 from filinglake.schema import ALERTS_SCHEMA
 
 if TYPE_CHECKING:

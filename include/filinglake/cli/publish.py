@@ -16,8 +16,12 @@ def publish(
     partition: Annotated[
         list[str] | None,
         typer.Option("--partition", "-p", help="only these partitions, e.g. 2026-01-02 or 2016Q3 (repeatable; "
-                                               "with one --source, or written SOURCE/PARTITION)"),
+                                               "with one --source, or written SOURCE/PARTITION); published "
+                                               "even if already published"),
     ] = None,
+    republish: Annotated[
+        bool, typer.Option("--all", help="every landed partition (of --source), not only the new or changed ones")
+    ] = False,
     fetch_tickers: Annotated[
         bool, typer.Option(help="archive SEC's company_tickers.json first (needs FILINGLAKE_SEC_USER_AGENT)")
     ] = False,
@@ -32,13 +36,17 @@ def publish(
 ) -> None:
     """Merge landed clean partitions into the published Delta tables (filings, issuers, daily_counts).
 
-    Without options every landed partition is published. Publishing is idempotent: the same inputs
-    again insert and update nothing. Prints a JSON summary (counts, table versions).
+    Without options, publishes the landed partitions that are new or changed since they were last
+    published (published/_ledger.json): nothing to do is a quick no-op. --all publishes every landed
+    partition again; --partition the ones named. Publishing is idempotent: the same inputs again
+    insert and update nothing. A publish running at the same time is waited out (its commits are
+    retried); prints a JSON summary (counts, table versions).
     """
     from filinglake.alerts.watchlist import validate_watchlist
     from filinglake.config import load_settings
     from filinglake.errors import FilinglakeError
-    from filinglake.publish.run import clean_partitions, publish, summary
+    from filinglake.publish.clean_layer import clean_partitions
+    from filinglake.publish.run import publish, publish_pending, summary
     from filinglake.storage import Storage
 
     settings = load_settings()
@@ -52,9 +60,11 @@ def publish(
             typer.echo(f"{list_source} reference list: {ref.key}{' (changed)' if ref.new else ''}", err=True)
             if ref.new:  # a changed list touches issuers this batch may not: recompute that source's issuers
                 rebuild_issuers = sorted({*(rebuild_issuers or []), list_source})
-    wanted: list[tuple[str, str]] | None = None
+    if source and not partition and not clean_partitions(storage, source):
+        raise FilinglakeError(f"no landed partitions for {', '.join(source)} under {storage.root}/clean/filings")
+    rebuild = rebuild_issuers or ()
     if partition:
-        wanted = []
+        wanted: list[tuple[str, str]] = []
         for item in partition:
             if "/" in item:
                 src, _, pid = item.partition("/")
@@ -63,11 +73,11 @@ def publish(
             else:
                 raise FilinglakeError(f"--partition {item}: give exactly one --source, or write it as SOURCE/{item}")
             wanted.append((src, pid))
-    elif source:
-        wanted = clean_partitions(storage, source)
-        if not wanted:
-            raise FilinglakeError(f"no landed partitions for {', '.join(source)} under {storage.root}/clean/filings")
-    result = publish(storage, settings, wanted, rebuild_issuers=rebuild_issuers or ())
+        result = publish(storage, settings, wanted, rebuild_issuers=rebuild)
+    elif republish:
+        result = publish(storage, settings, clean_partitions(storage, source), rebuild_issuers=rebuild)
+    else:
+        result = publish_pending(storage, settings, source, rebuild_issuers=rebuild)
     out = summary(result)
     out["partitions"] = len(result["partitions"])
     if alerts:

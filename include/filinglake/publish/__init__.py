@@ -1,6 +1,8 @@
 """Publish: committed partitions → the Delta tables analysts query (filings, issuers, daily_counts).
 
-``run`` folds a batch and merges it; ``delta`` is the Delta Lake plumbing; ``references`` loads the
-issuer reference lists. Reads what ``ingest`` committed; never imports ``ingest`` internals' writers,
-``alerts`` or Airflow.
+One module per published table — ``filings`` (fold + merge, one row per key), ``issuers``,
+``daily_counts`` — and ``run`` (one publish, in order), ``ledger`` (what was published),
+``clean_layer`` (what publish reads), ``delta`` (Delta plumbing, the DuckDB session, commit retries),
+``references`` (issuer reference lists). Reads what ``ingest`` committed; never imports ``ingest``
+internals' writers, ``alerts`` or Airflow.
 """

@@ -1,5 +1,9 @@
 """Delta Lake plumbing for the published tables: where a table lives, creating, reading, merging, upkeep.
 
+Also the two helpers every table module shares: :func:`duckdb_session` (the one way publish opens
+DuckDB: no extension downloads, UTC) and :func:`retry_on_conflict` (a commit that lost to a
+concurrent writer is recomputed and retried with backoff, then fails with one line).
+
 Every published table is a Delta table (delta-rs) under ``<storage>/published/<name>``, written with
 zstd. Writes are merges that update a row only when one of its columns changed, so publishing the same
 inputs again commits nothing.
@@ -14,22 +18,91 @@ pola-rs/polars#24169), and string filters on it trip pyarrow 26 (``equal(string,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pyarrow as pa
 
+from filinglake.errors import FilinglakeError
+
 if TYPE_CHECKING:
+    import duckdb
     from deltalake import DeltaTable
 
     from filinglake.storage import Storage
+
+T = TypeVar("T")
 
 log = logging.getLogger("filinglake.publish.delta")
 
 PUBLISHED_LAYER = "published"
 #: keep a week of old files for time travel and for readers that listed files before a commit
 DEFAULT_RETENTION_HOURS = 168
+
+
+#: tries of one table update that keeps losing its commit to a concurrent writer
+COMMIT_ATTEMPTS = 6
+#: first wait after a lost commit (seconds); doubled each time, with jitter so two losers do not collide again
+COMMIT_BACKOFF_SECONDS = 0.25
+
+
+class CommitConflict(FilinglakeError):
+    """Another writer kept committing to the same published table first; every retry lost."""
+
+
+@contextmanager
+def duckdb_session(tables: Mapping[str, object] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB connection with ``tables`` (Arrow) registered under their names; closed after.
+
+    Extension auto-install/auto-load is off (nothing is ever downloaded) and the session is in UTC.
+    """
+    import duckdb
+
+    con = duckdb.connect(config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for name, table in (tables or {}).items():
+            con.register(name, table)
+        yield con
+    finally:
+        con.close()
+
+
+def duckdb_query(sql: str, tables: Mapping[str, object], params: dict | None = None) -> pa.Table:
+    """Run one DuckDB query over Arrow ``tables`` and return its result as Arrow."""
+    with duckdb_session(tables) as con:
+        return con.sql(sql, params=params).to_arrow_table()
+
+
+def retry_on_conflict(what: str, update: Callable[[], T], *, attempts: int | None = None) -> T:
+    """Run ``update`` (read, compute, commit) again while its commit loses to a concurrent writer.
+
+    ``update`` must recompute from the table's current state on every call (a lost commit means what
+    it read is stale). Waits COMMIT_BACKOFF_SECONDS, doubling, with jitter; after ``attempts`` lost
+    commits raises :class:`CommitConflict` (one line, no traceback in the CLI).
+    """
+    from deltalake.exceptions import CommitFailedError
+
+    attempts = attempts or COMMIT_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            return update()
+        except CommitFailedError as exc:
+            if attempt == attempts:
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise CommitConflict(
+                    f"{what}: a concurrent writer committed first {attempts} times in a row; the table is "
+                    f"consistent, publish again ({first_line})"
+                ) from None
+            wait = COMMIT_BACKOFF_SECONDS * 2 ** (attempt - 1) * (1 + random.random())  # noqa: S311 - jitter
+            log.warning("%s: commit lost to a concurrent writer (try %d of %d), retrying in %.2f s",
+                        what, attempt, attempts, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def table_key(name: str) -> str:
@@ -140,15 +213,26 @@ def read(
     Returns ``schema`` (or its ``columns``) with plain Arrow types; an empty table when the table does
     not exist yet.
     """
-    wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
     table = open_table(storage, name)
     if table is None:
+        wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
         return wanted.empty_table()
+    return read_snapshot(table, schema, where, columns)
+
+
+def read_snapshot(
+    table: DeltaTable,
+    schema: pa.Schema,
+    where: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """:func:`read` on an open table, at the version it was opened at (reads and a later commit agree)."""
     from deltalake import QueryBuilder
 
+    wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
     select = ", ".join(f'"{c}"' for c in wanted.names)
-    sql = f'SELECT {select} FROM "{name}"' + (f" WHERE {where}" if where else "")
-    result = pa.table(QueryBuilder().register(name, table).execute(sql).read_all())
+    sql = 'SELECT ' + select + ' FROM "t"' + (f" WHERE {where}" if where else "")
+    result = pa.table(QueryBuilder().register("t", table).execute(sql).read_all())
     return conform(result, wanted)
 
 
@@ -166,13 +250,17 @@ def merge_changed(
     keys: Sequence[str],
     *,
     delete_scope: str | None = None,
+    commit_metadata: dict[str, str] | None = None,
 ) -> dict:
     """Upsert ``rows`` on ``keys``: insert the new, update a matched row only when a column differs.
 
     ``delete_scope`` (SQL on target columns, alias ``t``) also deletes target rows inside that scope
     that ``rows`` no longer contain — for tables rebuilt wholesale per scope (issuers per source).
+    ``commit_metadata`` is recorded in the commit (read back from the table's history).
     Returns delta-rs' merge metrics; nothing is committed when nothing changed.
     """
+    from deltalake import CommitProperties
+
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     compare = [c for c in rows.column_names if c not in keys]
     merger = (
@@ -184,6 +272,7 @@ def merge_changed(
             writer_properties=writer_properties(),
             # a materialised source lets delta-rs prune target partitions from the source's values
             streamed_exec=False,
+            commit_properties=CommitProperties(custom_metadata=commit_metadata) if commit_metadata else None,
         )
         .when_matched_update_all(predicate=changed_predicate(compare))
         .when_not_matched_insert_all()
@@ -191,6 +280,28 @@ def merge_changed(
     if delete_scope:
         merger = merger.when_not_matched_by_source_delete(predicate=delete_scope)
     return merger.execute()
+
+
+#: commit metadata of a table kept in step with ``filings``: the filings version it reflects
+WATERMARK = "filinglake_filings_version"
+
+
+def watermark(table: DeltaTable) -> int | None:
+    """The ``filings`` version ``table`` reflects, from its latest commit that recorded one (None: never)."""
+    for commit in table.history(limit=50):
+        if WATERMARK in commit:
+            return int(commit[WATERMARK])
+    return None
+
+
+def merge_counts(metrics: dict, rows: int) -> dict:
+    """The counts publish reports for a table refresh, from delta-rs' merge metrics."""
+    return {
+        "rows": rows,
+        "inserted": int(metrics.get("num_target_rows_inserted", 0)),
+        "updated": int(metrics.get("num_target_rows_updated", 0)),
+        "deleted": int(metrics.get("num_target_rows_deleted", 0)),
+    }
 
 
 def compact_and_vacuum(

@@ -1,0 +1,78 @@
+"""``published/daily_counts``: published rows per (source, exchange, form_type, filing_date).
+
+A publish recounts exactly the days that changed — the days of its batch (the folded rows and the
+rows they replaced: ``days`` of :func:`filinglake.publish.filings.merge_filings`) and every day in
+the ``filings`` change data feed since the version the table reflects (its watermark, recorded in
+each commit; so a refresh that failed is caught up by the next publish) — from ``filings``, reading
+only those days, and merges the counts that differ; a count of such a day that no longer has rows is
+deleted. Recounting (rather than adding) keeps the distinct counts exact and a re-publish idempotent.
+Columns: :data:`filinglake.schema.DAILY_COUNTS_FIELDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from filinglake.publish import delta
+from filinglake.publish.filings import FILINGS, changes_since, days_by_source
+from filinglake.schema import DAILY_COUNTS_SCHEMA, PUBLISHED_FILINGS_SCHEMA
+
+if TYPE_CHECKING:
+    from filinglake.storage import Storage
+
+DAILY_COUNTS = "daily_counts"
+DAILY_COUNTS_KEY = ("source", "exchange", "form_type", "filing_date")
+
+_DAILY_COUNTS_SQL = """
+SELECT source, coalesce(exchange, '') AS exchange, coalesce(form_type, '') AS form_type, filing_date,
+       filing_month, count(*) AS published_rows, count(DISTINCT filing_id) AS filings, count(DISTINCT issuer_id) AS issuers
+FROM pub
+WHERE filing_date IS NOT NULL
+GROUP BY ALL
+ORDER BY ALL
+"""
+
+
+def build_daily_counts(published: pa.Table) -> pa.Table:
+    """Count rows per (source, exchange, form_type, filing_date) of published-shape rows."""
+    return delta.conform(delta.duckdb_query(_DAILY_COUNTS_SQL, {"pub": published}), DAILY_COUNTS_SCHEMA)
+
+
+def _days_scope(days_by_source: dict[str, set[date]], prefix: str = "") -> str:
+    """SQL selecting the given days of each source (with their months, which prune partitions)."""
+    terms = []
+    for source, days in sorted(days_by_source.items()):
+        months = {d.strftime("%Y-%m") for d in days}
+        terms.append(f"({prefix}source = {delta.sql_literal(source)} AND {delta.sql_in(prefix + 'filing_month', months)}"
+                     f" AND {delta.sql_in(prefix + 'filing_date', days)})")
+    return " OR ".join(terms) if terms else "FALSE"
+
+
+def refresh_daily_counts(storage: Storage, days_by_source: dict[str, Iterable[date]]) -> dict:
+    """Recount the days given and those changed since the watermark; merge the differences (retried)."""
+    days = {s: set(d) for s, d in days_by_source.items() if d}
+    return delta.retry_on_conflict("published/daily_counts", lambda: _refresh_once(storage, days))
+
+
+def _refresh_once(storage: Storage, batch_days: dict[str, set[date]]) -> dict:
+    filings = delta.open_table(storage, FILINGS)
+    up_to = filings.version() if filings is not None else -1
+    table = delta.ensure_table(storage, DAILY_COUNTS, DAILY_COUNTS_SCHEMA, ["source"])
+    feed = changes_since(storage, table, up_to, ["source", "filing_date"])
+    if feed is None:  # unknown what changed since this table was written: every day once
+        feed = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, columns=["source", "filing_date"])
+    changed = days_by_source(feed)
+    days = {s: batch_days.get(s, set()) | changed.get(s, set()) for s in set(batch_days) | set(changed)}
+    days = {s: d for s, d in days.items() if d}
+    if not days:
+        return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}
+    columns = ["filing_id", "issuer_id", "source", "exchange", "form_type", "filing_date", "filing_month"]
+    published = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_days_scope(days), columns=columns)
+    rows = build_daily_counts(published)
+    metrics = delta.merge_changed(table, rows, DAILY_COUNTS_KEY, delete_scope=_days_scope(days, prefix="t."),
+                                  commit_metadata={delta.WATERMARK: str(up_to)})
+    return delta.merge_counts(metrics, rows.num_rows)

@@ -1,0 +1,490 @@
+"""``published/filings``: clean rows folded into one row per (filing_id, issuer_id), merged into Delta.
+
+The same SEC accession listed in a daily and in a quarterly index is one row. A publish folds in
+three steps, each costing what the batch costs, not what the table holds:
+
+1. **look up** the published rows of the batch's keys (:func:`published_for`): only the batch's
+   (source, filing_month) partitions and their neighbours within :data:`MONTHS_A_DATE_CAN_MOVE`, with
+   the batch's filing ids pushed into the scan. A row's month is that of its first-seen filing date,
+   and a source lists one filing under dates a few days apart at most (SEC's daily index dates an
+   after-hours acceptance on the next business day, its quarterly index may not), so a key listed
+   again under another month is still found and stays one row;
+2. **fold** (:func:`fold`, DuckDB over Arrow): batch and published rows are grouped by key; lists
+   (``form_types``, ``company_names``) are unioned, the first-seen values (``form_type``,
+   ``filing_date``) come from the earliest ingest, the others from the latest ingest that had a
+   value, ``first_seen_at``/``last_seen_at`` are the min/max ``ingested_at`` — functions of the rows
+   alone, so the result does not depend on the order in which partitions are published;
+3. **write** only what differs: rows of new keys are appended (no scan of the table); changed rows
+   are merged on (source, filing_month, filing_id, issuer_id) in one commit that reads only their
+   partitions, and a key whose first-seen date moved to another month has its old row deleted in
+   that same commit. Unchanged rows are not written at all, so a retry or a backfill of published
+   data commits nothing. A commit lost to a concurrent publish is recomputed and retried
+   (:func:`filinglake.publish.delta.retry_on_conflict`); a key two concurrent publishes both
+   appended is folded back into one row by the one that committed last (:func:`repair_duplicates`).
+
+The table is partitioned by ``source`` and ``filing_month`` and records its change data feed: the
+rows a publish inserted or changed are read back by version (:func:`changed_rows`), which is how the
+DAG hands them to the alerts task without pushing them through XCom. Columns:
+:data:`filinglake.schema.PUBLISHED_FILINGS_FIELDS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from filinglake.publish import delta
+from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
+
+if TYPE_CHECKING:
+    from filinglake.storage import Storage
+
+log = logging.getLogger("filinglake.publish.filings")
+
+FILINGS = "filings"
+FILINGS_KEY = ("source", "filing_month", "filing_id", "issuer_id")
+FILINGS_PARTITIONS = ("source", "filing_month")
+#: filing_month of a row without a filing_date (no source lets one through its checks today)
+UNKNOWN_MONTH = "unknown"
+#: Delta table properties: the change data feed lets consumers read what a publish changed
+FILINGS_CONFIGURATION = {"delta.enableChangeDataFeed": "true"}
+#: how many months away from its batch month a key's published row is looked for (see the module doc)
+MONTHS_A_DATE_CAN_MOVE = 1
+#: up to this many distinct filing ids of a source are pushed into the lookup scan as an IN list;
+#: more, and the lookup reads the window's months one at a time. delta-rs' SQL parser crashed on an IN
+#: list of 30,000 values (20,000 ran).
+KEY_FILTER_LIMIT = 5_000
+#: rows folded per DuckDB pass: bounds memory (about 1 GB per 400k rows in one pass, measured)
+FOLD_BUCKET_ROWS = 200_000
+
+# ------------------------------------------------------------------------------------------------
+# Fold
+# ------------------------------------------------------------------------------------------------
+
+
+def _latest(column: str) -> str:
+    # the value of the best-ranked row (most recent ingest) that has one
+    return f"arg_min({column}, latest_rank) AS {column}"
+
+
+def _first(column: str) -> str:
+    # the value of the earliest ingest; ties broken by the value, so the choice is deterministic
+    return f"arg_min({column}, (first_seen_at, {column})) AS {column}"
+
+
+def _union(column: str) -> str:
+    return f"list_sort(list_distinct(flatten(list({column})))) AS {column}"
+
+
+# One rank per row instead of a struct key per column: the same choice with a fraction of the memory.
+# The ranking is a total order on what distinguishes rows of one key (a rank tie would need two rows
+# from the same raw file with the same name, form type, date and title), so the fold is deterministic.
+_FOLD_SQL = f"""
+WITH seen AS (
+    SELECT filing_id, issuer_id, source, exchange, native_id, ticker,
+           company_name, [company_name] AS company_names, form_type, [form_type] AS form_types,
+           title, title_clean, language, filed_at, filing_date, document_url, raw_key,
+           ingested_at AS first_seen_at, ingested_at AS last_seen_at
+    FROM batch
+    WHERE filing_id IS NOT NULL AND issuer_id IS NOT NULL AND hash(filing_id, issuer_id) % $buckets = $bucket
+    UNION ALL BY NAME
+    SELECT * EXCLUDE (filing_month) FROM existing
+    WHERE hash(filing_id, issuer_id) % $buckets = $bucket
+),
+ranked AS (
+    SELECT *, row_number() OVER (
+        PARTITION BY filing_id, issuer_id
+        ORDER BY last_seen_at DESC, raw_key DESC, company_name DESC, form_type DESC, filing_date DESC, title DESC
+    ) AS latest_rank
+    FROM seen
+),
+folded AS (
+    SELECT filing_id, issuer_id,
+           {_latest('source')}, {_latest('exchange')}, {_latest('native_id')}, {_latest('ticker')},
+           {_latest('company_name')}, {_union('company_names')},
+           {_first('form_type')}, {_union('form_types')},
+           {_latest('title')}, {_latest('title_clean')}, {_latest('language')}, {_latest('filed_at')},
+           {_first('filing_date')}, {_latest('document_url')}, {_latest('raw_key')},
+           min(first_seen_at) AS first_seen_at, max(last_seen_at) AS last_seen_at
+    FROM ranked
+    GROUP BY filing_id, issuer_id
+)
+SELECT *, coalesce(strftime(filing_date, '%Y-%m'), '{UNKNOWN_MONTH}') AS filing_month FROM folded
+"""
+
+
+def fold(batch: pa.Table, existing: pa.Table | None = None) -> pa.Table:
+    """One published row per (filing_id, issuer_id) from clean rows plus the already published rows.
+
+    Large inputs are folded in hash buckets of whole keys, one DuckDB pass each.
+    """
+    existing = existing if existing is not None else PUBLISHED_FILINGS_SCHEMA.empty_table()
+    buckets = max(1, -(-(batch.num_rows + existing.num_rows) // FOLD_BUCKET_ROWS))
+    with delta.duckdb_session({"batch": batch, "existing": existing}) as con:
+        parts = [
+            delta.conform(con.sql(_FOLD_SQL, params={"buckets": buckets, "bucket": i}).to_arrow_table(),
+                          PUBLISHED_FILINGS_SCHEMA)
+            for i in range(buckets)
+        ]
+    return pa.concat_tables(parts).sort_by([(c, "ascending") for c in FILINGS_KEY])
+
+
+# ------------------------------------------------------------------------------------------------
+# Looking up what is already published
+# ------------------------------------------------------------------------------------------------
+
+_BATCH_KEYS_SQL = f"""
+SELECT DISTINCT source, coalesce(strftime(filing_date, '%Y-%m'), '{UNKNOWN_MONTH}') AS filing_month, filing_id, issuer_id
+FROM batch
+WHERE filing_id IS NOT NULL AND issuer_id IS NOT NULL
+"""
+
+
+def months_by_source(table: pa.Table) -> dict[str, set[str]]:
+    """source → the filing_months of ``table``'s rows (published-shape rows or batch keys)."""
+    months: dict[str, set[str]] = defaultdict(set)
+    pairs = table.select(["source", "filing_month"]).group_by(["source", "filing_month"]).aggregate([])
+    for source, month in zip(pairs["source"].to_pylist(), pairs["filing_month"].to_pylist(), strict=True):
+        months[source].add(month)
+    return dict(months)
+
+
+def months_around(months: set[str], reach: int = MONTHS_A_DATE_CAN_MOVE) -> set[str]:
+    """``months`` (``YYYY-MM``) and every month up to ``reach`` months before or after one of them."""
+    around = set()
+    for month in months:
+        if month == UNKNOWN_MONTH:
+            around.add(month)
+            continue
+        index = int(month[:4]) * 12 + int(month[5:7]) - 1
+        around.update(f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - reach, index + reach + 1))
+    return around
+
+
+def published_for(storage: Storage, batch: pa.Table) -> pa.Table:
+    """Published rows with the keys of ``batch`` (clean rows), wherever within reach they were filed.
+
+    Reads only the batch's months and their neighbours (:func:`months_around`) of the batch's sources,
+    with the batch's filing ids pushed into the scan when there are at most :data:`KEY_FILTER_LIMIT`.
+    """
+    if batch.num_rows == 0:
+        return PUBLISHED_FILINGS_SCHEMA.empty_table()
+    keys = delta.duckdb_query(_BATCH_KEYS_SQL, {"batch": batch})
+    found = []
+    for source, months in sorted(months_by_source(keys).items()):
+        source_keys = keys.filter(pc.equal(keys["source"], source))
+        window = months_around(months)
+        in_source = f"source = {delta.sql_literal(source)}"
+        filing_ids = pc.unique(source_keys["filing_id"]).to_pylist()
+        if len(filing_ids) <= KEY_FILTER_LIMIT:
+            scans = [f"{in_source} AND {delta.sql_in('filing_month', window)} AND {delta.sql_in('filing_id', filing_ids)}"]
+        else:  # a large batch (a quarter): whole months, one at a time, so memory holds one month
+            scans = [f"{in_source} AND filing_month = {delta.sql_literal(m)}" for m in sorted(window)]
+        for where in scans:
+            rows = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=where)
+            if rows.num_rows:
+                found.append(delta.duckdb_query(
+                    "SELECT r.* FROM rows r SEMI JOIN keys k ON r.filing_id = k.filing_id AND r.issuer_id = k.issuer_id",
+                    {"rows": rows, "keys": source_keys},
+                ))
+    if not found:
+        return PUBLISHED_FILINGS_SCHEMA.empty_table()
+    return pa.concat_tables([delta.conform(t, PUBLISHED_FILINGS_SCHEMA) for t in found])
+
+
+# ------------------------------------------------------------------------------------------------
+# Merging
+# ------------------------------------------------------------------------------------------------
+
+
+def _classify(folded: pa.Table, existing: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(new keys, changed keys) of ``folded`` against ``existing`` (both published-shape)."""
+    compare = [c for c in PUBLISHED_FILINGS_SCHEMA.names if c not in FILINGS_KEY]
+    differs = " OR ".join(f"(f.{c} IS DISTINCT FROM e.{c})" for c in compare)
+    joined = delta.duckdb_query(f"""
+        SELECT f.filing_id, f.issuer_id, e.filing_id IS NULL AS is_new,
+               e.filing_id IS NOT NULL AND ({differs}) AS is_changed
+        FROM folded f LEFT JOIN existing e
+          ON e.source = f.source AND e.filing_id = f.filing_id AND e.issuer_id = f.issuer_id
+        ORDER BY f.filing_id, f.issuer_id
+    """, {"folded": folded, "existing": existing})
+    new = joined.filter(joined["is_new"]).select(["filing_id", "issuer_id"])
+    changed = joined.filter(joined["is_changed"]).select(["filing_id", "issuer_id"])
+    return new, changed
+
+
+def _moved_out(folded: pa.Table, existing: pa.Table) -> pa.Table:
+    """Published rows whose key the fold placed in another filing month (their old row goes)."""
+    if existing.num_rows == 0:
+        return PUBLISHED_FILINGS_SCHEMA.empty_table()
+    stale = delta.duckdb_query("""
+        SELECT e.* FROM existing e SEMI JOIN folded f
+          ON e.source = f.source AND e.filing_id = f.filing_id AND e.issuer_id = f.issuer_id
+             AND e.filing_month IS DISTINCT FROM f.filing_month
+    """, {"folded": folded.select(list(FILINGS_KEY)), "existing": existing})
+    return delta.conform(stale, PUBLISHED_FILINGS_SCHEMA)
+
+
+#: commit metadata naming the publish that made a commit (to notice commits of a concurrent publish)
+PUBLISH_ID = "filinglake_publish"
+_DELETE = "_delete"
+
+
+def _merge(table, upserts: pa.Table, tombstones: pa.Table, publish_id: str, *, upserts_match: bool = True) -> dict:
+    """One commit: delete the target rows matching ``tombstones``; update changed / insert ``upserts``.
+
+    ``upserts_match=False``: upserts never match a target row (all are inserted), so a tombstone and an
+    upsert may share a key (a duplicate repaired into one row).
+    """
+    from deltalake import CommitProperties
+
+    source = pa.concat_tables([
+        upserts.append_column(_DELETE, pa.array([False] * upserts.num_rows, pa.bool_())),
+        tombstones.append_column(_DELETE, pa.array([True] * tombstones.num_rows, pa.bool_())),
+    ])
+    columns = {c: f"s.{c}" for c in PUBLISHED_FILINGS_SCHEMA.names}
+    compare = [c for c in PUBLISHED_FILINGS_SCHEMA.names if c not in FILINGS_KEY]
+    predicate = " AND ".join(f"t.{k} = s.{k}" for k in FILINGS_KEY) + ("" if upserts_match else f" AND s.{_DELETE}")
+    return (
+        table.merge(
+            source=source,
+            predicate=predicate,
+            source_alias="s",
+            target_alias="t",
+            writer_properties=delta.writer_properties(),
+            streamed_exec=False,  # a materialised source lets delta-rs prune target partitions
+            commit_properties=CommitProperties(custom_metadata={PUBLISH_ID: publish_id}),
+        )
+        .when_matched_delete(predicate=f"s.{_DELETE}")
+        .when_matched_update(updates=columns, predicate=delta.changed_predicate(compare))
+        .when_not_matched_insert(updates=columns, predicate=f"NOT s.{_DELETE}")
+        .execute()
+    )
+
+
+def _append(table, rows: pa.Table, publish_id: str) -> None:
+    """Append rows whose keys are not published (a blind append: no scan of the table)."""
+    from deltalake import CommitProperties, write_deltalake
+
+    write_deltalake(table, rows, mode="append", writer_properties=delta.writer_properties(),
+                    commit_properties=CommitProperties(custom_metadata={PUBLISH_ID: publish_id}))
+
+
+def _others_committed(table, since_version: int, publish_id: str) -> bool:
+    """Whether a commit after ``since_version`` was made by someone else than this publish."""
+    table.update_incremental()
+    commits = table.history(limit=max(1, table.version() - since_version))
+    return any(int(c["version"]) > since_version and c.get(PUBLISH_ID) != publish_id for c in commits)
+
+
+def days_by_source(*tables: pa.Table) -> dict[str, set[date]]:
+    """source → the filing dates of the rows of ``tables`` (published-shape), nulls left out."""
+    days: dict[str, set[date]] = defaultdict(set)
+    for table in tables:
+        dated = table.filter(pc.is_valid(table["filing_date"]))
+        pairs = dated.select(["source", "filing_date"]).group_by(["source", "filing_date"]).aggregate([])
+        for source, day in zip(pairs["source"].to_pylist(), pairs["filing_date"].to_pylist(), strict=True):
+            days[source].add(day)
+    return dict(days)
+
+
+def merge_filings(storage: Storage, batch: pa.Table) -> dict:
+    """Fold ``batch`` (clean rows) into ``published/filings``; returns counts, keys and versions.
+
+    Changed rows (and moved keys) are merged in one commit that reads only their partitions; rows of
+    new keys are appended without reading the table. A publish that finds commits of another publish
+    among its own checks its keys afterwards and folds any key both inserted into one row
+    (:func:`repair_duplicates`). ``days`` (source → filing dates) names every day whose rows the batch
+    may have touched, before and after the fold, for :mod:`filinglake.publish.daily_counts`.
+    """
+    merged = delta.retry_on_conflict("published/filings", lambda: _merge_filings_once(storage, batch))
+    if merged.pop("concurrent"):
+        merged["repaired"] = repair_duplicates(storage, batch)
+    merged["version"] = delta.open_table(storage, FILINGS).version()  # type: ignore[union-attr]
+    return merged
+
+
+def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
+    table = delta.ensure_table(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, FILINGS_PARTITIONS, FILINGS_CONFIGURATION)
+    version_before = table.version()
+    publish_id = uuid.uuid4().hex
+    existing = published_for(storage, batch)
+    folded = fold(batch, existing)
+    new, changed = _classify(folded, existing)
+    moved = _moved_out(folded, existing)
+    metrics: dict = {}
+    if changed.num_rows:
+        upserts = delta.duckdb_query("SELECT f.* FROM folded f SEMI JOIN changed c USING (filing_id, issuer_id)",
+                                     {"folded": folded, "changed": changed})
+        metrics = _merge(table, delta.conform(upserts, PUBLISHED_FILINGS_SCHEMA), moved, publish_id)
+    if new.num_rows:
+        _append(table, delta.conform(delta.duckdb_query(
+            "SELECT f.* FROM folded f SEMI JOIN new n USING (filing_id, issuer_id)", {"folded": folded, "new": new}),
+            PUBLISHED_FILINGS_SCHEMA), publish_id)
+    if moved.num_rows:
+        log.info("filings: %d key(s) moved to another filing month", moved.num_rows)
+    inserted = new.num_rows + int(metrics.get("num_target_rows_inserted", 0))
+    updated = int(metrics.get("num_target_rows_updated", 0))
+    if (inserted, updated) != (new.num_rows + moved.num_rows, changed.num_rows - moved.num_rows):
+        # Someone else published the same keys between our read and our merge; the table is still right.
+        log.warning("filings: merge inserted %d / updated %d, expected %d / %d (a concurrent publish?)",
+                    inserted, updated, new.num_rows + moved.num_rows, changed.num_rows - moved.num_rows)
+    return {
+        "rows_read": batch.num_rows,
+        "rows": folded.num_rows,
+        "skipped_without_key": _rows_without_key(batch),
+        "inserted": inserted,
+        "updated": updated,
+        "unchanged": folded.num_rows - inserted - updated,
+        "new_keys": _pairs(new),
+        "changed_keys": _pairs(changed),
+        "version_before": version_before,
+        "months": {s: sorted(m) for s, m in months_by_source(folded).items()},
+        "days": days_by_source(folded, existing),
+        "merge_ms": int(metrics.get("execution_time_ms", 0)),
+        "concurrent": bool(new.num_rows or changed.num_rows) and _others_committed(table, version_before, publish_id),
+    }
+
+
+def repair_duplicates(storage: Storage, batch: pa.Table) -> int:
+    """Fold every key of ``batch`` published more than once (two publishes appended it at once) into one row.
+
+    One commit deletes all rows of those keys and inserts their fold; retried on a lost commit.
+    Returns how many keys were repaired.
+    """
+    def once() -> int:
+        rows = published_for(storage, batch)
+        doubled = delta.duckdb_query("""
+            SELECT r.* FROM rows r SEMI JOIN (
+                SELECT source, filing_id, issuer_id FROM rows GROUP BY ALL HAVING count(*) > 1
+            ) d USING (source, filing_id, issuer_id)
+        """, {"rows": rows})
+        if doubled.num_rows == 0:
+            return 0
+        doubled = delta.conform(doubled, PUBLISHED_FILINGS_SCHEMA)
+        one_each = fold(batch.schema.empty_table(), doubled)
+        tombstones = delta.conform(
+            delta.duckdb_query("SELECT DISTINCT * FROM keys", {"keys": doubled.select(list(FILINGS_KEY))}),
+            PUBLISHED_FILINGS_SCHEMA)
+        table = delta.open_table(storage, FILINGS)
+        _merge(table, one_each, tombstones, uuid.uuid4().hex, upserts_match=False)
+        log.warning("filings: %d key(s) inserted by two concurrent publishes folded into one row each",
+                    one_each.num_rows)
+        return one_each.num_rows
+
+    return delta.retry_on_conflict("published/filings", once)
+
+
+def _rows_without_key(batch: pa.Table) -> int:
+    missing = pc.or_(pc.is_null(batch["filing_id"]), pc.is_null(batch["issuer_id"]))
+    return int(pc.sum(pc.cast(missing, pa.int64())).as_py() or 0)
+
+
+def _pairs(keys: pa.Table) -> list[list[str]]:
+    return [[f, i] for f, i in zip(keys["filing_id"].to_pylist(), keys["issuer_id"].to_pylist(), strict=True)]
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading back what changed
+# ------------------------------------------------------------------------------------------------
+
+
+#: the change data feed's rows: published columns, then what happened to the row and in which commit
+CHANGE_FEED_SCHEMA = PUBLISHED_FILINGS_SCHEMA.append(pa.field("_change_type", pa.string())).append(
+    pa.field("_commit_version", pa.int64()))
+
+
+def change_feed(storage: Storage, after_version: int, up_to_version: int | None = None,
+                columns: Sequence[str] | None = None) -> pa.Table:
+    """The change data feed of the commits after ``after_version`` up to ``up_to_version`` (default: latest).
+
+    ``_change_type``: ``insert``, ``update_preimage``, ``update_postimage``, ``delete``. ``columns``:
+    only these published columns (the two change columns always come along).
+    """
+    schema = CHANGE_FEED_SCHEMA
+    if columns is not None:
+        schema = pa.schema([CHANGE_FEED_SCHEMA.field(c) for c in [*columns, "_change_type", "_commit_version"]])
+    table = delta.open_table(storage, FILINGS)
+    if table is None:
+        return schema.empty_table()
+    last = table.version() if up_to_version is None else up_to_version
+    if last <= after_version:
+        return schema.empty_table()
+    feed = table.load_cdf(starting_version=after_version + 1, ending_version=last,
+                          columns=list(schema.names) if columns is not None else None)
+    return delta.conform(pa.table(feed.read_all()), schema)
+
+
+def changes_since(storage: Storage, table, up_to_version: int, columns: Sequence[str]) -> pa.Table | None:
+    """The filings change feed since the version ``table`` (kept in step with filings) reflects.
+
+    None when that cannot be known — ``table`` was written before it recorded watermarks, or the feed
+    of those versions is gone (vacuumed after a week without a successful refresh): the caller then
+    recomputes from the whole of ``filings``, once.
+    """
+    from deltalake.exceptions import DeltaError
+
+    mark = delta.watermark(table)
+    if mark is None and table.version() > 0:
+        return None
+    try:
+        return change_feed(storage, -1 if mark is None else mark, up_to_version, columns)
+    except (DeltaError, OSError) as exc:
+        log.warning("filings change feed after v%s unreadable (%s): recomputing from the whole table", mark, exc)
+        return None
+
+
+def changed_rows(storage: Storage, after_version: int, up_to_version: int | None = None) -> pa.Table:
+    """Rows of ``filings`` inserted or changed by the commits after ``after_version`` (their latest state).
+
+    Read from the table's change data feed; published-shape rows, one per key.
+    """
+    feed = change_feed(storage, after_version, up_to_version)
+    if feed.num_rows == 0:
+        return PUBLISHED_FILINGS_SCHEMA.empty_table()
+    latest = delta.duckdb_query(f"""
+        SELECT {', '.join(PUBLISHED_FILINGS_SCHEMA.names)} FROM feed
+        WHERE _change_type IN ('insert', 'update_postimage')
+        QUALIFY row_number() OVER (PARTITION BY filing_id, issuer_id ORDER BY _commit_version DESC) = 1
+        ORDER BY filing_id, issuer_id
+    """, {"feed": feed})
+    return delta.conform(latest, PUBLISHED_FILINGS_SCHEMA)
+
+
+def version_before(storage: Storage, when: datetime) -> int:
+    """The ``filings`` version that was current just before ``when`` (-1: the table did not exist yet).
+
+    A retried publish finds the rows an earlier, failed try already merged unchanged; reading
+    :func:`changed_rows` from this version on still hands them to the alerts.
+    """
+    table = delta.open_table(storage, FILINGS)
+    if table is None:
+        return -1
+    cutoff_ms = when.timestamp() * 1000
+    commits = table.history(limit=100)  # newest first; a run commits once per try
+    for commit in commits:
+        if commit["timestamp"] < cutoff_ms:
+            return int(commit["version"])
+    return min((int(c["version"]) for c in commits), default=0) - 1
+
+
+def rows_for_keys(storage: Storage, keys: Sequence[Sequence[str]]) -> pa.Table:
+    """Published rows for ``[filing_id, issuer_id]`` pairs (e.g. ``new_keys`` of a publish result)."""
+    if not keys:
+        return PUBLISHED_FILINGS_SCHEMA.empty_table()
+    wanted = pa.table({"filing_id": [k[0] for k in keys], "issuer_id": [k[1] for k in keys]})
+    where = delta.sql_in("source", {k[0].split(":", 1)[0] for k in keys})
+    filing_ids = {k[0] for k in keys}
+    if len(filing_ids) <= KEY_FILTER_LIMIT:
+        where += f" AND {delta.sql_in('filing_id', filing_ids)}"
+    candidates = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=where)
+    rows = delta.duckdb_query("SELECT c.* FROM candidates c SEMI JOIN wanted w USING (filing_id, issuer_id) "
+                              "ORDER BY filing_id, issuer_id", {"candidates": candidates, "wanted": wanted})
+    return delta.conform(rows, PUBLISHED_FILINGS_SCHEMA)
