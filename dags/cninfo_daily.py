@@ -25,7 +25,9 @@ lists every query part with its total.
 `FILINGLAKE_CNINFO_RATE`, default 0.5 request/s). An HTML challenge page served with status 200
 (CNINFO's circuit breaker) is retried after 10 minutes; a total that changes while paging (a busy
 evening) is retried with the task's backoff; JSON of the wrong shape fails at once. A re-landing with
-fewer announcements than the landed day fails `write_partition` naming both counts (`ShrinkingPartition`).
+fewer announcements than the landed day fails `write_partition` at once naming both counts
+(`ShrinkingPartition`): a withdrawn announcement is real, so trigger with conf
+`{"partition": "YYYY-MM-DD", "force": true}` to land the shorter day.
 
 **Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
 scheduled run that is retrying a late index; their writes of a partition take turns (one

@@ -30,7 +30,8 @@ retried with backoff in case the day was still growing) and nothing is written. 
 never archived and is retried after 10 minutes (up to 6 times); JSON of the wrong shape fails at once
 (`BadResponse`; the task log names the URL and what came back). HTTP errors and a list that keeps
 growing while it is read are retried with backoff. A re-landing with fewer rows than the landed day
-fails `write_partition` naming both counts (`ShrinkingPartition`).
+fails `write_partition` at once naming both counts (`ShrinkingPartition`); trigger with conf
+`{"partition": "YYYY-MM-DD", "force": true}` to land it anyway.
 
 **Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
 scheduled run that is retrying a late index; their writes of a partition take turns (one

@@ -17,7 +17,8 @@ was known to be closed: a weekend or US federal holiday (at once), or a closure 
 `index.json` listing later days and not this one. Otherwise a day within its posting window (two days,
 or until the day after the next business day) is "not posted yet" (retried) and an older one **fails
 at once**, naming the URLs tried (the manifest records them too). A
-landed day is never replaced by fewer rows or an empty answer (the task fails naming both counts).
+landed day is never replaced by fewer rows or an empty answer (the task fails at once naming both
+counts; conf `{"partition": "YYYY-MM-DD", "force": true}` lands it anyway).
 
 **Retries.** `fetch_index` runs in the `sec_edgar` pool. Not posted yet → retried after 1, 2, 4, 8 and
 then every 12 hours (10 tries, ~3.5 days: long enough for a Friday holiday to resolve itself when

@@ -15,7 +15,8 @@ separate DAG, so that a backfill here creates exactly one run per quarter and ne
 
 **Backfill** (catchup is off on purpose: history is loaded on request, at a pace you choose):
 `airflow backfill create --dag-id sec_edgar_quarterly --from-date 1993-01-01 --to-date 2025-12-31 --max-active-runs 2`
-creates one run per quarter (logical dates 1993-01-02 … 2025-10-02 → partitions 1993Q1 … 2025Q4).
+creates one run per quarter (logical dates 1993-01-02 … 2025-10-02 → partitions 1993Q1 … 2025Q4): the
+same quarters as `filinglake ingest --source sec_edgar --from-quarter 1993Q1 --to-quarter 2025Q4`.
 `--reprocess-behavior failed` retries only the failed quarters. The `sec_edgar` pool (2 slots) and the
 client's rate limit keep SEC traffic polite whatever `--max-active-runs` says. One quarter is one
 request of up to ~50 MB compressed. For a single quarter, trigger with conf `{"partition": "2016Q3"}`.
@@ -23,7 +24,8 @@ request of up to ~50 MB compressed. For a single quarter, trigger with conf `{"p
 **Retries.** `fetch_index` runs in the `sec_edgar` pool; SEC's rate-limit page → retried after the
 block; the *current* quarter not published yet → retried hourly; a closed quarter without an index, HTML
 or a truncated gzip → fails at once naming the URLs tried, and nothing is written. A re-landing with
-fewer rows than the landed quarter (a truncated index) fails naming both counts.
+fewer rows than the landed quarter (a truncated index) fails at once naming both counts; conf
+`{"partition": "YYYYQn", "force": true}` lands it anyway.
 
 **Runs side by side.** Up to five runs are active at once, so a manual repair run never waits behind a
 scheduled run that is retrying a late index; their writes of a partition take turns (one

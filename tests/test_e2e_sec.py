@@ -247,3 +247,27 @@ def test_gx_disagreement_fails_validation_without_an_asset_event(
     assert run.task_states == {"fetch_index": "success", "write_partition": "success", "validate_partition": "failed"}
     assert run.try_numbers["validate_partition"] == 1  # a disagreement is not retried
     assert run.asset_events == []  # consumers never hear of an unvalidated partition
+
+
+def test_a_truncated_quarter_fails_at_once_until_forced_by_the_dag_param(
+    sec_env: Path, sec_archive: ReplayServer, fixtures_dir: Path
+) -> None:
+    """The real 1993Q4 index lands; served cut short later, write_partition fails on its first try (no retry
+    can help) and the partition stays whole; the run's `force` param lands the shorter index."""
+    run = run_dag("sec_edgar_quarterly", datetime(1993, 10, 2, 6, tzinfo=ET))
+    assert_landed(run, sec_env, "1993Q4", 20, "quarterly")
+    real = (fixtures_dir / "edgar/full-index/1993/QTR4/master.idx").read_bytes()
+    sec_archive.routes[("GET", "/Archives/edgar/full-index/1993/QTR4/master.idx")] = Reply(body=real[: len(real) * 3 // 4])
+
+    refused = run_dag("sec_edgar_quarterly", datetime(1993, 10, 2, 6, tzinfo=ET), conf={"partition": "1993Q4"})
+
+    assert refused.task_states["write_partition"] == "failed"
+    assert refused.try_numbers["write_partition"] == 1  # ShrinkingPartition is a BadResponse: not retried
+    assert refused.asset_events == []
+    assert read_json(sec_env / "manifests/source=sec_edgar/partition=1993Q4.json")["rows_written"] == 20
+
+    forced = run_dag("sec_edgar_quarterly", datetime(1993, 10, 2, 6, tzinfo=ET),
+                     conf={"partition": "1993Q4", "force": True})
+    assert forced.task_states["write_partition"] == "success"
+    manifest = read_json(sec_env / "manifests/source=sec_edgar/partition=1993Q4.json")
+    assert manifest["forced"] is True and manifest["rows_written"] < 20

@@ -51,6 +51,11 @@ MAX_ACTIVE_RUNS = 5
 #: the landing guard: one write (and one validation) at a time per DAG, whatever the number of active runs
 LANDING_GUARD = {"max_active_tis_per_dag": 1}
 
+FORCE_PARAM_HELP = (
+    "Land the partition even when the new index has fewer rows than the landed one (indexes only grow, so "
+    "that is refused by default as a truncated or partial response). For a source that really removed rows."
+)
+
 PARTITION_PARAM_HELP = (
     "Ingest this partition instead of the one the run's date selects (manual reruns and repairs). "
     "SEC: YYYY-MM-DD for a daily index, YYYYQn for a quarterly one. CNINFO: YYYY-MM-DD (a Beijing day) or "
@@ -130,7 +135,10 @@ def build_ingest_dag(
         doc_md=doc_md,
         default_args=default_args,
         dagrun_timeout=dagrun_timeout,
-        params={"partition": Param(None, type=["null", "string"], description=PARTITION_PARAM_HELP)},
+        params={
+            "partition": Param(None, type=["null", "string"], description=PARTITION_PARAM_HELP),
+            "force": Param(False, type="boolean", description=FORCE_PARAM_HELP),
+        },
         **dag_kwargs,
     ) as dag:
 
@@ -149,13 +157,15 @@ def build_ingest_dag(
             log.info("%s: fetching partition %s", source, partition_id)
             return fetch_partition(Context.build(source, partition_id, settings))
 
-        @task(task_id="write_partition", **LANDING_GUARD,
-              doc_md="Parse, check rows, write clean + quarantine Parquet and the manifest.")
-        def write_partition(fetched: dict) -> dict:
+        @task(task_id="write_partition", **LANDING_GUARD, retry_policy=retry_policy,
+              doc_md="Parse, check rows, write clean + quarantine Parquet and the manifest (the manifest is the "
+                     "commit). A re-landing with fewer rows than the landed partition fails unless `force`.")
+        def write_partition(fetched: dict, **context: Any) -> dict:
             from filinglake.ingest import landing as pipeline
 
             ctx = pipeline.Context.build(source, fetched["partition"], task_settings())
-            manifest = pipeline.write_partition(ctx, fetched)
+            force = bool((context.get("params") or {}).get("force"))
+            manifest = pipeline.write_partition(ctx, fetched, force=force)
             return pipeline.summary(manifest)
 
         @task(
