@@ -7,6 +7,9 @@ The library (``include/filinglake``) never imports Airflow; this package is the 
 - :mod:`filinglake_airflow.retry`      the retry policy: blocked/not-yet-published → retry later, bad data → fail
 - :mod:`filinglake_airflow.credentials` Airflow connection → the environment variables the library reads
 - :mod:`filinglake_airflow.ingest`     ``build_ingest_dag``: fetch_index → write_partition → validate_partition
+- :mod:`filinglake_airflow.publish`    the publish_filings tasks: events and params → partitions, the sweep, alerts
+- :mod:`filinglake_airflow.notifier`   alerts out through the HTTP and SMTP providers' notifiers
+- :mod:`filinglake_airflow.task_settings` the settings a task runs with (refuses a deployment without a storage root)
 
 Modules here import only ``airflow.sdk``, the standard library and the library's light modules (the
 source registry, errors) at top level: DAG files are re-parsed every 30 seconds, so pandas, pyarrow and

@@ -3,6 +3,6 @@
 One module per published table — ``filings`` (fold + merge, one row per key), ``issuers``,
 ``daily_counts`` — and ``run`` (one publish, in order), ``ledger`` (what was published),
 ``clean_layer`` (what publish reads), ``delta`` (Delta plumbing, the DuckDB session, commit retries),
-``references`` (issuer reference lists). Reads what ``ingest`` committed; never imports ``ingest``
-internals' writers, ``alerts`` or Airflow.
+``references`` (issuer reference lists). Reads what ``ingest`` committed, through
+:mod:`filinglake.manifests`; never imports ``ingest``, ``alerts``, the CLI or Airflow.
 """
