@@ -144,3 +144,21 @@ def dag_env(airflow_db: Path, dag_storage: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("FILINGLAKE_STORAGE", dag_storage.as_uri())
     monkeypatch.setenv("FILINGLAKE_SEC_USER_AGENT", "filinglake tests tests@example.com")
     return dag_storage
+
+
+@pytest.fixture
+def sec_server(fixtures_dir: Path) -> Iterator[ReplayServer]:
+    """The SEC archive replayed from the fixtures on 127.0.0.1 (tests may swap a route's answer)."""
+    from fakes.sec_edgar import sec_archive_routes
+
+    with ReplayServer(sec_archive_routes(fixtures_dir)) as server:
+        yield server
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sec_server):
+    """Settings pointing SEC at :func:`sec_server`, storage in ``tmp_path/lake``, fast pacing, one retry."""
+    from filinglake.config import Settings
+
+    return Settings(storage=(tmp_path / "lake").as_uri(), sec_base_url=sec_server.sec_base_url,
+                    sec_user_agent="filinglake-tests tests@example.com", sec_rate=10, http_retries=1)

@@ -7,13 +7,12 @@ report must all still see the previous partition, whole. A later landing removes
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from fakes.replay import ReplayServer, Reply
-from fakes.sec_edgar import sec_archive_routes, sec_fixture_map
+from fakes.sec_edgar import sec_fixture_map
 
 from filinglake import report
 from filinglake.config import Settings
@@ -33,18 +32,6 @@ ADDED_ROWS = (b"1000|NEW CO|10-K|1993-12-30|edgar/data/1000/0000001000-94-000001
 
 class Killed(BaseException):
     """Stands for kill -9: nothing after the point of death runs (not even ``except Exception``)."""
-
-
-@pytest.fixture
-def sec_server(fixtures_dir: Path) -> Iterator[ReplayServer]:
-    with ReplayServer(sec_archive_routes(fixtures_dir)) as server:
-        yield server
-
-
-@pytest.fixture
-def settings(tmp_path: Path, sec_server: ReplayServer) -> Settings:
-    return Settings(storage=(tmp_path / "lake").as_uri(), sec_base_url=sec_server.sec_base_url,
-                    sec_user_agent="filinglake-tests tests@example.com", sec_rate=10, http_retries=1)
 
 
 def land(settings: Settings) -> dict:

@@ -9,13 +9,10 @@ one. Only the current quarter, or a day within its posting window, may be "not p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 from fakes.replay import ReplayServer, Reply
-from fakes.sec_edgar import sec_archive_routes
 
 from filinglake.config import Settings
 from filinglake.errors import BadResponse, NotYetPublished
@@ -27,18 +24,6 @@ from filinglake.sources.sec_edgar import IndexMissing, SecEdgar, sec_closed
 from filinglake.storage import Storage
 
 ARCHIVE = "/Archives/edgar"
-
-
-@pytest.fixture
-def sec_server(fixtures_dir: Path) -> Iterator[ReplayServer]:
-    with ReplayServer(sec_archive_routes(fixtures_dir)) as server:
-        yield server
-
-
-@pytest.fixture
-def settings(tmp_path: Path, sec_server: ReplayServer) -> Settings:
-    return Settings(storage=(tmp_path / "lake").as_uri(), sec_base_url=sec_server.sec_base_url,
-                    sec_user_agent="filinglake-tests tests@example.com", sec_rate=10, http_retries=1)
 
 
 def listing(*days: str) -> Reply:

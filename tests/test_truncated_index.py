@@ -8,12 +8,11 @@ quarantined, not dropped).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fakes.replay import ReplayServer, Reply
-from fakes.sec_edgar import sec_archive_routes, sec_fixture_map
+from fakes.sec_edgar import sec_fixture_map
 
 from filinglake.config import Settings
 from filinglake.ingest.landing import Context, ShrinkingPartition, fetch_partition, write_partition
@@ -22,18 +21,6 @@ from filinglake.storage import Storage, manifest_key
 
 QUARTER = "1993Q4"
 INDEX = "full-index/1993/QTR4/master.idx"
-
-
-@pytest.fixture
-def sec_server(fixtures_dir: Path) -> Iterator[ReplayServer]:
-    with ReplayServer(sec_archive_routes(fixtures_dir)) as server:
-        yield server
-
-
-@pytest.fixture
-def settings(tmp_path: Path, sec_server: ReplayServer) -> Settings:
-    return Settings(storage=(tmp_path / "lake").as_uri(), sec_base_url=sec_server.sec_base_url,
-                    sec_user_agent="filinglake-tests tests@example.com", sec_rate=10, http_retries=1)
 
 
 def land(settings: Settings, partition: str = QUARTER, *, force: bool = False) -> dict:
