@@ -144,3 +144,14 @@ def dag_env(airflow_db: Path, dag_storage: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("FILINGLAKE_STORAGE", dag_storage.as_uri())
     monkeypatch.setenv("FILINGLAKE_SEC_USER_AGENT", "filinglake tests tests@example.com")
     return dag_storage
+
+
+# --- the lake `make demo` publishes, built once per session through the library (tests/support/demo_lake.py) ---
+
+
+@pytest.fixture(scope="session")
+def demo_lake(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Storage with every demo partition landed and published, the default watchlist's alerts and a quarantine."""
+    from support.demo_lake import build_demo_lake
+
+    return build_demo_lake(tmp_path_factory.mktemp("demo") / "lake", fixtures_dir)
