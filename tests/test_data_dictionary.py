@@ -114,3 +114,20 @@ def test_each_example_has_the_column_type_and_occurs_in_the_demo_data(table: str
     found = run_query(f'SELECT count(*) AS n FROM "{table}" WHERE "{column}" = $example'.replace(
         "$example", data_dictionary.example_text(example)), storage=demo_lake)
     assert found["n"][0].as_py() > 0, f"{table}.{column} = {example!r} is not in the demo data"
+
+
+def test_columns_required_for_a_source_are_never_null_for_it_in_the_demo_data(demo_lake: Storage) -> None:
+    from filinglake.data_dictionary import always_set
+
+    required = always_set()
+    assert set(required["filing_id"]) == set(required["issuer_id"]) == {"sec_edgar", "cninfo", "hkex"}
+    assert required["form_type"] == ["sec_edgar"] and required["filed_at"] == ["hkex"]  # what the rules say today
+    assert "| `title` | `string` | `string` | yes | `cninfo`, `hkex` |" in OUTPUT.read_text(encoding="utf-8")
+    for column, sources in required.items():
+        for source in sources:
+            found = run_query(f'SELECT count(*) AS n, count("{column}") AS filled FROM filings '
+                              f"WHERE source = '{source}'", storage=demo_lake).to_pylist()[0]
+            assert found["n"] > 0 and found["filled"] == found["n"], f"filings.{column} is null for {source}"
+    # and the claim means something: a column no rule requires is null somewhere (SEC index rows have no title)
+    assert run_query("SELECT count(*) AS n FROM filings WHERE source = 'sec_edgar' AND title IS NULL",
+                     storage=demo_lake)["n"][0].as_py() > 0

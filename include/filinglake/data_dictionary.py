@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import defaultdict
 from datetime import date, datetime
 from pathlib import Path
 
@@ -41,6 +42,31 @@ def table_schemas() -> dict[str, pa.Schema]:
         # the query view adds the partition each quarantined row came from (filinglake.query)
         "quarantine": QUARANTINE_SCHEMA.append(pa.field("partition", pa.string())),
     }
+
+
+def always_set() -> dict[str, list[str]]:
+    """Column → the sources whose row checks require it in ``filings`` (a row without it is quarantined).
+
+    ``filing_id`` and ``issuer_id`` are the table's key: every published row has them.
+    """
+    from filinglake.sources import all_sources
+
+    found: dict[str, set[str]] = defaultdict(set)
+    names = [source.name for source in all_sources()]
+    for source in all_sources():
+        for rule in source.rules(None):
+            if rule.kind == "required":
+                for column in rule.columns:
+                    found[column].add(source.name)
+    for key in ("filing_id", "issuer_id"):
+        found[key] = set(names)
+    return {column: [n for n in names if n in sources] for column, sources in found.items()}
+
+
+def _always_set_text(sources: list[str], every: int) -> str:
+    if not sources:
+        return "—"
+    return "every source" if len(sources) == every else ", ".join(f"`{s}`" for s in sources)
 
 
 _DELTA_PRIMITIVES = {
@@ -97,12 +123,17 @@ def render() -> str:
         "     filinglake.schema.DATA_DICTIONARY: edit those, then regenerate. -->",
         "",
         "Every table and view `filinglake query` reads. Types are the Arrow types of the schemas the pipeline writes "
-        "with and, for Delta tables, the Delta type in the table's log; *nullable* is the schema's. "
-        "Examples are written as DuckDB literals and are values from the demo data (`make demo`) except where "
-        "a column holds the time the pipeline ran, or a captured document (the demo captures none).",
+        "with and, for Delta tables, the Delta type in the table's log; *nullable* is the schema's, and "
+        "*required for* (in `filings`) names the sources whose row checks quarantine a row without the value, "
+        "so it is never null for them (— : no check requires it; the pipeline may still always set it, as `source`). "
+        "Examples are written as DuckDB literals. They are values the demo publishes (`make demo`), except in "
+        "columns holding the time the pipeline ran or a captured document (the demo captures none), and in "
+        "`quarantine`, which the demo leaves empty: its examples are fixture rows the tests break on purpose.",
         "",
     ]
     lines += [f"- [`{name}`](#{name})" for name in schemas]
+    required = always_set()
+    every = len({s for sources in required.values() for s in sources})
     for name, schema in schemas.items():
         doc = DATA_DICTIONARY[name]
         undocumented = [f.name for f in schema if f.name not in doc.columns]
@@ -111,13 +142,17 @@ def render() -> str:
             raise ValueError(f"{name}: columns without a meaning {undocumented}, meanings without a column {unknown}")
         delta = name not in NOT_DELTA
         lines += ["", f"## {name}", "", doc.about, ""]
-        header = ["column", "Arrow type"] + (["Delta type"] if delta else []) + ["nullable", "meaning", "example"]
+        checked = name == "filings"  # the one table whose rows all passed their source's row checks
+        header = (["column", "Arrow type"] + (["Delta type"] if delta else []) + ["nullable"]
+                  + (["required for"] if checked else []) + ["meaning", "example"])
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for field in schema:
             column = doc.columns[field.name]
             cells = [f"`{field.name}`", f"`{arrow_type(field.type)}`"]
             cells += [f"`{delta_type(field.type)}`"] if delta else []
-            cells += ["yes" if field.nullable else "no", column.meaning, f"`{example_text(column.example)}`"]
+            cells += ["yes" if field.nullable else "no"]
+            cells += [_always_set_text(required.get(field.name, []), every)] if checked else []
+            cells += [column.meaning, f"`{example_text(column.example)}`"]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
