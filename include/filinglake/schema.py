@@ -123,6 +123,10 @@ class TableDoc(NamedTuple):
 
 _MEANING = {name: meaning for name, _, _, meaning in FIELDS}
 _RBC_ACCESSION = "0001140361-16-072674"  # a 424B5 of Royal Bank of Canada (CIK 1000275) in the 2016Q3 master
+_RBC_FILING_ID = f"sec_edgar:{_RBC_ACCESSION}"
+_HKEX_FILING_ID = "hkex:11924816"
+#: examples of ``source``: the source part of an example filing_id (no source is named outside sources/)
+_SEC_SOURCE, _HKEX_SOURCE = (_RBC_FILING_ID.split(":", 1)[0], _HKEX_FILING_ID.split(":", 1)[0])
 _RBC_URL = "https://www.sec.gov/Archives/edgar/data/1000275/000114036116072674/0001140361-16-072674-index.htm"
 _RBC_RAW = "raw/source=sec_edgar/partition=2016Q3/442a39b78fd81f05-master.gz"
 _RUN_TIME = datetime(2026, 1, 5, 11, 2, 7, tzinfo=UTC)  # columns holding when the pipeline ran: any instant
@@ -131,8 +135,8 @@ _HKEX_TITLE = ("DECISION OF THE LISTING COMMITTEE ON CANCELLATION OF LISTING&#x3
 
 #: the unified columns as the clean and quarantine layers hold them (examples: an HKEX row)
 _LANDED_COLUMNS: dict[str, ColumnDoc] = {
-    "filing_id": ColumnDoc(_MEANING["filing_id"], "hkex:11924816"),
-    "source": ColumnDoc(_MEANING["source"], "hkex"),
+    "filing_id": ColumnDoc(_MEANING["filing_id"], _HKEX_FILING_ID),
+    "source": ColumnDoc(_MEANING["source"], _HKEX_SOURCE),
     "exchange": ColumnDoc(_MEANING["exchange"], "HKEX"),
     "native_id": ColumnDoc(_MEANING["native_id"], "11924816"),
     "issuer_id": ColumnDoc(_MEANING["issuer_id"], "00007"),
@@ -156,9 +160,9 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
         "every source and every ingest (a SEC accession listed in a daily and a quarterly index is one row). "
         "Partitioned by `source` and `filing_month`: filter on them to read less.",
         {
-            "filing_id": ColumnDoc(_MEANING["filing_id"], f"sec_edgar:{_RBC_ACCESSION}"),
+            "filing_id": ColumnDoc(_MEANING["filing_id"], _RBC_FILING_ID),
             "issuer_id": ColumnDoc(_MEANING["issuer_id"], "1000275"),
-            "source": ColumnDoc(_MEANING["source"], "sec_edgar"),
+            "source": ColumnDoc(_MEANING["source"], _SEC_SOURCE),
             "exchange": ColumnDoc(_MEANING["exchange"], "SEC"),
             "native_id": ColumnDoc(_MEANING["native_id"], _RBC_ACCESSION),
             "ticker": ColumnDoc(_MEANING["ticker"] + "; null in SEC indexes (see `issuers.ticker`)", "000001.SZ"),
@@ -184,7 +188,7 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
         "Delta table `published/issuers`: one row per source and issuer, recomputed from `filings` (and SEC's "
         "`company_tickers.json` for tickers) on every publish. Partitioned by `source`.",
         {
-            "source": ColumnDoc(_MEANING["source"], "sec_edgar"),
+            "source": ColumnDoc(_MEANING["source"], _SEC_SOURCE),
             "issuer_id": ColumnDoc(_MEANING["issuer_id"], "1000275"),
             "exchange": ColumnDoc("venue of its latest filing: `SEC`, `SZSE`, `SSE`, `BSE`, `HKEX`", "SEC"),
             "company_name": ColumnDoc("the name on its latest filing", "ROYAL BANK OF CANADA"),
@@ -205,7 +209,7 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
         "Delta table `published/daily_counts`: rows of `filings` per source, exchange, form type and "
         "filing date, recounted for the months a publish touched. Partitioned by `source`.",
         {
-            "source": ColumnDoc(_MEANING["source"], "sec_edgar"),
+            "source": ColumnDoc(_MEANING["source"], _SEC_SOURCE),
             "exchange": ColumnDoc(_MEANING["exchange"] + " (`''` when a row has none)", "SEC"),
             "form_type": ColumnDoc("the published row's `form_type` (`''` when a source has none, e.g. CNINFO)", "424B5"),
             "filing_date": ColumnDoc(_MEANING["filing_date"], date(2016, 7, 1)),
@@ -227,7 +231,7 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
             "matched_on": ColumnDoc("what matched, one term per group of the entry", "cik:1000275 & form:424B5"),
             "filing_id": ColumnDoc(_MEANING["filing_id"], "sec_edgar:0000950103-26-000043"),
             "issuer_id": ColumnDoc(_MEANING["issuer_id"], "1000275"),
-            "source": ColumnDoc(_MEANING["source"], "sec_edgar"),
+            "source": ColumnDoc(_MEANING["source"], _SEC_SOURCE),
             "exchange": ColumnDoc(_MEANING["exchange"], "SEC"),
             "ticker": ColumnDoc(_MEANING["ticker"], "000001.SZ"),
             "company_name": ColumnDoc(_MEANING["company_name"], "ROYAL BANK OF CANADA"),
