@@ -162,3 +162,14 @@ def settings(tmp_path: Path, sec_server):
 
     return Settings(storage=(tmp_path / "lake").as_uri(), sec_base_url=sec_server.sec_base_url,
                     sec_user_agent="filinglake-tests tests@example.com", sec_rate=10, http_retries=1)
+
+
+# --- the lake `make demo` publishes, built once per session through the library (tests/support/demo_lake.py) ---
+
+
+@pytest.fixture(scope="session")
+def demo_lake(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Storage with every demo partition landed and published, the default watchlist's alerts and a quarantine."""
+    from support.demo_lake import build_demo_lake
+
+    return build_demo_lake(tmp_path_factory.mktemp("demo") / "lake", fixtures_dir)

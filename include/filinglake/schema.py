@@ -7,6 +7,9 @@ columns (``title_clean``) instead of overwriting the original.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from typing import NamedTuple
+
 import pyarrow as pa
 
 #: column name -> (Arrow type, nullable, meaning). The order here is the column order on disk.
@@ -172,3 +175,169 @@ def _published_schema(fields: list[tuple[str, pa.DataType, str]]) -> pa.Schema:
 PUBLISHED_FILINGS_SCHEMA = _published_schema(PUBLISHED_FILINGS_FIELDS)
 ISSUERS_SCHEMA = _published_schema(ISSUERS_FIELDS)
 DAILY_COUNTS_SCHEMA = _published_schema(DAILY_COUNTS_FIELDS)
+
+
+# ------------------------------------------------------------------------------------------------
+# The data dictionary: what every column of every published table means, with an example value
+# ------------------------------------------------------------------------------------------------
+# ``python -m filinglake.data_dictionary`` renders it with the tables' Arrow schemas into
+# docs/data_dictionary.md; tests fail when a published column has no entry here, when an entry names
+# no column, and when an example does not fit the column's type or (for columns whose values do not
+# depend on when the pipeline ran) does not occur in the demo's published data.
+
+
+class ColumnDoc(NamedTuple):
+    meaning: str
+    example: object  # a Python value of the column's type (str, int, date, datetime, list[str])
+
+
+class TableDoc(NamedTuple):
+    about: str
+    columns: dict[str, ColumnDoc]
+
+
+_MEANING = {name: meaning for name, _, _, meaning in FIELDS}
+_RBC_ACCESSION = "0001140361-16-072674"  # a 424B5 of Royal Bank of Canada (CIK 1000275) in the 2016Q3 master
+_RBC_FILING_ID = f"sec_edgar:{_RBC_ACCESSION}"
+_HKEX_FILING_ID = "hkex:11924816"
+#: examples of ``source``: the source part of an example filing_id (no source is named outside sources/)
+_SEC_SOURCE, _HKEX_SOURCE = (_RBC_FILING_ID.split(":", 1)[0], _HKEX_FILING_ID.split(":", 1)[0])
+_RBC_URL = "https://www.sec.gov/Archives/edgar/data/1000275/000114036116072674/0001140361-16-072674-index.htm"
+_RBC_RAW = "raw/source=sec_edgar/partition=2016Q3/442a39b78fd81f05-master.gz"
+_RUN_TIME = datetime(2026, 1, 5, 11, 2, 7, tzinfo=UTC)  # columns holding when the pipeline ran: any instant
+_HKEX_TITLE = ("DECISION OF THE LISTING COMMITTEE ON CANCELLATION OF LISTING&#x3b; REQUEST TO THE LISTING REVIEW "
+               "COMMITTEE TO REVIEW THE DECISION OF THE LISTING COMMITTEE&#x3b; AND CONTINUED SUSPENSION OF TRADING")
+
+#: the unified columns as the clean and quarantine layers hold them (examples: an HKEX row)
+_LANDED_COLUMNS: dict[str, ColumnDoc] = {
+    "filing_id": ColumnDoc(_MEANING["filing_id"], _HKEX_FILING_ID),
+    "source": ColumnDoc(_MEANING["source"], _HKEX_SOURCE),
+    "exchange": ColumnDoc(_MEANING["exchange"], "HKEX"),
+    "native_id": ColumnDoc(_MEANING["native_id"], "11924816"),
+    "issuer_id": ColumnDoc(_MEANING["issuer_id"], "00007"),
+    "ticker": ColumnDoc(_MEANING["ticker"], "0007.HK"),
+    "company_name": ColumnDoc(_MEANING["company_name"], "WISDOM WEALTH"),
+    "form_type": ColumnDoc(_MEANING["form_type"], "Announcements and Notices - [Other - Business Update / Suspension]"),
+    "title": ColumnDoc(_MEANING["title"], "LIST OF DIRECTORS AND THEIR ROLE AND FUNCTION"),
+    "title_clean": ColumnDoc(_MEANING["title_clean"], "LIST OF DIRECTORS AND THEIR ROLE AND FUNCTION"),
+    "language": ColumnDoc(_MEANING["language"], "en"),
+    "filed_at": ColumnDoc(_MEANING["filed_at"], datetime(2025, 11, 4, 9, 0, tzinfo=UTC)),
+    "filing_date": ColumnDoc(_MEANING["filing_date"], date(2025, 11, 4)),
+    "document_url": ColumnDoc(_MEANING["document_url"], "https://www1.hkexnews.hk/listedco/listconews/sehk/2025/1111/2025111101374.pdf"),
+    "raw_key": ColumnDoc(_MEANING["raw_key"],
+                         "raw/source=hkex/partition=2025-11-04-en/ee8f61cd586c119a-titleSearch-2025-11-04-en-all.json"),
+    "ingested_at": ColumnDoc(_MEANING["ingested_at"], _RUN_TIME),
+}
+
+DATA_DICTIONARY: dict[str, TableDoc] = {
+    "filings": TableDoc(
+        "Delta table `published/filings`: one row per disclosure and issuer (`filing_id`, `issuer_id`) across "
+        "every source and every ingest (a SEC accession listed in a daily and a quarterly index is one row). "
+        "Partitioned by `source` and `filing_month`: filter on them to read less.",
+        {
+            "filing_id": ColumnDoc(_MEANING["filing_id"], _RBC_FILING_ID),
+            "issuer_id": ColumnDoc(_MEANING["issuer_id"], "1000275"),
+            "source": ColumnDoc(_MEANING["source"], _SEC_SOURCE),
+            "exchange": ColumnDoc(_MEANING["exchange"], "SEC"),
+            "native_id": ColumnDoc(_MEANING["native_id"], _RBC_ACCESSION),
+            "ticker": ColumnDoc(_MEANING["ticker"] + "; null in SEC indexes (see `issuers.ticker`)", "000001.SZ"),
+            "company_name": ColumnDoc("issuer name as filed, from the latest ingest that listed one", "ROYAL BANK OF CANADA"),
+            "company_names": ColumnDoc("every name the filing was listed under, sorted", ["ROYAL BANK OF CANADA"]),
+            "form_type": ColumnDoc(_MEANING["form_type"] + "; the first one seen", "424B5"),
+            "form_types": ColumnDoc("every form type the filing was listed under, sorted", ["424B5"]),
+            "title": ColumnDoc(_MEANING["title"], "深发展Ａ2001年中期报告"),
+            "title_clean": ColumnDoc(_MEANING["title_clean"] + "; search this one", "深发展Ａ2001年中期报告"),
+            "language": ColumnDoc(_MEANING["language"], "zh"),
+            "filed_at": ColumnDoc(_MEANING["filed_at"] + "; null in SEC indexes",
+                                  datetime(2001, 8, 21, 3, 25, 15, tzinfo=UTC)),
+            "filing_date": ColumnDoc(_MEANING["filing_date"] + "; the first one seen", date(2016, 7, 18)),
+            "filing_month": ColumnDoc("`YYYY-MM` of `filing_date` (`unknown` without one); partition column with "
+                                      "`source`", "2016-07"),
+            "document_url": ColumnDoc(_MEANING["document_url"], _RBC_URL),
+            "raw_key": ColumnDoc(_MEANING["raw_key"] + " (the latest ingest)", _RBC_RAW),
+            "first_seen_at": ColumnDoc("earliest `ingested_at` of the rows folded into this one (UTC)", _RUN_TIME),
+            "last_seen_at": ColumnDoc("latest `ingested_at` of the rows folded into this one (UTC)", _RUN_TIME),
+        },
+    ),
+    "issuers": TableDoc(
+        "Delta table `published/issuers`: one row per source and issuer, kept up to date from the rows each "
+        "publish changes in `filings` (and the sources' reference lists, e.g. SEC's `company_tickers.json`, for "
+        "tickers). Partitioned by `source`.",
+        {
+            "source": ColumnDoc(_MEANING["source"], _SEC_SOURCE),
+            "issuer_id": ColumnDoc(_MEANING["issuer_id"], "1000275"),
+            "exchange": ColumnDoc("venue of its latest filing: `SEC`, `SZSE`, `SSE`, `BSE`, `HKEX`", "SEC"),
+            "company_name": ColumnDoc("the name on its latest filing", "ROYAL BANK OF CANADA"),
+            "former_names": ColumnDoc("every other name it filed under, sorted (empty when none)", []),
+            "ticker": ColumnDoc("main ticker: the reference list's first (SEC `company_tickers.json`), else the "
+                                "latest filed", "RY"),
+            "tickers": ColumnDoc("every ticker known for it, sorted", ["RY"]),
+            "cik": ColumnDoc("SEC CIK, unpadded (SEC issuers only)", "1000275"),
+            "stock_code": ColumnDoc("CNINFO 6-digit or HKEX 5-digit stock code (null for SEC)", "000001"),
+            "org_id": ColumnDoc("CNINFO orgId (CNINFO issuers only)", "gssz0000001"),
+            "first_filing_date": ColumnDoc("its earliest published `filing_date`", date(2016, 7, 1)),
+            "last_filing_date": ColumnDoc("its latest published `filing_date`", date(2026, 1, 2)),
+            "filings": ColumnDoc("its rows in `filings`", 266),
+            "last_seen_at": ColumnDoc("latest `last_seen_at` of its filings: when it was last ingested (UTC)", _RUN_TIME),
+        },
+    ),
+    "daily_counts": TableDoc(
+        "Delta table `published/daily_counts`: rows of `filings` per source, exchange, form type and "
+        "filing date, recounted for the days a publish changed. Partitioned by `source`.",
+        {
+            "source": ColumnDoc(_MEANING["source"], _SEC_SOURCE),
+            "exchange": ColumnDoc(_MEANING["exchange"] + " (`''` when a row has none)", "SEC"),
+            "form_type": ColumnDoc("the published row's `form_type` (`''` when a source has none, e.g. CNINFO)", "424B5"),
+            "filing_date": ColumnDoc(_MEANING["filing_date"], date(2016, 7, 1)),
+            "filing_month": ColumnDoc("`YYYY-MM` of `filing_date`", "2016-07"),
+            "published_rows": ColumnDoc("rows of `filings`: one per (filing_id, issuer_id)", 19),
+            "filings": ColumnDoc("distinct `filing_id` (a filing with co-registrants counts once)", 8),
+            "issuers": ColumnDoc("distinct `issuer_id`", 19),
+        },
+    ),
+    "alerts": TableDoc(
+        "Delta table `published/alerts`: one row per (watchlist entry, filing_id, issuer_id), inserted once "
+        "when a publish brings a matching filing (`include/watchlist.yaml`), with its captured document. "
+        "The `alerts` view is empty, with these columns, until the first alert.",
+        {
+            "alert_id": ColumnDoc("sha256 of entry id, filing_id and issuer_id: stable across reruns",
+                                  "264353ba04dcebdc79beda6f5a05e294d8901d357aadd73b0a458768f1471824"),
+            "entry_id": ColumnDoc("the watchlist entry that matched (its `id`)", "sec-rbc-424b5"),
+            "entry_name": ColumnDoc("the entry's `name`", "Royal Bank of Canada prospectus supplements (SEC form 424B5)"),
+            "matched_on": ColumnDoc("what matched, one term per group of the entry", "cik:1000275 & form:424B5"),
+            "filing_id": ColumnDoc(_MEANING["filing_id"], "sec_edgar:0000950103-26-000043"),
+            "issuer_id": ColumnDoc(_MEANING["issuer_id"], "1000275"),
+            "source": ColumnDoc(_MEANING["source"], _SEC_SOURCE),
+            "exchange": ColumnDoc(_MEANING["exchange"], "SEC"),
+            "ticker": ColumnDoc(_MEANING["ticker"], "000001.SZ"),
+            "company_name": ColumnDoc(_MEANING["company_name"], "ROYAL BANK OF CANADA"),
+            "title": ColumnDoc("title as filed (may hold HTML entities such as `&#x3b;`)", _HKEX_TITLE),
+            "form_type": ColumnDoc(_MEANING["form_type"], "424B5"),
+            "filing_date": ColumnDoc(_MEANING["filing_date"], date(2026, 1, 2)),
+            "document_url": ColumnDoc(_MEANING["document_url"],
+                                      "https://www.sec.gov/Archives/edgar/data/1000275/000095010326000043/"
+                                      "0000950103-26-000043-index.htm"),
+            "alerted_at": ColumnDoc("when the alert was recorded (UTC)", _RUN_TIME),
+            "document_key": ColumnDoc("storage key of the captured document under `raw/documents/`; null when "
+                                      "not captured", "raw/documents/source=hkex/9f2c4a1e0b7d3c58-2025111100981.pdf"),
+            "document_sha256": ColumnDoc("sha256 of the captured document",
+                                         "9f2c4a1e0b7d3c58e6a1f0d2b4c6e8a0f1e3d5c7b9a2c4e6f8a0b1d3e5f7a9c2"),
+            "document_bytes": ColumnDoc("size of the captured document in bytes", 183_402),
+            "document_content_type": ColumnDoc("Content-Type the document was served with", "application/pdf"),
+            "document_error": ColumnDoc("why the document was not captured (null when it was)", "DocumentError: HTTP 404"),
+            "title_clean": ColumnDoc("the title decoded, as shown to people",
+                                     _HKEX_TITLE.replace("&#x3b;", ";")),
+        },
+    ),
+    "quarantine": TableDoc(
+        "View (no Delta table) over every source's committed quarantine Parquet: rows that failed a row "
+        "check at landing and were kept out of `filings`, with the checks they failed and their partition.",
+        {
+            **_LANDED_COLUMNS,
+            "failed_checks": ColumnDoc("names of the row checks the row failed (see each source's rules)",
+                                       ["document_url_on_source_host"]),
+            "partition": ColumnDoc("the landed partition the row came from (`YYYY-MM-DD`, `YYYYQn`, "
+                                   "`YYYY-MM-DD-en` …)", "2025-11-04-en"),
+        },
+    ),
+}
