@@ -92,6 +92,13 @@ def _any_in_list(flat_values: pa.Array, wanted: list[str], n: int) -> pa.Array:
     return pc.is_in(pa.array(range(n), pa.int64()), value_set=hit_rows.cast(pa.int64()))
 
 
+def _issuer_id_sources(column: str) -> list[str]:
+    """Sources whose ``issuers`` column ``column`` is the issuer id itself (``Source.issuer_columns``)."""
+    from filinglake.sources import all_sources
+
+    return [source.name for source in all_sources() if source.issuer_columns.get(column) == "a.issuer_id"]
+
+
 class _Columns:
     """Normalised views of the input rows, computed once for all entries."""
 
@@ -105,8 +112,10 @@ class _Columns:
         self.cik = pc.replace_substring_regex(issuer, r"^0+(\d)", r"\1")
         # "002236.SZ" -> "002236": the mainland stock code in front of the market suffix
         self.ticker_code = pc.replace_substring_regex(_column(rows, "ticker"), r"\..*$", "")
-        self.is_sec = pc.equal(self.source, "sec_edgar")
-        self.is_hkex = pc.equal(self.source, "hkex")
+        # which sources' issuer ids are CIKs, and which are stock codes, as each source declares it
+        cik_sources, code_sources = _issuer_id_sources("cik"), _issuer_id_sources("stock_code")
+        self.issuer_is_cik = pc.is_in(self.source, value_set=pa.array(cik_sources, pa.string()))
+        self.issuer_is_code = pc.is_in(self.source, value_set=pa.array(code_sources, pa.string()))
         self.form_upper = pc.utf8_upper(_column(rows, "form_type"))
         self.form_types = rows["form_types"].combine_chunks() if "form_types" in rows.column_names else None
         self.texts = [pc.utf8_normalize(_column(rows, name), "NFKC") for name in _TEXT_COLUMNS if name in rows.column_names]
@@ -135,12 +144,12 @@ def _entry_matches(entry: WatchEntry, cols: _Columns) -> tuple[Any, list[Any]]:
     for ticker in entry.tickers:
         issuers.append((f"ticker:{ticker}", pc.equal(cols.ticker_upper, ticker)))
     for cik in entry.ciks:
-        issuers.append((f"cik:{cik}", pc.and_(cols.is_sec, pc.equal(cols.cik, cik))))
+        issuers.append((f"cik:{cik}", pc.and_(cols.issuer_is_cik, pc.equal(cols.cik, cik))))
     for code in entry.stock_codes:
         if len(code) == 5:
-            issuers.append((f"stock_code:{code}", pc.and_(cols.is_hkex, pc.equal(cols.issuer, code))))
+            issuers.append((f"stock_code:{code}", pc.and_(cols.issuer_is_code, pc.equal(cols.issuer, code))))
         else:
-            issuers.append((f"stock_code:{code}", pc.and_(pc.invert(_mask(cols.is_hkex)),
+            issuers.append((f"stock_code:{code}", pc.and_(pc.invert(_mask(cols.issuer_is_code)),
                                                           pc.equal(cols.ticker_code, code))))
     words: list[tuple[str, Any]] = []
     for word in entry.words:
