@@ -165,6 +165,28 @@ DAILY_COUNTS_FIELDS: list[tuple[str, pa.DataType, str]] = [
 ]
 
 
+#: ``published/securities``: every security the archived reference lists name, with or without filings,
+#: one row per version (SCD-2: a name or listing change closes a row and opens the next); see
+#: :mod:`filinglake.publish.securities`.
+SECURITIES_FIELDS: list[tuple[str, pa.DataType, str]] = [
+    ("source", pa.string(), "source whose reference list names it (key, with issuer_id, security_id, valid_from)"),
+    ("issuer_id", pa.string(), "CIK, CNINFO orgId, HKEX stock code: joins filings.issuer_id"),
+    ("security_id", pa.string(), "the security within its issuer: the ticker (SEC), the 6-digit stock code (CNINFO)"),
+    ("ticker", pa.string(), "market-suffixed ticker: `AAPL`, `002236.SZ`, `600519.SS`"),
+    ("name", pa.string(), "name as the list spells it (SEC title, CNINFO short Chinese name)"),
+    ("name_pinyin", pa.string(), "pinyin initials of the CNINFO short name; null for SEC"),
+    ("exchange", pa.string(), "listing venue (CNINFO: SZSE/SSE/BSE from code and orgId); null where the list names none"),
+    ("stock_code", pa.string(), "CNINFO 6-digit stock code; null for SEC"),
+    ("category", pa.string(), "CNINFO share class: `A股`, `B股`, `CDR`; null for SEC"),
+    ("is_primary", pa.bool_(), "the issuer's main listing (SEC: its first ticker in company_tickers.json)"),
+    ("valid_from", pa.date32(), "archive day of the first snapshot listing this version"),
+    ("valid_to", pa.date32(), "archive day of the first snapshot without it (exclusive); null while current"),
+    ("is_current", pa.bool_(), "listed, as it is, in the latest snapshot"),
+    ("last_seen_on", pa.date32(), "archive day of the last snapshot listing this version"),
+    ("raw_key", pa.string(), "raw object of the snapshot that opened this version"),
+]
+
+
 def _published_schema(fields: list[tuple[str, pa.DataType, str]]) -> pa.Schema:
     return pa.schema([pa.field(name, typ) for name, typ, _ in fields])
 
@@ -172,3 +194,4 @@ def _published_schema(fields: list[tuple[str, pa.DataType, str]]) -> pa.Schema:
 PUBLISHED_FILINGS_SCHEMA = _published_schema(PUBLISHED_FILINGS_FIELDS)
 ISSUERS_SCHEMA = _published_schema(ISSUERS_FIELDS)
 DAILY_COUNTS_SCHEMA = _published_schema(DAILY_COUNTS_FIELDS)
+SECURITIES_SCHEMA = _published_schema(SECURITIES_FIELDS)
