@@ -13,9 +13,9 @@ parsed once), and left alone otherwise; the snapshot set is recorded in its comm
 snapshot that is not a valid list (mojibake, an entry without its ticker, HTML …) is refused whole
 with one line naming the file and the rule it broke; the other snapshots still make the table.
 
-:func:`with_reference` fills what filings lack from it: the ticker valid for the issuer at the
-filing date (the version nearest in time when the date lies outside every snapshot), and the name
-when a capture has none. Values a source filed are never replaced.
+:func:`with_reference` fills the ticker filings lack from it: the one valid for the issuer at the
+filing date (the version nearest in time when the date lies outside every snapshot). A ticker a
+source filed is never replaced.
 """
 
 from __future__ import annotations
@@ -181,9 +181,9 @@ def read_securities(storage: Storage, where: str | None = None) -> pa.Table:
 
 _NEAREST_SQL = """
 WITH wanted AS (
-    SELECT DISTINCT source, issuer_id, filing_date FROM batch WHERE ticker IS NULL OR company_name IS NULL
+    SELECT DISTINCT source, issuer_id, filing_date FROM batch WHERE ticker IS NULL
 ), ranked AS (
-    SELECT w.source, w.issuer_id, w.filing_date, s.ticker, s.name,
+    SELECT w.source, w.issuer_id, w.filing_date, s.ticker,
            row_number() OVER (
                PARTITION BY w.source, w.issuer_id, w.filing_date
                ORDER BY CASE
@@ -195,19 +195,20 @@ WITH wanted AS (
                         END,
                         s.is_primary DESC, s.valid_from DESC, s.security_id
            ) AS n
-    FROM wanted w JOIN securities s ON s.source = w.source AND s.issuer_id = w.issuer_id
+    FROM wanted w JOIN securities s ON s.source = w.source AND s.issuer_id = w.issuer_id AND s.ticker IS NOT NULL
 )
-SELECT b.* REPLACE (coalesce(b.ticker, r.ticker) AS ticker, coalesce(b.company_name, r.name) AS company_name)
+SELECT b.* REPLACE (coalesce(b.ticker, r.ticker) AS ticker)
 FROM batch b LEFT JOIN ranked r
   ON r.n = 1 AND r.source = b.source AND r.issuer_id = b.issuer_id AND r.filing_date IS NOT DISTINCT FROM b.filing_date
 """
 
 
 def with_reference(storage: Storage, batch: pa.Table) -> pa.Table:
-    """``batch`` (clean rows) with a null ticker or company_name filled from ``published/securities``.
+    """``batch`` (clean rows) with a null ticker filled from ``published/securities``.
 
     The ticker is the issuer's (main) one valid at the filing date, from the nearest snapshot; a row
-    whose issuer no list names keeps its nulls. What a source filed is kept as filed.
+    whose issuer no list names keeps its null. A ticker a source filed is kept as filed. (Names are not
+    filled: the issuers table counts every filings name as one the issuer filed under.)
     """
     if not batch.num_rows:
         return batch
