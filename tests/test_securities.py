@@ -224,3 +224,17 @@ def test_the_ticker_is_the_one_valid_at_the_filing_date(settings, storage, fixtu
     assert {r["ticker"] for r in rows if r["filing_date"] >= date(2016, 8, 1)} == {"APLE1"}
     assert {r["ticker"] for r in rows} == {"AAPL", "APLE1"}
     assert read_published(storage, SECURITIES, where="issuer_id = '320193'").num_rows == 2
+
+
+def test_rows_published_before_the_list_get_their_ticker_when_published_again(settings, storage, fixtures_dir) -> None:
+    land_2016q3(settings, fixtures_dir, (APPLE,))
+    publish(storage, settings)
+    assert run_query("SELECT count(*) AS n FROM filings WHERE ticker IS NULL", storage=storage)["n"][0].as_py() == 23
+
+    archive_tickers(storage, "2024-05-01", (fixtures_dir / COMPANY_TICKERS).read_bytes())
+    pending = publish_pending(storage, settings)  # no new partition: only the securities are built
+    assert pending["partitions"] == [] and pending["securities"]["rebuilt"] is True
+    again = publish(storage, settings)  # every landed partition (`filinglake publish --all`)
+
+    assert (again["inserted"], again["updated"]) == (0, 23)
+    assert run_query("SELECT count(*) AS n FROM filings WHERE ticker = 'AAPL'", storage=storage)["n"][0].as_py() == 23
