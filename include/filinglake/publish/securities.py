@@ -27,6 +27,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from filinglake.errors import BadResponse
 from filinglake.publish import delta
@@ -157,7 +158,7 @@ def refresh_securities(storage: Storage, *, force: bool = False) -> dict:
                         commit_properties=CommitProperties(custom_metadata={SNAPSHOTS_DIGEST: digest}))
 
     delta.retry_on_conflict("published/securities", write)
-    current = int(pa.compute.sum(built["is_current"]).as_py() or 0) if built.num_rows else 0
+    current = int(pc.sum(built["is_current"]).as_py() or 0) if built.num_rows else 0
     log.info("securities rebuilt from %d snapshot(s): %d rows, %d current, %d snapshot(s) refused",
              len(snaps), built.num_rows, current, len(refused))
     return {"rebuilt": True, "snapshots": len(snaps), "rows": built.num_rows, "current": current, "refused": refused}

@@ -48,7 +48,14 @@ from zoneinfo import ZoneInfo
 from filinglake.config import DEFAULT_CNINFO_STATIC_URL
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.http import BROWSER_USER_AGENT
-from filinglake.sources.base import FetchResult, IssuerReference, Partition, RawFile, SecurityReference, Source
+from filinglake.sources.base import (
+    FetchResult,
+    IssuerReference,
+    Partition,
+    RawFile,
+    SecurityReference,
+    Source,
+)
 from filinglake.sources.cninfo_stocks import STOCK_LIST_NAME, STOCKS_SOURCE
 from filinglake.sources.json_decoding import load_json
 
