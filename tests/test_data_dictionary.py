@@ -16,10 +16,16 @@ from filinglake.storage import Storage
 
 #: columns holding when the pipeline ran: their example is checked for its type only
 RUN_TIMES = {("filings", "first_seen_at"), ("filings", "last_seen_at"), ("issuers", "last_seen_at"),
-             ("alerts", "alerted_at"), ("quarantine", "ingested_at")}
+             ("alerts", "alerted_at"), ("quarantine", "ingested_at"),
+             # a security's versions are dated by the day its reference list was archived
+             ("securities", "valid_from"), ("securities", "valid_to"), ("securities", "last_seen_on"),
+             ("securities", "raw_key")}
 #: columns of a captured document: the stand-ins serve no documents, so the demo captures none
 NOT_IN_DEMO = {("alerts", "document_key"), ("alerts", "document_sha256"), ("alerts", "document_bytes"),
-               ("alerts", "document_content_type")}
+               ("alerts", "document_content_type"),
+               # the demo archives SEC's ticker list only (its CNINFO days need no stock list)
+               ("securities", "name_pinyin"), ("securities", "exchange"), ("securities", "stock_code"),
+               ("securities", "category")}
 
 
 def test_the_committed_dictionary_is_what_the_schemas_generate(tmp_path: Path) -> None:
@@ -33,7 +39,8 @@ def test_the_committed_dictionary_is_what_the_schemas_generate(tmp_path: Path) -
 
 def test_every_column_of_every_table_has_a_meaning_and_an_example() -> None:
     schemas = table_schemas()
-    assert set(schemas) == set(DATA_DICTIONARY) == {"filings", "issuers", "daily_counts", "alerts", "quarantine"}
+    assert set(schemas) == set(DATA_DICTIONARY) == {"filings", "issuers", "daily_counts", "alerts", "securities",
+                                                    "quarantine"}
     for table, schema in schemas.items():
         doc = DATA_DICTIONARY[table]
         assert doc.about.strip(), table

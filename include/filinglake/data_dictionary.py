@@ -37,6 +37,7 @@ def table_schemas() -> dict[str, pa.Schema]:
         ISSUERS_SCHEMA,
         PUBLISHED_FILINGS_SCHEMA,
         QUARANTINE_SCHEMA,
+        SECURITIES_SCHEMA,
     )
 
     return {
@@ -44,6 +45,7 @@ def table_schemas() -> dict[str, pa.Schema]:
         "issuers": ISSUERS_SCHEMA,
         "daily_counts": DAILY_COUNTS_SCHEMA,
         "alerts": ALERTS_SCHEMA,
+        "securities": SECURITIES_SCHEMA,
         # the query view adds the partition each quarantined row came from (filinglake.query)
         "quarantine": QUARANTINE_SCHEMA.append(pa.field("partition", pa.string())),
     }
@@ -78,6 +80,7 @@ _DELTA_PRIMITIVES = {
     pa.string(): "string",
     pa.date32(): "date",
     pa.int64(): "long",
+    pa.bool_(): "boolean",
     pa.timestamp("us", tz="UTC"): "timestamp",
 }
 

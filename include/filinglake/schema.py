@@ -168,6 +168,28 @@ DAILY_COUNTS_FIELDS: list[tuple[str, pa.DataType, str]] = [
 ]
 
 
+#: ``published/securities``: every security the archived reference lists name, with or without filings,
+#: one row per version (SCD-2: a name or listing change closes a row and opens the next); see
+#: :mod:`filinglake.publish.securities`.
+SECURITIES_FIELDS: list[tuple[str, pa.DataType, str]] = [
+    ("source", pa.string(), "source whose reference list names it (key, with issuer_id, security_id, valid_from)"),
+    ("issuer_id", pa.string(), "CIK, CNINFO orgId, HKEX stock code: joins filings.issuer_id"),
+    ("security_id", pa.string(), "the security within its issuer: the ticker (SEC), the 6-digit stock code (CNINFO)"),
+    ("ticker", pa.string(), "market-suffixed ticker: `AAPL`, `002236.SZ`, `600519.SS`"),
+    ("name", pa.string(), "name as the list spells it (SEC title, CNINFO short Chinese name)"),
+    ("name_pinyin", pa.string(), "pinyin initials of the CNINFO short name; null for SEC"),
+    ("exchange", pa.string(), "listing venue (CNINFO: SZSE/SSE/BSE from code and orgId); null where the list names none"),
+    ("stock_code", pa.string(), "CNINFO 6-digit stock code; null for SEC"),
+    ("category", pa.string(), "CNINFO share class: `A股`, `B股`, `CDR`; null for SEC"),
+    ("is_primary", pa.bool_(), "the issuer's main listing (SEC: its first ticker in company_tickers.json)"),
+    ("valid_from", pa.date32(), "archive day of the first snapshot listing this version"),
+    ("valid_to", pa.date32(), "archive day of the first snapshot without it (exclusive); null while current"),
+    ("is_current", pa.bool_(), "listed, as it is, in the latest snapshot"),
+    ("last_seen_on", pa.date32(), "archive day of the last snapshot listing this version"),
+    ("raw_key", pa.string(), "raw object of the snapshot that opened this version"),
+]
+
+
 def _published_schema(fields: list[tuple[str, pa.DataType, str]]) -> pa.Schema:
     return pa.schema([pa.field(name, typ) for name, typ, _ in fields])
 
@@ -175,6 +197,7 @@ def _published_schema(fields: list[tuple[str, pa.DataType, str]]) -> pa.Schema:
 PUBLISHED_FILINGS_SCHEMA = _published_schema(PUBLISHED_FILINGS_FIELDS)
 ISSUERS_SCHEMA = _published_schema(ISSUERS_FIELDS)
 DAILY_COUNTS_SCHEMA = _published_schema(DAILY_COUNTS_FIELDS)
+SECURITIES_SCHEMA = _published_schema(SECURITIES_FIELDS)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -240,7 +263,8 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
             "source": ColumnDoc(_MEANING["source"], _SEC_SOURCE),
             "exchange": ColumnDoc(_MEANING["exchange"], "SEC"),
             "native_id": ColumnDoc(_MEANING["native_id"], _RBC_ACCESSION),
-            "ticker": ColumnDoc(_MEANING["ticker"] + "; null in SEC indexes (see `issuers.ticker`)", "000001.SZ"),
+            "ticker": ColumnDoc(_MEANING["ticker"] + "; SEC rows get the ticker valid for the CIK at the filing date "
+                                "from the archived `company_tickers.json` snapshots (`securities`)", "000001.SZ"),
             "company_name": ColumnDoc("issuer name as filed, from the latest ingest that listed one", "ROYAL BANK OF CANADA"),
             "company_names": ColumnDoc("every name the filing was listed under, sorted", ["ROYAL BANK OF CANADA"]),
             "form_type": ColumnDoc(_MEANING["form_type"] + "; the first one seen", "424B5"),
@@ -328,6 +352,16 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
             "title_clean": ColumnDoc("the title decoded, as shown to people",
                                      _HKEX_TITLE.replace("&#x3b;", ";")),
         },
+    ),
+    "securities": TableDoc(
+        "Delta table `published/securities`: every security the archived reference lists name (SEC "
+        "`company_tickers.json`, CNINFO stock lists), with or without filings, one row per version: a ticker, "
+        "name or listing change closes a row (`valid_to`) and opens the next. Partitioned by `source`.",
+        {name: ColumnDoc(meaning, example) for (name, _, meaning), example in zip(SECURITIES_FIELDS, [
+            "sec_edgar", "320193", "AAPL", "AAPL", "Apple Inc.", "dhgf", "SZSE", "002236", "A股", True,
+            date(2016, 1, 15), date(2021, 9, 27), True, date(2021, 9, 27),
+            "raw/source=sec_company_tickers/partition=2026-01-05/46835610c575d76d-company_tickers.json",
+        ], strict=True)},
     ),
     "quarantine": TableDoc(
         "View (no Delta table) over every source's committed quarantine Parquet: rows that failed a row "

@@ -34,7 +34,7 @@ def publish(
                                 "every row inserted or changed since they were last evaluated (--no-alerts: later)")
     ] = True,
 ) -> None:
-    """Merge landed clean partitions into the published Delta tables (filings, issuers, daily_counts).
+    """Merge landed clean partitions into the published Delta tables (securities, filings, issuers, daily_counts).
 
     Without options, publishes the landed partitions that are new or changed since they were last
     published (published/_ledger.json): nothing to do is a quick no-op. --all publishes every landed

@@ -1,8 +1,10 @@
-"""One publish: clean partitions → ``filings``, then ``issuers`` and ``daily_counts``, then the ledger.
+"""One publish: reference snapshots → ``securities``; clean partitions → ``filings``, then ``issuers`` and
+``daily_counts``, then the ledger.
 
 Each published table has its own module (:mod:`~filinglake.publish.filings`,
 :mod:`~filinglake.publish.issuers`, :mod:`~filinglake.publish.daily_counts`); this one orders them:
-filings first (the others are recomputed from it), the ledger last (:mod:`~filinglake.publish.ledger`:
+securities first (filings take tickers from it: :mod:`~filinglake.publish.securities`), then filings
+(the others are recomputed from it), the ledger last (:mod:`~filinglake.publish.ledger`:
 a partition counts as published only once every table has it). :func:`publish` publishes the
 partitions it is given; :func:`publish_pending` those new or changed since they were last published.
 """
@@ -16,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from filinglake.publish import daily_counts, delta, filings, issuers, ledger
+from filinglake.publish import daily_counts, delta, filings, issuers, ledger, securities
 from filinglake.publish.clean_layer import clean_partitions, read_clean
-from filinglake.schema import DAILY_COUNTS_SCHEMA, ISSUERS_SCHEMA, PUBLISHED_FILINGS_SCHEMA
+from filinglake.schema import DAILY_COUNTS_SCHEMA, ISSUERS_SCHEMA, PUBLISHED_FILINGS_SCHEMA, SECURITIES_SCHEMA
 
 if TYPE_CHECKING:
     from filinglake.config import Settings
@@ -31,6 +33,7 @@ PUBLISHED_TABLES: dict[str, pa.Schema] = {
     filings.FILINGS: PUBLISHED_FILINGS_SCHEMA,
     issuers.ISSUERS: ISSUERS_SCHEMA,
     daily_counts.DAILY_COUNTS: DAILY_COUNTS_SCHEMA,
+    securities.SECURITIES: SECURITIES_SCHEMA,
 }
 
 
@@ -62,7 +65,8 @@ def publish(
     started = time.perf_counter()
     wanted = sorted({(s, p) for s, p in partitions}) if partitions is not None else clean_partitions(storage)
     states = ledger.current_states(storage, wanted)  # before reading: a re-landing meanwhile stays pending
-    batch = read_clean(storage, wanted)
+    security_counts = securities.refresh_securities(storage)  # before filings: they take tickers from it
+    batch = securities.with_reference(storage, read_clean(storage, wanted))
     merged = filings.merge_filings(storage, batch)
     affected = issuers.affected_issuers(batch)
     del batch
@@ -83,6 +87,7 @@ def publish(
         "months": months,
         "issuers": issuer_counts,
         "daily_counts": day_counts,
+        "securities": security_counts,
         "seconds": round(time.perf_counter() - started, 3),
     }
     log.info(
@@ -113,6 +118,7 @@ def publish_pending(
     rebuild = sorted(set(rebuild_issuers))
     if todo or rebuild:
         return publish(storage, settings, todo, rebuild_issuers=rebuild)
+    security_counts = securities.refresh_securities(storage)  # new reference snapshots, no new partition
     table = delta.open_table(storage, filings.FILINGS)
     version = table.version() if table is not None else -1
     log.info("nothing to publish: %d landed partition(s), all published as they are", len(landed))
@@ -120,7 +126,8 @@ def publish_pending(
             "unchanged": 0, "new_keys": [], "changed_keys": [], "version_before": version, "version": version,
             "merge_ms": 0, "sources": [], "months": {},
             "issuers": {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "rebuilt": []},
-            "daily_counts": {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}, "seconds": 0.0}
+            "daily_counts": {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}, "securities": security_counts,
+            "seconds": 0.0}
 
 
 def summary(result: dict) -> dict:
@@ -132,7 +139,7 @@ def summary(result: dict) -> dict:
 
 
 def read_published(storage: Storage, name: str, where: str | None = None) -> pa.Table:
-    """A whole published table (``filings``, ``issuers``, ``daily_counts``) as Arrow; empty if absent."""
+    """A whole published table (``filings``, ``issuers``, ``daily_counts``, ``securities``) as Arrow; empty if absent."""
     if name not in PUBLISHED_TABLES:
         raise ValueError(f"unknown published table {name!r}; known: {', '.join(sorted(PUBLISHED_TABLES))}")
     return delta.read(storage, name, PUBLISHED_TABLES[name], where=where)

@@ -12,7 +12,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from filinglake.sources.base import FetchResult, IssuerReference, Partition, RawFile, Source
+from filinglake.sources.base import (
+    FetchResult,
+    IssuerReference,
+    Partition,
+    RawFile,
+    SecurityReference,
+    Source,
+)
 
 if TYPE_CHECKING:
     from filinglake.config import Settings
@@ -57,6 +64,7 @@ __all__ = [
     "REGISTRY",
     "FetchResult",
     "IssuerReference",
+    "SecurityReference",
     "Partition",
     "RawFile",
     "Source",

@@ -73,6 +73,21 @@ class IssuerReference:
     reference_name: str | None
 
 
+@dataclass(frozen=True)
+class SecurityReference:
+    """One listed security as a source's reference list names it (a row of ``published/securities``)."""
+
+    issuer_id: str  # CIK, CNINFO orgId, HKEX stock code
+    security_id: str  # its key within the issuer: the ticker (SEC), the stock code (CNINFO)
+    ticker: str | None  # market-suffixed: AAPL, 002236.SZ
+    name: str | None  # as the list spells it
+    is_primary: bool = True  # the issuer's main listing (SEC: its first ticker in the list)
+    exchange: str | None = None
+    stock_code: str | None = None
+    name_pinyin: str | None = None
+    category: str | None = None  # CNINFO: A股, B股, CDR
+
+
 class Source(ABC):
     """One disclosure source. Subclasses are stateless; settings and clients are passed in."""
 
@@ -121,6 +136,17 @@ class Source(ABC):
     def reference_rows(self, data: bytes, name: str = "") -> list[IssuerReference]:
         """The issuers an archived reference list names; raises BadResponse for any other shape."""
         raise NotImplementedError(f"{self.name} has no issuer reference list")
+
+    def reference_securities(self, data: bytes, name: str = "") -> list[SecurityReference]:
+        """The securities an archived reference list names (``published/securities``); BadResponse for a bad list.
+
+        By default one per (issuer, ticker) of :meth:`reference_rows`; sources whose lists say more override it.
+        """
+        return [
+            SecurityReference(row.issuer_id, ticker, ticker, row.reference_name, is_primary=ticker == row.ticker,
+                              stock_code=row.stock_code)
+            for row in self.reference_rows(data, name) for ticker in row.tickers
+        ]
 
     def environment_for_root(self, root_url: str) -> dict[str, str]:
         """The variables that send every request of this source to ``root_url`` (a stand-in server).

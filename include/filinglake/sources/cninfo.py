@@ -48,7 +48,14 @@ from zoneinfo import ZoneInfo
 from filinglake.config import DEFAULT_CNINFO_STATIC_URL
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.http import BROWSER_USER_AGENT
-from filinglake.sources.base import FetchResult, IssuerReference, Partition, RawFile, Source
+from filinglake.sources.base import (
+    FetchResult,
+    IssuerReference,
+    Partition,
+    RawFile,
+    SecurityReference,
+    Source,
+)
 from filinglake.sources.cninfo_stocks import STOCK_LIST_NAME, STOCKS_SOURCE
 from filinglake.sources.json_decoding import load_json
 
@@ -447,6 +454,23 @@ class Cninfo(Source):
             by_org.setdefault(stock.org_id, IssuerReference(
                 stock.org_id, ticker, (ticker,) if ticker else (), stock.code, stock.name))
         return [by_org[org_id] for org_id in sorted(by_org)]
+
+    def reference_securities(self, data: bytes, name: str = STOCK_LIST_NAME) -> list[SecurityReference]:
+        """One security per stock code of the list (an orgId's first code is its main listing)."""
+        from filinglake.sources.cninfo_stocks import parse_stock_list
+
+        securities: dict[str, SecurityReference] = {}
+        orgs: set[str] = set()
+        for stock in parse_stock_list(data, name):
+            if stock.code in securities:
+                continue  # codes are unique in every real list; keep the first
+            exchange = exchange_of(stock.code, stock.org_id)
+            securities[stock.code] = SecurityReference(
+                stock.org_id, stock.code, ticker_of(stock.code, exchange), stock.name,
+                is_primary=stock.org_id not in orgs, exchange=exchange, stock_code=stock.code,
+                name_pinyin=stock.pinyin, category=stock.category)
+            orgs.add(stock.org_id)
+        return list(securities.values())
 
     def __init__(self, max_pages: int = MAX_PAGES):
         self.max_pages = max_pages

@@ -1,0 +1,220 @@
+"""``published/securities``: every security the archived reference lists name, as dated snapshots (SCD-2).
+
+Each archived copy of a source's reference list (``Source.reference_archive``: SEC's
+``company_tickers.json``, CNINFO's stock list; HKEX has none yet) is a snapshot dated by its archive
+day (its raw partition; the latest copy fetched that day when there are several). A security is a
+(source, issuer_id, security_id) — SEC: CIK and ticker, CNINFO: orgId and stock code — and one row is
+one version of it: ``valid_from`` is the first snapshot listing it as it is, ``valid_to`` the first one
+that does not (the ticker gone, the name or listing changed), null while current. A ticker change
+therefore closes the old security's row and opens the new one's.
+
+The table is rebuilt from the raw archive whenever the set of snapshots changes (identical bytes are
+parsed once), and left alone otherwise; the snapshot set is recorded in its commit metadata. A
+snapshot that is not a valid list (mojibake, an entry without its ticker, HTML …) is refused whole
+with one line naming the file and the rule it broke; the other snapshots still make the table.
+
+:func:`with_reference` fills the ticker filings lack from it: the one valid for the issuer at the
+filing date (the version nearest in time when the date lies outside every snapshot). A ticker a
+source filed is never replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from filinglake.errors import BadResponse
+from filinglake.publish import delta
+from filinglake.schema import SECURITIES_SCHEMA
+from filinglake.sources import all_sources
+from filinglake.storage import RAW_LAYER, safe_name
+
+if TYPE_CHECKING:
+    from filinglake.sources import SecurityReference, Source
+    from filinglake.storage import Storage
+
+log = logging.getLogger("filinglake.publish.securities")
+
+SECURITIES = "securities"
+SECURITIES_PARTITIONS = ("source",)
+#: commit metadata: digest of the snapshots the table was built from
+SNAPSHOTS_DIGEST = "filinglake_securities_snapshots"
+_KEY = ("source", "issuer_id", "security_id")
+_ATTRIBUTES = ("ticker", "name", "name_pinyin", "exchange", "stock_code", "category", "is_primary")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One archived reference list: its source, archive day and raw key."""
+
+    source: str
+    day: date
+    key: str
+
+
+def snapshots(storage: Storage, source: Source) -> list[Snapshot]:
+    """The archived reference lists of ``source``, one per archive day (the last fetched that day), oldest first."""
+    if source.reference_archive is None:
+        return []
+    archive, name = source.reference_archive
+    suffix = f"-{safe_name(name)}"
+    by_day: dict[str, list[str]] = {}
+    for key in storage.list(f"{RAW_LAYER}/source={safe_name(archive)}"):
+        if key.endswith(suffix) and storage.exists(f"{key}.meta.json"):  # without its meta: an interrupted archive
+            by_day.setdefault(key.split("/partition=", 1)[1].split("/", 1)[0], []).append(key)
+    found = []
+    for day, keys in sorted(by_day.items()):
+        try:
+            when = date.fromisoformat(day)
+        except ValueError:
+            log.warning("securities: %s is not under a dated partition: skipped", keys[0])
+            continue
+        key = keys[0] if len(keys) == 1 else max(keys, key=lambda k: storage.raw_ref(k).fetched_at)
+        found.append(Snapshot(source.name, when, key))
+    return found
+
+
+def _digest(snaps: list[Snapshot]) -> str:
+    text = "\n".join(f"{s.source}|{s.day.isoformat()}|{s.key}" for s in snaps)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_securities(storage: Storage, sources: list[Source] | None = None) -> tuple[pa.Table, list[dict]]:
+    """The securities table from every archived snapshot, and the refused snapshots (key, reason)."""
+    rows: list[dict] = []
+    refused: list[dict] = []
+    for source in sources if sources is not None else all_sources():
+        source_rows, source_refused = _versions(storage, source, snapshots(storage, source))
+        rows += source_rows
+        refused += source_refused
+    table = pa.Table.from_pylist(rows, schema=SECURITIES_SCHEMA)
+    return table.sort_by([(c, "ascending") for c in (*_KEY, "valid_from")]), refused
+
+
+def _versions(storage: Storage, source: Source, snaps: list[Snapshot]) -> tuple[list[dict], list[dict]]:
+    """SCD-2 versions of ``source``'s securities over its snapshots (bad snapshots refused whole)."""
+    parsed: dict[str, list[SecurityReference] | None] = {}  # content digest (in the key) → securities
+    open_rows: dict[tuple, dict] = {}
+    closed: list[dict] = []
+    refused: list[dict] = []
+    for snap in snaps:
+        content = snap.key.rsplit("/", 1)[1].split("-", 1)[0]  # archive keys start with the sha256's head
+        if content not in parsed:
+            try:
+                parsed[content] = source.reference_securities(storage.get_bytes(snap.key), snap.key)
+            except BadResponse as exc:
+                parsed[content] = None
+                reason = str(exc).splitlines()[0]
+                log.warning("securities: refused %s: %s", snap.key, reason)
+                refused.append({"source": source.name, "day": snap.day.isoformat(), "key": snap.key, "reason": reason})
+        securities = parsed[content]
+        if securities is None:
+            continue  # a refused snapshot is as if it had not been archived
+        current: dict[tuple, dict] = {}
+        for security in securities:
+            values = asdict(security)
+            current.setdefault((source.name, values["issuer_id"], values["security_id"]), values)
+        for key in list(open_rows):
+            row = open_rows[key]
+            now = current.get(key)
+            if now is None or any(now[a] != row[a] for a in _ATTRIBUTES):
+                row["valid_to"], row["is_current"] = snap.day, False
+                closed.append(open_rows.pop(key))
+        for key, values in current.items():
+            row = open_rows.get(key)
+            if row is None:
+                row = open_rows[key] = {"source": source.name, **values, "valid_from": snap.day, "valid_to": None,
+                                        "is_current": True, "raw_key": snap.key}
+            row["last_seen_on"] = snap.day
+    return closed + list(open_rows.values()), refused
+
+
+def refresh_securities(storage: Storage, *, force: bool = False) -> dict:
+    """Rebuild ``published/securities`` when the archived snapshots changed since it was built (or ``force``).
+
+    Returns counts: ``rows``, ``current``, ``snapshots``, ``refused`` (key and reason of each bad
+    snapshot) and ``rebuilt`` (False when nothing changed, nothing was committed).
+    """
+    sources = [s for s in all_sources() if s.reference_archive is not None]
+    snaps = [snap for source in sources for snap in snapshots(storage, source)]
+    digest = _digest(snaps)
+    table = delta.open_table(storage, SECURITIES)
+    if table is not None and not force and _built_from(table) == digest:
+        return {"rebuilt": False, "snapshots": len(snaps), "rows": None, "current": None, "refused": []}
+    built, refused = build_securities(storage, sources)
+
+    def write() -> None:
+        from deltalake import CommitProperties, write_deltalake
+
+        target = delta.ensure_table(storage, SECURITIES, SECURITIES_SCHEMA, SECURITIES_PARTITIONS)
+        write_deltalake(target, delta.conform(built, SECURITIES_SCHEMA), mode="overwrite",
+                        writer_properties=delta.writer_properties(),
+                        commit_properties=CommitProperties(custom_metadata={SNAPSHOTS_DIGEST: digest}))
+
+    delta.retry_on_conflict("published/securities", write)
+    current = int(pc.sum(built["is_current"]).as_py() or 0) if built.num_rows else 0
+    log.info("securities rebuilt from %d snapshot(s): %d rows, %d current, %d snapshot(s) refused",
+             len(snaps), built.num_rows, current, len(refused))
+    return {"rebuilt": True, "snapshots": len(snaps), "rows": built.num_rows, "current": current, "refused": refused}
+
+
+def _built_from(table) -> str | None:
+    """The snapshot digest of the table's latest write (None: never written by :func:`refresh_securities`)."""
+    for commit in table.history(limit=10):
+        if commit.get("operation") == "WRITE":
+            return str(commit[SNAPSHOTS_DIGEST]) if SNAPSHOTS_DIGEST in commit else None
+    return None
+
+
+def read_securities(storage: Storage, where: str | None = None) -> pa.Table:
+    return delta.read(storage, SECURITIES, SECURITIES_SCHEMA, where=where)
+
+
+# ------------------------------------------------------------------------------------------------
+# Filling filings from the securities
+# ------------------------------------------------------------------------------------------------
+
+_NEAREST_SQL = """
+WITH wanted AS (
+    SELECT DISTINCT source, issuer_id, filing_date FROM batch WHERE ticker IS NULL
+), ranked AS (
+    SELECT w.source, w.issuer_id, w.filing_date, s.ticker,
+           row_number() OVER (
+               PARTITION BY w.source, w.issuer_id, w.filing_date
+               ORDER BY CASE
+                            WHEN w.filing_date IS NULL THEN CASE WHEN s.valid_to IS NULL THEN 0 ELSE 1 END
+                            WHEN w.filing_date < s.valid_from THEN date_diff('day', w.filing_date, s.valid_from)
+                            WHEN s.valid_to IS NOT NULL AND w.filing_date >= s.valid_to
+                                THEN date_diff('day', s.valid_to, w.filing_date) + 1
+                            ELSE 0
+                        END,
+                        s.is_primary DESC, s.valid_from DESC, s.security_id
+           ) AS n
+    FROM wanted w JOIN securities s ON s.source = w.source AND s.issuer_id = w.issuer_id AND s.ticker IS NOT NULL
+)
+SELECT b.* REPLACE (coalesce(b.ticker, r.ticker) AS ticker)
+FROM batch b LEFT JOIN ranked r
+  ON r.n = 1 AND r.source = b.source AND r.issuer_id = b.issuer_id AND r.filing_date IS NOT DISTINCT FROM b.filing_date
+"""
+
+
+def with_reference(storage: Storage, batch: pa.Table) -> pa.Table:
+    """``batch`` (clean rows) with a null ticker filled from ``published/securities``.
+
+    The ticker is the issuer's (main) one valid at the filing date, from the nearest snapshot; a row
+    whose issuer no list names keeps its null. A ticker a source filed is kept as filed. (Names are not
+    filled: the issuers table counts every filings name as one the issuer filed under.)
+    """
+    if not batch.num_rows:
+        return batch
+    securities = read_securities(storage)
+    if not securities.num_rows:
+        return batch
+    filled = delta.duckdb_query(_NEAREST_SQL, {"batch": batch, "securities": securities})
+    return filled.select(batch.column_names).cast(batch.schema)

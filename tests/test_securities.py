@@ -1,0 +1,240 @@
+"""published/securities (dated SCD-2 snapshots of the archived reference lists) and tickers on SEC filings.
+
+Real inputs: SEC's company_tickers.json (2024-05), CNINFO's stock lists of 2016-01 and 2021-09-27, the
+mojibake stock list, and Apple's rows of the real 2016Q3 quarterly master.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from filinglake.alerts.record import record_alerts
+from filinglake.alerts.watchlist import parse_watchlist
+from filinglake.config import Settings
+from filinglake.ingest import landing as pipeline
+from filinglake.publish.filings import FILINGS, changed_rows
+from filinglake.publish.run import publish, publish_pending, read_published
+from filinglake.publish.securities import SECURITIES, read_securities, refresh_securities
+from filinglake.query import run_query
+from filinglake.sources.cninfo_stocks import STOCK_LIST_NAME, STOCKS_SOURCE
+from filinglake.sources.sec_edgar import SEC_TICKERS_NAME, SEC_TICKERS_SOURCE
+from filinglake.storage import Storage
+
+COMPANY_TICKERS = "edgar/api/company_tickers.json"
+STOCKS_2016 = "cninfo/szse_stock_201601_CloudDataX.json"
+STOCKS_2021 = "cninfo/szse_stock_20210927_ForstMaple.json"
+STOCKS_MOJIBAKE = "cninfo/szse_stock_mojibake-gbk_CloudDataX.json"
+QUARTER_2016 = "edgar/full-index/2016/QTR3/master.gz"
+APPLE = "320193"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(storage=(tmp_path / "lake").as_uri())
+
+
+@pytest.fixture
+def storage(settings: Settings) -> Storage:
+    return Storage.from_settings(settings)
+
+
+def archive_tickers(storage: Storage, day: str, data: bytes) -> None:
+    storage.archive_raw(SEC_TICKERS_SOURCE, day, SEC_TICKERS_NAME, data, "https://www.sec.gov/files/company_tickers.json")
+
+
+def archive_stocks(storage: Storage, day: str, data: bytes) -> None:
+    storage.archive_raw(STOCKS_SOURCE, day, STOCK_LIST_NAME, data, "http://www.cninfo.com.cn/new/data/szse_stock.json")
+
+
+def land_2016q3(settings: Settings, fixtures_dir: Path, ciks: tuple[str, ...]) -> list[bytes]:
+    """The real 2016Q3 master's preamble and the rows of ``ciks``, landed as partition 2016Q3; returns the rows."""
+    text = gzip.decompress((fixtures_dir / QUARTER_2016).read_bytes())
+    head, _, body = text.partition(b"-" * 80 + b"\n")
+    wanted = re.compile(rb"^(" + b"|".join(c.encode() for c in ciks) + rb")\|")
+    lines = [ln for ln in body.split(b"\n") if wanted.match(ln)]
+    ctx = pipeline.Context.build("sec_edgar", "2016Q3", settings)
+    data = head + b"-" * 80 + b"\n" + b"".join(ln + b"\n" for ln in lines)
+    ref = ctx.storage.archive_raw("sec_edgar", "2016Q3", "master.idx", data, "https://example.invalid/master.idx")
+    pipeline.write_partition(ctx, {"raw": [ref.to_dict()]})
+    return lines
+
+
+def current(storage: Storage, source: str) -> dict[str, dict]:
+    rows = read_securities(storage, where=f"source = '{source}' AND is_current").to_pylist()
+    return {r["security_id"]: r for r in rows}
+
+
+# ------------------------------------------------------------------------------------------------
+# securities: every listed security, as dated versions
+# ------------------------------------------------------------------------------------------------
+
+
+def test_securities_from_the_real_reference_lists(storage, fixtures_dir) -> None:
+    archive_tickers(storage, "2024-05-01", (fixtures_dir / COMPANY_TICKERS).read_bytes())
+    archive_stocks(storage, "2016-01-15", (fixtures_dir / STOCKS_2016).read_bytes())
+    archive_stocks(storage, "2021-09-27", (fixtures_dir / STOCKS_2021).read_bytes())
+
+    counts = refresh_securities(storage)
+
+    sec = current(storage, "sec_edgar")
+    assert len(sec) == 9_610  # every ticker of company_tickers.json, with or without filings
+    assert sec["AAPL"] | {"raw_key": None} == {
+        "source": "sec_edgar", "issuer_id": APPLE, "security_id": "AAPL", "ticker": "AAPL", "name": "Apple Inc.",
+        "name_pinyin": None, "exchange": None, "stock_code": None, "category": None, "is_primary": True,
+        "valid_from": date(2024, 5, 1), "valid_to": None, "is_current": True, "last_seen_on": date(2024, 5, 1),
+        "raw_key": None}
+    assert sec["AAPL"]["raw_key"].startswith("raw/source=sec_company_tickers/partition=2024-05-01/")
+    morgan = sorted((r["security_id"], r["is_primary"]) for r in sec.values() if r["issuer_id"] == "895421")
+    assert len(morgan) == 9 and [s for s, primary in morgan if primary] == ["MS"]
+
+    cninfo = read_securities(storage, where="source = 'cninfo'").to_pylist()
+    now = {r["security_id"]: r for r in cninfo if r["is_current"]}
+    assert len(now) == 4_763
+    assert {r["category"] for r in now.values()} == {"A股", "B股", "CDR"}
+    dahua = now["002236"]
+    assert (dahua["issuer_id"], dahua["ticker"], dahua["name"], dahua["name_pinyin"], dahua["exchange"]) == (
+        "9900004625", "002236.SZ", "大华股份", "dhgf", "SZSE")
+    assert (dahua["valid_from"], dahua["last_seen_on"]) == (date(2016, 1, 15), date(2021, 9, 27))  # unchanged: one row
+    # 000004 was renamed 国农科技 → 国华网安: the old version is closed on the day the new list shows the new name
+    versions = sorted((r["valid_from"], r["valid_to"], r["name"]) for r in cninfo if r["security_id"] == "000004")
+    assert versions == [(date(2016, 1, 15), date(2021, 9, 27), "国农科技"), (date(2021, 9, 27), None, "国华网安")]
+    # codes of 2016 missing from the 2021 list are closed, not deleted
+    gone = [r for r in cninfo if r["valid_to"] == date(2021, 9, 27) and r["security_id"] not in now]
+    assert len(gone) == 14 and all(not r["is_current"] for r in gone)
+    assert {r["exchange"] for r in now.values()} == {"SZSE", "SSE"}  # no BSE yet in September 2021
+    assert counts["rebuilt"] and counts["snapshots"] == 3 and counts["refused"] == []
+    assert read_securities(storage, where="source = 'hkex'").num_rows == 0  # HKEX archives no stock list yet
+
+    again = refresh_securities(storage)  # same snapshots: nothing rebuilt, nothing committed
+    assert again["rebuilt"] is False
+
+
+def test_a_ticker_or_name_change_closes_the_old_row(storage, fixtures_dir) -> None:
+    original = (fixtures_dir / COMPANY_TICKERS).read_bytes()
+    archive_tickers(storage, "2024-05-01", original)
+    payload = json.loads(original)
+    for entry in payload.values():
+        if entry["ticker"] == "MSFT":
+            entry["title"] = "Microsoft Corporation"  # renamed
+        if entry["ticker"] == "AAPL":
+            entry["ticker"] = "APLE1"  # a made-up new ticker for Apple
+    archive_tickers(storage, "2024-06-03", json.dumps(payload).encode())
+
+    refresh_securities(storage)
+
+    rows = read_securities(storage, where="source = 'sec_edgar'").to_pylist()
+    apple = sorted((r["security_id"], r["valid_from"], r["valid_to"], r["is_current"]) for r in rows
+                   if r["issuer_id"] == APPLE)
+    assert apple == [("AAPL", date(2024, 5, 1), date(2024, 6, 3), False), ("APLE1", date(2024, 6, 3), None, True)]
+    msft = sorted((r["name"], r["valid_from"], r["valid_to"]) for r in rows if r["security_id"] == "MSFT")
+    assert msft == [("MICROSOFT CORP", date(2024, 5, 1), date(2024, 6, 3)),
+                    ("Microsoft Corporation", date(2024, 6, 3), None)]
+    unchanged = [r for r in rows if r["security_id"] == "NVDA"]
+    assert [(r["valid_from"], r["valid_to"], r["last_seen_on"]) for r in unchanged] == [
+        (date(2024, 5, 1), None, date(2024, 6, 3))]
+
+
+def test_bad_reference_lists_are_refused_whole_with_the_rule_they_broke(storage, fixtures_dir) -> None:
+    archive_stocks(storage, "2021-09-27", (fixtures_dir / STOCKS_2021).read_bytes())
+    archive_stocks(storage, "2021-09-28", (fixtures_dir / STOCKS_MOJIBAKE).read_bytes())  # real mojibake capture
+    original = (fixtures_dir / COMPANY_TICKERS).read_bytes()
+    archive_tickers(storage, "2024-05-01", original)
+    payload = json.loads(original)
+    del payload["5"]["ticker"]  # one entry of 9,610 without its ticker
+    archive_tickers(storage, "2024-05-02", json.dumps(payload).encode())
+
+    counts = refresh_securities(storage)
+
+    reasons = {r["day"]: r["reason"] for r in counts["refused"]}
+    assert set(reasons) == {"2021-09-28", "2024-05-02"}
+    assert "mojibake" in reasons["2021-09-28"] and "\n" not in reasons["2021-09-28"]
+    assert "entry '5' lacks cik_str/ticker" in reasons["2024-05-02"]
+    # nothing of either bad list is loaded, and they close nothing: the good snapshots stand as they are
+    rows = read_securities(storage).to_pylist()
+    assert not any("鑲" in (r["category"] or "") + (r["name"] or "") for r in rows)
+    assert {r["last_seen_on"] for r in rows} == {date(2021, 9, 27), date(2024, 5, 1)}
+    assert all(r["is_current"] and r["valid_to"] is None for r in rows)
+    assert len(rows) == 4_763 + 9_610
+
+
+# ------------------------------------------------------------------------------------------------
+# SEC filings get the ticker valid at their filing date
+# ------------------------------------------------------------------------------------------------
+
+
+def test_sec_filings_get_the_ticker_of_their_cik(settings, storage, fixtures_dir) -> None:
+    archive_tickers(storage, "2024-05-01", (fixtures_dir / COMPANY_TICKERS).read_bytes())
+    # Apple, Morgan Stanley (nine tickers: its main one, MS) and an insider filer with no listed security
+    lines = land_2016q3(settings, fixtures_dir, (APPLE, "895421", "1000032"))
+    apple_accessions = {ln.rsplit(b"/", 1)[1].removesuffix(b".txt").decode() for ln in lines
+                        if ln.startswith(b"320193|")}
+    assert len(apple_accessions) == 23
+
+    first = publish(storage, settings)
+
+    by_ticker = run_query("SELECT native_id, company_name, form_type FROM filings WHERE ticker = 'AAPL'",
+                          storage=storage).to_pylist()
+    assert {r["native_id"] for r in by_ticker} == apple_accessions
+    assert {r["company_name"] for r in by_ticker} == {"APPLE INC"}  # as filed, not the list's "Apple Inc."
+    tickers = {r["issuer_id"]: (r["t"], r["n"]) for r in run_query(
+        "SELECT issuer_id, any_value(ticker) AS t, count(DISTINCT coalesce(ticker, '-')) AS n "
+        "FROM filings GROUP BY issuer_id", storage=storage).to_pylist()}
+    assert tickers[APPLE] == ("AAPL", 1) and tickers["895421"] == ("MS", 1)
+    assert tickers["1000032"] == (None, 1)  # BINCH JAMES G: no listed security, so no ticker
+    assert run_query("SELECT count(*) AS n FROM securities WHERE ticker = 'AAPL'", storage=storage)["n"][0].as_py() == 1
+    assert first["securities"]["rebuilt"] is True
+
+    second = publish(storage, settings)  # idempotent: same tickers, nothing updated
+    assert (second["inserted"], second["updated"], second["securities"]["rebuilt"]) == (0, 0, False)
+    assert publish_pending(storage, settings)["partitions"] == []
+
+    # a watchlist entry on the ticker fires on Apple's published SEC filings, once
+    watchlist = parse_watchlist("entries:\n  - id: apple\n    tickers: [AAPL]\n    form_types: [8-K]\n")
+    inserted = changed_rows(storage, first["version_before"], first["version"])
+    alerts = record_alerts(storage, settings, watchlist, rows=inserted, capture_documents=False)
+    apple_8k = {r["native_id"] for r in read_published(storage, FILINGS).to_pylist()
+                if r["issuer_id"] == APPLE and r["form_type"] == "8-K"}
+    assert len(apple_8k) >= 1
+    assert {a["filing_id"] for a in alerts} == {f"sec_edgar:{n}" for n in apple_8k}
+    assert all(a["ticker"] == "AAPL" and a["matched_on"].startswith("ticker:AAPL") for a in alerts)
+    assert record_alerts(storage, settings, watchlist, rows=inserted, capture_documents=False) == []
+
+
+def test_the_ticker_is_the_one_valid_at_the_filing_date(settings, storage, fixtures_dir) -> None:
+    """Two snapshots: Apple as AAPL up to 2016-08-01, as APLE1 from then (hand-made); filings split by date."""
+    original = (fixtures_dir / COMPANY_TICKERS).read_bytes()
+    archive_tickers(storage, "2016-07-01", original)
+    payload = json.loads(original)
+    for entry in payload.values():
+        if entry["ticker"] == "AAPL":
+            entry["ticker"] = "APLE1"
+    archive_tickers(storage, "2016-08-01", json.dumps(payload).encode())
+    land_2016q3(settings, fixtures_dir, (APPLE,))
+
+    publish(storage, settings)
+
+    rows = read_published(storage, FILINGS).to_pylist()
+    assert rows and {r["ticker"] for r in rows if r["filing_date"] < date(2016, 8, 1)} == {"AAPL"}
+    assert {r["ticker"] for r in rows if r["filing_date"] >= date(2016, 8, 1)} == {"APLE1"}
+    assert {r["ticker"] for r in rows} == {"AAPL", "APLE1"}
+    assert read_published(storage, SECURITIES, where="issuer_id = '320193'").num_rows == 2
+
+
+def test_rows_published_before_the_list_get_their_ticker_when_published_again(settings, storage, fixtures_dir) -> None:
+    land_2016q3(settings, fixtures_dir, (APPLE,))
+    publish(storage, settings)
+    assert run_query("SELECT count(*) AS n FROM filings WHERE ticker IS NULL", storage=storage)["n"][0].as_py() == 23
+
+    archive_tickers(storage, "2024-05-01", (fixtures_dir / COMPANY_TICKERS).read_bytes())
+    pending = publish_pending(storage, settings)  # no new partition: only the securities are built
+    assert pending["partitions"] == [] and pending["securities"]["rebuilt"] is True
+    again = publish(storage, settings)  # every landed partition (`filinglake publish --all`)
+
+    assert (again["inserted"], again["updated"]) == (0, 23)
+    assert run_query("SELECT count(*) AS n FROM filings WHERE ticker = 'AAPL'", storage=storage)["n"][0].as_py() == 23
