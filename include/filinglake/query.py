@@ -1,6 +1,6 @@
 """SQL over the published tables with DuckDB, offline, on ``file://`` and ``s3://`` storage alike.
 
-Views: ``filings``, ``issuers``, ``daily_counts`` (Delta tables), ``alerts`` (``published/alerts`` when
+Views: ``filings``, ``issuers``, ``daily_counts``, ``category_counts`` (Delta tables), ``alerts`` (``published/alerts`` when
 it exists, else empty with its columns) and ``quarantine`` (every source's quarantined rows, with
 the ``partition`` they came from).
 
@@ -35,10 +35,17 @@ import pyarrow as pa
 from filinglake import manifests
 from filinglake.errors import FilinglakeError
 from filinglake.publish import delta
+from filinglake.publish.category_counts import CATEGORY_COUNTS
 from filinglake.publish.daily_counts import DAILY_COUNTS
 from filinglake.publish.filings import FILINGS
 from filinglake.publish.issuers import ISSUERS
-from filinglake.schema import DAILY_COUNTS_SCHEMA, ISSUERS_SCHEMA, PUBLISHED_FILINGS_SCHEMA, QUARANTINE_SCHEMA
+from filinglake.schema import (
+    CATEGORY_COUNTS_SCHEMA,
+    DAILY_COUNTS_SCHEMA,
+    ISSUERS_SCHEMA,
+    PUBLISHED_FILINGS_SCHEMA,
+    QUARANTINE_SCHEMA,
+)
 from filinglake.storage import s3fs_filesystem
 
 if TYPE_CHECKING:
@@ -52,7 +59,7 @@ log = logging.getLogger("filinglake.query")
 ALERTS = "alerts"
 QUARANTINE = "quarantine"
 #: the views every query sees, with their columns
-VIEWS = (FILINGS, ISSUERS, DAILY_COUNTS, ALERTS, QUARANTINE)
+VIEWS = (FILINGS, ISSUERS, DAILY_COUNTS, CATEGORY_COUNTS, ALERTS, QUARANTINE)
 
 _DUCKDB_TYPES = {
     pa.string(): "VARCHAR",
@@ -146,6 +153,7 @@ def _schemas() -> dict[str, pa.Schema]:
         FILINGS: PUBLISHED_FILINGS_SCHEMA,
         ISSUERS: ISSUERS_SCHEMA,
         DAILY_COUNTS: DAILY_COUNTS_SCHEMA,
+        CATEGORY_COUNTS: CATEGORY_COUNTS_SCHEMA,
         ALERTS: _alerts_schema(),
         QUARANTINE: _quarantine_schema(),
     }
@@ -233,6 +241,7 @@ def connect(storage: Storage, *, read_only: bool = True, writable: tuple[str, ..
         *_table_view(con, storage, FILINGS, schemas[FILINGS], ("source", "filing_month")),
         *_table_view(con, storage, ISSUERS, schemas[ISSUERS], ("source",)),
         *_table_view(con, storage, DAILY_COUNTS, schemas[DAILY_COUNTS], ("source",)),
+        *_table_view(con, storage, CATEGORY_COUNTS, schemas[CATEGORY_COUNTS], ("source",)),
     ]
     alerts_table = delta.open_table(storage, ALERTS)
     partitions = tuple(alerts_table.metadata().partition_columns) if alerts_table is not None else ()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from filinglake.categories import CATEGORIES_TYPE
+
 #: column name -> (Arrow type, nullable, meaning). The order here is the column order on disk.
 FIELDS: list[tuple[str, pa.DataType, bool, str]] = [
     ("filing_id", pa.string(), False, "`<source>:<native id>`, e.g. `sec_edgar:0001021408-01-503754`"),
@@ -131,6 +133,9 @@ PUBLISHED_FILINGS_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("raw_key", pa.string(), "raw object of the latest ingest"),
     ("first_seen_at", _TIMESTAMP_UTC, "earliest ingested_at of the rows folded in"),
     ("last_seen_at", _TIMESTAMP_UTC, "latest ingested_at of the rows folded in"),
+    ("categories", CATEGORIES_TYPE, "categories form_type names, each {code, name_zh, name_en}: CNINFO each "
+     "announcementType code, HKEX the tier-one then tier-two categories; unknown code: names null; null "
+     "when the source has no category scheme (SEC) or the row no form_type"),
 ]
 
 #: ``published/issuers``: one row per (source, issuer_id); see :mod:`filinglake.publish.issuers`.
@@ -164,6 +169,22 @@ DAILY_COUNTS_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("issuers", pa.int64(), "distinct issuer_id"),
 ]
 
+#: ``published/category_counts``: published rows per (source, exchange, category, filing_date); a row
+#: with several categories counts once under each; see :mod:`filinglake.publish.category_counts`.
+CATEGORY_COUNTS_FIELDS: list[tuple[str, pa.DataType, str]] = [
+    ("source", pa.string(), "key, with exchange, the category columns and filing_date; partition column"),
+    ("exchange", pa.string(), "exchange of the published rows (empty string when none)"),
+    ("category_code", pa.string(), "the category's code; empty string for a name without a known code, "
+     "and (with both names empty) for rows without categories"),
+    ("category_name_zh", pa.string(), "its Chinese name (empty string when unknown)"),
+    ("category_name_en", pa.string(), "its English name (empty string when unknown)"),
+    ("filing_date", pa.date32(), "the published row's filing_date (rows without one are not counted)"),
+    ("filing_month", pa.string(), "`YYYY-MM` of filing_date"),
+    ("published_rows", pa.int64(), "published rows in this category: one per (filing_id, issuer_id)"),
+    ("filings", pa.int64(), "distinct filing_id"),
+    ("issuers", pa.int64(), "distinct issuer_id"),
+]
+
 
 def _published_schema(fields: list[tuple[str, pa.DataType, str]]) -> pa.Schema:
     return pa.schema([pa.field(name, typ) for name, typ, _ in fields])
@@ -172,3 +193,4 @@ def _published_schema(fields: list[tuple[str, pa.DataType, str]]) -> pa.Schema:
 PUBLISHED_FILINGS_SCHEMA = _published_schema(PUBLISHED_FILINGS_FIELDS)
 ISSUERS_SCHEMA = _published_schema(ISSUERS_FIELDS)
 DAILY_COUNTS_SCHEMA = _published_schema(DAILY_COUNTS_FIELDS)
+CATEGORY_COUNTS_SCHEMA = _published_schema(CATEGORY_COUNTS_FIELDS)

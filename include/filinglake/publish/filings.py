@@ -12,8 +12,9 @@ three steps, each costing what the batch costs, not what the table holds:
 2. **fold** (:func:`fold`, DuckDB over Arrow): batch and published rows are grouped by key; lists
    (``form_types``, ``company_names``) are unioned, the first-seen values (``form_type``,
    ``filing_date``) come from the earliest ingest, the others from the latest ingest that had a
-   value, ``first_seen_at``/``last_seen_at`` are the min/max ``ingested_at`` — functions of the rows
-   alone, so the result does not depend on the order in which partitions are published;
+   value, ``first_seen_at``/``last_seen_at`` are the min/max ``ingested_at``, ``categories`` is mapped
+   from ``form_type`` (:mod:`filinglake.categories`) — functions of the rows alone, so the result
+   does not depend on the order in which partitions are published;
 3. **write** only what differs: rows of new keys are appended (no scan of the table); changed rows
    are merged on (source, filing_month, filing_id, issuer_id) in one commit that reads only their
    partitions, and a key whose first-seen date moved to another month has its old row deleted in
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from filinglake.categories import with_categories
 from filinglake.publish import delta
 from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
 
@@ -133,7 +135,9 @@ def fold(batch: pa.Table, existing: pa.Table | None = None) -> pa.Table:
                           PUBLISHED_FILINGS_SCHEMA)
             for i in range(buckets)
         ]
-    return pa.concat_tables(parts).sort_by([(c, "ascending") for c in FILINGS_KEY])
+    # categories follow form_type: recomputed on every fold, so a mapping that learned a code updates the row
+    folded = with_categories(pa.concat_tables(parts))
+    return folded.sort_by([(c, "ascending") for c in FILINGS_KEY])
 
 
 # ------------------------------------------------------------------------------------------------
