@@ -233,3 +233,42 @@ def test_published_categories_and_category_counts_equal_a_recount(tmp_path: Path
 def test_rows_without_form_type_have_no_categories(form_type) -> None:
     table = pa.table({"source": ["hkex", "cninfo", "sec_edgar"], "form_type": [form_type, form_type, "10-K"]})
     assert with_categories(table)["categories"].to_pylist() == [None, None, None]
+
+
+def test_a_filings_table_written_before_categories_gains_the_column(tmp_path: Path, fixtures_dir: Path) -> None:
+    from deltalake import write_deltalake
+    from support.landed_partition import INGESTED_AT
+
+    from filinglake.publish import delta
+    from filinglake.publish.filings import FILINGS, FILINGS_CONFIGURATION, FILINGS_PARTITIONS, fold
+    from filinglake.schema import FILINGS_SCHEMA, PUBLISHED_FILINGS_SCHEMA, conform
+
+    storage = Storage(f"file://{tmp_path}")
+    hkex = parse_response((fixtures_dir / HKEX_ROWS).read_bytes(), HKEX_ROWS)
+    old, new = hkex.slice(0, 500), hkex.slice(500)
+    # the table as an earlier release wrote it: no categories column, 500 rows
+    legacy = PUBLISHED_FILINGS_SCHEMA.remove(PUBLISHED_FILINGS_SCHEMA.get_field_index("categories"))
+    lineage = conform(old, FILINGS_SCHEMA)
+    lineage = lineage.set_column(lineage.schema.get_field_index("raw_key"), "raw_key", pa.array(["raw/old"] * 500))
+    lineage = lineage.set_column(lineage.schema.get_field_index("ingested_at"), "ingested_at",
+                                 pa.array([INGESTED_AT] * 500, pa.timestamp("us", tz="UTC")))
+    delta.ensure_table(storage, FILINGS, legacy, FILINGS_PARTITIONS, FILINGS_CONFIGURATION)
+    write_deltalake(delta.open_table(storage, FILINGS), delta.conform(fold(lineage), legacy), mode="append")
+
+    land_rows(storage, "hkex", "2012-11-14-en", new, rules=[])
+    publish(storage, partitions=[("hkex", "2012-11-14-en")])
+    published = read_published(storage, "filings")
+    assert published.num_rows == 1101
+    cats = dict(zip(published["native_id"].to_pylist(), published["categories"].to_pylist(), strict=True))
+    new_ids, old_ids = set(new["native_id"].to_pylist()), set(old["native_id"].to_pylist())
+    with_long_text = {r["NEWS_ID"] for r in fixture_rows(fixtures_dir) if (r.get("LONG_TEXT") or "").strip()}
+    assert all(cats[n] for n in new_ids & with_long_text)  # the new rows are mapped
+    assert all(cats[n] is None for n in old_ids)  # rows published before keep null until published again
+    assert run_query("SELECT count(*) AS n FROM filings WHERE categories IS NOT NULL",
+                     storage=storage).to_pylist() == [{"n": len(new_ids & with_long_text)}]
+
+    land_rows(storage, "hkex", "2012-11-15-en", old, rules=[])  # publishing them again refills them
+    publish(storage, partitions=[("hkex", "2012-11-15-en")])
+    published = read_published(storage, "filings")
+    refilled = dict(zip(published["native_id"].to_pylist(), published["categories"].to_pylist(), strict=True))
+    assert all(refilled[n] for n in old_ids & with_long_text)

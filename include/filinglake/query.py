@@ -203,6 +203,8 @@ def _table_view(con: duckdb.DuckDBPyConnection, storage: Storage, name: str, sch
         return []
     hive_types = "{" + ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in partition_columns) + "}"
     options = f", hive_partitioning = true, hive_types = {hive_types}" if partition_columns else ""
+    # by name: files written before a column was added (filings before ``categories``) lack it → NULL
+    options += ", union_by_name = true"
     con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {_columns(schema)} '
                 f"FROM read_parquet({_file_list(files)}{options})")
     return files

@@ -317,6 +317,7 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
 
 def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
     table = delta.ensure_table(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, FILINGS_PARTITIONS, FILINGS_CONFIGURATION)
+    add_missing_columns(table)
     version_before = table.version()
     publish_id = uuid.uuid4().hex
     existing = published_for(storage, batch)
@@ -355,6 +356,23 @@ def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
         "merge_ms": int(metrics.get("execution_time_ms", 0)),
         "concurrent": bool(new.num_rows or changed.num_rows) and _others_committed(table, version_before, publish_id),
     }
+
+
+def add_missing_columns(table) -> list[str]:
+    """Add the columns of :data:`PUBLISHED_FILINGS_SCHEMA` a table written before them lacks (``categories``).
+
+    Their values are null in the rows already published until a publish folds those keys again
+    (``filinglake publish --all`` refills them all). Returns the columns added.
+    """
+    from deltalake import Field
+
+    present = set(table.schema().to_arrow().names)
+    missing = [f for f in PUBLISHED_FILINGS_SCHEMA if f.name not in present]
+    if missing:
+        table.alter.add_columns([Field.from_arrow(f) for f in missing])
+        table.update_incremental()
+        log.warning("filings: added column(s) %s to a table written before them", ", ".join(f.name for f in missing))
+    return [f.name for f in missing]
 
 
 def repair_duplicates(storage: Storage, batch: pa.Table) -> int:
