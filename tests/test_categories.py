@@ -14,7 +14,7 @@ import pytest
 from fakes.hkex import _T1_BY_ENGLISH_NAME, fixture_rows, row_t1code
 from support.landed_partition import land_rows
 
-from filinglake.categories import with_categories
+from filinglake.publish.categories import with_categories
 from filinglake.publish.category_counts import CATEGORY_COUNTS, build_category_counts
 from filinglake.publish.daily_counts import DAILY_COUNTS
 from filinglake.publish.run import publish, read_published
@@ -231,8 +231,9 @@ def test_published_categories_and_category_counts_equal_a_recount(tmp_path: Path
 
 @pytest.mark.parametrize("form_type", [None, ""])
 def test_rows_without_form_type_have_no_categories(form_type) -> None:
-    table = pa.table({"source": ["hkex", "cninfo", "sec_edgar"], "form_type": [form_type, form_type, "10-K"]})
-    assert with_categories(table)["categories"].to_pylist() == [None, None, None]
+    table = pa.table({"source": ["hkex", "cninfo", "sec_edgar", "retired"],
+                      "form_type": [form_type, form_type, "10-K", "x"]})
+    assert with_categories(table)["categories"].to_pylist() == [None, None, None, None]
 
 
 def test_a_filings_table_written_before_categories_gains_the_column(tmp_path: Path, fixtures_dir: Path) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from filinglake.categories import CATEGORIES_TYPE
-
 #: column name -> (Arrow type, nullable, meaning). The order here is the column order on disk.
 FIELDS: list[tuple[str, pa.DataType, bool, str]] = [
     ("filing_id", pa.string(), False, "`<source>:<native id>`, e.g. `sec_edgar:0001021408-01-503754`"),
@@ -109,6 +107,13 @@ ALERTS_SCHEMA = pa.schema(
 
 _TIMESTAMP_UTC = pa.timestamp("us", tz="UTC")
 _STRINGS = pa.list_(pa.string())
+#: one readable category of a published row (:mod:`filinglake.publish.categories`)
+CATEGORY_TYPE = pa.struct([
+    pa.field("code", pa.string()),  # the source's own code (CNINFO announcementType code, HKEX t1/t2 code)
+    pa.field("name_zh", pa.string()),  # its Chinese name, from the source's own list
+    pa.field("name_en", pa.string()),  # its English name
+])
+CATEGORIES_TYPE = pa.list_(CATEGORY_TYPE)
 
 #: ``published/filings``: one row per (filing_id, issuer_id) across every source and every ingest,
 #: partitioned by ``source`` and ``filing_month``; see :mod:`filinglake.publish.filings`.

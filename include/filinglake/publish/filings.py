@@ -13,7 +13,7 @@ three steps, each costing what the batch costs, not what the table holds:
    (``form_types``, ``company_names``) are unioned, the first-seen values (``form_type``,
    ``filing_date``) come from the earliest ingest, the others from the latest ingest that had a
    value, ``first_seen_at``/``last_seen_at`` are the min/max ``ingested_at``, ``categories`` is mapped
-   from ``form_type`` (:mod:`filinglake.categories`) — functions of the rows alone, so the result
+   from ``form_type`` (:mod:`filinglake.publish.categories`) — functions of the rows alone, so the result
    does not depend on the order in which partitions are published;
 3. **write** only what differs: rows of new keys are appended (no scan of the table); changed rows
    are merged on (source, filing_month, filing_id, issuer_id) in one commit that reads only their
@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filinglake.categories import with_categories
 from filinglake.publish import delta
+from filinglake.publish.categories import with_categories
 from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
 
 if TYPE_CHECKING:

@@ -11,13 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: one category of a published row
-CATEGORY_TYPE = pa.struct([
-    pa.field("code", pa.string()),
-    pa.field("name_zh", pa.string()),
-    pa.field("name_en", pa.string()),
-])
-CATEGORIES_TYPE = pa.list_(CATEGORY_TYPE)
+from filinglake.schema import CATEGORIES_TYPE
 
 
 def categories_for(source: str | None, form_type: str | None) -> list[dict] | None:
@@ -28,7 +22,7 @@ def categories_for(source: str | None, form_type: str | None) -> list[dict] | No
         return None
     try:
         found = get_source(source).categories(form_type)
-    except KeyError:  # a source no longer registered
+    except ValueError:  # a source no longer registered
         return None
     if found is None:
         return None
