@@ -33,6 +33,7 @@ def table_schemas() -> dict[str, pa.Schema]:
     """
     from filinglake.schema import (
         ALERTS_SCHEMA,
+        CATEGORY_COUNTS_SCHEMA,
         DAILY_COUNTS_SCHEMA,
         ISSUERS_SCHEMA,
         PUBLISHED_FILINGS_SCHEMA,
@@ -44,6 +45,7 @@ def table_schemas() -> dict[str, pa.Schema]:
         "filings": PUBLISHED_FILINGS_SCHEMA,
         "issuers": ISSUERS_SCHEMA,
         "daily_counts": DAILY_COUNTS_SCHEMA,
+        "category_counts": CATEGORY_COUNTS_SCHEMA,
         "alerts": ALERTS_SCHEMA,
         "securities": SECURITIES_SCHEMA,
         # the query view adds the partition each quarantined row came from (filinglake.query)
@@ -89,6 +91,8 @@ def delta_type(typ: pa.DataType) -> str:
     """The Delta Lake type name delta-rs writes for an Arrow type (``array<string>`` for a list)."""
     if pa.types.is_list(typ):
         return f"array<{delta_type(typ.value_type)}>"
+    if pa.types.is_struct(typ):
+        return "struct<" + ", ".join(f"{f.name}: {delta_type(f.type)}" for f in typ) + ">"
     try:
         return _DELTA_PRIMITIVES[typ]
     except KeyError:

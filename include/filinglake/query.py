@@ -1,6 +1,6 @@
 """SQL over the published tables with DuckDB, offline, on ``file://`` and ``s3://`` storage alike.
 
-Views: ``filings``, ``issuers``, ``daily_counts``, ``securities`` (Delta tables), ``alerts`` (``published/alerts`` when
+Views: ``filings``, ``issuers``, ``daily_counts``, ``category_counts``, ``securities`` (Delta tables), ``alerts`` (``published/alerts`` when
 it exists, else empty with its columns) and ``quarantine`` (every source's quarantined rows, with
 the ``partition`` they came from).
 
@@ -35,11 +35,13 @@ import pyarrow as pa
 from filinglake import manifests
 from filinglake.errors import FilinglakeError
 from filinglake.publish import delta
+from filinglake.publish.category_counts import CATEGORY_COUNTS
 from filinglake.publish.daily_counts import DAILY_COUNTS
 from filinglake.publish.filings import FILINGS
 from filinglake.publish.issuers import ISSUERS
 from filinglake.publish.securities import SECURITIES
 from filinglake.schema import (
+    CATEGORY_COUNTS_SCHEMA,
     DAILY_COUNTS_SCHEMA,
     ISSUERS_SCHEMA,
     PUBLISHED_FILINGS_SCHEMA,
@@ -59,7 +61,7 @@ log = logging.getLogger("filinglake.query")
 ALERTS = "alerts"
 QUARANTINE = "quarantine"
 #: the views every query sees, with their columns
-VIEWS = (FILINGS, ISSUERS, DAILY_COUNTS, SECURITIES, ALERTS, QUARANTINE)
+VIEWS = (FILINGS, ISSUERS, DAILY_COUNTS, CATEGORY_COUNTS, SECURITIES, ALERTS, QUARANTINE)
 
 _DUCKDB_TYPES = {
     pa.string(): "VARCHAR",
@@ -155,6 +157,7 @@ def _schemas() -> dict[str, pa.Schema]:
         ISSUERS: ISSUERS_SCHEMA,
         DAILY_COUNTS: DAILY_COUNTS_SCHEMA,
         SECURITIES: SECURITIES_SCHEMA,
+        CATEGORY_COUNTS: CATEGORY_COUNTS_SCHEMA,
         ALERTS: _alerts_schema(),
         QUARANTINE: _quarantine_schema(),
     }
@@ -204,6 +207,8 @@ def _table_view(con: duckdb.DuckDBPyConnection, storage: Storage, name: str, sch
         return []
     hive_types = "{" + ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in partition_columns) + "}"
     options = f", hive_partitioning = true, hive_types = {hive_types}" if partition_columns else ""
+    # by name: files written before a column was added (filings before ``categories``) lack it → NULL
+    options += ", union_by_name = true"
     con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {_columns(schema)} '
                 f"FROM read_parquet({_file_list(files)}{options})")
     return files
@@ -243,6 +248,7 @@ def connect(storage: Storage, *, read_only: bool = True, writable: tuple[str, ..
         *_table_view(con, storage, ISSUERS, schemas[ISSUERS], ("source",)),
         *_table_view(con, storage, DAILY_COUNTS, schemas[DAILY_COUNTS], ("source",)),
         *_table_view(con, storage, SECURITIES, schemas[SECURITIES], ("source",)),
+        *_table_view(con, storage, CATEGORY_COUNTS, schemas[CATEGORY_COUNTS], ("source",)),
     ]
     alerts_table = delta.open_table(storage, ALERTS)
     partitions = tuple(alerts_table.metadata().partition_columns) if alerts_table is not None else ()

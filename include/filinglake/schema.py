@@ -110,6 +110,13 @@ ALERTS_SCHEMA = pa.schema(
 
 _TIMESTAMP_UTC = pa.timestamp("us", tz="UTC")
 _STRINGS = pa.list_(pa.string())
+#: one readable category of a published row (:mod:`filinglake.publish.categories`)
+CATEGORY_TYPE = pa.struct([
+    pa.field("code", pa.string()),  # the source's own code (CNINFO announcementType code, HKEX t1/t2 code)
+    pa.field("name_zh", pa.string()),  # its Chinese name, from the source's own list
+    pa.field("name_en", pa.string()),  # its English name
+])
+CATEGORIES_TYPE = pa.list_(CATEGORY_TYPE)
 
 #: ``published/filings``: one row per (filing_id, issuer_id) across every source and every ingest,
 #: partitioned by ``source`` and ``filing_month``; see :mod:`filinglake.publish.filings`.
@@ -134,6 +141,9 @@ PUBLISHED_FILINGS_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("raw_key", pa.string(), "raw object of the latest ingest"),
     ("first_seen_at", _TIMESTAMP_UTC, "earliest ingested_at of the rows folded in"),
     ("last_seen_at", _TIMESTAMP_UTC, "latest ingested_at of the rows folded in"),
+    ("categories", CATEGORIES_TYPE, "categories form_type names, each {code, name_zh, name_en}: CNINFO each "
+     "announcementType code, HKEX the tier-one then tier-two categories; unknown code: names null; null "
+     "when the source has no category scheme (SEC) or the row no form_type"),
 ]
 
 #: ``published/issuers``: one row per (source, issuer_id); see :mod:`filinglake.publish.issuers`.
@@ -163,6 +173,22 @@ DAILY_COUNTS_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("filing_date", pa.date32(), "the published row's filing_date (rows without one are not counted)"),
     ("filing_month", pa.string(), "`YYYY-MM` of filing_date"),
     ("published_rows", pa.int64(), "published rows: one per (filing_id, issuer_id)"),
+    ("filings", pa.int64(), "distinct filing_id"),
+    ("issuers", pa.int64(), "distinct issuer_id"),
+]
+
+#: ``published/category_counts``: published rows per (source, exchange, category, filing_date); a row
+#: with several categories counts once under each; see :mod:`filinglake.publish.category_counts`.
+CATEGORY_COUNTS_FIELDS: list[tuple[str, pa.DataType, str]] = [
+    ("source", pa.string(), "key, with exchange, the category columns and filing_date; partition column"),
+    ("exchange", pa.string(), "exchange of the published rows (empty string when none)"),
+    ("category_code", pa.string(), "the category's code; empty string for a name without a known code, "
+     "and (with both names empty) for rows without categories"),
+    ("category_name_zh", pa.string(), "its Chinese name (empty string when unknown)"),
+    ("category_name_en", pa.string(), "its English name (empty string when unknown)"),
+    ("filing_date", pa.date32(), "the published row's filing_date (rows without one are not counted)"),
+    ("filing_month", pa.string(), "`YYYY-MM` of filing_date"),
+    ("published_rows", pa.int64(), "published rows in this category: one per (filing_id, issuer_id)"),
     ("filings", pa.int64(), "distinct filing_id"),
     ("issuers", pa.int64(), "distinct issuer_id"),
 ]
@@ -198,6 +224,7 @@ PUBLISHED_FILINGS_SCHEMA = _published_schema(PUBLISHED_FILINGS_FIELDS)
 ISSUERS_SCHEMA = _published_schema(ISSUERS_FIELDS)
 DAILY_COUNTS_SCHEMA = _published_schema(DAILY_COUNTS_FIELDS)
 SECURITIES_SCHEMA = _published_schema(SECURITIES_FIELDS)
+CATEGORY_COUNTS_SCHEMA = _published_schema(CATEGORY_COUNTS_FIELDS)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -281,6 +308,12 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
             "raw_key": ColumnDoc(_MEANING["raw_key"] + " (the latest ingest)", _RBC_RAW),
             "first_seen_at": ColumnDoc("earliest `ingested_at` of the rows folded into this one (UTC)", _RUN_TIME),
             "last_seen_at": ColumnDoc("latest `ingested_at` of the rows folded into this one (UTC)", _RUN_TIME),
+            "categories": ColumnDoc(
+                "readable categories of `form_type`, each {code, name_zh, name_en}: CNINFO each `announcementType` "
+                "code, HKEX the tier-one then tier-two headline categories; an unknown code keeps its code with "
+                "null names; null for SEC (no category scheme) or a row without `form_type`",
+                [{"code": "10000", "name_zh": "公告及通告", "name_en": "Announcements and Notices"},
+                 {"code": "19750", "name_zh": "內幕消息", "name_en": "Inside Information"}]),
         },
     ),
     "issuers": TableDoc(
@@ -352,6 +385,15 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
             "title_clean": ColumnDoc("the title decoded, as shown to people",
                                      _HKEX_TITLE.replace("&#x3b;", ";")),
         },
+    ),
+    "category_counts": TableDoc(
+        "Delta table `published/category_counts`: rows of `filings` per source, exchange, category and "
+        "filing date (a row with several categories counts under each; a row with none under empty strings). "
+        "Partitioned by `source`.",
+        {name: ColumnDoc(meaning, example) for (name, _, meaning), example in zip(CATEGORY_COUNTS_FIELDS, [
+            _HKEX_SOURCE, "HKEX", "10000", "公告及通告", "Announcements and Notices", date(2012, 11, 14), "2012-11",
+            3, 3, 1,
+        ], strict=True)},
     ),
     "securities": TableDoc(
         "Delta table `published/securities`: every security the archived reference lists name (SEC "

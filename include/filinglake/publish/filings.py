@@ -12,8 +12,9 @@ three steps, each costing what the batch costs, not what the table holds:
 2. **fold** (:func:`fold`, DuckDB over Arrow): batch and published rows are grouped by key; lists
    (``form_types``, ``company_names``) are unioned, the first-seen values (``form_type``,
    ``filing_date``) come from the earliest ingest, the others from the latest ingest that had a
-   value, ``first_seen_at``/``last_seen_at`` are the min/max ``ingested_at`` — functions of the rows
-   alone, so the result does not depend on the order in which partitions are published;
+   value, ``first_seen_at``/``last_seen_at`` are the min/max ``ingested_at``, ``categories`` is mapped
+   from ``form_type`` (:mod:`filinglake.publish.categories`) — functions of the rows alone, so the result
+   does not depend on the order in which partitions are published;
 3. **write** only what differs: rows of new keys are appended (no scan of the table); changed rows
    are merged on (source, filing_month, filing_id, issuer_id) in one commit that reads only their
    partitions, and a key whose first-seen date moved to another month has its old row deleted in
@@ -41,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filinglake.publish import delta
+from filinglake.publish.categories import with_categories
 from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
 
 if TYPE_CHECKING:
@@ -133,7 +135,9 @@ def fold(batch: pa.Table, existing: pa.Table | None = None) -> pa.Table:
                           PUBLISHED_FILINGS_SCHEMA)
             for i in range(buckets)
         ]
-    return pa.concat_tables(parts).sort_by([(c, "ascending") for c in FILINGS_KEY])
+    # categories follow form_type: recomputed on every fold, so a mapping that learned a code updates the row
+    folded = with_categories(pa.concat_tables(parts))
+    return folded.sort_by([(c, "ascending") for c in FILINGS_KEY])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -313,6 +317,7 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
 
 def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
     table = delta.ensure_table(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, FILINGS_PARTITIONS, FILINGS_CONFIGURATION)
+    add_missing_columns(table)
     version_before = table.version()
     publish_id = uuid.uuid4().hex
     existing = published_for(storage, batch)
@@ -351,6 +356,23 @@ def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
         "merge_ms": int(metrics.get("execution_time_ms", 0)),
         "concurrent": bool(new.num_rows or changed.num_rows) and _others_committed(table, version_before, publish_id),
     }
+
+
+def add_missing_columns(table) -> list[str]:
+    """Add the columns of :data:`PUBLISHED_FILINGS_SCHEMA` a table written before them lacks (``categories``).
+
+    Their values are null in the rows already published until a publish folds those keys again
+    (``filinglake publish --all`` refills them all). Returns the columns added.
+    """
+    from deltalake import Field
+
+    present = set(table.schema().to_arrow().names)
+    missing = [f for f in PUBLISHED_FILINGS_SCHEMA if f.name not in present]
+    if missing:
+        table.alter.add_columns([Field.from_arrow(f) for f in missing])
+        table.update_incremental()
+        log.warning("filings: added column(s) %s to a table written before them", ", ".join(f.name for f in missing))
+    return [f.name for f in missing]
 
 
 def repair_duplicates(storage: Storage, batch: pa.Table) -> int:

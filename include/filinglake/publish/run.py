@@ -1,5 +1,5 @@
-"""One publish: reference snapshots → ``securities``; clean partitions → ``filings``, then ``issuers`` and
-``daily_counts``, then the ledger.
+"""One publish: reference snapshots → ``securities``; clean partitions → ``filings``, then ``issuers``,
+``daily_counts`` and ``category_counts``, then the ledger.
 
 Each published table has its own module (:mod:`~filinglake.publish.filings`,
 :mod:`~filinglake.publish.issuers`, :mod:`~filinglake.publish.daily_counts`); this one orders them:
@@ -18,9 +18,15 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from filinglake.publish import daily_counts, delta, filings, issuers, ledger, securities
+from filinglake.publish import category_counts, daily_counts, delta, filings, issuers, ledger, securities
 from filinglake.publish.clean_layer import clean_partitions, read_clean
-from filinglake.schema import DAILY_COUNTS_SCHEMA, ISSUERS_SCHEMA, PUBLISHED_FILINGS_SCHEMA, SECURITIES_SCHEMA
+from filinglake.schema import (
+    CATEGORY_COUNTS_SCHEMA,
+    DAILY_COUNTS_SCHEMA,
+    ISSUERS_SCHEMA,
+    PUBLISHED_FILINGS_SCHEMA,
+    SECURITIES_SCHEMA,
+)
 
 if TYPE_CHECKING:
     from filinglake.config import Settings
@@ -34,6 +40,7 @@ PUBLISHED_TABLES: dict[str, pa.Schema] = {
     issuers.ISSUERS: ISSUERS_SCHEMA,
     daily_counts.DAILY_COUNTS: DAILY_COUNTS_SCHEMA,
     securities.SECURITIES: SECURITIES_SCHEMA,
+    category_counts.CATEGORY_COUNTS: CATEGORY_COUNTS_SCHEMA,
 }
 
 
@@ -75,6 +82,7 @@ def publish(
         version = delta.open_table(storage, filings.FILINGS).version()  # type: ignore[union-attr]
         issuer_counts = issuers.refresh_issuers(storage, affected, rebuild_issuers)
         day_counts = daily_counts.refresh_daily_counts(storage, merged["days"])
+        category_day_counts = category_counts.refresh_category_counts(storage, merged["days"])
         if delta.open_table(storage, filings.FILINGS).version() == version:  # type: ignore[union-attr]
             break
         log.info("filings changed while issuers and daily_counts were recomputed: recomputing them again")
@@ -88,6 +96,7 @@ def publish(
         "issuers": issuer_counts,
         "daily_counts": day_counts,
         "securities": security_counts,
+        "category_counts": category_day_counts,
         "seconds": round(time.perf_counter() - started, 3),
     }
     log.info(
@@ -127,7 +136,7 @@ def publish_pending(
             "merge_ms": 0, "sources": [], "months": {},
             "issuers": {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "rebuilt": []},
             "daily_counts": {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}, "securities": security_counts,
-            "seconds": 0.0}
+            "category_counts": {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}, "seconds": 0.0}
 
 
 def summary(result: dict) -> dict:

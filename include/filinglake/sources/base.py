@@ -133,6 +133,11 @@ class Source(ABC):
         """Where its issuer reference list is fetched at publish time (None: not fetched that way)."""
         return None
 
+    def categories(self, form_type: str | None) -> list[tuple[str | None, str | None, str | None]] | None:
+        """(code, name_zh, name_en) of each category a row's ``form_type`` names, from the source's own
+        category lists; a code without a known name keeps null names. None: no category (the default)."""
+        return None
+
     def reference_rows(self, data: bytes, name: str = "") -> list[IssuerReference]:
         """The issuers an archived reference list names; raises BadResponse for any other shape."""
         raise NotImplementedError(f"{self.name} has no issuer reference list")

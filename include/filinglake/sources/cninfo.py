@@ -26,7 +26,8 @@ Row mapping (decisions)
     - ``form_type`` = announcementType as filed (CNINFO's internal codes, e.g. ``01010503||010113``),
       null in old rows. The ``category_*`` codes are query filters, not row attributes: a row only
       "has" a category when its day happened to be split by category, so using them would make the
-      same announcement's form_type depend on how busy its day was.
+      same announcement's form_type depend on how busy its day was. Published rows name each code in
+      ``categories`` (:mod:`filinglake.sources.cninfo_types`, where each name's source is recorded).
     - ``filed_at`` = announcementTime (epoch ms) as UTC. Modern rows carry local midnight (a date, not
       a time); 2001–02 rows carry real clock times. ``filing_date`` is its Asia/Shanghai date.
     - ``document_url`` = the static host + adjunctUrl (``parse`` has no settings: the canonical public
@@ -443,6 +444,12 @@ class Cninfo(Source):
 
     def request_headers(self, settings: Settings) -> dict[str, str]:
         return dict(REQUEST_HEADERS)
+
+    def categories(self, form_type: str | None) -> list[tuple[str | None, str | None, str | None]] | None:
+        """Each ``||``-separated announcementType code with its name (:mod:`.cninfo_types`)."""
+        from filinglake.sources.cninfo_types import categories
+
+        return categories(form_type)
 
     def reference_rows(self, data: bytes, name: str = STOCK_LIST_NAME) -> list[IssuerReference]:
         """orgId → stock code and ticker from CNINFO's stock list (the first entry of an orgId wins)."""

@@ -23,7 +23,8 @@ Row mapping (§5.2):
   then entities decoded (so ``KARL THOMSON&lt;00007&gt;`` keeps its ``<00007>``), whitespace collapsed;
 - ``form_type`` is ``LONG_TEXT`` with entities decoded: the tier-one category and the bracketed
   headline categories, e.g. ``Announcements and Notices - [Inside Information / Suspension]``, status
-  prefixes such as ``(Headline Revised)`` included. ``SHORT_TEXT`` is display HTML (truncated, with
+  prefixes such as ``(Headline Revised)`` included; published rows map its names to HKEX's tier-one and
+  tier-two codes in ``categories`` (:mod:`filinglake.sources.hkex_categories`). ``SHORT_TEXT`` is display HTML (truncated, with
   tooltips) and is not used. Pre-2007 rows have no category (null);
 - ``DATE_TIME`` is ``dd/MM/yyyy HH:mm`` Hong Kong time (UTC+8, no DST) → ``filed_at`` in UTC, and
   ``filing_date`` is the Hong Kong date;
@@ -393,6 +394,12 @@ class Hkex(Source):
 
     def request_headers(self, settings: Settings) -> dict[str, str]:
         return dict(REQUEST_HEADERS)
+
+    def categories(self, form_type: str | None) -> list[tuple[str | None, str | None, str | None]] | None:
+        """The tier-one and tier-two categories of a LONG_TEXT ``form_type`` (:mod:`.hkex_categories`)."""
+        from filinglake.sources.hkex_categories import categories
+
+        return categories(form_type)
     #: largest rowRange ever asked for (the server's cap)
     max_row_range: int = ROW_CAP
     initial_row_range: int = INITIAL_ROW_RANGE
