@@ -285,11 +285,37 @@ class Storage:
         self.put_json(meta_key, meta)
 
 
+#: Columns whose values are (nearly) unique per row: dictionary encoding hashes every value, then
+#: gives up at the dictionary page limit and writes them plain anyway (~10% of a filings write).
+PLAIN_COLUMNS = frozenset({"filing_id", "native_id", "issuer_id", "company_name", "title", "title_clean", "document_url"})
+#: Free text and URLs: no reader prunes files on their min/max, and comparing every long string
+#: costs ~10% of a filings write. Dates, ids and lineage keep their statistics (report.py reads them).
+NO_STATISTICS_COLUMNS = frozenset({"company_name", "title", "title_clean", "document_url"})
+
+
 def parquet_bytes(table: pa.Table) -> bytes:
     """``table`` as zstd Parquet bytes; the bytes depend only on the table (same rows, same object)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd", use_dictionary=True, write_statistics=True)
+    leaves = [(field.name, path) for field in table.schema for path in _leaf_paths(field.name, field.type)]
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        use_dictionary=[path for name, path in leaves if name not in PLAIN_COLUMNS],
+        write_statistics=[path for name, path in leaves if name not in NO_STATISTICS_COLUMNS],
+    )
     return sink.getvalue().to_pybytes()
+
+
+def _leaf_paths(path: str, typ: pa.DataType) -> list[str]:
+    """Parquet column paths under one Arrow field (the per-column options name leaves, e.g. ``x.list.element``)."""
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        return _leaf_paths(f"{path}.list.element", typ.value_type)
+    if pa.types.is_struct(typ):
+        return [leaf for i in range(typ.num_fields) for leaf in _leaf_paths(f"{path}.{typ.field(i).name}", typ.field(i).type)]
+    if pa.types.is_map(typ):
+        return _leaf_paths(f"{path}.key_value.key", typ.key_type) + _leaf_paths(f"{path}.key_value.value", typ.item_type)
+    return [path]
 
 
 def _endpoint_parts(endpoint_url: str) -> tuple[str, str]:
