@@ -147,7 +147,11 @@ class Storage:
         return self.fs.get_file_info(self.path(key)).type == pafs.FileType.File
 
     def get_bytes(self, key: str) -> bytes:
-        with self.fs.open_input_stream(self.path(key)) as stream:
+        if self.scheme == "file":
+            # one read of the known size: a local input stream's read() spent ~45 ms on a 2.8 MB index
+            with self.fs.open_input_file(self.path(key)) as handle:
+                return handle.read()
+        with self.fs.open_input_stream(self.path(key)) as stream:  # S3: one streaming GET
             return stream.read()
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:

@@ -237,6 +237,15 @@ def _flag_rows(n: int, rows: pa.Array) -> pa.Array:
     return pc.fill_null(pc.scatter(pa.repeat(pa.scalar(True), len(rows)), rows, max_index=n - 1), False)
 
 
+def _rows_at(table: pa.Table, rows: pa.Array) -> pa.Table:
+    """The rows at the ascending indices ``rows``, in order.
+
+    A filter, not a take: take concatenates every chunk of a string column first (~5 ms per call
+    on a quarter for a handful of rows).
+    """
+    return table.filter(_flag_rows(table.num_rows, rows))
+
+
 def _duplicate_key_mask(table: pa.Table, columns: tuple[str, ...], cache: dict | None = None) -> pa.Array:
     """True for every row whose key appears more than once (all members of the group, like GX).
 
@@ -250,7 +259,7 @@ def _duplicate_key_mask(table: pa.Table, columns: tuple[str, ...], cache: dict |
     if candidates is not None:
         if len(candidates) == 0:
             return pa.repeat(pa.scalar(False), n)
-        inner = _repeated_rows(table.take(candidates), list(columns))
+        inner = _repeated_rows(_rows_at(table.select(list(columns)), candidates), list(columns))
         flagged = pc.take(candidates, inner)
     else:
         flagged = _repeated_rows(table, list(columns), cache)
@@ -299,7 +308,7 @@ def drop_exact_duplicates(
     candidates = _repeated_rows(table, list(key), _cache)
     if len(candidates) == 0:
         return table, 0
-    subset = table.take(candidates).select(cols).append_column("__row", candidates)
+    subset = _rows_at(table.select(cols), candidates).append_column("__row", candidates)
     # group_by treats nulls as equal keys, which is what "exact duplicate" means here.
     firsts = subset.group_by(cols, use_threads=False).aggregate([("__row", "min")])["__row_min"]
     drop = pc.filter(candidates, pc.invert(pc.is_in(candidates, value_set=firsts)))
@@ -335,11 +344,10 @@ def check_rows(table: pa.Table, rules: list[Rule]) -> CheckResult:
     for _, mask in masks:
         any_fail = pc.or_(any_fail, mask)
     clean = deduped.filter(pc.invert(any_fail))
-    bad_idx = pc.indices_nonzero(any_fail)
-    bad = deduped.take(bad_idx)
+    bad = deduped.filter(any_fail)
     reasons: list[list[str]] = [[] for _ in range(bad.num_rows)]
     for name, mask in masks:
-        flags = pc.take(mask, bad_idx).to_pylist()
+        flags = pc.filter(mask, any_fail).to_pylist()
         for i, flag in enumerate(flags):
             if flag:
                 reasons[i].append(name)

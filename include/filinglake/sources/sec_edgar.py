@@ -100,7 +100,7 @@ def _reject_non_index(data: bytes, name: str) -> None:
 
 def split_preamble(data: bytes, name: str = "") -> tuple[str, bytes]:
     """(header text before the dashed line, body bytes after it)."""
-    if not data.strip():
+    if not data or data.isspace():  # data.strip() would copy the whole index to learn the same
         raise BadResponse(f"{name or 'index'}: empty body where an EDGAR index was expected")
     _reject_non_index(data, name)
     match = _DASH_LINE.search(data, 0, 64 * 1024)
