@@ -291,7 +291,9 @@ class Storage:
 
 #: Columns whose values are (nearly) unique per row: dictionary encoding hashes every value, then
 #: gives up at the dictionary page limit and writes them plain anyway (~10% of a filings write).
-PLAIN_COLUMNS = frozenset({"filing_id", "native_id", "issuer_id", "company_name", "title", "title_clean", "document_url"})
+#: The per-file constants too: zstd shrinks a plain constant column to ~1 KB without the hashing.
+PLAIN_COLUMNS = frozenset({"filing_id", "native_id", "issuer_id", "company_name", "title", "title_clean", "document_url",
+                           "source", "exchange", "language", "raw_key"})
 #: Free text and URLs: no reader prunes files on their min/max, and comparing every long string
 #: costs ~10% of a filings write. Dates, ids and lineage keep their statistics (report.py reads them).
 NO_STATISTICS_COLUMNS = frozenset({"company_name", "title", "title_clean", "document_url"})

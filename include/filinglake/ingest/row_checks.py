@@ -94,7 +94,9 @@ def unique(columns: list[str] | tuple[str, ...], name: str = "key_unique") -> Ru
 def _missing(values: pa.ChunkedArray) -> pa.ChunkedArray:
     """True where the value is null, or an empty/blank string."""
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        blank = pc.equal(pc.utf8_trim_whitespace(values), "")
+        # "empty, or whitespace only" without building trimmed copies: utf8_is_space uses the same
+        # whitespace set as utf8_trim_whitespace (checked over every code point) but is False for ""
+        blank = pc.or_(pc.utf8_is_space(values), pc.equal(pc.binary_length(values), 0))
         return pc.or_kleene(pc.is_null(values), pc.fill_null(blank, False))
     return pc.is_null(values)
 

@@ -202,7 +202,19 @@ def _parse_dates(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array
         return pc.cast(pc.strptime(compact, format="%Y%m%d", unit="s", error_is_null=True), pa.date32())
 
 
-def _to_unified(cols: dict) -> pa.Table:
+def _ascii_slice(values: pa.ChunkedArray | pa.Array, start: int, stop: int) -> pa.ChunkedArray | pa.Array:
+    """``utf8_slice_codeunits`` for ASCII-only text, by bytes (~10x cheaper: no code point walk)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sliced = pc.binary_slice(values.cast(pa.binary()), start, stop)  # the cast is zero-copy
+    if isinstance(sliced, pa.ChunkedArray):
+        return pa.chunked_array([chunk.view(pa.string()) for chunk in sliced.chunks], pa.string())
+    return sliced.view(pa.string())  # ASCII bytes cut anywhere are still valid UTF-8
+
+
+def _to_unified(cols: dict, ascii_only: bool = False) -> pa.Table:
+    """Parsed columns → PARSED_SCHEMA; ``ascii_only``: the caller knows every value is 7-bit."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -218,7 +230,8 @@ def _to_unified(cols: dict) -> pa.Table:
     # "<path>/<accession>.txt": slicing is ~20x cheaper than a regex; a malformed name gives a value
     # that fails the accession_format rule, so the row is quarantined rather than silently fixed.
     well_formed = pc.ends_with(filename, ".txt")
-    accession = pc.if_else(well_formed, pc.utf8_slice_codeunits(filename, -24, -4), None)
+    sliced = _ascii_slice(filename, -24, -4) if ascii_only else pc.utf8_slice_codeunits(filename, -24, -4)
+    accession = pc.if_else(well_formed, sliced, None)
     folder = pc.replace_substring(accession, "-", "")
     document_url = pc.binary_join_element_wise(
         f"https://{DOCUMENT_HOST}/Archives/edgar/data/", cik, "/", folder, "/", accession, "-index.htm", ""
@@ -248,11 +261,12 @@ def parse_index(data: bytes, name: str = "") -> pa.Table:
     data = normalise_newlines(decompress(data, name))
     header, body = split_preamble(data, name)
     kind = detect_kind(header)
-    if not body.isascii():
+    ascii_only = body.isascii()
+    if not ascii_only:
         # pyarrow.csv reads UTF-8; EDGAR files are latin-1 (7-bit in practice): transcode the rare exception.
         body = body.decode("latin-1").encode("utf-8")
     cols = _parse_pipe(body) if kind == "pipe" else _parse_fixed(body, kind)
-    return _to_unified(cols)
+    return _to_unified(cols, ascii_only)
 
 
 # ------------------------------------------------------------------------------------------------
