@@ -231,7 +231,8 @@ def _to_unified(cols: dict, ascii_only: bool = False) -> pa.Table:
     # that fails the accession_format rule, so the row is quarantined rather than silently fixed.
     well_formed = pc.ends_with(filename, ".txt")
     sliced = _ascii_slice(filename, -24, -4) if ascii_only else pc.utf8_slice_codeunits(filename, -24, -4)
-    accession = pc.if_else(well_formed, sliced, None)
+    # if_else copies every string; when every name is well formed (nulls stay null either way) skip it
+    accession = sliced if pc.all(well_formed).as_py() is not False else pc.if_else(well_formed, sliced, None)
     folder = pc.replace_substring(accession, "-", "")
     document_url = pc.binary_join_element_wise(
         f"https://{DOCUMENT_HOST}/Archives/edgar/data/", cik, "/", folder, "/", accession, "-index.htm", ""
@@ -260,6 +261,7 @@ def parse_index(data: bytes, name: str = "") -> pa.Table:
     """Any EDGAR index file (plain, .gz or zlib; LF, CRLF or CR) → rows in the parser schema."""
     data = normalise_newlines(decompress(data, name))
     header, body = split_preamble(data, name)
+    del data  # the body is a copy: free the whole decompressed index before the columns are built
     kind = detect_kind(header)
     ascii_only = body.isascii()
     if not ascii_only:
