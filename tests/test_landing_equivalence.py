@@ -8,6 +8,7 @@ rows) is landed and compared with a reference written the plain way (Python loop
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from datetime import UTC, datetime
@@ -146,3 +147,14 @@ def test_real_quarter_lands_the_reference_rows(master: pa.Table, tmp_path) -> No
         for column in ("filing_date", "ingested_at"):
             assert (stats[column].min, stats[column].max) == (pc.min(expected[column]).as_py(),
                                                               pc.max(expected[column]).as_py())
+
+
+def test_archived_gzip_reads_back_as_archived(fixtures_dir, tmp_path) -> None:
+    # a raw key ending in .gz is returned as stored (pyarrow would gunzip it by its name)
+    data = (fixtures_dir / "edgar/full-index/2016/QTR3/master.gz").read_bytes()
+    storage = Storage(tmp_path.as_uri())
+    ref = storage.archive_raw("sec_edgar", "2016Q3", "master.gz", data, "https://www.sec.gov/master.gz")
+    assert ref.key.endswith(".gz")
+    stored = storage.get_bytes(ref.key)
+    assert stored == data
+    assert hashlib.sha256(stored).hexdigest() == ref.sha256
