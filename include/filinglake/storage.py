@@ -290,9 +290,10 @@ class Storage:
 
 #: Columns whose values are (nearly) unique per row: dictionary encoding hashes every value, then
 #: gives up at the dictionary page limit and writes them plain anyway (~10% of a filings write).
-#: The per-file constants too: zstd shrinks a plain constant column to ~1 KB without the hashing.
+#: The short per-file constants too: zstd shrinks them to ~1 KB without the hashing (raw_key, a long
+#: constant, costs the same either way and is half the size as a dictionary).
 PLAIN_COLUMNS = frozenset({"filing_id", "native_id", "issuer_id", "company_name", "title", "title_clean", "document_url",
-                           "source", "exchange", "language", "raw_key"})
+                           "source", "exchange", "language"})
 #: Ids, free text and URLs: a partition is one row group whose min/max on these spans nearly the
 #: whole range (nothing is ever pruned by it), and comparing every string costs ~15% of a filings
 #: write. Dates, timestamps and the low-cardinality columns keep statistics (report.py reads them).
