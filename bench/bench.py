@@ -188,7 +188,7 @@ def stage_gx_daily() -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
-def run_stage(stage: str, path: Path, repeat: int) -> dict:
+def run_stage(stage: str, path: Path, repeat: int, land_root: str | None = None) -> dict:
     data = path.read_bytes()
     extra: dict = {}
     if stage == "gx":
@@ -215,7 +215,7 @@ def run_stage(stage: str, path: Path, repeat: int) -> dict:
     elif stage == "land":
         # each run lands into a fresh storage root (a first landing: every file is written)
         def setup():
-            return _land_context(data, Path(tempfile.mkdtemp()))
+            return _land_context(data, Path(tempfile.mkdtemp(dir=land_root)))
 
         def work(prepared) -> int:
             return stage_land(*prepared)
@@ -257,13 +257,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--stages", nargs="+", default=STAGES + ONCE_STAGES, choices=STAGES + ONCE_STAGES)
+    parser.add_argument("--land-root", help="folder for the land stage's storage roots (default: the system "
+                        "temp dir; a tmpfs such as /dev/shm leaves out the disk's fsync waits)")
     parser.add_argument("--child", nargs=2, metavar=("STAGE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         if args.child[0] == "gx_daily":
             print(json.dumps(stage_gx_daily()))
         else:
-            print(json.dumps(run_stage(args.child[0], Path(args.child[1]), args.repeat)))
+            print(json.dumps(run_stage(args.child[0], Path(args.child[1]), args.repeat, args.land_root)))
         return
     if not MASTER.exists():
         sys.exit(f"bench: {MASTER} not found; set FILINGLAKE_FIXTURES to the shared fixtures folder")
@@ -273,7 +275,8 @@ def main() -> None:
             path = make_input(copies, Path(tmp))
             for stage in [s for s in args.stages if s in STAGES]:
                 out = subprocess.run(
-                    [sys.executable, __file__, "--repeat", str(args.repeat), "--child", stage, str(path)],
+                    [sys.executable, __file__, "--repeat", str(args.repeat), "--child", stage, str(path),
+                     *(["--land-root", args.land_root] if args.land_root else [])],
                     check=True, capture_output=True, text=True,
                 )
                 row = {"input": f"{copies}x", **json.loads(out.stdout.strip().splitlines()[-1])}
