@@ -111,25 +111,6 @@ def stage_parse(data: bytes) -> int:
     return parse_index(data, "master.gz").num_rows
 
 
-def _landed(data: bytes, root: Path):
-    from datetime import UTC, datetime
-
-    from filinglake.ingest.landing import with_lineage
-    from filinglake.ingest.row_checks import check_rows
-    from filinglake.schema import FILINGS_SCHEMA
-    from filinglake.sources.sec_edgar import SecEdgar
-    from filinglake.storage import Storage, clean_key, quarantine_key
-
-    source = SecEdgar()
-    rules = source.rules(source.partition("2016Q3"))
-    table = with_lineage(source.parse(data, "master.gz"), "raw/bench", datetime(2026, 1, 1, tzinfo=UTC))
-    result = check_rows(table, rules)
-    storage = Storage(root.as_uri())
-    storage.write_parquet(quarantine_key("sec_edgar", "2016Q3"), result.quarantine)
-    storage.write_parquet(clean_key("sec_edgar", "2016Q3"), result.clean.cast(FILINGS_SCHEMA))
-    return result, rules
-
-
 def _land_context(data: bytes, root: Path):
     """A fresh storage root with the raw file archived (outside the timing), as fetch_index leaves it."""
     from filinglake.config import load_settings
@@ -198,20 +179,19 @@ def run_stage(stage: str, path: Path, repeat: int, land_root: str | None = None)
         import great_expectations  # noqa: F401
 
         from filinglake.ingest.gx_record import validate_partition
-        from filinglake.storage import Storage, manifest_key
+        from filinglake.ingest.landing import write_partition
 
         extra["import_seconds"] = round(time.perf_counter() - t0, 2)
-        root = Path(tempfile.mkdtemp())
-        result, rules = _landed(data, root)
-        storage = Storage(root.as_uri())
-        storage.put_json(manifest_key("sec_edgar", "2016Q3"), {
-            **result.counts(), "status": "landed", "failures": result.failures, "rules": [r.name for r in rules],
-        })
+        # landed by write_partition, as the task before it leaves it (a manifest-committed partition;
+        # a hand-written manifest without source/partition no longer reads)
+        ctx, fetched = _land_context(data, Path(tempfile.mkdtemp()))
+        manifest = write_partition(ctx, fetched)
+        storage, rules = ctx.storage, ctx.source.rules(ctx.partition)
 
         def work(_prepared=None) -> int:
             report = validate_partition(storage, "sec_edgar", "2016Q3", rules)
             assert report.success, report.mismatches
-            return result.rows_written + result.quarantined
+            return manifest["rows_written"] + manifest["quarantined"]
     elif stage == "land":
         # each run lands into a fresh storage root (a first landing: every file is written)
         def setup():
