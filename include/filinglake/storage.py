@@ -147,7 +147,10 @@ class Storage:
         return self.fs.get_file_info(self.path(key)).type == pafs.FileType.File
 
     def get_bytes(self, key: str) -> bytes:
-        with self.fs.open_input_stream(self.path(key)) as stream:
+        """The stored bytes of ``key``, as they were put (their sha256 is the archived one)."""
+        # compression=None: pyarrow's default ("detect") gunzipped any key ending in .gz on the way,
+        # so a raw master.gz came back decompressed, not as archived
+        with self.fs.open_input_stream(self.path(key), compression=None) as stream:
             return stream.read()
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
@@ -285,11 +288,42 @@ class Storage:
         self.put_json(meta_key, meta)
 
 
+#: Columns whose values are (nearly) unique per row: dictionary encoding hashes every value, then
+#: gives up at the dictionary page limit and writes them plain anyway (~10% of a filings write).
+#: The short per-file constants too: zstd shrinks them to ~1 KB without the hashing (raw_key, a long
+#: constant, costs the same either way and is half the size as a dictionary).
+PLAIN_COLUMNS = frozenset({"filing_id", "native_id", "issuer_id", "company_name", "title", "title_clean", "document_url",
+                           "source", "exchange", "language"})
+#: Ids, free text and URLs: a partition is one row group whose min/max on these spans nearly the
+#: whole range (nothing is ever pruned by it), and comparing every string costs ~15% of a filings
+#: write. Dates, timestamps and the low-cardinality columns keep statistics (report.py reads them).
+NO_STATISTICS_COLUMNS = frozenset({"filing_id", "native_id", "issuer_id", "company_name", "title", "title_clean",
+                                   "document_url"})
+
+
 def parquet_bytes(table: pa.Table) -> bytes:
     """``table`` as zstd Parquet bytes; the bytes depend only on the table (same rows, same object)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd", use_dictionary=True, write_statistics=True)
+    leaves = [(field.name, path) for field in table.schema for path in _leaf_paths(field.name, field.type)]
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        use_dictionary=[path for name, path in leaves if name not in PLAIN_COLUMNS],
+        write_statistics=[path for name, path in leaves if name not in NO_STATISTICS_COLUMNS],
+    )
     return sink.getvalue().to_pybytes()
+
+
+def _leaf_paths(path: str, typ: pa.DataType) -> list[str]:
+    """Parquet column paths under one Arrow field (the per-column options name leaves, e.g. ``x.list.element``)."""
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        return _leaf_paths(f"{path}.list.element", typ.value_type)
+    if pa.types.is_struct(typ):
+        return [leaf for i in range(typ.num_fields) for leaf in _leaf_paths(f"{path}.{typ.field(i).name}", typ.field(i).type)]
+    if pa.types.is_map(typ):
+        return _leaf_paths(f"{path}.key_value.key", typ.key_type) + _leaf_paths(f"{path}.key_value.value", typ.item_type)
+    return [path]
 
 
 def _endpoint_parts(endpoint_url: str) -> tuple[str, str]:
