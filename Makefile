@@ -89,7 +89,7 @@ airflow: install  ## Airflow UI, scheduler and friends on http://127.0.0.1:8080 
 	@echo "Every DAG starts PAUSED. Unpausing an ingest DAG (or publish_filings) calls the REAL SEC, CNINFO and HKEXnews hosts:"
 	@echo "  set FILINGLAKE_SEC_USER_AGENT='Your Name you@example.com' first, or try the DAGs offline with 'make demo'."
 	@echo "Ctrl-C stops Airflow and every process it started."
-	$(LOCAL_ENV) $(UI_ENV) exec $(BIN)/airflow standalone
+	$(LOCAL_ENV) $(UI_ENV) exec $(BIN)/python scripts/airflow_standalone.py $(BIN)/airflow
 
 lint: install  ## ruff over the whole project (includes Airflow 3 rules AIR3)
 	$(BIN)/ruff check .
