@@ -197,7 +197,10 @@ class LatePartitionNotifier(FilingAlertNotifier):
     moment it is created, which says nothing about freshness.
     """
 
-    def __init__(self, source: str = "", expected: str = "", **channels: Any):
+    def __init__(self, source: str = "", expected: str = "", context: Mapping[str, Any] | None = None,
+                 **channels: Any):
+        # Airflow's callback runner hands ``context`` to the constructor too (it accepts **kwargs), then
+        # calls the instance with it: the call is what notifies.
         super().__init__([], **channels)
         self.source = source
         self.expected = expected
