@@ -383,7 +383,7 @@ live SEC archive instead (about one request per DAG run, well within SEC's limit
   export AIRFLOW_HOME=$PWD/.airflow AIRFLOW__CORE__LOAD_EXAMPLES=False \\
     AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags AIRFLOW__CORE__PLUGINS_FOLDER=$PWD/plugins
   .venv/bin/airflow db migrate
-  .venv/bin/airflow dags test sec_edgar_daily 2024-12-23T23:30:00-05:00   # lands 2024-12-23
+  .venv/bin/airflow dags test sec_edgar_daily 2024-12-23                    # lands 2024-12-23
   # or the library alone:
   .venv/bin/filinglake ingest --source sec_edgar --date 2024-12-23"""
     )

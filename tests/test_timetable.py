@@ -114,14 +114,22 @@ def test_a_day_is_not_backfilled_before_its_run_time(dagbag: DagBag) -> None:
     assert today.isoformat() not in got  # today's final run is tomorrow 00:30 Beijing
 
 
-def test_catchup_off_starts_with_the_next_run_time() -> None:
+def test_catchup_off_starts_with_the_latest_run_time_like_a_cron() -> None:
     sec = MarketDayTimetable.for_schedule(get_source("sec_edgar").landing_schedule)
     info = sec.next_dagrun_info(last_automated_data_interval=None,
                                 restriction=TimeRestriction(datetime(1994, 7, 1, tzinfo=UTC), None, False))
     now = datetime.now(UTC)
-    assert info.run_after >= now
-    assert info.run_after - now < timedelta(days=4)  # the next weekday's 23:30 ET, not a day from 1994
+    assert info.run_after <= now
+    assert now - info.run_after < timedelta(days=4)  # the latest weekday's 23:30 ET, not a day from 1994
     assert info.logical_date.weekday() in WEEKDAYS
+    # after that run, the next one is the following market day, in the future
+    following = sec.next_dagrun_info(last_automated_data_interval=info.data_interval,
+                                     restriction=TimeRestriction(datetime(1994, 7, 1, tzinfo=UTC), None, False))
+    assert following.run_after > now and following.logical_date > info.logical_date
+    # with catchup on, the first run is the start date's own market day (Friday 1 July 1994)
+    first = sec.next_dagrun_info(last_automated_data_interval=None,
+                                 restriction=TimeRestriction(datetime(1994, 7, 1, tzinfo=UTC), None, True))
+    assert first.logical_date == datetime(1994, 7, 1, tzinfo=UTC)
 
 
 def test_serialisation_round_trip_and_latest_bound() -> None:

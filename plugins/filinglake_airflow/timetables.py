@@ -91,13 +91,11 @@ class MarketDayTimetable(Timetable):
         else:
             earliest = restriction.earliest.astimezone(UTC)
             day = earliest.date() if earliest.time() == datetime.min.time() else earliest.date() + timedelta(days=1)
-            if not restriction.catchup:
-                # catchup off: start with the first market day whose run time is still ahead (like a cron)
-                now = datetime.now(UTC)
-                today = now.astimezone(self.schedule.zone).date() - timedelta(days=2)
-                day = max(day, today)
-                while self.schedule.run_time(self.schedule.next_market_day(day)) < now:
-                    day = self.schedule.next_market_day(day) + timedelta(days=1)
+        if not restriction.catchup:
+            # catchup off, as a cron trigger does: skip ahead to the latest day whose run time has passed
+            latest = self.schedule.latest_run_day(datetime.now(UTC))
+            if latest is not None:
+                day = max(day, latest)
         day = self.schedule.next_market_day(day)
         info = self.info_for(day)
         if restriction.latest is not None and info.logical_date > restriction.latest:
