@@ -8,10 +8,11 @@ failures to `quarantine/` with reasons, a manifest (`rows_in = rows_written + du
 a Great Expectations record, and an event on the asset `clean.cninfo.filings` whose `extra` carries
 source, partition and counts.
 
-**Schedule and which day a run ingests.** Six runs a day, Beijing time
-(`CronTriggerTimetable("30 0,8,12,16,19,22 * * *", Asia/Shanghai)`). Announcements appear through the
-day and evening, so each daytime run **re-ingests the current Beijing day** so far; the **00:30 run is the
-final run of the previous day** (rule `cninfo_day`: the Beijing day of the run time minus one hour).
+**Schedule and which day a run ingests.** One run per Beijing calendar day (weekends included), its
+**logical date the day itself** (`MarketDayTimetable`, rule `market_day`: 00:00 UTC of that date), fired
+at 00:30 Beijing the next day: the day's **final** run. Announcements appear through the day and evening,
+so the DAG `cninfo_intraday` (08:30, 12:30, 16:30, 19:30 and 22:30 Beijing) re-ingests the current day so
+far; it is never backfilled.
 Overwriting a partition is idempotent: identical pages are archived once, and the clean and quarantine
 files are rewritten whole, so the last run of a day leaves exactly that day's full list.
 
@@ -33,15 +34,15 @@ fewer announcements than the landed day fails `write_partition` at once naming b
 scheduled run that is retrying a late index; their writes of a partition take turns (one
 `write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
 
+**Freshness.** Each day's partition is due by **04:00 Beijing the next day** (`Cninfo.landing_schedule`):
+a run not done by then calls `LatePartitionNotifier` (deadline alert, scheduled runs only); the status
+page shows the same deadline.
+
 **Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land one day, or
 `{"partition": "stock=002236:2020-01-01..2024-12-31"}` to land one issuer's announcements over a range
 (its orgId is resolved through CNINFO's stock list, archived daily under `raw/source=cninfo_stocks/`).
-Catchup is off. Backfill with the bounds in Beijing time, from 01:00 on the first day to 00:59 the day
-after the last (so the last day gets its final run):
-`airflow backfill create --dag-id cninfo_daily --from-date 2024-12-01T01:00+08:00 --to-date 2025-01-01T00:59+08:00`
-lands 2024-12-01 … 2024-12-31 with **six runs per day** (all idempotent; five are redundant re-ingests of
-the same day). Bare dates are UTC midnights (08:00 Beijing): `--to-date 2024-12-31` would stop before the
-31st. For history prefer the command line, one pass per day:
+Catchup is off; `airflow backfill create --dag-id cninfo_daily --from-date 2024-12-01 --to-date 2024-12-31` lands exactly 1 … 31 December 2024, one run per day.
+For history prefer the command line, one pass per day:
 `filinglake ingest --source cninfo --from 2024-12-01 --to 2024-12-31`, or per issuer
 `filinglake ingest --source cninfo --stock 002236 --from 2020-01-01 --to 2024-12-31`.
 
@@ -54,19 +55,15 @@ names the field), or Great Expectations disagreed with the row checks
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
-
-from airflow.sdk import CronTriggerTimetable
+from datetime import UTC, datetime, timedelta
 
 from filinglake_airflow.ingest import MAX_ACTIVE_RUNS, build_ingest_dag
 
 dag = build_ingest_dag(
     dag_id="cninfo_daily",
     source="cninfo",
-    schedule=CronTriggerTimetable("30 0,8,12,16,19,22 * * *", timezone="Asia/Shanghai"),
-    start_date=datetime(2025, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")),
-    partition_rule="cninfo_day",
+    daily=True,  # one run per day of Cninfo.landing_schedule (the final one), with its deadline alert
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=MAX_ACTIVE_RUNS,  # a run waiting for a late index never blocks a manual repair
     dagrun_timeout=timedelta(hours=3),

@@ -11,11 +11,12 @@ checked (one row per issuer when a document names several), clean rows to
 asset `clean.hkex.filings` whose `extra` carries source, partition and counts. The tasks are mapped over
 the two streams (`partitions` → `fetch_index[0..1]` → `write_partition[..]` → `validate_partition[..]`).
 
-**Schedule and which day a run ingests.** Seven runs a day, Hong Kong time
-(`CronTriggerTimetable("0 2,9,13,17,19,21,23 * * *", Asia/Hong_Kong)`). HKEXnews posts before the
-open, at lunch and from 16:15 to about 23:00, so each daytime run **re-ingests the current Hong Kong day**
-so far; the **02:00 run is the final run of the previous day** (rule `hkex_day`: the Hong Kong day of
-the run time minus three hours). Overwriting a partition is idempotent: the clean and quarantine files
+**Schedule and which day a run ingests.** One run per Hong Kong calendar day (weekends included), its
+**logical date the day itself** (`MarketDayTimetable`, rule `market_day`: 00:00 UTC of that date), fired
+at 02:00 Hong Kong the next day: the day's **final** run. HKEXnews posts before the open, at lunch and
+from 16:15 to about 23:00, so the DAG `hkex_intraday` (09:00, 13:00, 17:00, 19:00, 21:00 and 23:00 Hong
+Kong) re-ingests the current day so far; it is never backfilled.
+Overwriting a partition is idempotent: the clean and quarantine files
 are rewritten whole, so the last run of a day leaves exactly that day's full list. Weekends and
 holidays usually land empty, successful partitions.
 
@@ -37,13 +38,13 @@ fails `write_partition` at once naming both counts (`ShrinkingPartition`); trigg
 scheduled run that is retrying a late index; their writes of a partition take turns (one
 `write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
 
+**Freshness.** Each day's partitions are due by **05:00 Hong Kong the next day** (`Hkex.landing_schedule`):
+a run not done by then calls `LatePartitionNotifier` (deadline alert, scheduled runs only); the status
+page shows the same deadline.
+
 **Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land both
-streams of one day, or `{"partition": "2024-12-23-zh"}` for one stream. Catchup is off.
-Backfill with the bounds in Hong Kong time, from 03:00 on the first day to 02:59 the day after the last (so
-the last day gets its final run):
-`airflow backfill create --dag-id hkex_daily --from-date 2024-12-01T03:00+08:00 --to-date 2025-01-01T02:59+08:00`
-lands 2024-12-01 … 2024-12-31 with **seven runs per day** (all idempotent; six are redundant re-ingests of
-the same day). Bare dates are UTC midnights (08:00 Hong Kong): `--to-date 2024-12-31` would stop before the 31st.
+streams of one day, or `{"partition": "2024-12-23-zh"}` for one stream.
+Catchup is off; `airflow backfill create --dag-id hkex_daily --from-date 2024-12-01 --to-date 2024-12-31` lands exactly 1 … 31 December 2024 (both streams), one run per day.
 For history prefer the command line, one pass per day and language:
 `filinglake ingest --source hkex --from 2024-12-01 --to 2024-12-31`.
 
@@ -55,20 +56,16 @@ the shortfall), or Great Expectations disagreed with the row checks
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
-
-from airflow.sdk import CronTriggerTimetable
+from datetime import UTC, datetime, timedelta
 
 from filinglake_airflow.ingest import MAX_ACTIVE_RUNS, build_ingest_dag
 
 dag = build_ingest_dag(
     dag_id="hkex_daily",
     source="hkex",
-    schedule=CronTriggerTimetable("0 2,9,13,17,19,21,23 * * *", timezone="Asia/Hong_Kong"),
+    daily=True,  # one run per day of Hkex.landing_schedule (the final one), with its deadline alert
     # where the title search starts, so backfills of old days get real runs
-    start_date=datetime(1999, 1, 1, tzinfo=ZoneInfo("Asia/Hong_Kong")),
-    partition_rule="hkex_day",
+    start_date=datetime(1999, 1, 1, tzinfo=UTC),
     streams=("en", "zh"),
     catchup=False,
     max_active_runs=MAX_ACTIVE_RUNS,  # a run waiting for a late index never blocks a manual repair

@@ -7,13 +7,10 @@ Lands one **daily master index** (`daily-index/YYYY/QTRn/master.YYYYMMDD.idx`) p
 `rows_in = rows_written + duplicates + quarantined`, a Great Expectations record, and an event on the
 asset `clean.sec_edgar.filings` whose `extra` carries source, partition and counts.
 
-**Schedule and which day a run ingests.** 23:30 US Eastern, Monday to Friday
-(`CronTriggerTimetable("30 23 * * 1-5", America/New_York)`). SEC posts a day's index from about 22:00 ET,
-so the run ingests **the US-Eastern day of its own logical date**: the run of Monday 23:30 ET (logical
-date Tuesday 04:30 UTC) lands Monday. A trigger timetable has no data interval (start == end ==
-logical date), which is why the partition is derived from the logical date and not from
-`data_interval_start`. A day without an index lands an **empty, successful** partition only when SEC
-was known to be closed: a weekend or US federal holiday (at once), or a closure shown by the quarter's
+**Schedule and which day a run ingests.** One run per US business day (Monday to Friday), its
+**logical date the market day itself** (`MarketDayTimetable`, rule `market_day`: 00:00 UTC of that
+date), fired at 23:30 US Eastern that day, after SEC's ~22:00 ET posting.
+A day without an index lands an **empty, successful** partition only when SEC was known to be closed: a weekend or US federal holiday (at once), or a closure shown by the quarter's
 `index.json` listing later days and not this one. Otherwise a day within its posting window (two days,
 or until the day after the next business day) is "not posted yet" (retried) and an older one **fails
 at once**, naming the URLs tried (the manifest records them too). A
@@ -29,14 +26,14 @@ a truncated gzip where an index was expected → fails at once and nothing is wr
 scheduled run that is retrying a late index; their writes of a partition take turns (one
 `write_partition` / `validate_partition` at a time in this DAG), fetches stay within the host pool.
 
+**Freshness.** Each day's partition is due by **06:00 US Eastern the next day**: a run not done by
+then calls `LatePartitionNotifier` (deadline alert; scheduled runs only), and the status page shows the
+same deadline (both read `SecEdgar.landing_schedule`).
+
 **Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land one day. Catchup
-is off: days missed while Airflow was down are re-pulled by `sec_edgar_quarterly_refresh` (weekly, whole
-current quarter) or backfilled explicitly, with the bounds in Eastern time:
-`airflow backfill create --dag-id sec_edgar_daily --from-date 2024-12-01T00:00-05:00 --to-date 2024-12-31T23:59-05:00`
-lands the weekdays 2024-12-02 … 2024-12-31. Bare dates are UTC midnights while a run's logical date is
-04:30 UTC the *next* day, so a bare range selects the day before `--from-date` through two days before
-`--to-date`: `--from-date 2024-12-01 --to-date 2024-12-31` would stop at Friday 27 December. For long ranges prefer `sec_edgar_quarterly` (one request per quarter).
-Rerunning a partition rewrites the same bytes.
+is off; `airflow backfill create --dag-id sec_edgar_daily --from-date 2024-12-01 --to-date 2024-12-31` lands exactly the weekdays 2 … 31 December 2024.
+For long ranges prefer `sec_edgar_quarterly` (one request per quarter); missed days are also re-pulled
+weekly by `sec_edgar_quarterly_refresh`. Rerunning a partition rewrites the same bytes.
 
 **A failure means** one of: the index did not appear within ~3.5 days (SEC stopped publishing: look at
 the daily-index folder), SEC kept blocking us (check
@@ -47,20 +44,16 @@ the daily-index folder), SEC kept blocking us (check
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
-from airflow.sdk import CronTriggerTimetable
+from datetime import UTC, datetime
 
 from filinglake_airflow.ingest import MAX_ACTIVE_RUNS, build_ingest_dag
 
 dag = build_ingest_dag(
     dag_id="sec_edgar_daily",
     source="sec_edgar",
-    schedule=CronTriggerTimetable("30 23 * * 1-5", timezone="America/New_York"),
+    daily=True,  # one run per market day of SecEdgar.landing_schedule, with its deadline alert
     # The first daily index (master.070194.idx): older logical dates would create runs without tasks.
-    start_date=datetime(1994, 7, 1, tzinfo=ZoneInfo("America/New_York")),
-    partition_rule="sec_daily",
+    start_date=datetime(1994, 7, 1, tzinfo=UTC),
     # With the doubling not-yet-published delay (1 h … 12 h) ten tries outlast a Friday holiday.
     fetch_retries=10,
     catchup=False,

@@ -26,7 +26,7 @@ import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -86,8 +86,9 @@ class DemoContext:
 
 
 def sec_daily_run(year: int, month: int, day: int) -> datetime:
-    """The logical date the scheduler gives the sec_edgar_daily run landing that day (23:30 ET)."""
-    return datetime(year, month, day, 23, 30, tzinfo=ET)
+    """The logical date the scheduler gives the sec_edgar_daily run landing that day: the day itself
+    (``MarketDayTimetable``: 00:00 UTC of the date; the run fires at 23:30 ET)."""
+    return datetime(year, month, day, tzinfo=UTC)
 
 
 def sec_quarterly_run(year: int, quarter: int) -> datetime:
@@ -106,7 +107,7 @@ def cninfo_day_runs() -> list[DemoRun]:
     """One cninfo_daily run per fixture day. The days (2001–2003) precede the DAG's start_date, so each run
     names its day with the ``partition`` param, as a manual rerun would; the logical dates are real run times."""
     return [
-        DemoRun("cninfo_daily", (datetime(2025, 1, 2 + i, 0, 30, tzinfo=BEIJING),),
+        DemoRun("cninfo_daily", (datetime(2025, 1, 2 + i, tzinfo=UTC),),
                 f"Beijing day {day}" + (" (nothing listed: an empty, successful partition)" if day == "2003-01-01"
                                         else " of the real CNINFO capture"),
                 conf={"partition": day})
@@ -135,9 +136,10 @@ HKEX_DAYS = ("2012-11-14", "2025-11-03", "2025-11-11", "2012-11-18")
 
 
 def hkex_final_run(day: str) -> datetime:
-    """The logical date of hkex_daily's final run for a Hong Kong day: 02:00 Hong Kong the next morning."""
+    """The logical date of hkex_daily's run for a Hong Kong day: the day itself (00:00 UTC of the date;
+    the run fires at 02:00 Hong Kong the next morning)."""
     year, month, dom = (int(part) for part in day.split("-"))
-    return datetime(year, month, dom, 2, tzinfo=HONG_KONG) + timedelta(days=1)
+    return datetime(year, month, dom, tzinfo=UTC)
 
 
 RUNS.append(DemoRun(
@@ -191,7 +193,7 @@ def print_run_summary(ctx: DemoContext) -> None:
             for key in totals:
                 totals[key] += int(e.get(key) or 0)
             rows.append([
-                r.dag_id if i == 0 else "", r.logical_date.astimezone(ET).strftime("%Y-%m-%d %H:%M") if i == 0 else "",
+                r.dag_id if i == 0 else "", r.logical_date.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if i == 0 else "",
                 e.get("partition", "-"), e.get("status") or r.state.upper(), e.get("rows_in"), e.get("rows_written"),
                 e.get("duplicates"), e.get("quarantined"),
                 "agrees" if (e.get("validation") or {}).get("success") else "-", f"{r.seconds:.1f}" if i == 0 else "",
@@ -199,7 +201,7 @@ def print_run_summary(ctx: DemoContext) -> None:
     landed = sum(len(r.extras) for r in ctx.results)
     rows.append(["total", "", f"{landed} partitions", "", *totals.values(), "", f"{sum(r.seconds for r in ctx.results):.1f}"])
     print_table("DAG runs (dag.test; counts from each clean asset event's extra)",
-                ["DAG", "logical date ET", "partition", "status", "rows in", "written", "duplicates",
+                ["DAG", "logical date UTC", "partition", "status", "rows in", "written", "duplicates",
                  "quarantined", "GX record", "seconds"], rows)
     for r in ctx.results:
         if r.error or r.state != "success":
@@ -381,7 +383,7 @@ live SEC archive instead (about one request per DAG run, well within SEC's limit
   export AIRFLOW_HOME=$PWD/.airflow AIRFLOW__CORE__LOAD_EXAMPLES=False \\
     AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags AIRFLOW__CORE__PLUGINS_FOLDER=$PWD/plugins
   .venv/bin/airflow db migrate
-  .venv/bin/airflow dags test sec_edgar_daily 2024-12-23T23:30:00-05:00   # lands 2024-12-23
+  .venv/bin/airflow dags test sec_edgar_daily 2024-12-23                    # lands 2024-12-23
   # or the library alone:
   .venv/bin/filinglake ingest --source sec_edgar --date 2024-12-23"""
     )

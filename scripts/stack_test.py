@@ -78,6 +78,7 @@ PARTITIONS = [
     ("cninfo", "2002-04-18"), ("cninfo", "2001-08-21"), ("hkex", "2025-11-03-en"), ("hkex", "2025-11-03-zh"),
 ]
 DAGS = ["sec_edgar_daily", "sec_edgar_quarterly", "sec_edgar_quarterly_refresh", "cninfo_daily", "hkex_daily",
+        "cninfo_intraday", "hkex_intraday",
         "publish_filings", "maintain_published_tables"]
 INGEST_DAGS = ["sec_edgar_daily", "sec_edgar_quarterly", "cninfo_daily", "hkex_daily"]
 UNPAUSE = [*INGEST_DAGS, "publish_filings"]

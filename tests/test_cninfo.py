@@ -637,29 +637,34 @@ def backfill_runs(dag, from_date: datetime, to_date: datetime) -> list[datetime]
             if i.data_interval.end < now]
 
 
-def test_cninfo_daily_backfill_from_doc_md_lands_every_day_with_its_final_run() -> None:
+def test_cninfo_daily_backfill_from_doc_md_lands_every_day_once() -> None:
     import re
 
     from airflow.cli.cli_config import parsedate
     from airflow.dag_processing.dagbag import DagBag
 
-    from filinglake_airflow.partitions import cninfo_day
+    from filinglake_airflow.partitions import market_day
 
     dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags" / "cninfo_daily.py")).dags["cninfo_daily"]
     command = re.search(r"airflow backfill create --dag-id cninfo_daily --from-date (\S+) --to-date (\S+)`", dag.doc_md)
     assert command, "doc_md shows the backfill command"
+    assert (command[1], command[2]) == ("2024-12-01", "2024-12-31")  # bare dates mean what they say
     runs = backfill_runs(dag, parsedate(command[1]), parsedate(command[2]))
-    partitions = [cninfo_day(run) for run in runs]
     december = [(date(2024, 12, 1) + timedelta(days=i)).isoformat() for i in range(31)]
-    assert Counter(partitions) == dict.fromkeys(december, 6)
-    beijing = ZoneInfo("Asia/Shanghai")
-    by_day: dict[str, list[str]] = {}
-    for run, partition in zip(runs, partitions, strict=True):
-        by_day.setdefault(partition, []).append(run.astimezone(beijing).strftime("%d %H:%M"))
-    # the morning run re-ingests its own day; 00:30 the next day is the day's final run
-    assert by_day["2024-12-01"] == ["01 08:30", "01 12:30", "01 16:30", "01 19:30", "01 22:30", "02 00:30"]
-    assert by_day["2024-12-31"][-1] == "01 00:30"
+    assert [market_day(run) for run in runs] == december  # one run per day, each its final run
 
+
+def test_cninfo_intraday_runs_reingest_their_own_day() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from filinglake_airflow.partitions import cninfo_day
+
+    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags" / "cninfo_intraday.py")).dags[
+        "cninfo_intraday"]
+    beijing = ZoneInfo("Asia/Shanghai")
+    runs = backfill_runs(dag, datetime(2024, 12, 1, tzinfo=beijing), datetime(2024, 12, 2, tzinfo=beijing))
+    assert [(cninfo_day(run), run.astimezone(beijing).strftime("%H:%M")) for run in runs] == [
+        ("2024-12-01", t) for t in ("08:30", "12:30", "16:30", "19:30", "22:30")]
 
 
 def test_challenge_page_is_retried_after_the_backoff_not_failed() -> None:
@@ -681,7 +686,9 @@ def test_cninfo_daily_dag_shape() -> None:
     bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))
     dag = bag.dags["cninfo_daily"]
     timetable = coerce_to_core_timetable(dag.timetable).serialize()
-    assert (timetable["expression"], timetable["timezone"]) == ("30 0,8,12,16,19,22 * * *", "Asia/Shanghai")
+    assert (timetable["timezone"], timetable["run_at_seconds"]) == ("Asia/Shanghai", 86400 + 1800)  # 00:30 next day
+    intraday = coerce_to_core_timetable(bag.dags["cninfo_intraday"].timetable).serialize()
+    assert (intraday["expression"], intraday["timezone"]) == ("30 8,12,16,19,22 * * *", "Asia/Shanghai")
     assert dag.catchup is False and dag.max_active_runs >= 2  # runs side by side (test_dags.py)
     assert dag.get_task("fetch_index").pool == "cninfo"
     assert [a.name for a in dag.get_task("validate_partition").outlets] == ["clean.cninfo.filings"]
@@ -703,9 +710,8 @@ def test_cninfo_daily_dag_lands_fixture_days(
 
     # The fixture's days (2002) are before the DAG's start_date, so runs name their day with the
     # partition param; which day a scheduled run picks is test_cninfo_day_rule's job.
-    beijing = ZoneInfo("Asia/Shanghai")
     conf = {"partition": "2002-08-14"}
-    run = run_dag("cninfo_daily", logical_date=datetime(2025, 3, 4, 0, 30, tzinfo=beijing), conf=conf)
+    run = run_dag("cninfo_daily", logical_date=datetime(2025, 3, 4, tzinfo=UTC), conf=conf)
     assert run.succeeded, run.task_states
     assert set(run.task_states.values()) == {"success"}
     (event,) = run.asset_events
@@ -717,13 +723,14 @@ def test_cninfo_daily_dag_lands_fixture_days(
     assert sorted(clean["native_id"].to_pylist()) == ["632064", "633103"]
     first_bytes = storage.get_bytes(data_keys(read_manifest(storage, "cninfo", "2002-08-14"), "clean")[0])
 
-    # rerunning the day (as the six daily runs do) overwrites it with the same bytes
-    again = run_dag("cninfo_daily", logical_date=datetime(2025, 3, 4, 8, 30, tzinfo=beijing), conf=conf)
+    # rerunning the day (as the intraday refreshes do) overwrites it with the same bytes
+    again = run_dag("cninfo_intraday", logical_date=datetime(2025, 3, 4, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai")),
+                    conf=conf)
     assert again.succeeded and again.asset_events[0]["extra"]["partition"] == "2002-08-14"
     assert storage.get_bytes(data_keys(read_manifest(storage, "cninfo", "2002-08-14"), "clean")[0]) == first_bytes
 
     # a manual per-issuer run through the partition param
-    stock = run_dag("cninfo_daily", logical_date=datetime(2025, 3, 4, 12, 30, tzinfo=beijing),
+    stock = run_dag("cninfo_daily", logical_date=datetime(2025, 3, 5, tzinfo=UTC),
                     conf={"partition": "stock=000001:2001-01-01..2002-12-31"})
     assert stock.succeeded, stock.task_states
     assert stock.asset_events[0]["extra"]["partition"] == "stock-000001_2001-01-01_2002-12-31"

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pendulum
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable, ExceptionRetryPolicy, RetryAction
@@ -28,8 +29,8 @@ from filinglake_airflow import OWNER, POOLS
 from filinglake_airflow.credentials import export_storage_credentials
 from filinglake_airflow.ingest import MAX_ACTIVE_RUNS
 from filinglake_airflow.partitions import (
+    market_day,
     partition_for_run,
-    sec_daily,
     sec_quarter,
     sec_quarter_of_previous_day,
 )
@@ -46,9 +47,8 @@ HOST_CALLING_TASKS = {"refresh_references", "raise_alerts_sec_edgar", "raise_ale
 #: imported inside tasks only: each costs seconds per parse, and DAG files are parsed every 30 s
 HEAVY_MODULES = ("pandas", "pyarrow", "great_expectations", "duckdb", "deltalake", "polars")
 
-#: dag_id -> (timetable class, cron expression, time zone)
+#: dag_id -> (timetable class, cron expression, time zone); sec_edgar_daily: tests/test_timetable.py
 SEC_TIMETABLES = {
-    "sec_edgar_daily": (CronTriggerTimetable, "30 23 * * 1-5"),
     "sec_edgar_quarterly": (CronDataIntervalTimetable, "0 6 2 1,4,7,10 *"),
     "sec_edgar_quarterly_refresh": (CronTriggerTimetable, "0 6 * * 6"),
 }
@@ -120,10 +120,13 @@ def test_sec_dags_shape(dagbag: DagBag) -> None:
         assert outlets[0].uri == "x-filinglake://clean/filings/source=sec_edgar"  # never follows the storage root
         assert all(t.owner == OWNER for t in dag.tasks)
         assert "partition" in dag.params
+    daily = dagbag.dags["sec_edgar_daily"]
+    assert {t.task_id for t in daily.tasks} == {"fetch_index", "write_partition", "validate_partition"}
+    assert daily.get_task("fetch_index").pool == "sec_edgar" and daily.catchup is False
     # A run whose logical date is before start_date gets no tasks and "succeeds": start where the data starts.
     assert dagbag.dags["sec_edgar_quarterly"].start_date == datetime(1993, 1, 1, 5, tzinfo=UTC)
     assert dagbag.dags["sec_edgar_quarterly_refresh"].start_date == datetime(1993, 1, 1, 5, tzinfo=UTC)
-    assert dagbag.dags["sec_edgar_daily"].start_date == datetime(1994, 7, 1, 4, tzinfo=UTC)
+    assert dagbag.dags["sec_edgar_daily"].start_date == datetime(1994, 7, 1, tzinfo=UTC)
 
 
 def test_ingest_runs_side_by_side_but_land_one_at_a_time(dagbag: DagBag) -> None:
@@ -131,7 +134,8 @@ def test_ingest_runs_side_by_side_but_land_one_at_a_time(dagbag: DagBag) -> None
     from airflow.serialization.serialized_objects import DagSerialization
 
     ingest = [d for d in all_dags(dagbag) if "ingest" in d.tags]
-    assert {d.dag_id for d in ingest} >= set(SEC_TIMETABLES) | {"cninfo_daily", "hkex_daily"}
+    assert {d.dag_id for d in ingest} >= set(SEC_TIMETABLES) | {"sec_edgar_daily", "cninfo_daily", "hkex_daily",
+                                                                "cninfo_intraday", "hkex_intraday"}
     for dag in ingest:
         scheduled = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))  # what the scheduler reads
         assert scheduled.max_active_runs == MAX_ACTIVE_RUNS >= 2, dag.dag_id
@@ -178,13 +182,13 @@ def test_dag_files_import_no_heavy_modules() -> None:
 # --- which partition a run ingests ------------------------------------------------------------------
 
 
-def test_daily_run_ingests_its_own_eastern_day() -> None:
-    # Monday 23:30 ET is Tuesday 04:30 UTC (EST) and Tuesday 03:30 UTC (EDT): both land Monday.
-    assert sec_daily(datetime(2018, 12, 31, 23, 30, tzinfo=ET)) == "2018-12-31"
-    assert sec_daily(datetime(2019, 1, 1, 4, 30, tzinfo=UTC)) == "2018-12-31"
-    assert sec_daily(datetime(2024, 7, 2, 3, 30, tzinfo=UTC)) == "2024-07-01"
-    # a naive datetime is UTC, as Airflow stores it
-    assert sec_daily(datetime(2019, 1, 1, 4, 30)) == "2018-12-31"
+def test_daily_run_ingests_the_market_day_of_its_logical_date() -> None:
+    # MarketDayTimetable: the logical date is 00:00 UTC of the market day, in every source's zone
+    assert market_day(datetime(2018, 12, 31, tzinfo=UTC)) == "2018-12-31"
+    assert market_day(pendulum.datetime(2018, 12, 31, tz="UTC")) == "2018-12-31"
+    assert market_day(datetime(2018, 12, 31)) == "2018-12-31"  # a naive datetime is UTC, as Airflow stores it
+    # not the local day: 00:00 UTC is 19:00 the evening before in New York
+    assert market_day(datetime(2019, 1, 1, tzinfo=UTC).astimezone(ET)) == "2019-01-01"
 
 
 def test_quarter_rules() -> None:
@@ -198,10 +202,10 @@ def test_quarter_rules() -> None:
 
 
 def test_partition_param_overrides_the_rule() -> None:
-    moment = datetime(2018, 12, 31, 23, 30, tzinfo=ET)
-    assert partition_for_run("sec_daily", moment, " 2016Q3 ") == "2016Q3"
-    assert partition_for_run("sec_daily", moment, "") == "2018-12-31"
-    assert partition_for_run("sec_daily", moment, None) == "2018-12-31"
+    moment = datetime(2018, 12, 31, tzinfo=UTC)
+    assert partition_for_run("market_day", moment, " 2016Q3 ") == "2016Q3"
+    assert partition_for_run("market_day", moment, "") == "2018-12-31"
+    assert partition_for_run("market_day", moment, None) == "2018-12-31"
     assert partition_for_run(lambda m: "custom", moment) == "custom"
     with pytest.raises(ValueError, match="unknown partition rule"):
         partition_for_run("sec_hourly", moment)
@@ -214,7 +218,7 @@ def _backfill_partitions(dag, from_date: datetime, to_date: datetime) -> list[st
     serialized = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
     now = datetime.now(UTC)
     infos = [i for i in serialized.iter_dagrun_infos_between(from_date, to_date) if i.data_interval.end < now]
-    rule = {"sec_edgar_daily": sec_daily, "sec_edgar_quarterly": sec_quarter}[dag.dag_id]
+    rule = {"sec_edgar_quarterly": sec_quarter}[dag.dag_id]
     return [rule(i.logical_date) for i in infos]
 
 
@@ -223,20 +227,6 @@ def test_quarterly_backfill_creates_one_run_per_quarter(dagbag: DagBag) -> None:
     assert _backfill_partitions(dag, datetime(1993, 1, 1, tzinfo=UTC), datetime(1994, 12, 31, tzinfo=UTC)) == [
         f"{year}Q{q}" for year in (1993, 1994) for q in (1, 2, 3, 4)
     ]
-
-
-def test_daily_backfill_covers_weekdays(dagbag: DagBag) -> None:
-    dag = dagbag.dags["sec_edgar_daily"]
-    # The range is compared with logical dates (23:30 ET = 04:30 UTC the next day), so bounds given
-    # in Eastern time, as doc_md says, select exactly the weekdays of the range.
-    december = _backfill_partitions(dag, datetime(2024, 12, 1, tzinfo=ET), datetime(2024, 12, 31, 23, 59, tzinfo=ET))
-    assert december[0] == "2024-12-02" and december[-1] == "2024-12-31"
-    assert len(december) == 22  # weekdays in December 2024 (holidays land as empty partitions)
-    # bare dates are UTC midnights: the Friday before is included and the last day is not
-    utc = _backfill_partitions(dag, datetime(2024, 12, 21, tzinfo=UTC), datetime(2024, 12, 27, tzinfo=UTC))
-    assert utc == ["2024-12-20", "2024-12-23", "2024-12-24", "2024-12-25"]
-    bare_december = _backfill_partitions(dag, datetime(2024, 12, 1, tzinfo=UTC), datetime(2024, 12, 31, tzinfo=UTC))
-    assert (bare_december[0], bare_december[-1]) == ("2024-12-02", "2024-12-27")
 
 
 # --- retry policy and credentials ----------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,8 +31,9 @@ CLEAN_ASSET = "clean.sec_edgar.filings"
 
 
 def daily_run_date(day: date) -> datetime:
-    """The logical date the scheduler gives the sec_edgar_daily run that lands ``day`` (23:30 ET)."""
-    return datetime(day.year, day.month, day.day, 23, 30, tzinfo=ET)
+    """The logical date the scheduler (and a backfill) gives the sec_edgar_daily run of ``day``: the day itself
+    (``MarketDayTimetable``: 00:00 UTC of the date, the run fires at 23:30 ET)."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def count_index_rows(path: Path) -> int:

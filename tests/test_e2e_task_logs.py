@@ -9,9 +9,8 @@ so the GX context is built inside the task as it is in a fresh worker process.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from fakes.sec_edgar import sec_archive_routes
@@ -19,8 +18,8 @@ from support.airflow_harness import run_dag
 
 pytestmark = pytest.mark.e2e
 
-#: the scheduler's sec_edgar_daily run for 2 January 2026 (23:30 New York time)
-LOGICAL_DATE = datetime(2026, 1, 2, 23, 30, tzinfo=ZoneInfo("America/New_York"))
+#: the scheduler's sec_edgar_daily run for 2 January 2026 (logical date the day itself; it fires 23:30 New York time)
+LOGICAL_DATE = datetime(2026, 1, 2, tzinfo=UTC)
 TASK = "validate_partition"
 
 

@@ -500,29 +500,29 @@ def test_hkex_day_rule_closes_the_previous_day_after_midnight() -> None:
     assert hkex_day(pendulum.datetime(2024, 12, 23, 18, 0, tz="UTC")) == "2024-12-23"  # 02:00 HK on the 24th
 
 
-def test_hkex_daily_backfill_from_doc_md_lands_every_day_with_its_final_run() -> None:
+def test_hkex_daily_backfill_from_doc_md_lands_every_day_once() -> None:
     from airflow.cli.cli_config import parsedate
     from airflow.dag_processing.dagbag import DagBag
     from airflow.serialization.serialized_objects import DagSerialization
 
-    from filinglake_airflow.partitions import hkex_day
+    from filinglake_airflow.partitions import hkex_day, market_day
 
-    dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags" / "hkex_daily.py")).dags["hkex_daily"]
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))
+    dag = bag.dags["hkex_daily"]
     command = re.search(r"airflow backfill create --dag-id hkex_daily --from-date (\S+) --to-date (\S+)`", dag.doc_md)
     assert command, "doc_md shows the backfill command"
+    assert (command[1], command[2]) == ("2024-12-01", "2024-12-31")  # bare dates mean what they say
     # the runs `airflow backfill create` would create (same code path); pendulum DateTimes, as tasks get them
     serialized = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
     runs = [i.logical_date for i in serialized.iter_dagrun_infos_between(parsedate(command[1]), parsedate(command[2]))]
-    partitions = [hkex_day(run) for run in runs]
     december = [(date(2024, 12, 1) + timedelta(days=i)).isoformat() for i in range(31)]
-    assert Counter(partitions) == dict.fromkeys(december, 7)
-    by_day: dict[str, list[str]] = {}
-    for run, partition in zip(runs, partitions, strict=True):
-        by_day.setdefault(partition, []).append(run.astimezone(HONG_KONG).strftime("%d %H:%M"))
-    # the 09:00 run re-ingests its own day; 02:00 the next day is the day's final run
-    assert by_day["2024-12-01"] == ["01 09:00", "01 13:00", "01 17:00", "01 19:00", "01 21:00", "01 23:00",
-                                    "02 02:00"]
-    assert by_day["2024-12-31"][-1] == "01 02:00"
+    assert [market_day(run) for run in runs] == december  # one run per day
+    # the day's refreshes come from hkex_intraday and re-ingest their own Hong Kong day
+    intraday = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(bag.dags["hkex_intraday"]))
+    refreshes = [i.logical_date for i in intraday.iter_dagrun_infos_between(
+        datetime(2024, 12, 1, tzinfo=HONG_KONG), datetime(2024, 12, 2, tzinfo=HONG_KONG))]
+    assert [(hkex_day(r), r.astimezone(HONG_KONG).strftime("%H:%M")) for r in refreshes] == [
+        ("2024-12-01", t) for t in ("09:00", "13:00", "17:00", "19:00", "21:00", "23:00")]
 
 
 def test_stream_partitions_of_a_run() -> None:
@@ -559,7 +559,7 @@ def test_hkex_daily_dag_shape() -> None:
     assert bag.import_errors == {}
     dag = bag.dags["hkex_daily"]
     timetable = coerce_to_core_timetable(dag.timetable).serialize()
-    assert (timetable["expression"], timetable["timezone"]) == ("0 2,9,13,17,19,21,23 * * *", "Asia/Hong_Kong")
+    assert (timetable["timezone"], timetable["run_at_seconds"]) == ("Asia/Hong_Kong", 26 * 3600)  # 02:00 next day
     assert dag.catchup is False and dag.max_active_runs >= 2  # runs side by side (test_dags.py)
     assert {t.task_id for t in dag.tasks} == {"partitions", "fetch_index", "write_partition", "validate_partition"}
     fetch = dag.get_task("fetch_index")
@@ -568,6 +568,7 @@ def test_hkex_daily_dag_shape() -> None:
     assert [a.name for a in dag.get_task("validate_partition").outlets] == ["clean.hkex.filings"]
     assert "YYYY-MM-DD-en / YYYY-MM-DD-zh" in dag.params.get_param("partition").description  # the trigger form
     assert "airflow backfill create" in dag.doc_md and "filinglake ingest --source hkex" in dag.doc_md
+    assert "hkex_intraday" in dag.doc_md
 
 
 @pytest.fixture
@@ -588,8 +589,8 @@ def test_hkex_daily_final_run_lands_both_streams(hkex_site, dag_env: Path, raw_r
     from support.airflow_harness import run_dag
 
     storage = Storage(dag_env.as_uri())
-    # The 02:00 Hong Kong run is the final run of the previous day.
-    run = run_dag("hkex_daily", logical_date=datetime(2012, 11, 15, 2, 0, tzinfo=HONG_KONG))
+    # The run of 14 November 2012 (logical date the day itself; it fires at 02:00 Hong Kong on the 15th).
+    run = run_dag("hkex_daily", logical_date=datetime(2012, 11, 14, tzinfo=UTC))
     assert run.succeeded, run.task_states
     assert set(run.task_states.values()) == {"success"}
     events = _events_by_partition(run)
@@ -615,7 +616,7 @@ def test_hkex_daily_final_run_lands_both_streams(hkex_site, dag_env: Path, raw_r
 def test_hkex_daily_partition_param_lands_one_stream(hkex_site, dag_env: Path) -> None:
     from support.airflow_harness import run_dag
 
-    run = run_dag("hkex_daily", logical_date=datetime(2025, 11, 22, 9, 0, tzinfo=HONG_KONG),
+    run = run_dag("hkex_daily", logical_date=datetime(2025, 11, 22, tzinfo=UTC),
                   conf={"partition": "2025-11-11-en"})
     assert run.succeeded, run.task_states
     (extra,) = _events_by_partition(run).values()
@@ -625,11 +626,11 @@ def test_hkex_daily_partition_param_lands_one_stream(hkex_site, dag_env: Path) -
 
 
 @pytest.mark.e2e
-def test_hkex_daily_morning_run_lands_the_current_day(hkex_site, dag_env: Path) -> None:
+def test_hkex_intraday_morning_run_lands_the_current_day(hkex_site, dag_env: Path) -> None:
     from support.airflow_harness import run_dag
 
-    # 09:00 Hong Kong is 01:00 UTC: the run re-ingests the Hong Kong day so far, not yesterday
-    run = run_dag("hkex_daily", logical_date=datetime(2025, 11, 11, 9, 0, tzinfo=HONG_KONG))
+    # 09:00 Hong Kong is 01:00 UTC: the refresh re-ingests the Hong Kong day so far, not yesterday
+    run = run_dag("hkex_intraday", logical_date=datetime(2025, 11, 11, 9, 0, tzinfo=HONG_KONG))
     assert run.succeeded, run.task_states
     events = _events_by_partition(run)
     assert sorted(events) == ["2025-11-11-en", "2025-11-11-zh"]
@@ -644,7 +645,7 @@ def test_hkex_daily_wrong_shape_fails_at_once_writing_nothing(replay_server, dag
     server = replay_server({("GET", SEARCH_PATH): Reply.json({"error": "system busy"})})
     monkeypatch.setenv("FILINGLAKE_HKEX_BASE_URL", server.url)
     monkeypatch.setenv("FILINGLAKE_HKEX_RATE", "1000")
-    run = run_dag("hkex_daily", logical_date=datetime(2013, 1, 3, 2, 0, tzinfo=HONG_KONG))
+    run = run_dag("hkex_daily", logical_date=datetime(2013, 1, 2, tzinfo=UTC))
     assert run.state == "failed"
     assert run.task_states["fetch_index"] == "failed"
     assert run.try_numbers["fetch_index"] == 1  # BadResponse: no retry although fetch retries=6

@@ -174,3 +174,65 @@ def test_email_without_recipients_or_sender_fails_loudly(monkeypatch, smtp_serve
     with pytest.raises(NotificationError, match="from_email"):
         send_alerts([ALERT], {})
     assert smtp_server.messages == []
+
+
+# --- the deadline alert's callback --------------------------------------------------------------------
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def debug(self, *args, **kwargs) -> None: ...
+
+    def info(self, *args, **kwargs) -> None: ...
+
+    def exception(self, message, **kwargs) -> None:
+        self.errors.append(f"{message}: {kwargs.get('error_msg')}")
+
+
+def _deadline_context(run_type: str) -> dict:
+    """What the scheduler passes a missed deadline's callback (airflow.models.deadline.Deadline.handle_miss)."""
+    return {"dag_run": {"dag_run_id": f"{run_type}__2026-01-05T00:00:00+00:00", "dag_id": "sec_edgar_daily",
+                        "logical_date": "2026-01-05T00:00:00Z", "run_type": run_type, "state": "running"},
+            "deadline": {"id": "d1", "deadline_time": "2026-01-06T11:00:00+00:00"}}
+
+
+def _run_deadline_callback(dag_id: str, run_type: str) -> _Log:
+    """Run the daily DAG's deadline callback the way Airflow's callback runner does (path + kwargs + context)."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.execution_time.callback_supervisor import execute_callback
+
+    dags = Path(__file__).resolve().parents[1] / "dags"
+    (alert,) = DagBag(dag_folder=str(dags / f"{dag_id}.py")).dags[dag_id].deadline
+    log = _Log()
+    ok, error = execute_callback(alert.callback.path, {**alert.callback.kwargs, "context": _deadline_context(run_type)},
+                                 dags, None, log)
+    assert ok, (error, log.errors)
+    return log
+
+
+def test_a_late_scheduled_partition_is_posted_to_the_webhook(replay_server, monkeypatch, notifier_log, no_channels):
+    server = replay_server({("POST", "/hooks/late"): Reply(status=200, body=b"ok")})
+    monkeypatch.setenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_WEBHOOK",
+                       json.dumps({"conn_type": "http", "host": server.url + "/hooks/late"}))
+    _run_deadline_callback("sec_edgar_daily", "scheduled")
+
+    [request] = server.requests_to("/hooks/late", "POST")
+    body = request.json()
+    assert body["text"].startswith("filinglake: sec_edgar partition 2026-01-05 is late")
+    assert "had not landed by 2026-01-06T11:00:00+00:00" in body["text"]
+    assert "lands by 06:00 the next day (America/New_York)" in body["text"]  # from SecEdgar.landing_schedule
+    assert body["late_partition"]["partition"] == "2026-01-05" and body["late_partition"]["source"] == "sec_edgar"
+    assert any(m.startswith("LATE PARTITION sec_edgar 2026-01-05") for m in notifier_log)
+
+
+def test_backfill_and_manual_runs_past_their_deadline_are_not_reported(replay_server, monkeypatch, notifier_log,
+                                                                       no_channels):
+    server = replay_server({("POST", "/hooks/late"): Reply(status=200, body=b"ok")})
+    monkeypatch.setenv("AIRFLOW_CONN_FILINGLAKE_ALERTS_WEBHOOK",
+                       json.dumps({"conn_type": "http", "host": server.url + "/hooks/late"}))
+    for run_type in ("backfill", "manual"):
+        _run_deadline_callback("hkex_daily", run_type)
+    assert server.requests_to("/hooks/late", "POST") == []
+    assert not any(m.startswith("LATE PARTITION") for m in notifier_log)

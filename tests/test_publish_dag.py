@@ -8,7 +8,7 @@ published by the next sweep; an event from another storage root fails the run, n
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -117,7 +117,7 @@ def test_publish_dag_after_an_ingest_run(dag_env: Path, fixtures_dir: Path, repl
     monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", server.sec_base_url)
     monkeypatch.setenv("FILINGLAKE_WATCHLIST", str(watchlist))
 
-    landed = run_dag("sec_edgar_daily", datetime(2026, 1, 2, 23, 30, tzinfo=ET))
+    landed = run_dag("sec_edgar_daily", datetime(2026, 1, 2, tzinfo=UTC))  # the market day's logical date
     assert landed.state == "success", landed.task_states
     conf = {"partitions": ["sec_edgar/2026-01-02"]}
     first = run_dag("publish_filings", datetime(2026, 1, 3, 6, tzinfo=ET), conf=conf)

@@ -284,3 +284,49 @@ def test_values_from_the_data_are_shown_as_text_and_nothing_runs(fixtures_dir: P
     assert f"{HOSTILE} CONTINUED SUSPENSION; AND UPDATE" in visible  # decoded for people, shown as text
     assert f"{HOSTILE} <img src=x onerror=alert(5)>" in visible
     assert "&#x3b;" not in visible
+
+
+# --- landing deadlines: the same declaration the Airflow deadline alerts read ------------------------
+
+
+def test_landing_deadline_verdicts_from_manifest_times():
+    from datetime import UTC, datetime
+
+    from filinglake.sources import get_source
+
+    now = datetime(2026, 1, 6, 12, 0, tzinfo=UTC)  # Tuesday 07:00 ET: Monday 5 January's SEC deadline has passed
+    sec = report.SourceStats("sec_edgar", landed_at={"2026-01-05": "2026-01-06T04:40:00+00:00",  # 23:40 ET
+                                                     "2026-01-02": "2026-01-03T04:40:00+00:00"})
+    hkex = report.SourceStats("hkex", landed_at={"2026-01-05-en": "2026-01-05T18:20:00+00:00",  # 02:20 HK
+                                                 "2026-01-05-zh": "2026-01-05T21:30:00+00:00"})  # 05:30 HK
+    checks = {c.source: c for c in report._landing_checks({"sec_edgar": sec, "hkex": hkex}, now)}
+    assert set(checks) == {"sec_edgar", "cninfo", "hkex"}  # every source with a landing_schedule
+
+    assert checks["sec_edgar"].day == date(2026, 1, 5)
+    assert checks["sec_edgar"].deadline == get_source("sec_edgar").landing_schedule.deadline_time(date(2026, 1, 5))
+    assert checks["sec_edgar"].deadline == datetime(2026, 1, 6, 11, 0, tzinfo=UTC)  # 06:00 EST
+    assert checks["sec_edgar"].verdict == "on time"
+    # HKEX's day is due by 05:00 Hong Kong: the zh stream landed at 05:30, so the day is late
+    assert checks["hkex"].day == date(2026, 1, 5)
+    assert checks["hkex"].partitions == ["2026-01-05-en", "2026-01-05-zh"]
+    assert checks["hkex"].verdict == "late"
+    assert checks["cninfo"].verdict == "missing"
+
+    sec.landed_at["2026-01-05"] = "2026-01-06T11:30:00+00:00"  # 06:30 ET: half an hour late
+    assert {c.source: c.verdict for c in report._landing_checks({"sec_edgar": sec}, now)}["sec_edgar"] == "late"
+    # on Saturday the latest due SEC day is still Friday (no weekend partitions)
+    saturday = datetime(2026, 1, 10, 20, 0, tzinfo=UTC)
+    assert {c.source: c.day for c in report._landing_checks({}, saturday)}["sec_edgar"] == date(2026, 1, 9)
+
+
+def test_report_page_shows_the_landing_deadlines(landed):
+    from datetime import UTC, datetime
+
+    storage, settings, _ = landed
+    data = report.collect(storage, settings, days=30, now=datetime(2026, 1, 6, 12, 0, tzinfo=UTC))
+    rows = parse_page(report.render_html(data)).rows["deadlines"]
+    # landed by this test run (long after 6 January 2026): past the deadline
+    assert rows["sec_edgar"][2:] == ["2026-01-05", "2026-01-06T06:00-05:00", rows["sec_edgar"][4], "late"]
+    assert rows["sec_edgar"][1] == "Mon, Tue, Wed, Thu, Fri; runs 23:30, lands by 06:00 the next day (America/New_York)"
+    assert rows["cninfo"][-1] == "missing" and rows["hkex"][-1] == "missing"
+    assert data.to_json()["landing"][0]["verdict"] in {"late", "missing", "on time"}

@@ -233,7 +233,7 @@ def test_ingest_dag_fetches_in_the_sources_pool(throwaway):
     from filinglake_airflow.ingest import build_ingest_dag
 
     dag = build_ingest_dag(dag_id="throwaway_daily", source="throwaway", schedule=None,
-                           start_date=datetime(2026, 1, 1), partition_rule="sec_daily", doc_md="throwaway",
+                           start_date=datetime(2026, 1, 1), partition_rule="market_day", doc_md="throwaway",
                            catchup=False, max_active_runs=1, tags=["test"])
     assert dag.get_task("fetch_index").pool == "throwaway_pool"
     assert clean_filings_asset("throwaway").name == "clean.throwaway.filings"

@@ -9,6 +9,9 @@ decoded as text):
   a daily and a quarterly partition counts once);
 * quarantine rate per source: quarantined / rows_in summed over the run manifests;
 * freshness per source: latest ``filing_date`` and latest ``ingested_at`` in the clean layer;
+* landing deadlines: each daily source's expected landing time (``Source.landing_schedule``, the same
+  declaration the Airflow deadline alerts read) and whether the latest day past its deadline landed by
+  then (the latest ``finished_at`` of that day's manifests);
 * the latest run manifests, each with links to its Great Expectations record and Data Docs page;
 * published tables (when publish has run) and the latest alerts.
 
@@ -66,10 +69,31 @@ class SourceStats:
     latest_ingested_at: datetime | None = None
     per_day: dict[date, int] = field(default_factory=dict)  # zero-filled over the window
     window: tuple[date, date] | None = None
+    landed_at: dict[str, str] = field(default_factory=dict)  # partition -> its manifest's finished_at
 
     @property
     def quarantine_rate(self) -> float | None:
         return self.quarantined / self.rows_in if self.rows_in else None
+
+
+@dataclass
+class LandingCheck:
+    """Whether a daily source's latest due day (its deadline passed) landed in time."""
+
+    source: str
+    expected: str  # LandingSchedule.describe()
+    day: date | None  # the latest market day whose deadline has passed
+    deadline: datetime | None
+    partitions: list[str]  # that day's partitions with a manifest
+    landed_at: datetime | None  # the latest finished_at among them
+
+    @property
+    def verdict(self) -> str:
+        if self.day is None:
+            return "–"
+        if self.landed_at is None:
+            return "missing"
+        return "on time" if self.deadline is not None and self.landed_at <= self.deadline else "late"
 
 
 @dataclass
@@ -81,6 +105,7 @@ class ReportData:
     alerts: list[dict]
     alerts_total: int
     days: int
+    landing: list[LandingCheck] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -104,6 +129,12 @@ class ReportData:
             "runs": self.runs,
             "published": self.published,
             "alerts_total": self.alerts_total,
+            "landing": [
+                {"source": c.source, "expected": c.expected, "day": c.day.isoformat() if c.day else None,
+                 "deadline": c.deadline.isoformat() if c.deadline else None, "partitions": c.partitions,
+                 "landed_at": c.landed_at.isoformat() if c.landed_at else None, "verdict": c.verdict}
+                for c in self.landing
+            ],
         }
 
 
@@ -186,6 +217,7 @@ def _collect_manifests(storage: Storage, sources: dict[str, SourceStats], last_r
         found.append(manifest)
         stats = sources.setdefault(manifest["source"], SourceStats(manifest["source"]))
         stats.partitions += 1
+        stats.landed_at[str(manifest.get("partition"))] = str(manifest.get("finished_at") or "")
         for name in ("rows_in", "rows_written", "duplicates", "quarantined"):
             setattr(stats, name, getattr(stats, name) + int(manifest.get(name) or 0))
     found.sort(key=lambda m: (str(m.get("finished_at") or ""), m["_key"]), reverse=True)
@@ -232,6 +264,26 @@ def _collect_published(storage: Storage) -> dict[str, int | None]:
     return tables
 
 
+def _landing_checks(sources: dict[str, SourceStats], now: datetime) -> list[LandingCheck]:
+    """Per daily source: its latest day past the deadline, and when that day's partitions last landed."""
+    from filinglake.sources import all_sources
+
+    checks = []
+    for source in all_sources():
+        schedule = source.landing_schedule
+        if schedule is None:
+            continue
+        day = schedule.latest_due_day(now)
+        landed = sources.get(source.name, SourceStats(source.name)).landed_at
+        prefix = day.isoformat() if day else None
+        partitions = sorted(p for p in landed if prefix and (p == prefix or p.startswith(prefix + "-")))
+        times = [datetime.fromisoformat(landed[p]) for p in partitions if landed[p]]
+        checks.append(LandingCheck(source.name, schedule.describe(), day,
+                                   schedule.deadline_time(day) if day else None, partitions,
+                                   max(times) if times else None))
+    return checks
+
+
 def collect(storage: Storage, settings: Settings | None = None, *, days: int = DEFAULT_DAYS,
             last_runs: int = DEFAULT_LAST_RUNS, now: datetime | None = None) -> ReportData:
     """Everything the page shows, from the storage root (no network)."""
@@ -248,8 +300,10 @@ def collect(storage: Storage, settings: Settings | None = None, *, days: int = D
         total = alerts_table.num_rows
         order = pc.sort_indices(alerts_table, sort_keys=[("alerted_at", "descending"), ("alert_id", "ascending")])
         alerts = alerts_table.take(order).slice(0, 20).to_pylist()
+    generated_at = (now or datetime.now(UTC)).astimezone(UTC)
     return ReportData(
-        generated_at=(now or datetime.now(UTC)).astimezone(UTC),
+        generated_at=generated_at,
+        landing=_landing_checks(sources, generated_at),
         sources=sources,
         runs=runs,
         published=published,
@@ -397,6 +451,20 @@ def render_html(data: ReportData) -> str:
             f'<tr data-source="{_e(s.source)}"><td>{_e(s.source)}</td><td>{_e(s.latest_filing_date or "–")}</td>'
             f"<td>{_age(s.latest_filing_date, now)}</td><td>{_e(ingested or '–')}</td>"
             f"<td>{_age(s.latest_ingested_at, now)}</td><td class=\"num\">{s.clean_rows:,}</td></tr>"
+        )
+    out.append("</table>")
+
+    out.append("<h2>Landing deadlines</h2>")
+    out.append('<table class="deadlines"><tr><th>source</th><th>expected</th><th>latest due day</th>'
+               '<th>deadline</th><th>landed (UTC)</th><th>verdict</th></tr>')
+    for check in data.landing:
+        css = {"on time": "ok", "late": "bad", "missing": "bad"}.get(check.verdict, "muted")
+        landed = check.landed_at.astimezone(UTC).isoformat(timespec="seconds") if check.landed_at else "–"
+        deadline = check.deadline.isoformat(timespec="minutes") if check.deadline else "–"
+        out.append(
+            f'<tr data-source="{_e(check.source)}"><td>{_e(check.source)}</td><td>{_e(check.expected)}</td>'
+            f"<td>{_e(check.day or '–')}</td><td>{_e(deadline)}</td><td>{_e(landed)}</td>"
+            f'<td class="{css}">{_e(check.verdict)}</td></tr>'
         )
     out.append("</table>")
 

@@ -33,14 +33,17 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Metadata, Param, task
+from airflow.sdk import DAG, DeadlineAlert, DeadlineReference, Metadata, Param, SyncCallback, task
 
+from filinglake.freshness import LandingSchedule
 from filinglake.sources import get_source
 from filinglake_airflow import OWNER
 from filinglake_airflow.assets import clean_filings_asset
+from filinglake_airflow.notifier import LatePartitionNotifier
 from filinglake_airflow.partitions import PartitionRule, partition_for_run
 from filinglake_airflow.retry import IngestRetryPolicy
 from filinglake_airflow.task_settings import task_settings
+from filinglake_airflow.timetables import MarketDayTimetable
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +67,23 @@ PARTITION_PARAM_HELP = (
 )
 
 
-def run_partition(rule: PartitionRule, context: dict[str, Any]) -> str:
+def run_partition(rule: PartitionRule, context: dict[str, Any], landing: LandingSchedule | None = None) -> str:
     """The partition a run ingests: the ``partition`` param if given, else ``rule(logical date)``.
 
-    Runs triggered without a logical date (Airflow 3 allows that) use the time they were queued for.
+    Runs triggered without a logical date (Airflow 3 allows that) use the time they were queued for: for
+    a daily DAG (``landing`` given), the latest market day whose run time has passed by then.
     """
     override = (context.get("params") or {}).get("partition")
-    moment = context.get("logical_date") or context["dag_run"].run_after
+    moment = context.get("logical_date")
+    if moment is None:
+        moment = context["dag_run"].run_after
+        if landing is not None and (day := landing.latest_run_day(moment)) is not None:
+            moment = landing.logical_date(day)
     return partition_for_run(rule, moment, override)
 
 
-def run_stream_partitions(rule: PartitionRule, streams: Sequence[str], context: dict[str, Any]) -> list[str]:
+def run_stream_partitions(rule: PartitionRule, streams: Sequence[str], context: dict[str, Any],
+                          landing: LandingSchedule | None = None) -> list[str]:
     """Every stream's partition of a run: ``<rule's id>-<stream>``.
 
     A ``partition`` param naming one stream (``2024-12-23-zh``) lands just that one; a param without a
@@ -86,17 +95,29 @@ def run_stream_partitions(rule: PartitionRule, streams: Sequence[str], context: 
         if any(override.endswith(f"-{stream}") for stream in streams):
             return [override]
         return [f"{override}-{stream}" for stream in streams]
-    return [f"{run_partition(rule, context)}-{stream}" for stream in streams]
+    return [f"{run_partition(rule, context, landing)}-{stream}" for stream in streams]
+
+
+def landing_deadline(source: str, landing: LandingSchedule) -> DeadlineAlert:
+    """The deadline alert of a daily DAG: ``LatePartitionNotifier`` when the run has not succeeded by the
+    source's deadline (counted from the logical date, the market day's 00:00 UTC)."""
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=landing.deadline_after_logical_date(),
+        callback=SyncCallback(LatePartitionNotifier, kwargs={"source": source, "expected": landing.describe()}),
+        name=f"{source} partition landed",
+    )
 
 
 def build_ingest_dag(
     *,
     dag_id: str,
     source: str,
-    schedule: Any,
     start_date: datetime,
-    partition_rule: PartitionRule,
     doc_md: str,
+    schedule: Any = None,
+    partition_rule: PartitionRule = "market_day",
+    daily: bool = False,
     catchup: bool,
     max_active_runs: int,
     tags: list[str],
@@ -114,7 +135,15 @@ def build_ingest_dag(
     ``fetch_retries`` bounds how long a run keeps waiting for a late index or a lifted block
     (``fetch_retries`` × ``not_yet_published_delay`` at most); other tasks get ``retries``.
     ``streams`` (e.g. ``("en", "zh")``) maps the three tasks over one partition per stream.
+    ``daily``: one run per market day of the source's ``landing_schedule`` (``MarketDayTimetable``, rule
+    ``market_day``) and a deadline alert at its landing deadline; ``schedule`` must then be left out.
     """
+    landing = get_source(source).landing_schedule if daily else None
+    if daily:
+        if landing is None or schedule is not None:
+            raise ValueError(f"{dag_id}: daily=True needs a source with a landing_schedule and no schedule")
+        schedule = MarketDayTimetable.for_schedule(landing)
+        dag_kwargs.setdefault("deadline", landing_deadline(source, landing))
     asset = clean_filings_asset(source)
     retry_policy = IngestRetryPolicy(not_yet_published_delay=not_yet_published_delay)
     default_args = {
@@ -153,7 +182,7 @@ def build_ingest_dag(
             from filinglake.ingest.landing import Context, fetch_partition
 
             settings = task_settings()
-            partition_id = partition_id or run_partition(partition_rule, context)
+            partition_id = partition_id or run_partition(partition_rule, context, landing)
             log.info("%s: fetching partition %s", source, partition_id)
             return fetch_partition(Context.build(source, partition_id, settings))
 
@@ -199,7 +228,7 @@ def build_ingest_dag(
 
             @task(task_id="partitions", doc_md="The run's partition for each stream (e.g. one HKEX day in en and zh).")
             def partitions(**context: Any) -> list[str]:
-                return run_stream_partitions(partition_rule, streams, context)
+                return run_stream_partitions(partition_rule, streams, context, landing)
 
             fetched = fetch_index.expand(partition_id=partitions())
             validate_partition.expand(landed=write_partition.expand(fetched=fetched))

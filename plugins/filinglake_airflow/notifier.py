@@ -112,8 +112,8 @@ class FilingAlertNotifier(BaseNotifier):
         from airflow.providers.http.notifications.http import HttpNotifier
 
         payload = {
-            "text": summary_text(self.alerts),
-            "alerts": self.alerts,
+            "text": self.text(),
+            **self.payload_items(),
             "dag_id": getattr(context.get("dag"), "dag_id", None) or context.get("dag_id"),
             "run_id": context.get("run_id"),
         }
@@ -129,14 +129,27 @@ class FilingAlertNotifier(BaseNotifier):
     def _send_email(self, to: list[str], context: Mapping[str, Any]) -> None:
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-        rows = "".join(f"<li>{html.escape(describe(a))}</li>" for a in self.alerts)
-        title = subject(self.alerts)
+        rows = "".join(f"<li>{html.escape(line)}</li>" for line in self.lines())
+        title = self.title()
         notifier = SmtpNotifier(to=to, subject=title, smtp_conn_id=self.smtp_conn_id,
                                 html_content=f"<p>{html.escape(title)}</p><ul>{rows}</ul>")
         try:
             notifier.notify(dict(context))
         except Exception as exc:
             raise NotificationError(f"e-mail through {self.smtp_conn_id!r}: {type(exc).__name__}: {exc}") from exc
+
+    # what is sent (a subclass sends something else through the same channels) ---------------------
+    def title(self) -> str:
+        return subject(self.alerts)
+
+    def lines(self) -> list[str]:
+        return [describe(a) for a in self.alerts]
+
+    def text(self) -> str:
+        return "\n".join([self.title()] + [f"• {line}" for line in self.lines()])
+
+    def payload_items(self) -> dict[str, Any]:
+        return {"alerts": self.alerts}
 
     def notify(self, context: Mapping[str, Any]) -> None:
         self.delivered = {"logged": len(self.alerts), "webhook": None, "email": None}
@@ -145,6 +158,9 @@ class FilingAlertNotifier(BaseNotifier):
             return
         for alert in self.alerts:
             log.warning("FILING ALERT %s", describe(alert))
+        self._deliver(context)
+
+    def _deliver(self, context: Mapping[str, Any]) -> None:
         failures: list[str] = []
 
         if _connection(self.webhook_conn_id) is None:
@@ -170,6 +186,51 @@ class FilingAlertNotifier(BaseNotifier):
                 failures.append(str(exc))
         if failures:
             raise NotificationError("; ".join(failures))
+
+
+class LatePartitionNotifier(FilingAlertNotifier):
+    """A daily partition missed its landing deadline: say so in the log, on the webhook and by e-mail.
+
+    The ``DeadlineAlert`` of every daily ingest DAG calls it (``SyncCallback``: built with the kwargs
+    below, then called with the scheduler's context ``{"dag_run": {...}, "deadline": {...}}``). Only
+    scheduled runs are reported: a backfill or manual run of an old day is past its deadline from the
+    moment it is created, which says nothing about freshness.
+    """
+
+    def __init__(self, source: str = "", expected: str = "", context: Mapping[str, Any] | None = None,
+                 **channels: Any):
+        # Airflow's callback runner hands ``context`` to the constructor too (it accepts **kwargs), then
+        # calls the instance with it: the call is what notifies.
+        super().__init__([], **channels)
+        self.source = source
+        self.expected = expected
+        self.late: dict[str, Any] = {}
+
+    def title(self) -> str:
+        return f"filinglake: {self.source} partition {self.late.get('partition')} is late"
+
+    def lines(self) -> list[str]:
+        return [f"{self.source} {self.late.get('partition')} had not landed by {self.late.get('deadline_time')} "
+                f"(expected {self.expected}); DAG {self.late.get('dag_id')}, run {self.late.get('run_id')} "
+                f"is {self.late.get('state')}"]
+
+    def payload_items(self) -> dict[str, Any]:
+        return {"late_partition": {"source": self.source, "expected": self.expected, **self.late}}
+
+    def notify(self, context: Mapping[str, Any]) -> None:
+        run = dict(context.get("dag_run") or {})
+        logical = str(run.get("logical_date") or "")
+        self.late = {"partition": logical[:10] or None, "dag_id": run.get("dag_id"),
+                     "run_id": run.get("dag_run_id") or run.get("run_id"), "state": run.get("state"),
+                     "deadline_time": str((context.get("deadline") or {}).get("deadline_time") or "")}
+        self.delivered = {"logged": 0, "webhook": None, "email": None}
+        if run.get("run_type") not in (None, "scheduled"):
+            log.info("filinglake: %s run %s passed its deadline; not reported (only scheduled runs are)",
+                     run.get("run_type"), self.late["run_id"])
+            return
+        log.warning("LATE PARTITION %s", self.lines()[0])
+        self.delivered["logged"] = 1
+        self._deliver(context)
 
 
 def send_alerts(alerts: Sequence[Mapping[str, Any]] | None, context: Mapping[str, Any] | None = None,

@@ -1,10 +1,11 @@
 """Which partition a DAG run ingests: pure functions of the run's date (no Airflow import).
 
-SEC dates filings in US Eastern time and posts each day's index from about 22:00 ET, so every rule
-first converts the run's logical date (UTC in Airflow) to the US-Eastern calendar day. Converting
-matters: the daily run that fires at 23:30 ET on Monday has a logical date of 04:30 UTC on *Tuesday*.
+The daily DAGs (``MarketDayTimetable``) give each run the market day itself as logical date (00:00 UTC of
+that date): rule ``market_day`` is that date, in every source's time zone. The cron-scheduled DAGs
+(quarterly, the intraday refreshes) convert the run's time to the source's calendar day: SEC rules to
+the US-Eastern day, CNINFO's and HKEX's to the Beijing / Hong Kong day.
 
-Rules are looked up by name (``PARTITION_RULES``) so a DAG file says ``partition_rule="sec_daily"``.
+Rules are looked up by name (``PARTITION_RULES``) so a DAG file says ``partition_rule="cninfo_day"``.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ def quarter_id(day: date) -> str:
     return f"{day.year}Q{(day.month - 1) // 3 + 1}"
 
 
-def sec_daily(moment: datetime) -> str:
-    """The daily index of the run's own US-Eastern day (the run fires after that evening's posting)."""
-    return eastern_day(moment).isoformat()
+def market_day(moment: datetime) -> str:
+    """The market day a ``MarketDayTimetable`` run lands: the UTC date of its logical date."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+    return moment.astimezone(ZoneInfo("UTC")).date().isoformat()
 
 
 def sec_quarter(moment: datetime) -> str:
@@ -78,9 +81,9 @@ CNINFO_FINAL_RUN_WINDOW = timedelta(hours=1)
 
 
 def cninfo_day(moment: datetime) -> str:
-    """The Beijing day a CNINFO run (re-)ingests: its own day, or the previous one before 01:00 Beijing.
+    """The Beijing day a ``cninfo_intraday`` run re-ingests: its own day, or the previous one before 01:00.
 
-    Daytime runs re-ingest the day so far; the run shortly after midnight is the day's final run.
+    Intraday runs re-ingest the day so far; the day's final run is ``cninfo_daily``'s (rule ``market_day``).
     """
     return local_day_before(moment, BEIJING, CNINFO_FINAL_RUN_WINDOW)
 
@@ -91,7 +94,7 @@ HKEX_FINAL_RUN_WINDOW = timedelta(hours=3)
 
 
 def hkex_day(moment: datetime) -> str:
-    """The Hong Kong day an HKEX run (re-)ingests: its own day, or the previous one before 03:00 Hong Kong.
+    """The Hong Kong day an ``hkex_intraday`` run re-ingests: its own day, or the previous one before 03:00.
 
     The DAG appends the language streams (``-en``, ``-zh``) to this day.
     """
@@ -99,7 +102,7 @@ def hkex_day(moment: datetime) -> str:
 
 
 PARTITION_RULES: dict[str, Callable[[datetime], str]] = {
-    "sec_daily": sec_daily,
+    "market_day": market_day,
     "sec_quarter": sec_quarter,
     "sec_quarter_of_previous_day": sec_quarter_of_previous_day,
     "cninfo_day": cninfo_day,

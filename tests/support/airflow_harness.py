@@ -104,7 +104,15 @@ def run_dag(
 ) -> DagTestRun:
     """``dag.test()`` one run (tasks run in this process, retries included) and report what happened."""
     dag = dag or load_dag(dag_id)
-    dag_run = dag.test(logical_date=logical_date, run_conf=conf)
+    # Airflow 3.3.2's dag.test() cannot finish a successful run of a DAG with a deadline alert: DagRun.update_state
+    # looks the alerts up by id (the scheduler's serialised DAG holds ids) but dag.test() hands it the DeadlineAlert
+    # objects (AttributeError: 'dict' object has no attribute 'hex'). The alerts are checked in
+    # tests/test_timetable.py; runs here go without them.
+    deadline, dag.deadline = dag.deadline, None
+    try:
+        dag_run = dag.test(logical_date=logical_date, run_conf=conf)
+    finally:
+        dag.deadline = deadline
     tis = dag_run.get_task_instances()
     if not tis:
         # Airflow creates no task instances for a logical date before the DAG's start_date and calls

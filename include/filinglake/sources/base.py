@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from filinglake.config import Settings
+    from filinglake.freshness import LandingSchedule
     from filinglake.http import PoliteClient
     from filinglake.ingest.row_checks import Rule
 
@@ -111,6 +112,9 @@ class Source(ABC):
     pool: ClassVar[str] = ""
     #: requests/second the host may get from all our workers together: pool slots × rate stay within it
     host_rate_limit: ClassVar[float] = 0.0
+    #: daily sources: the market days, when the day's run fires and by when its partition should have
+    #: landed (read by the timetable, the deadline alert and the status page); None: not a daily source
+    landing_schedule: ClassVar[LandingSchedule | None] = None
 
     # Published tables and report ---------------------------------------------------------------------
     #: ``issuers`` column → DuckDB expression over ``a`` (the issuer's published rows: ``a.issuer_id``,

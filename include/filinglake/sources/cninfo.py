@@ -48,6 +48,7 @@ from zoneinfo import ZoneInfo
 
 from filinglake.config import DEFAULT_CNINFO_STATIC_URL
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
+from filinglake.freshness import ALL_DAYS, LandingSchedule
 from filinglake.http import BROWSER_USER_AGENT
 from filinglake.sources.base import (
     FetchResult,
@@ -435,6 +436,10 @@ class Cninfo(Source):
     pool = SOURCE
     #: CNINFO publishes no limit: ours is one paced client at 0.5 request/s (seen elsewhere: ~1/s)
     host_rate_limit = 0.5
+    #: announcements run into the evening, every day of the week: the day's final run at 00:30 Beijing,
+    #: due by 04:00 Beijing the next day (intraday refreshes come from ``cninfo_intraday``)
+    landing_schedule = LandingSchedule("Asia/Shanghai", ALL_DAYS, run_at=timedelta(hours=24, minutes=30),
+                                       deadline=timedelta(hours=28))
     issuer_columns = {
         "stock_code": "coalesce(r.stock_code, split_part(a.latest_ticker, '.', 1))",
         "org_id": "a.issuer_id",

@@ -52,6 +52,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from filinglake.errors import BadResponse, Blocked, HttpError, IncompleteFetch
+from filinglake.freshness import ALL_DAYS, LandingSchedule
 from filinglake.http import BROWSER_USER_AGENT, looks_like_html
 from filinglake.sources.base import FetchResult, Partition, RawFile, Source
 from filinglake.sources.json_decoding import load_json
@@ -389,6 +390,10 @@ class Hkex(Source):
     pool = SOURCE
     #: HKEXnews publishes no limit: ours is one paced client at 0.5 request/s (seen elsewhere: ~1/s)
     host_rate_limit = 0.5
+    #: HKEXnews posts until ~23:00 Hong Kong, weekends included: the day's final run at 02:00 the next day,
+    #: due by 05:00 Hong Kong (intraday refreshes come from ``hkex_intraday``)
+    landing_schedule = LandingSchedule("Asia/Hong_Kong", ALL_DAYS, run_at=timedelta(hours=26),
+                                       deadline=timedelta(hours=29))
     issuer_columns = {"stock_code": "a.issuer_id"}
     report_colour = "#1e8449"
 

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from filinglake.errors import BadResponse, NotYetPublished
+from filinglake.freshness import WEEKDAYS, LandingSchedule
 from filinglake.sources.base import FetchResult, IssuerReference, Partition, RawFile, Source
 
 if TYPE_CHECKING:
@@ -371,6 +372,9 @@ class SecEdgar(Source):
     pool = SOURCE
     #: SEC's documented limit: "no more than 10 requests per second, regardless of the number of machines"
     host_rate_limit = 10.0
+    #: SEC posts a business day's index from ~22:00 ET: fetched at 23:30, due by 06:00 ET the next day
+    landing_schedule = LandingSchedule("America/New_York", WEEKDAYS, run_at=timedelta(hours=23, minutes=30),
+                                       deadline=timedelta(hours=30))
     issuer_columns = {"cik": "a.issuer_id"}
     reference_archive = (SEC_TICKERS_SOURCE, SEC_TICKERS_NAME)
     report_colour = "#1f5fa8"
