@@ -353,7 +353,7 @@ def test_make_help_lists_targets_and_recipes_set_up_airflow():
     pytest_line = next(line for line in planned.splitlines() if ".venv/bin/pytest -q" in line)
     assert "AIRFLOW__CORE__LOAD_EXAMPLES=False" in pytest_line
     assert f'AIRFLOW_HOME="{ROOT}/.airflow-test"' in pytest_line
-    standalone = next(line for line in planned.splitlines() if "airflow standalone" in line)
+    standalone = next(line for line in planned.splitlines() if "scripts/airflow_standalone.py" in line)
     assert f'PATH="{ROOT}/.venv/bin:' in standalone
     assert f'AIRFLOW__CORE__DAGS_FOLDER="{ROOT}/dags"' in standalone
     assert "AIRFLOW__CORE__PARALLELISM=4" in standalone

@@ -400,7 +400,7 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
         "`company_tickers.json`, CNINFO stock lists), with or without filings, one row per version: a ticker, "
         "name or listing change closes a row (`valid_to`) and opens the next. Partitioned by `source`.",
         {name: ColumnDoc(meaning, example) for (name, _, meaning), example in zip(SECURITIES_FIELDS, [
-            "sec_edgar", "320193", "AAPL", "AAPL", "Apple Inc.", "dhgf", "SZSE", "002236", "A股", True,
+            _SEC_SOURCE, "320193", "AAPL", "AAPL", "Apple Inc.", "dhgf", "SZSE", "002236", "A股", True,
             date(2016, 1, 15), date(2021, 9, 27), True, date(2021, 9, 27),
             "raw/source=sec_company_tickers/partition=2026-01-05/46835610c575d76d-company_tickers.json",
         ], strict=True)},
