@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from filinglake.publish import delta
-from filinglake.publish.daily_counts import _days_scope
-from filinglake.publish.filings import FILINGS, changes_since, days_by_source
-from filinglake.schema import CATEGORY_COUNTS_SCHEMA, PUBLISHED_FILINGS_SCHEMA
+from filinglake.publish.daily_counts import recount_days
+from filinglake.schema import CATEGORY_COUNTS_SCHEMA
 
 if TYPE_CHECKING:
     from filinglake.storage import Storage
@@ -57,25 +56,6 @@ def build_category_counts(published: pa.Table) -> pa.Table:
 
 def refresh_category_counts(storage: Storage, days_by_source: dict[str, Iterable[date]]) -> dict:
     """Recount the days given and those changed since the watermark; merge the differences (retried)."""
-    days = {s: set(d) for s, d in days_by_source.items() if d}
-    return delta.retry_on_conflict("published/category_counts", lambda: _refresh_once(storage, days))
-
-
-def _refresh_once(storage: Storage, batch_days: dict[str, set[date]]) -> dict:
-    filings = delta.open_table(storage, FILINGS)
-    up_to = filings.version() if filings is not None else -1
-    table = delta.ensure_table(storage, CATEGORY_COUNTS, CATEGORY_COUNTS_SCHEMA, ["source"])
-    feed = changes_since(storage, table, up_to, ["source", "filing_date"])
-    if feed is None:  # unknown what changed since this table was written: every day once
-        feed = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, columns=["source", "filing_date"])
-    changed = days_by_source(feed)
-    days = {s: batch_days.get(s, set()) | changed.get(s, set()) for s in set(batch_days) | set(changed)}
-    days = {s: d for s, d in days.items() if d}
-    if not days:
-        return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}
     columns = ["filing_id", "issuer_id", "source", "exchange", "filing_date", "filing_month", "categories"]
-    published = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_days_scope(days), columns=columns)
-    rows = build_category_counts(published)
-    metrics = delta.merge_changed(table, rows, CATEGORY_COUNTS_KEY, delete_scope=_days_scope(days, prefix="t."),
-                                  commit_metadata={delta.WATERMARK: str(up_to)})
-    return delta.merge_counts(metrics, rows.num_rows)
+    return recount_days(storage, days_by_source, CATEGORY_COUNTS, CATEGORY_COUNTS_SCHEMA, CATEGORY_COUNTS_KEY,
+                        columns, build_category_counts)

@@ -11,7 +11,7 @@ Columns: :data:`filinglake.schema.DAILY_COUNTS_FIELDS`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -54,14 +54,26 @@ def _days_scope(days_by_source: dict[str, set[date]], prefix: str = "") -> str:
 
 def refresh_daily_counts(storage: Storage, days_by_source: dict[str, Iterable[date]]) -> dict:
     """Recount the days given and those changed since the watermark; merge the differences (retried)."""
+    columns = ["filing_id", "issuer_id", "source", "exchange", "form_type", "filing_date", "filing_month"]
+    return recount_days(storage, days_by_source, DAILY_COUNTS, DAILY_COUNTS_SCHEMA, DAILY_COUNTS_KEY, columns,
+                        build_daily_counts)
+
+
+def recount_days(storage: Storage, days_by_source: dict[str, Iterable[date]], name: str, schema: pa.Schema,
+                 key: tuple[str, ...], columns: list[str], build: Callable[[pa.Table], pa.Table]) -> dict:
+    """The per-day recount of a counts table ``name`` (this one, ``category_counts``): the days given and
+    those in the ``filings`` change feed since its watermark are counted by ``build`` from their published
+    rows (``columns`` of them) and the differences merged; retried on a commit conflict."""
     days = {s: set(d) for s, d in days_by_source.items() if d}
-    return delta.retry_on_conflict("published/daily_counts", lambda: _refresh_once(storage, days))
+    return delta.retry_on_conflict(f"published/{name}",
+                                   lambda: _recount_once(storage, days, name, schema, key, columns, build))
 
 
-def _refresh_once(storage: Storage, batch_days: dict[str, set[date]]) -> dict:
+def _recount_once(storage: Storage, batch_days: dict[str, set[date]], name: str, schema: pa.Schema,
+                  key: tuple[str, ...], columns: list[str], build: Callable[[pa.Table], pa.Table]) -> dict:
     filings = delta.open_table(storage, FILINGS)
     up_to = filings.version() if filings is not None else -1
-    table = delta.ensure_table(storage, DAILY_COUNTS, DAILY_COUNTS_SCHEMA, ["source"])
+    table = delta.ensure_table(storage, name, schema, ["source"])
     feed = changes_since(storage, table, up_to, ["source", "filing_date"])
     if feed is None:  # unknown what changed since this table was written: every day once
         feed = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, columns=["source", "filing_date"])
@@ -70,9 +82,8 @@ def _refresh_once(storage: Storage, batch_days: dict[str, set[date]]) -> dict:
     days = {s: d for s, d in days.items() if d}
     if not days:
         return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}
-    columns = ["filing_id", "issuer_id", "source", "exchange", "form_type", "filing_date", "filing_month"]
     published = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_days_scope(days), columns=columns)
-    rows = build_daily_counts(published)
-    metrics = delta.merge_changed(table, rows, DAILY_COUNTS_KEY, delete_scope=_days_scope(days, prefix="t."),
+    rows = build(published)
+    metrics = delta.merge_changed(table, rows, key, delete_scope=_days_scope(days, prefix="t."),
                                   commit_metadata={delta.WATERMARK: str(up_to)})
     return delta.merge_counts(metrics, rows.num_rows)
