@@ -236,3 +236,25 @@ def test_backfill_and_manual_runs_past_their_deadline_are_not_reported(replay_se
         _run_deadline_callback("hkex_daily", run_type)
     assert server.requests_to("/hooks/late", "POST") == []
     assert not any(m.startswith("LATE PARTITION") for m in notifier_log)
+
+
+def test_a_deadline_callback_refused_its_connections_still_reports_the_late_partition(monkeypatch, notifier_log,
+                                                                                      no_channels):
+    """Airflow 3.3's Execution API refuses a deadline callback every connection (it has no task identity).
+
+    Seen on the stack test's real Celery workers: the refusal used to escape ``_connection`` and fail the callback
+    after the LATE PARTITION line. Now the channel is skipped with an error naming the fix (the worker's
+    environment), and the callback succeeds. The stack test proves the environment path end to end.
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowSecretsBackendAccessDenied
+
+    def refuse(conn_id: str):
+        raise AirflowSecretsBackendAccessDenied(f"Access denied for connection {conn_id!r} by Execution API")
+
+    monkeypatch.setattr(BaseHook, "get_connection", staticmethod(refuse))
+    _run_deadline_callback("sec_edgar_daily", "scheduled")
+    assert any(m.startswith("LATE PARTITION sec_edgar 2026-01-05") for m in notifier_log)
+    refused = [m for m in notifier_log if "is out of reach here" in m]
+    assert len(refused) == 2 and "set AIRFLOW_CONN_FILINGLAKE_ALERTS_WEBHOOK" in refused[0]
+    assert "AIRFLOW_CONN_FILINGLAKE_ALERTS_SMTP" in refused[1]

@@ -13,7 +13,11 @@ Airflow or its secrets backend); this module only writes the message:
   batch; recipients from ``email_to`` or the connection's ``extra.to`` (comma-separated), sender from
   the connection's ``extra.from_email`` (the SMTP provider's own field).
 
-A channel whose connection does not exist is skipped (logged). A configured channel that fails
+A channel whose connection does not exist is skipped (logged). A deadline callback (``LatePartitionNotifier``)
+runs without a task's identity, and Airflow 3.3's Execution API refuses it every connection
+(``AirflowSecretsBackendAccessDenied``): it sees only connections the worker itself resolves —
+``AIRFLOW_CONN_*`` environment variables or a secrets backend configured on the worker, never the metadata
+database. Such a refused channel is skipped with an error line naming that fix. A configured channel that fails
 raises :class:`NotificationError`, so the task fails and Airflow retries it: run :func:`send_alerts`
 as its own task, fed by the XCom of the tasks that recorded the alerts, so a retry re-sends the same
 alerts (each alert is returned only once, by the run that recorded it).
@@ -31,6 +35,12 @@ from typing import Any
 
 from airflow.sdk import BaseHook, BaseNotifier
 from airflow.sdk.exceptions import AirflowNotFoundException
+
+try:  # Airflow 3.3: the Execution API's authoritative "no" (deadline callbacks have no task identity)
+    from airflow.sdk.exceptions import AirflowSecretsBackendAccessDenied
+except ImportError:  # pragma: no cover - older task SDKs fall through to "not found"
+    class AirflowSecretsBackendAccessDenied(PermissionError):  # type: ignore[no-redef]
+        pass
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +83,13 @@ def _connection(conn_id: str | None) -> Any | None:
     try:
         return BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
+        return None
+    except AirflowSecretsBackendAccessDenied as exc:
+        # A deadline callback: the Execution API lends it no connection. Only the worker's own
+        # environment (AIRFLOW_CONN_<ID>) or secrets backend can give it one.
+        log.error("filinglake alerts: connection %r is out of reach here (%s); a deadline alert reads it only from "
+                  "the worker's environment: set AIRFLOW_CONN_%s (or a secrets backend) on every worker",
+                  conn_id, exc, conn_id.upper())
         return None
 
 
