@@ -13,7 +13,7 @@ partition by at most one sweep. `max_active_runs=1`: publishes never race on a t
 
 **Tasks.** `refresh_references` (pool `sec_edgar`) archives SEC's `company_tickers.json` once per UTC
 day (a failure only logs a warning) → `publish` (MERGE "update only when a column changed": a retry
-commits nothing) → `raise_alerts_<source>` one after the other, each in its source's pool because it
+commits nothing; its inlets are the clean assets, so each asset's page lists it as a consuming task) → `raise_alerts_<source>` one after the other, each in its source's pool because it
 captures documents from that source's hosts (so SEC never sees more than the pool × rate) → `notify`
 (task log; webhook / e-mail through the `filinglake_alerts_webhook` / `filinglake_alerts_smtp`
 connections) and `write_report`.
@@ -65,7 +65,10 @@ with DAG(
 
         return refresh()
 
-    @task(doc_md="MERGE the run's partitions (events, conf, or a sweep) into filings, then issuers and counts.")
+    # inlets: this task reads the clean layer, so each clean asset's page lists it under "Consuming Tasks"
+    # (the schedule makes the DAG a consumer, which Airflow lists apart as "Scheduled Dags")
+    @task(inlets=list(CLEAN_ASSETS.values()),
+          doc_md="MERGE the run's partitions (events, conf, or a sweep) into filings, then issuers and counts.")
     def publish(references: dict | None, **context: Any) -> dict:
         from filinglake_airflow.publish import publish_run
 

@@ -54,6 +54,8 @@ def test_dag_is_scheduled_on_every_clean_asset_or_an_hourly_sweep() -> None:
     alerts = [f"raise_alerts_{source}" for source in source_names()]
     assert {t.task_id for t in dag.tasks} == {"refresh_references", "publish", *alerts, "notify", "write_report"}
     assert dag.get_task("publish").upstream_task_ids == {"refresh_references"}
+    # the task that reads the clean layer says so: the asset pages list it under "Consuming Tasks"
+    assert {a.name for a in dag.get_task("publish").inlets} == {a.name for a in CLEAN_ASSETS.values()}
     assert dag.get_task(alerts[0]).upstream_task_ids == {"publish"}
     assert dag.get_task(alerts[1]).upstream_task_ids == {"publish", alerts[0]}  # one merge into alerts at a time
     assert dag.get_task("notify").upstream_task_ids == set(alerts)
