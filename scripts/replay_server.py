@@ -49,6 +49,8 @@ def stall_first(answer: Any, seconds: float) -> Any:
             calls["n"] += 1
             first = calls["n"] == 1
         if first:
+            # the stack test waits for this line: the client is then mid-request
+            print(f"holding {request.path} for {seconds:g} s", flush=True)
             time.sleep(seconds)
         return answer(request) if callable(answer) else answer
 
