@@ -7,9 +7,11 @@ rewrites the status page (`reports/index.html`). Task bodies: `filinglake_airflo
 
 **Schedule: the clean assets or an hourly sweep** (`AssetOrTimeSchedule`). An event on
 `clean.sec_edgar.filings`, `clean.cninfo.filings` or `clean.hkex.filings` queues a run that publishes the
-partitions the events name. Airflow can drop or merge asset events (apache/airflow#54659, #56050), so
-a timed run every hour at :40 UTC publishes everything landed and not yet published: a lost event delays a
-partition by at most one sweep. `max_active_runs=1`: publishes never race on a table. Catchup is off.
+partitions the events name, and every other landed partition not yet published. Airflow can drop or merge
+asset events (apache/airflow#54659, #56050: on 3.3 an event arriving while this DAG waits for its run slot
+is lost), so a lost event's partition goes out with the next publish run of any kind, and a timed run every
+hour at :40 UTC publishes everything landed and not yet published: a lost event delays a partition by at
+most one sweep. `max_active_runs=1`: publishes never race on a table. Catchup is off.
 
 **Tasks.** `refresh_references` (pool `sec_edgar`) archives SEC's `company_tickers.json` once per UTC
 day (a failure only logs a warning) → `publish` (MERGE "update only when a column changed": a retry

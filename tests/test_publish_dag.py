@@ -259,3 +259,31 @@ def test_maintenance_dag_compacts_without_changing_the_tables(
     assert set(report) >= {"filings", "issuers", "daily_counts"}
     after = read_published(storage, FILINGS).sort_by([("filing_id", "ascending"), ("issuer_id", "ascending")])
     assert after.equals(before) and after.num_rows == 50
+
+
+def test_an_event_triggered_run_also_publishes_partitions_whose_events_were_dropped(
+    dag_env: Path, fixtures_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow 3.3 drops events that arrive while publish_filings waits for its run slot (apache/airflow#56050;
+    the stack test saw three of four partitions left behind). The next event-triggered run publishes them too."""
+    from filinglake.config import load_settings
+    from filinglake.ingest import landing as pipeline
+    from filinglake_airflow.publish import pending_partitions, publish_run
+
+    root = (tmp_path / "lake").as_uri()
+    monkeypatch.setenv("FILINGLAKE_STORAGE", root)
+    monkeypatch.delenv("FILINGLAKE_WATCHLIST", raising=False)
+    settings = load_settings()
+    storage = Storage.from_settings(settings)
+    for day, name in (("2026-01-02", "master.20260102"), ("2018-12-31", "master.20181231")):
+        data = (fixtures_dir / f"edgar/daily/{name}.excerpt.idx").read_bytes()
+        ref = storage.archive_raw("sec_edgar", day, f"{name}.idx", data, "https://example.invalid/x")
+        pipeline.write_partition(pipeline.Context.build("sec_edgar", day, settings), {"raw": [ref.to_dict()]})
+    # only 2026-01-02's event reached a run; 2018-12-31's was dropped
+    events = FakeEvents({CLEAN_ASSETS["sec_edgar"]: [event(source="sec_edgar", partition="2026-01-02", storage=root)]})
+
+    result = publish_run(None, {"triggering_asset_events": events, "params": {}})
+
+    assert sorted(map(tuple, result["partitions"])) == [("sec_edgar", "2018-12-31"), ("sec_edgar", "2026-01-02")]
+    assert pending_partitions(storage) == []
+    assert result["inserted"] == read_published(storage, FILINGS).num_rows > 50

@@ -21,6 +21,11 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+#: what the credentials log line calls each variable it set
+_SHORT_NAMES = {"AWS_ACCESS_KEY_ID": "key id", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "session token",
+                "AWS_REGION": "region", "FILINGLAKE_S3_ENDPOINT_URL": "endpoint"}
+
+
 def hook_environment(hook: Any) -> dict[str, str]:
     """The variables an ``AwsBaseHook`` provides (frozen credentials, S3 endpoint, region)."""
     credentials = hook.get_credentials()
@@ -60,5 +65,7 @@ def export_storage_credentials(environ: MutableMapping[str, str] | None = None) 
     if "AWS_SESSION_TOKEN" not in values:
         environ.pop("AWS_SESSION_TOKEN", None)  # a stale token would not match the connection's keys
     environ.update(values)
-    log.info("S3 credentials from Airflow connection %r: %s", settings.aws_conn_id, ", ".join(sorted(values)))
+    # short enough for the task log view's width (it does not wrap lines by default)
+    log.info("S3 credentials: connection %r (%s)", settings.aws_conn_id,
+             ", ".join(_SHORT_NAMES.get(name, name) for name in sorted(values)))
     return sorted(values)

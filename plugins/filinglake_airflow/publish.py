@@ -3,7 +3,8 @@
 What a run publishes:
 
 - an **asset-triggered** run: the partitions its clean-asset events name (``extra.source`` and
-  ``extra.partition``). An event landed on another storage root fails the run, naming both roots
+  ``extra.partition``), plus every landed partition still unpublished (an event Airflow dropped:
+  apache/airflow#56050). An event landed on another storage root fails the run, naming both roots
   (:class:`ForeignStorageRoot`): publishing nothing would silently drop that partition;
 - a **manual** run with conf: ``{"partitions": ["sec_edgar/2016Q3"]}`` or ``{"sources": ["cninfo"]}``;
 - a **sweep** (the hourly timed run, or a manual run without conf): everything landed and not yet
@@ -90,6 +91,14 @@ def publish_unpublished(storage: Storage, settings: Settings, rebuild_issuers: I
     return publish_pending(storage, settings, rebuild_issuers=rebuild_issuers)
 
 
+def pending_partitions(storage: Storage) -> list[tuple[str, str]]:
+    """Landed partitions new or changed since last published (one listing of ``manifests/``, the ledger)."""
+    from filinglake.publish import ledger
+    from filinglake.publish.clean_layer import clean_partitions
+
+    return ledger.pending(storage, clean_partitions(storage))[0]
+
+
 def refresh_references() -> dict | None:
     """Archive SEC's company_tickers.json (once per UTC day); a failure only logs a warning."""
     from dataclasses import replace
@@ -127,6 +136,15 @@ def publish_run(references: dict | None, context: Mapping[str, Any]) -> dict:
                                                                                         storage)
     # a changed reference list touches issuers this batch may not: recompute all issuers of its source then
     rebuild = list((references or {}).get("changed") or [])
+    if events:
+        # Airflow 3.3 drops events that arrive while this DAG (max_active_runs=1) waits for a run slot
+        # (apache/airflow#56050): an event-triggered run also publishes every landed partition still pending,
+        # so a dropped event waits for the next publish of any kind, not for the hourly sweep.
+        missed = [list(p) for p in pending_partitions(storage) if list(p) not in wanted]
+        if missed:
+            log.warning("publishing %d landed partition(s) whose asset events never reached a run: %s",
+                        len(missed), ", ".join("/".join(p) for p in missed))
+        wanted += missed
     if events or wanted:
         result = publish(storage, settings, sorted({(s, p) for s, p in wanted}), rebuild_issuers=rebuild)
     else:
