@@ -3,7 +3,7 @@
 
 Re-lands **today's** CNINFO partition `cninfo/YYYY-MM-DD` (Beijing day) five times a day, so announcements
 land within hours: 08:30, 12:30, 16:30, 19:30 and 22:30 Beijing
-(`CronTriggerTimetable("30 8,12,16,19,22 * * *", Asia/Shanghai)`, rule `cninfo_day`). Same tasks, checks,
+(`LocalCronTriggerTimetable("30 8,12,16,19,22 * * *", Asia/Shanghai)`, rule `cninfo_day`). Same tasks, checks,
 manifest, Great Expectations record and `clean.cninfo.filings` asset event as `cninfo_daily`, whose run at
 00:30 the next day is the day's **final** one (and the one with a deadline alert).
 
@@ -20,14 +20,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import CronTriggerTimetable
-
 from filinglake_airflow.ingest import MAX_ACTIVE_RUNS, build_ingest_dag
+from filinglake_airflow.timetables import LocalCronTriggerTimetable
 
 dag = build_ingest_dag(
     dag_id="cninfo_intraday",
     source="cninfo",
-    schedule=CronTriggerTimetable("30 8,12,16,19,22 * * *", timezone="Asia/Shanghai"),
+    schedule=LocalCronTriggerTimetable("30 8,12,16,19,22 * * *", timezone="Asia/Shanghai"),
     start_date=datetime(2025, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")),
     partition_rule="cninfo_day",
     catchup=False,

@@ -3,7 +3,7 @@
 
 Re-lands **today's** HKEX partitions `hkex/YYYY-MM-DD-en` and `hkex/YYYY-MM-DD-zh` (Hong Kong day) six
 times a day, so announcements land within hours: 09:00, 13:00, 17:00, 19:00, 21:00 and 23:00 Hong Kong
-(`CronTriggerTimetable("0 9,13,17,19,21,23 * * *", Asia/Hong_Kong)`, rule `hkex_day`). Same tasks (mapped
+(`LocalCronTriggerTimetable("0 9,13,17,19,21,23 * * *", Asia/Hong_Kong)`, rule `hkex_day`). Same tasks (mapped
 over the two language streams), checks, manifests, Great Expectations records and `clean.hkex.filings`
 asset events as `hkex_daily`, whose run at 02:00 the next day is the day's **final** one (and the one with
 a deadline alert).
@@ -21,14 +21,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import CronTriggerTimetable
-
 from filinglake_airflow.ingest import MAX_ACTIVE_RUNS, build_ingest_dag
+from filinglake_airflow.timetables import LocalCronTriggerTimetable
 
 dag = build_ingest_dag(
     dag_id="hkex_intraday",
     source="hkex",
-    schedule=CronTriggerTimetable("0 9,13,17,19,21,23 * * *", timezone="Asia/Hong_Kong"),
+    schedule=LocalCronTriggerTimetable("0 9,13,17,19,21,23 * * *", timezone="Asia/Hong_Kong"),
     start_date=datetime(1999, 1, 1, tzinfo=ZoneInfo("Asia/Hong_Kong")),
     partition_rule="hkex_day",
     streams=("en", "zh"),

@@ -6,7 +6,7 @@ run as the partition `sec_edgar/YYYYQn`, with the same checks, quarantine, manif
 record and `clean.sec_edgar.filings` asset event as the daily DAG.
 
 **Schedule: once per quarter, for the quarter that just ended.**
-`CronDataIntervalTimetable("0 6 2 1,4,7,10 *", America/New_York)`: one data interval per quarter, from
+`LocalCronDataIntervalTimetable("0 6 2 1,4,7,10 *", America/New_York)`: one data interval per quarter, from
 the 2nd of its first month 06:00 ET to the 2nd of the next quarter 06:00 ET. The run for an interval
 fires when it closes and ingests **the quarter of its logical date** (= interval start): the run that
 fires on 2 October lands Q3, complete, with a day's margin after SEC's last nightly rebuild of Q3.
@@ -41,14 +41,13 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import CronDataIntervalTimetable
-
 from filinglake_airflow.ingest import MAX_ACTIVE_RUNS, build_ingest_dag
+from filinglake_airflow.timetables import LocalCronDataIntervalTimetable
 
 dag = build_ingest_dag(
     dag_id="sec_edgar_quarterly",
     source="sec_edgar",
-    schedule=CronDataIntervalTimetable("0 6 2 1,4,7,10 *", timezone="America/New_York"),
+    schedule=LocalCronDataIntervalTimetable("0 6 2 1,4,7,10 *", timezone="America/New_York"),
     # EDGAR's full index starts with 1993 QTR1 (a few test filers; officially 1994 QTR3).
     start_date=datetime(1993, 1, 1, tzinfo=ZoneInfo("America/New_York")),
     partition_rule="sec_quarter",

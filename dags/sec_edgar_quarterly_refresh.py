@@ -13,7 +13,7 @@ DAG's work for little gain. It is a DAG of its own so that backfilling `sec_edga
 run per quarter, not thirteen.
 
 **Schedule and which quarter a run ingests.** Saturdays 06:00 US Eastern
-(`CronTriggerTimetable("0 6 * * 6", America/New_York)`), after Friday's index; the run ingests the quarter
+(`LocalCronTriggerTimetable("0 6 * * 6", America/New_York)`), after Friday's index; the run ingests the quarter
 containing **the US-Eastern day before its logical date** (Friday), so a Saturday that opens a quarter
 still refreshes the quarter that just ended. `sec_edgar_quarterly` lands the final version of each quarter.
 Do not backfill this DAG: use `sec_edgar_quarterly`. Trigger with conf `{"partition": "2026Q1"}` to
@@ -31,14 +31,13 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import CronTriggerTimetable
-
 from filinglake_airflow.ingest import MAX_ACTIVE_RUNS, build_ingest_dag
+from filinglake_airflow.timetables import LocalCronTriggerTimetable
 
 dag = build_ingest_dag(
     dag_id="sec_edgar_quarterly_refresh",
     source="sec_edgar",
-    schedule=CronTriggerTimetable("0 6 * * 6", timezone="America/New_York"),
+    schedule=LocalCronTriggerTimetable("0 6 * * 6", timezone="America/New_York"),
     # As early as the full index, so a manual run with conf {"partition": "1993Q4"} creates its tasks.
     start_date=datetime(1993, 1, 1, tzinfo=ZoneInfo("America/New_York")),
     partition_rule="sec_quarter_of_previous_day",

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from filinglake_airflow.timetables import MarketDayTimetable
+from filinglake_airflow.timetables import (
+    LocalCronDataIntervalTimetable,
+    LocalCronTriggerTimetable,
+    MarketDayTimetable,
+)
 
 
 class FilinglakeTimetablesPlugin(AirflowPlugin):
     name = "filinglake_timetables"
-    timetables = [MarketDayTimetable]
+    timetables = [MarketDayTimetable, LocalCronTriggerTimetable, LocalCronDataIntervalTimetable]

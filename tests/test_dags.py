@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pendulum
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable, ExceptionRetryPolicy, RetryAction
+from airflow.sdk import ExceptionRetryPolicy, RetryAction
 
 from filinglake.config import ConfigError
 from filinglake.errors import BadResponse, Blocked, HttpError, NotYetPublished
@@ -35,6 +35,7 @@ from filinglake_airflow.partitions import (
     sec_quarter_of_previous_day,
 )
 from filinglake_airflow.retry import FAIL_FAST_RULES, IngestRetryPolicy
+from filinglake_airflow.timetables import LocalCronDataIntervalTimetable, LocalCronTriggerTimetable
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = PROJECT_ROOT / "dags"
@@ -49,8 +50,8 @@ HEAVY_MODULES = ("pandas", "pyarrow", "great_expectations", "duckdb", "deltalake
 
 #: dag_id -> (timetable class, cron expression, time zone); sec_edgar_daily: tests/test_timetable.py
 SEC_TIMETABLES = {
-    "sec_edgar_quarterly": (CronDataIntervalTimetable, "0 6 2 1,4,7,10 *"),
-    "sec_edgar_quarterly_refresh": (CronTriggerTimetable, "0 6 * * 6"),
+    "sec_edgar_quarterly": (LocalCronDataIntervalTimetable, "0 6 2 1,4,7,10 *"),
+    "sec_edgar_quarterly_refresh": (LocalCronTriggerTimetable, "0 6 * * 6"),
 }
 
 

@@ -189,9 +189,27 @@ def test_deadlines_are_declared_once_on_the_source(dagbag: DagBag) -> None:
 
 
 def test_intraday_refreshes_are_separate_cron_dags(dagbag: DagBag) -> None:
-    from airflow.sdk import CronTriggerTimetable
+    from filinglake_airflow.timetables import LocalCronTriggerTimetable
 
     for dag_id in ("cninfo_intraday", "hkex_intraday"):
         dag = dagbag.dags[dag_id]
-        assert type(dag.timetable) is CronTriggerTimetable
+        assert type(dag.timetable) is LocalCronTriggerTimetable
         assert not dag.deadline
+
+
+def test_every_local_time_schedule_names_its_zone_in_the_ui(dagbag: DagBag) -> None:
+    """The UI shows run times in UTC beside the schedule's summary: a local-time schedule must say its zone.
+
+    What the dag-processor stores (``timetable_summary`` / ``timetable_description``) comes from the timetable
+    the scheduler deserialises, so the names must survive serialisation (the plugin registers the classes).
+    """
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    zones = {"sec_edgar_daily": "America/New_York", "sec_edgar_quarterly": "America/New_York",
+             "sec_edgar_quarterly_refresh": "America/New_York", "cninfo_daily": "Asia/Shanghai",
+             "cninfo_intraday": "Asia/Shanghai", "hkex_daily": "Asia/Hong_Kong", "hkex_intraday": "Asia/Hong_Kong"}
+    for dag_id, zone in zones.items():
+        timetable = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dagbag.dags[dag_id])).timetable
+        assert f"({zone})" in timetable.summary, (dag_id, timetable.summary)
+        assert zone in timetable.description, (dag_id, timetable.description)
+    assert dagbag.dags["cninfo_intraday"].timetable.summary == "30 8,12,16,19,22 * * * (Asia/Shanghai)"

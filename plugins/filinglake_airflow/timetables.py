@@ -11,9 +11,13 @@ source's :class:`filinglake.freshness.LandingSchedule` (time zone, market days, 
   intervals not yet over) never creates a run for a day before its run time;
 - days that are not market days (SEC weekends) get no run.
 
+``LocalCronTriggerTimetable`` / ``LocalCronDataIntervalTimetable``: Airflow's cron timetables whose
+summary and description name their time zone (``30 8,12,16,19,22 * * * (Asia/Shanghai)``). The UI shows a
+cron timetable's bare expression beside run times in UTC, so a local-time cron read as UTC hours.
+
 A custom timetable must subclass Airflow core's ``Timetable`` and be registered by a plugin
 (``plugins/filinglake_timetables.py``) so the scheduler can deserialise it. This module imports only
-``airflow.timetables.base`` and pendulum, both light.
+``airflow.timetables`` and pendulum, all light.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from typing import Any
 
 import pendulum
 from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
+from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from filinglake.freshness import LandingSchedule
 
@@ -101,3 +107,35 @@ class MarketDayTimetable(Timetable):
         if restriction.latest is not None and info.logical_date > restriction.latest:
             return None
         return info
+
+
+class _ZoneNamed:
+    """Summary and description of a cron timetable with its time zone (the UI shows run times in UTC)."""
+
+    _expression: str
+    _timezone: Any
+    description: str
+
+    def _name_zone(self) -> None:
+        zone = getattr(self._timezone, "name", str(self._timezone))
+        self.description = f"{self.description} ({zone} time)" if self.description else f"{zone} time"
+
+    @property
+    def summary(self) -> str:
+        return f"{self._expression} ({getattr(self._timezone, 'name', self._timezone)})"
+
+
+class LocalCronTriggerTimetable(_ZoneNamed, CronTriggerTimetable):
+    """``CronTriggerTimetable`` whose summary names the zone: ``0 9,13 * * * (Asia/Hong_Kong)``."""
+
+    def __init__(self, cron: str, *, timezone: Any, **kwargs: Any) -> None:
+        super().__init__(cron, timezone=timezone, **kwargs)
+        self._name_zone()
+
+
+class LocalCronDataIntervalTimetable(_ZoneNamed, CronDataIntervalTimetable):
+    """``CronDataIntervalTimetable`` whose summary names the zone."""
+
+    def __init__(self, cron: str, timezone: Any) -> None:
+        super().__init__(cron, timezone)
+        self._name_zone()
