@@ -926,6 +926,7 @@ def screenshots(stack: Stack, api: Api, binary: Path, backfill_run_id: str) -> l
     # what a data engineer must read off the pages: each daily schedule's time zone beside the UTC run times,
     # the publish task as the clean asset's consumer, the S3 credentials line whole in the log view
     zones = [f"({get_source(source).landing_schedule.timezone})" for source in DAILY_SOURCES.values()]
+    zones += ["30 8,12,16,19,22 * * * (Asia/Shanghai)", "0 9,13,17,19,21,23 * * * (Asia/Hong_Kong)"]  # intraday
     pages = [
         ("dag-list", "/dags", [*DAGS, *zones]),
         ("grid-sec_edgar_quarterly", "/dags/sec_edgar_quarterly", ["sec_edgar_quarterly", "fetch_index"]),
