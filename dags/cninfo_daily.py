@@ -5,7 +5,7 @@ Lands one **Beijing calendar day** of CNINFO's announcement index (`POST /new/hi
 `column=szse`: all three exchanges) per run as the partition `cninfo/YYYY-MM-DD`: every response page
 archived raw, every row checked, clean rows to `clean/filings/source=cninfo/partition=YYYY-MM-DD/`,
 failures to `quarantine/` with reasons, a manifest (`rows_in = rows_written + duplicates + quarantined`),
-a Great Expectations record, and an event on the asset `clean.cninfo.filings` whose `extra` carries
+a validation record (Great Expectations), and an event on the asset `clean.cninfo.filings` whose `extra` carries
 source, partition and counts.
 
 **Schedule and which day a run ingests.** One run per Beijing calendar day (weekends included), its

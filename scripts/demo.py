@@ -202,7 +202,7 @@ def print_run_summary(ctx: DemoContext) -> None:
     rows.append(["total", "", f"{landed} partitions", "", *totals.values(), "", f"{sum(r.seconds for r in ctx.results):.1f}"])
     print_table("DAG runs (dag.test; counts from each clean asset event's extra)",
                 ["DAG", "logical date UTC", "partition", "status", "rows in", "written", "duplicates",
-                 "quarantined", "GX record", "seconds"], rows)
+                 "quarantined", "validation record", "seconds"], rows)
     for r in ctx.results:
         if r.error or r.state != "success":
             print(f"  FAILED {r.dag_id} @ {r.logical_date.isoformat()}: {r.state} {r.task_states} {r.error or ''}")

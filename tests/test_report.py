@@ -155,7 +155,7 @@ def test_report_renders_chart_rates_freshness_and_runs(landed, fixtures_dir: Pat
     assert sec_fresh[3] == latest_fetch[:19] + "+00:00"
     assert page.rows["freshness"]["hkex"][1] == hk_day.isoformat()
 
-    # The latest runs, linking their manifests and (for the validated one) the GX record and data docs.
+    # The latest runs, linking their manifests and (for the validated one) the validation record and data docs.
     for source, partition in manifests:
         assert f"../manifests/source={source}/partition={partition}.json" in page.links
     docs = f"../validation/source=sec_edgar/partition={SEC_DAY}/data_docs.html"

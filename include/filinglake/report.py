@@ -12,7 +12,7 @@ decoded as text):
 * landing deadlines: each daily source's expected landing time (``Source.landing_schedule``, the same
   declaration the Airflow deadline alerts read) and whether the latest day past its deadline landed by
   then (the latest ``finished_at`` of that day's manifests);
-* the latest run manifests, each with links to its Great Expectations record and Data Docs page;
+* the latest run manifests, each with links to its validation record (Great Expectations) and Data Docs page;
 * published tables (when publish has run) and the latest alerts.
 
 It reads the clean layer (Parquet footers first: only files that reach into the chart window are
@@ -225,7 +225,7 @@ def _collect_manifests(storage: Storage, sources: dict[str, SourceStats], last_r
 
 
 def _run_row(storage: Storage, manifest: dict) -> dict:
-    from filinglake.ingest.gx_record import data_docs_key
+    from filinglake.ingest.validation import data_docs_key
 
     source, partition = str(manifest["source"]), str(manifest.get("partition"))
     row = {k: manifest.get(k) for k in ("source", "partition", "kind", "status", "rows_in", "rows_written",

@@ -1,4 +1,4 @@
-"""Land parsed rows as the pipeline does, without fetching: for tests of the GX record and its pages.
+"""Land parsed rows as the pipeline does, without fetching: for tests of the validation record and its pages.
 
     manifest = land_rows(storage, "hkex", "2012-11-14-en", parsed, rules)
 

@@ -201,7 +201,7 @@ def ingest(
         typer.Option("--stock", help="one issuer's announcements over --from/--to as one partition "
                                      "(CNINFO: 002236 or 002236.SZ)"),
     ] = None,
-    validate: Annotated[bool, typer.Option(help="run the Great Expectations record after writing")] = True,
+    validate: Annotated[bool, typer.Option(help="validate the written partition (the Great Expectations validation record)")] = True,
     force: Annotated[
         bool, typer.Option("--force", help="land even when the new index has fewer rows than the landed one")
     ] = False,

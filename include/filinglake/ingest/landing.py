@@ -173,8 +173,8 @@ def refuse_shrinking(storage: Storage, previous: dict, rows_in: int, refs: list[
 
 
 def validate_partition(ctx: Context) -> dict:
-    """Great Expectations record of the written partition (fails on any disagreement with the row checks)."""
-    from filinglake.ingest.gx_record import validate_partition as gx_validate
+    """Validation record (Great Expectations) of the written partition (fails on any disagreement with the row checks)."""
+    from filinglake.ingest.validation import validate_partition as gx_validate
 
     report = gx_validate(ctx.storage, ctx.source.name, ctx.partition.id, ctx.source.rules(ctx.partition))
     return report.to_dict()

@@ -2,7 +2,7 @@
 
 A :class:`Rule` is data (a name, a kind, columns and parameters). Two executors read the same
 list: :func:`check_rows` here (vectorised pyarrow, decides quarantine and names the rules each row
-broke) and :mod:`filinglake.ingest.gx_record` (a Great Expectations suite that is the validation
+broke) and :mod:`filinglake.ingest.validation` (a Great Expectations suite that is the validation
 record). Both treat an empty or blank string as missing, and both let a missing value pass every
 rule except ``required`` — that is GX's own convention for column-map expectations, so the two
 executors count the same rows.
