@@ -40,7 +40,7 @@ from filinglake.publish.references import (
     fetch_sec_company_tickers,
     parse_company_tickers,
 )
-from filinglake.publish.run import compact_and_vacuum, publish, read_published
+from filinglake.publish.run import compact_tables, publish, read_published
 from filinglake.query import QueryError, run_query, write_result
 from filinglake.report import write_report
 from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
@@ -511,13 +511,13 @@ def test_publish_command_raises_each_alert_once(settings, daily_2026, monkeypatc
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["alerts"] == 0
 
 
-def test_compact_and_vacuum_keeps_the_content(settings, storage, daily_2026, quarter_header) -> None:
+def test_compact_tables_keeps_the_content(settings, storage, daily_2026, quarter_header) -> None:
     land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
     publish(storage, settings)
     land(settings, "sec_edgar", "2026Q1", "master.idx", as_quarterly(daily_2026, quarter_header))
     publish(storage, settings)
     before = sorted_rows(read_published(storage, FILINGS))
-    report = compact_and_vacuum(storage, retention_hours=0)
+    report = compact_tables(storage, retention_hours=0)
     assert report[FILINGS]["vacuumed"] >= 1
     assert sorted_rows(read_published(storage, FILINGS)) == before
     assert run_query("SELECT count(*) AS n FROM filings", storage=storage).to_pylist() == [{"n": 50}]

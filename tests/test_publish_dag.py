@@ -236,7 +236,7 @@ def test_a_retried_publish_still_hands_the_first_try_rows_to_the_alerts(
                                     dag_run=run), "sec_edgar") == []
 
 
-def test_maintenance_dag_compacts_without_changing_the_tables(
+def test_compact_dag_compacts_without_changing_the_tables(
     tmp_path: Path, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from filinglake.config import load_settings
@@ -252,7 +252,7 @@ def test_maintenance_dag_compacts_without_changing_the_tables(
     publish(storage, settings)
     before = read_published(storage, FILINGS).sort_by([("filing_id", "ascending"), ("issuer_id", "ascending")])
 
-    report = load_dag("maintain_published_tables").get_task("compact_and_vacuum").python_callable()
+    report = load_dag("compact_published_tables").get_task("compact").python_callable()
 
     assert set(report) >= {"filings", "issuers", "daily_counts"}
     after = read_published(storage, FILINGS).sort_by([("filing_id", "ascending"), ("issuer_id", "ascending")])

@@ -103,13 +103,13 @@ def _record_alerts(storage, settings, watchlist) -> int:
 def compact(
     retention_hours: Annotated[int, typer.Option(help="keep unreferenced files this long (time travel, readers)")] = 168,
 ) -> None:
-    """Maintenance: compact small files of every published table, checkpoint, vacuum old files."""
+    """Compaction: compact small files of every published table, checkpoint, vacuum old files."""
     from filinglake.config import load_settings
-    from filinglake.publish.run import compact_and_vacuum
+    from filinglake.publish.run import compact_tables
     from filinglake.storage import Storage
 
     settings = load_settings()
-    report = compact_and_vacuum(Storage.from_settings(settings), retention_hours=retention_hours)
+    report = compact_tables(Storage.from_settings(settings), retention_hours=retention_hours)
     typer.echo(json.dumps(report, sort_keys=True))
 
 
