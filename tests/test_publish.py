@@ -57,7 +57,7 @@ HKEX_ROWS = "hkex/titleSearch_result_parsed_00007_sunkken.json"
 SHARED_ACCESSION = "0001999371-26-000004"
 #: a day of the HKEX capture with seven English rows for 00007
 HKEX_DAY = date(2012, 11, 14)
-CNINFO_PARTITION = "stock=000001:2001-01-01..2002-12-31"
+CNINFO_PARTITION = "stock-000001_2001-01-01_2002-12-31"
 
 
 # ------------------------------------------------------------------------------------------------

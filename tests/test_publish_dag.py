@@ -26,7 +26,7 @@ from filinglake.publish.run import read_published
 from filinglake.sources import source_names
 from filinglake.storage import Storage
 from filinglake_airflow.assets import CLEAN_ASSETS
-from filinglake_airflow.publish import ForeignStorageRoot, partitions_from_events
+from filinglake_airflow.publish import ForeignStorageRoot, partitions_from_events, partitions_from_params
 
 ET = ZoneInfo("America/New_York")
 
@@ -37,6 +37,14 @@ class FakeEvents(dict):
 
 def event(**extra) -> SimpleNamespace:
     return SimpleNamespace(extra=extra)
+
+
+def test_partitions_param_takes_ids_as_the_manifests_spell_them(tmp_path: Path) -> None:
+    """A per-issuer CNINFO id is republished under its stored spelling, typed either way."""
+    storage = Storage(tmp_path.as_uri())
+    shown = "stock-002236_2020-01-01_2024-12-31"
+    params = {"partitions": [f"cninfo/{shown}", "cninfo/stock=002236:2020-01-01..2024-12-31", "sec_edgar/2016q3"]}
+    assert partitions_from_params(params, storage) == [["cninfo", shown], ["cninfo", shown], ["sec_edgar", "2016Q3"]]
 
 
 def test_dag_is_scheduled_on_every_clean_asset_or_an_hourly_sweep() -> None:

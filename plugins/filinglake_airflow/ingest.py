@@ -62,7 +62,7 @@ FORCE_PARAM_HELP = (
 PARTITION_PARAM_HELP = (
     "Ingest this partition instead of the one the run's date selects (manual reruns and repairs). "
     "SEC: YYYY-MM-DD for a daily index, YYYYQn for a quarterly one. CNINFO: YYYY-MM-DD (a Beijing day) or "
-    "stock=002236:2020-01-01..2024-12-31 (one issuer over a range). HKEX: YYYY-MM-DD (both language streams) "
+    "stock-002236_2020-01-01_2024-12-31 (one issuer over a range). HKEX: YYYY-MM-DD (both language streams) "
     "or YYYY-MM-DD-en / YYYY-MM-DD-zh. Leave empty for scheduled runs."
 )
 

@@ -47,6 +47,7 @@ def publish(
     from filinglake.errors import FilinglakeError
     from filinglake.publish.clean_layer import clean_partitions
     from filinglake.publish.run import publish, publish_pending, summary
+    from filinglake.sources import get_source
     from filinglake.storage import Storage
 
     settings = load_settings()
@@ -72,7 +73,7 @@ def publish(
                 src, pid = source[0], item
             else:
                 raise FilinglakeError(f"--partition {item}: give exactly one --source, or write it as SOURCE/{item}")
-            wanted.append((src, pid))
+            wanted.append((src, get_source(src).partition(pid).id))  # as landed: the source's own spelling
         result = publish(storage, settings, wanted, rebuild_issuers=rebuild)
     elif republish:
         result = publish(storage, settings, clean_partitions(storage, source), rebuild_issuers=rebuild)

@@ -4,9 +4,11 @@ One endpoint, ``POST /new/hisAnnouncement/query`` (form-encoded, 30 rows a page;
 
 Partitions
     ``YYYY-MM-DD``: one Beijing calendar day, market-wide (``column=szse`` covers SZ, SH and BJ).
-    ``stock-<code>_<from>_<to>``: one issuer over a date range (per-issuer backfill); the orgId the
-    query needs comes from CNINFO's stock list (:mod:`filinglake.sources.cninfo_stocks`).
-    ``stock=002236:2020-01-01..2024-12-31`` is accepted as input and normalised to the storage-safe id.
+    ``stock-<code>_<from>_<to>``: one issuer over a date range (per-issuer backfill), e.g.
+    ``stock-002236_2020-01-01_2024-12-31``: the one spelling typed (DAG param, ``--partition``), shown
+    (logs, manifests, status page) and stored; the orgId the query needs comes from CNINFO's stock
+    list (:mod:`filinglake.sources.cninfo_stocks`). The older ``stock=002236:2020-01-01..2024-12-31``
+    is still accepted (saved triggers and scripts use it) and read as the same partition.
     Every fetch also keeps the day's snapshot of the stock list (fetched at most once per Beijing day;
     best effort for daily partitions, required for per-issuer ones).
 
@@ -421,7 +423,7 @@ def beijing_today() -> date:
 
 
 def stock_partition_id(code: str, start: date, end: date) -> str:
-    """The storage-safe id of a per-issuer partition: ``stock-002236_2020-01-01_2024-12-31``."""
+    """The id of a per-issuer partition, as typed, shown and stored: ``stock-002236_2020-01-01_2024-12-31``."""
     return f"stock-{code}_{start.isoformat()}_{end.isoformat()}"
 
 
