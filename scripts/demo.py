@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         for source in all_sources():
             os.environ.update(source.environment_for_root(server.url))
             # The server is local: lift the real hosts' pacing to the most every rate setting accepts.
-            os.environ[f"FILINGLAKE_{source.rate_setting.upper()}"] = STAND_IN_RATE
+            os.environ[source.setting("rate").env] = STAND_IN_RATE
         names = ", ".join(s.name for s in all_sources())
         print(f"replay server {server.url}: {len(routes)} routes for {names}", flush=True)
         ctx = DemoContext(PROJECT_ROOT, fixtures_dir, storage_path, storage_path.as_uri(), server.url, args.verbose)

@@ -90,8 +90,8 @@ def checked(table: pa.Table, partition_id: str = "2002-10-25"):
 
 def settings_for(server, tmp_path: Path) -> Settings:
     """Settings pointing at a replay server; pacing lifted (the real 0.5 req/s is for CNINFO itself)."""
-    return replace(Settings(), cninfo_base_url=server.url, cninfo_rate=1000.0, http_retries=1,
-                   storage=(tmp_path / "lake").as_uri())
+    return replace(Settings(), http_retries=1, storage=(tmp_path / "lake").as_uri()).with_source(
+        "cninfo", base_url=server.url, rate=1000.0)
 
 
 def fetch(source: Cninfo, partition_id: str, server, tmp_path: Path):

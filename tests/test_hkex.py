@@ -347,7 +347,8 @@ def test_partitions() -> None:
 
 
 def _settings(server, tmp_path: Path) -> Settings:
-    return Settings(storage=(tmp_path / "lake").as_uri(), hkex_base_url=server.url, hkex_rate=1000, http_retries=1)
+    return Settings(storage=(tmp_path / "lake").as_uri(), http_retries=1).with_source(
+        "hkex", base_url=server.url, rate=1000)
 
 
 def _fetch(server, tmp_path: Path, partition_id: str, source: Hkex | None = None):

@@ -41,13 +41,10 @@ def sec_server(fixtures_dir: Path) -> Iterator[ReplayServer]:
 def _settings(storage: str, server: ReplayServer, **extra) -> Settings:
     return Settings(
         storage=storage,
-        sec_base_url=server.sec_base_url,
         sec_user_agent="filinglake-tests tests@example.com",
-        sec_rate=10,
         http_retries=2,
-        sec_block_seconds=600,
         **extra,
-    )
+    ).with_source("sec_edgar", base_url=server.sec_base_url, rate=10, block_seconds=600)
 
 
 def _land(settings: Settings, partition: str, today: date | None = None) -> dict:

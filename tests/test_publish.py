@@ -530,8 +530,8 @@ def test_compact_tables_keeps_the_content(settings, storage, daily_2026, quarter
 
 def test_company_tickers_fetched_once_a_day_into_the_raw_archive(settings, storage, fixtures_dir, replay_server) -> None:
     server = replay_server({("GET", "/files/company_tickers.json"): file_reply(fixtures_dir / COMPANY_TICKERS)})
-    fetch_settings = Settings(storage=settings.storage, sec_base_url=server.sec_base_url,
-                              sec_user_agent="filinglake tests tests@example.com", http_retries=1)
+    fetch_settings = Settings(storage=settings.storage, sec_user_agent="filinglake tests tests@example.com",
+                              http_retries=1).with_source("sec_edgar", base_url=server.sec_base_url)
     assert company_tickers_url(fetch_settings) == f"{server.url}/files/company_tickers.json"
     assert company_tickers_url(Settings()) == "https://www.sec.gov/files/company_tickers.json"
 
@@ -555,8 +555,8 @@ def test_block_page_is_not_archived_as_company_tickers(settings, storage, fixtur
 
     page = (fixtures_dir / "edgar/errors/sec_request_rate_threshold_exceeded.html").read_bytes()
     server = replay_server({("GET", "/files/company_tickers.json"): Reply(body=page, content_type="text/html")})
-    fetch_settings = Settings(storage=settings.storage, sec_base_url=server.url + SEC_ARCHIVE_PREFIX,
-                              sec_user_agent="filinglake tests tests@example.com", http_retries=1)
+    fetch_settings = Settings(storage=settings.storage, sec_user_agent="filinglake tests tests@example.com",
+                              http_retries=1).with_source("sec_edgar", base_url=server.url + SEC_ARCHIVE_PREFIX)
     with pytest.raises(Blocked, match="Request Rate Threshold Exceeded"):
         fetch_sec_company_tickers(storage, fetch_settings, today=date(2026, 1, 2))
     assert storage.list("raw/source=sec_company_tickers") == []

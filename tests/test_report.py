@@ -108,8 +108,9 @@ def landed(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     routes.update(hkex_fake.hkex_routes(fixtures_dir))
     hk_day = hkex_fake.fixture_days(fixtures_dir)[0][0]
     with ReplayServer(routes) as server:
-        settings = Settings(storage=root.as_uri(), sec_base_url=server.sec_base_url, hkex_base_url=server.url,
-                            sec_user_agent="filinglake-tests ops@example.com", sec_rate=10, hkex_rate=50)
+        settings = (Settings(storage=root.as_uri(), sec_user_agent="filinglake-tests ops@example.com")
+                    .with_source("sec_edgar", base_url=server.sec_base_url, rate=10)
+                    .with_source("hkex", base_url=server.url, rate=50))
         manifests = {
             ("sec_edgar", SEC_DAY): ingest("sec_edgar", SEC_DAY, settings, validate=True),
             ("sec_edgar", "2018-12-31"): ingest("sec_edgar", "2018-12-31", settings, validate=False),

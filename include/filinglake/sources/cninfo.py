@@ -48,7 +48,6 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from filinglake.config import DEFAULT_CNINFO_STATIC_URL
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.freshness import ALL_DAYS, LandingSchedule
 from filinglake.http import BROWSER_USER_AGENT
@@ -59,6 +58,8 @@ from filinglake.sources.base import (
     RawFile,
     SecurityReference,
     Source,
+    SourceSetting,
+    root_setting,
 )
 from filinglake.sources.cninfo_stocks import STOCK_LIST_NAME, STOCKS_SOURCE
 from filinglake.sources.json_decoding import load_json
@@ -80,7 +81,8 @@ FIRST_DAY = date(1990, 1, 1)  # SZSE and SSE opened in December 1990
 PAGE_SIZE = 30  # the server's own maximum
 MAX_PAGES = 100  # CNINFO repeats data past about page 100: split the query before that
 
-STATIC_URL = DEFAULT_CNINFO_STATIC_URL  # canonical public document host
+STATIC_URL = "https://static.cninfo.com.cn"  # canonical public document host
+DEFAULT_BASE_URL = "https://www.cninfo.com.cn"  # the API root
 STATIC_HOST = "static.cninfo.com.cn"
 WWW_HOST = "www.cninfo.com.cn"
 #: absolute http(s) on a CNINFO host; every path segment starts with a safe non-dot character, so
@@ -433,8 +435,11 @@ class Cninfo(Source):
     name = SOURCE
     exchanges = EXCHANGES
     document_hosts = (STATIC_HOST, WWW_HOST)
-    rate_setting = "cninfo_rate"
-    base_url_settings = ("cninfo_static_url", "cninfo_base_url")
+    declared_settings = (
+        root_setting("static_url", "FILINGLAKE_CNINFO_STATIC_URL", STATIC_URL, "CNINFO document host"),
+        root_setting("base_url", "FILINGLAKE_CNINFO_BASE_URL", DEFAULT_BASE_URL, "CNINFO API root"),
+        SourceSetting("rate", "FILINGLAKE_CNINFO_RATE", 0.5, "requests per second to CNINFO"),
+    )
     pool = SOURCE
     #: CNINFO publishes no limit: ours is one paced client at 0.5 request/s (seen elsewhere: ~1/s)
     host_rate_limit = 0.5
@@ -550,7 +555,7 @@ class Cninfo(Source):
             except FilinglakeError as exc:
                 log.warning("cninfo: stock list not refreshed for %s: %s", today, exc)
                 notes["stock_list_error"] = str(exc)
-        collector = _Collector(client, f"{settings.cninfo_base_url}{QUERY_PATH}", self.max_pages)
+        collector = _Collector(client, f"{settings.for_source(SOURCE).base_url}{QUERY_PATH}", self.max_pages)
         keys = collector.collect(root)
         notes.update({"announcements": len(keys), "pages": len(collector.files), "queries": collector.queries})
         empty_reason = None
