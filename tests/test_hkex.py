@@ -298,8 +298,8 @@ def test_parse_command_on_envelope_bare_rows_and_null_result(fixtures_dir: Path,
     wrapped = tmp_path / "envelope.json"
     wrapped.write_bytes(envelope(raw_rows))
     assert [parse(wrapped, "envelope")[k] for k in counts] == [bare[k] for k in counts]
-    assert pq.read_table(tmp_path / "envelope" / "filings.parquet").drop_columns(["raw_key", "ingested_at"]).equals(
-        pq.read_table(tmp_path / "bare" / "filings.parquet").drop_columns(["raw_key", "ingested_at"]))
+    assert pq.read_table(tmp_path / "envelope" / "filings.parquet").drop_columns(["raw_key", "archived_at"]).equals(
+        pq.read_table(tmp_path / "bare" / "filings.parquet").drop_columns(["raw_key", "archived_at"]))
     # an empty day: result null
     empty = tmp_path / "empty.json"
     empty.write_bytes(envelope(None, lang="ZH"))

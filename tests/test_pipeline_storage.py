@@ -374,7 +374,7 @@ def test_rerun_on_file_storage_rewrites_identical_objects(tmp_path: Path, sec_se
     for p, manifest in second.items():
         counts = ("rows_in", "rows_written", "duplicates", "quarantined", "files")
         assert {k: manifest[k] for k in counts} == {k: first[p][k] for k in counts}
-        # the same raw object, first fetch time kept (it is every row's ingested_at), not archived anew
+        # the same raw object, first fetch time kept (it is every row's archived_at), not archived anew
         assert [{**r, "new": None} for r in manifest["raw"]] == [{**r, "new": None} for r in first[p]["raw"]]
         assert [r["new"] for r in first[p]["raw"]] == [True] and [r["new"] for r in manifest["raw"]] == [False]
 

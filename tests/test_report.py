@@ -149,7 +149,7 @@ def test_report_renders_chart_rates_freshness_and_runs(landed, fixtures_dir: Pat
     hk_rate = hk_manifest["quarantined"] / hk_manifest["rows_in"]
     assert page.rows["quarantine"]["hkex"][-1] == f"{hk_rate:.2%}"
 
-    # Freshness: latest filing_date and ingested_at per source.
+    # Freshness: latest filing_date and archived_at per source.
     sec_fresh = page.rows["freshness"]["sec_edgar"]
     assert sec_fresh[1] == HANDWRITTEN_DAY
     latest_fetch = max(ref["fetched_at"] for (s, _), m in manifests.items() if s == "sec_edgar" for ref in m["raw"])

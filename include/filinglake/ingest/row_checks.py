@@ -300,7 +300,7 @@ def drop_exact_duplicates(
 ) -> tuple[pa.Table, int]:
     """Keep the first of rows equal on every content column; return (kept rows, how many dropped).
 
-    Lineage columns (raw_key, ingested_at) are not compared: the same row seen on two pages of
+    Lineage columns (raw_key, archived_at) are not compared: the same row seen on two pages of
     one fetch is still one row. Only rows sharing ``key`` (two content columns) can be exact
     duplicates, so the wide comparison runs on those alone.
     """
