@@ -1,17 +1,20 @@
 """Settings read from environment variables, with safe defaults.
 
 One typed object, built with :func:`load_settings`. Each value is checked when the environment is
-read, but a malformed one only fails the code that reads that field (see :class:`Settings`). Every
-variable is listed in ``ENV_VARS`` (name, default, meaning) so the README table and the
-docker-compose check are generated from, and tested against, the same list.
+read, but a malformed one only fails the code that reads that field (see :class:`Settings`).
+Settings of one source (its roots, request rate, block back-off) are declared on the source
+(``Source.declared_settings``): this module keeps a snapshot of the ``FILINGLAKE_*`` variables and the
+sources layer reads them through the registry (``source_settings(name, settings).rate``), so a new
+source needs no edit here. ``GENERAL_ENV_VARS`` lists the other variables; ``filinglake.sources.env_vars()``
+lists them all, for the README table, ``.env.example``, the Helm values and the docker-compose check.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,18 +23,14 @@ from filinglake.errors import InputError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STORAGE = (PROJECT_ROOT / "data").as_uri()
 
-DEFAULT_SEC_BASE_URL = "https://www.sec.gov/Archives/edgar"
-DEFAULT_CNINFO_BASE_URL = "https://www.cninfo.com.cn"
-DEFAULT_CNINFO_STATIC_URL = "https://static.cninfo.com.cn"
-DEFAULT_HKEX_BASE_URL = "https://www1.hkexnews.hk"
-
 
 class ConfigError(InputError, ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-#: (variable, default shown to users, meaning). Keep in step with Settings.from_env.
-ENV_VARS: list[tuple[str, str, str]] = [
+#: (variable, default shown to users, meaning) of the settings no single source owns. Keep in step
+#: with Settings.from_env; each source's own come from the registry (``filinglake.sources.env_vars``).
+GENERAL_ENV_VARS: list[tuple[str, str, str]] = [
     ("FILINGLAKE_STORAGE", "file://<project>/data",
      "root of all data: `file:///path`, `s3://bucket/prefix` or a plain folder path"),
     ("FILINGLAKE_S3_ENDPOINT_URL", "(AWS)", "S3-compatible endpoint, e.g. `http://minio:9000`; falls back to `AWS_ENDPOINT_URL`"),
@@ -41,14 +40,6 @@ ENV_VARS: list[tuple[str, str, str]] = [
     ("FILINGLAKE_AWS_CONN_ID", "aws_default", "Airflow connection the DAGs read S3 credentials and endpoint from, when it exists"),
     ("FILINGLAKE_SEC_USER_AGENT", "(none)",
      "`Name email@example.com` (a name and an e-mail address); required for live SEC requests"),
-    ("FILINGLAKE_SEC_BASE_URL", DEFAULT_SEC_BASE_URL, "EDGAR archive root (point at a replay server in tests)"),
-    ("FILINGLAKE_SEC_RATE", "5", "requests per second to the SEC host, across threads (SEC allows at most 10)"),
-    ("FILINGLAKE_SEC_BLOCK_SECONDS", "600", "how long to back off after SEC's 403 'Request Rate Threshold Exceeded' page"),
-    ("FILINGLAKE_CNINFO_BASE_URL", DEFAULT_CNINFO_BASE_URL, "CNINFO API root"),
-    ("FILINGLAKE_CNINFO_STATIC_URL", DEFAULT_CNINFO_STATIC_URL, "CNINFO document host"),
-    ("FILINGLAKE_CNINFO_RATE", "0.5", "requests per second to CNINFO"),
-    ("FILINGLAKE_HKEX_BASE_URL", DEFAULT_HKEX_BASE_URL, "HKEXnews root"),
-    ("FILINGLAKE_HKEX_RATE", "0.5", "requests per second to HKEXnews"),
     ("FILINGLAKE_HTTP_TIMEOUT", "60", "deadline in seconds for each HTTP request attempt, whole (connect, headers, body)"),
     ("FILINGLAKE_HTTP_RETRIES", "5", "attempts on 429/5xx/timeouts before giving up"),
     ("FILINGLAKE_VERBOSE", "0", "1 shows third-party INFO logs (Great Expectations) in task logs and the CLI"),
@@ -57,8 +48,13 @@ ENV_VARS: list[tuple[str, str, str]] = [
 ]
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
+
+#: the variables a source may declare start so; Settings keeps a snapshot of them for the sources layer
+SOURCE_VARIABLE_PREFIX = "FILINGLAKE_"
+
+
+def _env(name: str, default: str | None = None, environment: Mapping[str, str] | None = None) -> str | None:
+    value = (os.environ if environment is None else environment).get(name)
     if value is None or value.strip() == "":
         return default
     return value.strip()
@@ -82,8 +78,9 @@ def _checked(parse: Callable[[], object]) -> object:
         return InvalidSetting(exc)
 
 
-def _float(name: str, default: float, *, most: float | None = None, why: str = "") -> float:
-    raw = _env(name)
+def _float(name: str, default: float, *, most: float | None = None, why: str = "",
+           environment: Mapping[str, str] | None = None) -> float:
+    raw = _env(name, environment=environment)
     if raw is None:
         return default
     try:
@@ -99,6 +96,18 @@ def _float(name: str, default: float, *, most: float | None = None, why: str = "
 
 def _int(name: str, default: int) -> int:
     return int(_float(name, default))
+
+
+def read_url(name: str, default: str, environment: Mapping[str, str]) -> str:
+    """A root URL from ``environment`` (a trailing ``/`` dropped)."""
+    return (_env(name, default, environment) or "").rstrip("/")
+
+
+def read_number(name: str, default: float, environment: Mapping[str, str], *, most: float | None = None,
+                why: str = "") -> float:
+    """A positive number from ``environment`` (at most ``most``); a ConfigError names the variable."""
+    return _float(name, default, most=most, why=why, environment=environment)
+
 
 
 _STORAGE_FORMS = "write s3://bucket/prefix, file:///absolute/path or a plain folder path"
@@ -147,6 +156,10 @@ class Settings:
     A malformed variable does not stop the others: its field holds an :class:`InvalidSetting` and
     reading that field raises the :class:`ConfigError` naming the variable. So a bad
     ``FILINGLAKE_SEC_RATE`` fails SEC requests, not ``filinglake query``.
+
+    Each source's own settings are read by the sources layer (``filinglake.sources.source_settings``)
+    from ``environment`` (the ``FILINGLAKE_*`` variables when the settings were loaded), unless
+    ``source_values`` (source → key → value, :meth:`with_source`) gives them; else the declared default.
     """
 
     storage: str = DEFAULT_STORAGE
@@ -157,19 +170,13 @@ class Settings:
     aws_region: str = "us-east-1"
     aws_conn_id: str = "aws_default"
     sec_user_agent: str | None = None
-    sec_base_url: str = DEFAULT_SEC_BASE_URL
-    sec_rate: float = 5.0
-    sec_block_seconds: float = 600.0
-    cninfo_base_url: str = DEFAULT_CNINFO_BASE_URL
-    cninfo_static_url: str = DEFAULT_CNINFO_STATIC_URL
-    cninfo_rate: float = 0.5
-    hkex_base_url: str = DEFAULT_HKEX_BASE_URL
-    hkex_rate: float = 0.5
     http_timeout: float = 60.0
     http_retries: int = 5
     watchlist: str = str(PROJECT_ROOT / "include" / "watchlist.yaml")
     document_max_bytes: int = 50 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)
+    source_values: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def __getattribute__(self, name: str) -> object:
         value = object.__getattribute__(self, name)
@@ -178,8 +185,15 @@ class Settings:
         return value
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={object.__getattribute__(self, f.name)!r}" for f in fields(self))
+        # the variable snapshot is left out: the sources layer reads it, and it may hold any FILINGLAKE_* value
+        shown = ", ".join(f"{f.name}={object.__getattribute__(self, f.name)!r}" for f in fields(self)
+                          if f.name != "environment")
         return f"Settings({shown})"
+
+    def with_source(self, name: str, **values: object) -> Settings:
+        """A copy with some of source ``name``'s settings replaced (tests, stand-in servers)."""
+        merged = {**self.source_values, name: {**self.source_values.get(name, {}), **values}}
+        return replace(self, source_values=merged)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -192,19 +206,11 @@ class Settings:
             aws_region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION", "us-east-1")) or "us-east-1",
             aws_conn_id=_env("FILINGLAKE_AWS_CONN_ID", "aws_default") or "aws_default",
             sec_user_agent=_env("FILINGLAKE_SEC_USER_AGENT"),
-            sec_base_url=(_env("FILINGLAKE_SEC_BASE_URL", DEFAULT_SEC_BASE_URL) or "").rstrip("/"),
-            sec_rate=_checked(lambda: _float("FILINGLAKE_SEC_RATE", 5.0, most=10,
-                                             why="SEC allows at most 10 requests per second")),
-            sec_block_seconds=_checked(lambda: _float("FILINGLAKE_SEC_BLOCK_SECONDS", 600.0)),
-            cninfo_base_url=(_env("FILINGLAKE_CNINFO_BASE_URL", DEFAULT_CNINFO_BASE_URL) or "").rstrip("/"),
-            cninfo_static_url=(_env("FILINGLAKE_CNINFO_STATIC_URL", DEFAULT_CNINFO_STATIC_URL) or "").rstrip("/"),
-            cninfo_rate=_checked(lambda: _float("FILINGLAKE_CNINFO_RATE", 0.5)),
-            hkex_base_url=(_env("FILINGLAKE_HKEX_BASE_URL", DEFAULT_HKEX_BASE_URL) or "").rstrip("/"),
-            hkex_rate=_checked(lambda: _float("FILINGLAKE_HKEX_RATE", 0.5)),
             http_timeout=_checked(lambda: _float("FILINGLAKE_HTTP_TIMEOUT", 60.0)),
             http_retries=_checked(lambda: _int("FILINGLAKE_HTTP_RETRIES", 5)),
             watchlist=_env("FILINGLAKE_WATCHLIST", str(PROJECT_ROOT / "include" / "watchlist.yaml")) or "",
             document_max_bytes=_checked(lambda: _int("FILINGLAKE_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)),
+            environment={k: v for k, v in os.environ.items() if k.startswith(SOURCE_VARIABLE_PREFIX)},
         )
 
     def require_sec_user_agent(self) -> str:

@@ -2,8 +2,9 @@
 
 Behaviour: partitions, fetch (HTTP → raw files), parse (bytes → Arrow), rules. Declarations, read by
 the rest of the code through the registry (:mod:`filinglake.sources`) so that adding a source means
-adding one module: its exchanges, HTTP client options (headers, rate setting, block detection), the
-settings holding its roots (documents follow them; a stand-in server replaces them), its Airflow pool
+adding one module: its exchanges, its settings (environment variables for its roots, request rate and
+block back-off, read through the registry: ``source_settings(name, settings)``), HTTP client options (headers,
+block detection; documents follow its roots, a stand-in server replaces them), its Airflow pool
 and host rate limit, document hosts, issuer reference list and the ``issuers`` columns it fills, and its
 report colour.
 
@@ -15,6 +16,7 @@ the declarations (DAG parsing, CLI start-up) stays light.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, ClassVar
@@ -27,6 +29,68 @@ if TYPE_CHECKING:
     from filinglake.freshness import LandingSchedule
     from filinglake.http import PoliteClient
     from filinglake.ingest.row_checks import Rule
+
+
+@dataclass(frozen=True)
+class SourceSetting:
+    """One setting a source declares, read from the environment (``source_settings(name, settings).<key>``).
+
+    ``kind`` "url": a root the source is fetched from (a trailing ``/`` is dropped); "number": positive,
+    at most ``most`` when given (``why`` says whose limit that is).
+    """
+
+    key: str  # attribute name on the source's settings: "base_url", "rate", "block_seconds" ...
+    env: str  # the environment variable, e.g. FILINGLAKE_SEC_RATE
+    default: str | float
+    help: str  # one line for the configuration tables (README, .env.example, ``env_vars()``)
+    kind: str = "number"
+    most: float | None = None
+    why: str = ""
+
+    def default_text(self) -> str:
+        """The default as the configuration tables show it (``5``, not ``5.0``)."""
+        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+    def read(self, environment: Mapping[str, str]) -> object:
+        """Its value in ``environment`` (the default when unset); a ConfigError names the variable."""
+        from filinglake.config import read_number, read_url
+
+        if self.kind == "url":
+            return read_url(self.env, str(self.default), environment)
+        return read_number(self.env, float(self.default), environment, most=self.most, why=self.why)
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """One source's settings: ``.rate``, ``.base_url`` … as the source declares them.
+
+    Each value is read when asked for, so a malformed variable raises its ConfigError only where that
+    value is used: a bad ``FILINGLAKE_SEC_RATE`` fails SEC requests, nothing else.
+    """
+
+    source: str
+    declared: tuple[SourceSetting, ...]
+    environment: Mapping[str, str]
+    given: Mapping[str, object]  # values set in code (``Settings.with_source``), ahead of the environment
+
+    def __getattr__(self, key: str) -> object:
+        if key.startswith("_") or key in ("source", "declared", "environment", "given"):
+            raise AttributeError(key)  # not a setting (copy, pickle, a half-built object)
+        if not any(s.key == key for s in self.declared):
+            raise AttributeError(f"{self.source} declares no setting {key!r}; it declares "
+                                 f"{', '.join(s.key for s in self.declared) or 'none'}")
+        return self.get(key)
+
+    def get(self, key: str, default: object = None) -> object:
+        """The value of ``key``, or ``default`` when the source does not declare it."""
+        if key in self.given:
+            return self.given[key]
+        setting = next((s for s in self.declared if s.key == key), None)
+        return default if setting is None else setting.read(self.environment)
+
+
+def root_setting(key: str, env: str, default: str, help: str) -> SourceSetting:
+    return SourceSetting(key, env, default, help, kind="url")
 
 
 @dataclass(frozen=True)
@@ -98,14 +162,13 @@ class Source(ABC):
     #: hosts documents and index pages may be linked on (and fetched from)
     document_hosts: ClassVar[tuple[str, ...]] = ()
 
-    # HTTP ------------------------------------------------------------------------------------------
-    #: the :class:`~filinglake.config.Settings` field with its requests/second per process
-    rate_setting: ClassVar[str] = ""
-    #: the Settings field with how long a detected block holds the host off (None: the client's default)
-    block_seconds_setting: ClassVar[str | None] = None
-    #: Settings fields holding the roots it is fetched from, most specific first (``FILINGLAKE_<FIELD>``);
-    #: documents linked under a root's default are fetched from the configured one
-    base_url_settings: ClassVar[tuple[str, ...]] = ()
+    # Settings and HTTP -----------------------------------------------------------------------------
+    #: its environment variables, read by :meth:`own_settings` (no edit in filinglake.config for a new
+    #: source). Keys with a meaning to the HTTP client: ``rate`` (requests/second per process, required),
+    #: ``block_seconds`` (how long a detected block holds the host off; absent: the client's default).
+    #: ``url`` settings are the roots it is fetched from, most specific first; documents linked under a
+    #: root's default are fetched from the configured one.
+    declared_settings: ClassVar[tuple[SourceSetting, ...]] = ()
 
     # Airflow ---------------------------------------------------------------------------------------
     #: the pool its fetch tasks run in (slots in ``deploy/airflow/pools.json``)
@@ -124,6 +187,29 @@ class Source(ABC):
     reference_archive: ClassVar[tuple[str, str] | None] = None
     #: its colour on the status page (None: one of the spare colours)
     report_colour: ClassVar[str | None] = None
+
+    @classmethod
+    def setting(cls, key: str) -> SourceSetting:
+        """Its declared setting ``key``; a clear error names what it declares."""
+        for declared in cls.declared_settings:
+            if declared.key == key:
+                return declared
+        raise KeyError(f"{cls.name} declares no setting {key!r}; it declares "
+                       f"{', '.join(s.key for s in cls.declared_settings) or 'none'}")
+
+    @classmethod
+    def own_settings(cls, settings: Settings) -> SourceSettings:
+        """Its declared settings as ``settings`` has them (given in code, else the environment, else default)."""
+        given = dict(settings.source_values.get(cls.name, {}))
+        if unknown := set(given) - {s.key for s in cls.declared_settings}:
+            raise ValueError(f"{cls.name} declares no setting {', '.join(sorted(unknown))}; it declares "
+                             f"{', '.join(s.key for s in cls.declared_settings)}")
+        return SourceSettings(cls.name, cls.declared_settings, settings.environment, given)
+
+    @classmethod
+    def root_settings(cls) -> tuple[SourceSetting, ...]:
+        """The settings holding the roots it is fetched from, most specific first."""
+        return tuple(s for s in cls.declared_settings if s.kind == "url")
 
     def request_headers(self, settings: Settings) -> dict[str, str]:
         """Headers every request to this source carries."""
@@ -164,11 +250,7 @@ class Source(ABC):
         """
         from urllib.parse import urlsplit
 
-        from filinglake.config import Settings
-
-        defaults = Settings()
-        return {f"FILINGLAKE_{field.upper()}": root_url.rstrip("/") + urlsplit(getattr(defaults, field)).path
-                for field in self.base_url_settings}
+        return {s.env: root_url.rstrip("/") + urlsplit(str(s.default)).path for s in self.root_settings()}
 
     @abstractmethod
     def partition(self, partition_id: str) -> Partition:
