@@ -112,12 +112,14 @@ down:  ## stop the compose stack (data volumes are kept)
 	docker compose $(COMPOSE_FILES) down
 
 # The same components without Docker: Debian's PostgreSQL, Redis and Chromium (installed when missing, as
-# root), moto, the replay server; ~5.5 min on 2 cores. Screenshots and component logs in build/stack/.
+# root), moto, the replay server; 8½–10 min on a shared 2-core machine. Screenshots and logs in build/stack/. CI runs it.
 stack-test: install  ## run the Celery stack on this machine against the fixtures and check it end to end
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v redis-server >/dev/null \
 	    || ! command -v chromium >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q postgresql redis-server chromium >/dev/null \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q postgresql redis-server chromium >/dev/null \
 	    || { apt-get update -q && apt-get install -y -q postgresql redis-server chromium >/dev/null; }; \
-	  else echo "stack-test needs: apt-get install -y postgresql redis-server chromium (as root)" >&2; exit 1; fi; \
+	  else echo "stack-test needs PostgreSQL, Redis and Chromium: apt-get install -y postgresql redis-server chromium" \
+	    "(as root on Debian; this machine: uid $$(id -u), apt-get $$(command -v apt-get || echo missing))" >&2; exit 1; fi; \
 	fi
 	$(BIN)/python scripts/stack_test.py
