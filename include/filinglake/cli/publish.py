@@ -104,7 +104,7 @@ def _record_alerts(storage, settings, watchlist) -> int:
 def compact(
     retention_hours: Annotated[int, typer.Option(help="keep unreferenced files this long (time travel, readers)")] = 168,
 ) -> None:
-    """Compaction: compact small files of every published table, checkpoint, vacuum old files."""
+    """Compact small files of every published table, checkpoint, vacuum old files (the compact_published_tables DAG weekly)."""
     from filinglake.config import load_settings
     from filinglake.publish.run import compact_tables
     from filinglake.storage import Storage
