@@ -72,6 +72,38 @@ def test_other_shapes_keep_the_regex() -> None:
         assert quality._fast_match(values, pattern) is None
 
 
+def test_repeated_rows_are_found_whatever_the_chunks(master: pa.Table) -> None:
+    # Repeated keys are found through a fingerprint of each value read from the Arrow buffers:
+    # it must be the same number for the same value in any chunk (fixed or mixed widths, sliced,
+    # large_string), and the rows it reports must be exactly those whose key repeats.
+    real = master["native_id"].to_pylist()[::50] + master["issuer_id"].to_pylist()[::50]
+    tricky = [v for v in TRICKY if v is not None] + ["x" * 23, "y" * 24, "z" * 25, "q" * 40, "a\x1fb", "a", "\x1fb"]
+    values = tricky + real
+    one_each = quality._fingerprint(pa.table({"k": pa.array(values)}), ["k"])
+    by_value = dict(zip(values, one_each.tolist(), strict=True))
+    width20 = [v for v in real if len(v) == 20]
+    layouts = [
+        pa.chunked_array([pa.array(values[:7]), pa.array(values[7:])]),
+        pa.chunked_array([pa.array(width20)]),  # one width: read without a gather
+        pa.chunked_array([pa.array(["pad"] + values).slice(1)]),
+        pa.chunked_array([pa.array(values, pa.large_string())]),
+    ]
+    for layout in layouts:
+        got = quality._fingerprint(pa.table({"k": layout}), ["k"]).tolist()
+        assert got == [by_value[v] for v in layout.to_pylist()]
+    assert len(set(by_value.values())) == len(by_value)  # no collisions among these
+    # repeated (native_id, issuer_id) pairs in the real quarter plus injected repeats, nulls equal
+    rows = master.select(["native_id", "issuer_id"]).to_pylist()
+    extra = [rows[5], rows[77], {"native_id": None, "issuer_id": "1"}, {"native_id": None, "issuer_id": "1"},
+             {"native_id": "a\x1fb", "issuer_id": "c"}, {"native_id": "a", "issuer_id": "b\x1fc"}]
+    table = pa.concat_tables([master.select(["native_id", "issuer_id"]), pa.Table.from_pylist(extra)])
+    keys = [(r["native_id"], r["issuer_id"]) for r in table.to_pylist()]
+    counts = Counter(keys)
+    expected = [i for i, k in enumerate(keys) if counts[k] > 1]
+    assert {5, 77, len(keys) - 4, len(keys) - 3} <= set(expected)
+    assert quality._repeated_rows(table, ["native_id", "issuer_id"]).to_pylist() == expected
+
+
 def _reference(table: pa.Table, rules: list[quality.Rule]) -> tuple[pa.Table, pa.Table, int]:
     """check_rows the plain way: first of exact duplicates kept, every rule row by row."""
     seen: set = set()
