@@ -99,8 +99,8 @@ def _reject_non_index(data: bytes, name: str) -> None:
         raise BadResponse(f"{name or 'index'}: got HTML ({what!r}) where an EDGAR index was expected")
 
 
-def split_preamble(data: bytes, name: str = "") -> tuple[str, bytes]:
-    """(header text before the dashed line, body bytes after it)."""
+def split_preamble(data: bytes, name: str = "") -> tuple[str, memoryview]:
+    """(header text before the dashed line, body after it: a view of ``data``, not a copy)."""
     if not data or data.isspace():  # data.strip() would copy the whole index to learn the same
         raise BadResponse(f"{name or 'index'}: empty body where an EDGAR index was expected")
     _reject_non_index(data, name)
@@ -108,8 +108,7 @@ def split_preamble(data: bytes, name: str = "") -> tuple[str, bytes]:
     if match is None:
         raise BadResponse(f"{name or 'index'}: no '-----' line in the first 64 KiB: not an EDGAR index")
     header = data[: match.start()].decode("latin-1")
-    body = data[match.end() + 1 :]
-    return header, body
+    return header, memoryview(data)[match.end() + 1 :]
 
 
 def detect_kind(header: str) -> str:
@@ -133,7 +132,7 @@ def detect_kind(header: str) -> str:
 # ------------------------------------------------------------------------------------------------
 
 
-def _parse_pipe(body: bytes) -> dict[str, pa.ChunkedArray | pa.Array]:
+def _parse_pipe(body: bytes | memoryview) -> dict[str, pa.ChunkedArray | pa.Array]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -184,10 +183,10 @@ def _split_fixed_line(line: str, kind: str) -> list[str | None]:
     return [cik, company, form, when, filename]
 
 
-def _parse_fixed(body: bytes, kind: str) -> dict[str, pa.Array]:
+def _parse_fixed(body: bytes | memoryview, kind: str) -> dict[str, pa.Array]:
     import pyarrow as pa
 
-    rows = [_split_fixed_line(line, kind) for line in body.decode("latin-1").split("\n") if line.strip()]
+    rows = [_split_fixed_line(line, kind) for line in str(body, "latin-1").split("\n") if line.strip()]
     return {c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(PIPE_COLUMNS)}
 
 
@@ -261,13 +260,12 @@ def _to_unified(cols: dict, ascii_only: bool = False) -> pa.Table:
 def parse_index(data: bytes, name: str = "") -> pa.Table:
     """Any EDGAR index file (plain, .gz or zlib; LF, CRLF or CR) → rows in the parser schema."""
     data = normalise_newlines(decompress(data, name))
-    header, body = split_preamble(data, name)
-    del data  # the body is a copy: free the whole decompressed index before the columns are built
+    header, body = split_preamble(data, name)  # the body is a view: copying it cost ~0.1 s per GB
     kind = detect_kind(header)
-    ascii_only = body.isascii()
+    ascii_only = data.isascii() or bytes(body).isascii()  # (a non-ASCII header: rare, then copy)
     if not ascii_only:
         # pyarrow.csv reads UTF-8; EDGAR files are latin-1 (7-bit in practice): transcode the rare exception.
-        body = body.decode("latin-1").encode("utf-8")
+        body = memoryview(str(body, "latin-1").encode("utf-8"))
     cols = _parse_pipe(body) if kind == "pipe" else _parse_fixed(body, kind)
     return _to_unified(cols, ascii_only)
 
