@@ -8,6 +8,7 @@ rows) is landed and compared with a reference written the plain way (Python loop
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 from collections import Counter
@@ -22,6 +23,7 @@ from filinglake import manifests
 from filinglake.ingest import row_checks as quality
 from filinglake.ingest.landing import with_lineage
 from filinglake.schema import CONTENT_COLUMNS, FILINGS_SCHEMA, QUARANTINE_SCHEMA
+from filinglake.sources import sec_edgar
 from filinglake.sources.sec_edgar import ACCESSION_PATTERN, SecEdgar
 from filinglake.storage import Storage
 
@@ -70,6 +72,28 @@ def test_other_shapes_keep_the_regex() -> None:
     values = pa.chunked_array([pa.array(["12", "a"])])
     for pattern in (r"^\d+$", r"^\d{2,3}$", r"^a.b$", r"^https?://(a|b.*)(/|$)", r"^[1-9]\d*$"):
         assert quality._fast_match(values, pattern) is None
+
+
+def test_well_formed_accessions_give_the_general_paths_ids(fixtures_dir, monkeypatch) -> None:
+    # Filing ids and document URLs of well-formed accessions are built from byte matrices; the
+    # general path (replace_substring and a join) must give the same strings in the same chunks
+    # (chunks shape the Parquet bytes, and so the content-named file).
+    data = gzip.decompress((fixtures_dir / "edgar/full-index/2016/QTR3/master.gz").read_bytes())
+    lines = data.split(b"\n")
+    odd = lines[:]
+    odd[20] = odd[20].replace(b".txt", b"").replace(b"-", b"", 1) + b"-1.txt"  # 20 bytes, a dash moved
+    odd[21] = odd[21].replace(b"-", b"--", 1)  # 21 bytes
+    for body in (data, b"\n".join(odd)):
+        fast = sec_edgar.parse_index(body, "master.idx")
+        with monkeypatch.context() as patch:
+            patch.setattr(sec_edgar, "_ids_of_well_formed", lambda accession, cik: None)
+            general = sec_edgar.parse_index(body, "master.idx")
+        assert fast.equals(general)
+        for name in ("filing_id", "document_url"):
+            assert [len(c) for c in fast[name].chunks] == [len(c) for c in general[name].chunks]
+    cols = sec_edgar._parse_pipe(sec_edgar.split_preamble(b"\n".join(odd))[1])
+    accession = sec_edgar._ascii_slice(cols["filename"], -24, -4)
+    assert sec_edgar._ids_of_well_formed(accession, cols["cik"]) is None  # the odd rows take the general path
 
 
 def test_repeated_rows_are_found_whatever_the_chunks(master: pa.Table) -> None:

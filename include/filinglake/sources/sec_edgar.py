@@ -21,6 +21,7 @@ from filinglake.sources.base import FetchResult, IssuerReference, Partition, Raw
 
 if TYPE_CHECKING:
     import httpx
+    import numpy as np
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -213,6 +214,64 @@ def _ascii_slice(values: pa.ChunkedArray | pa.Array, start: int, stop: int) -> p
     return sliced.view(pa.string())  # ASCII bytes cut anywhere are still valid UTF-8
 
 
+_URL_PREFIX = f"https://{DOCUMENT_HOST}/Archives/edgar/data/"
+_FILING_ID_PREFIX = f"{SOURCE}:".encode()
+_URL_SUFFIX = b"-index.htm"
+
+
+def _fixed_width_strings(rows: np.ndarray) -> pa.Array:
+    """A (n, width) uint8 matrix → n strings of ``width`` bytes (the matrix is the data buffer)."""
+    import numpy as np
+    import pyarrow as pa
+
+    n, width = rows.shape
+    offsets = np.arange(0, width * (n + 1), width, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(rows))
+
+
+def _ids_of_well_formed(accession: pa.ChunkedArray, cik: pa.ChunkedArray) -> tuple | None:
+    """(filing_id, document_url) when every accession is ``dddddddddd-dd-dddddd``-shaped; else None.
+
+    Twenty bytes with a dash at 10 and 13 and nowhere else: the filing id and the URL's
+    ``/<folder>/<accession>-index.htm`` tail are then fixed-width byte matrices built from the
+    accession's bytes (the general path's replace_substring and 8-part join cost ~3x more). Same
+    strings, same chunks as the general path.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (isinstance(accession, pa.ChunkedArray) and isinstance(cik, pa.ChunkedArray)):
+        return None  # the fixed-width formats' columns: small files, the general path
+    if [len(c) for c in accession.chunks] != [len(c) for c in cik.chunks]:
+        return None
+    filing_ids, urls = [], []
+    for acc, ciks in zip(accession.chunks, cik.chunks, strict=True):
+        n = len(acc)
+        if acc.null_count or not pa.types.is_string(acc.type) or n == 0:
+            return None
+        _, offsets_buffer, data = acc.buffers()
+        offsets = np.frombuffer(offsets_buffer, np.int32, n + 1, acc.offset * 4)
+        if not (np.diff(offsets) == 20).all():
+            return None
+        rows = np.frombuffer(data, np.uint8, 20 * n, int(offsets[0])).reshape(n, 20)
+        if not ((rows[:, 10] == ord("-")).all() and (rows[:, 13] == ord("-")).all()):
+            return None
+        tail = np.empty((n, 50), np.uint8)  # "/" folder(18) "/" accession(20) "-index.htm"
+        tail[:, 0] = tail[:, 19] = ord("/")
+        tail[:, 1:11], tail[:, 11:13], tail[:, 13:19] = rows[:, 0:10], rows[:, 11:13], rows[:, 14:20]
+        if (tail[:, 1:19] == ord("-")).any():  # a dash elsewhere: the general path removes every dash
+            return None
+        tail[:, 20:40] = rows
+        tail[:, 40:50] = np.frombuffer(_URL_SUFFIX, np.uint8)
+        filing_id = np.empty((n, len(_FILING_ID_PREFIX) + 20), np.uint8)
+        filing_id[:, : len(_FILING_ID_PREFIX)] = np.frombuffer(_FILING_ID_PREFIX, np.uint8)
+        filing_id[:, len(_FILING_ID_PREFIX) :] = rows
+        filing_ids.append(_fixed_width_strings(filing_id))
+        urls.append(pc.binary_join_element_wise(_URL_PREFIX, ciks, _fixed_width_strings(tail), ""))
+    return pa.chunked_array(filing_ids, pa.string()), pa.chunked_array(urls, pa.string())
+
+
 def _to_unified(cols: dict, ascii_only: bool = False) -> pa.Table:
     """Parsed columns → PARSED_SCHEMA; ``ascii_only``: the caller knows every value is 7-bit."""
     import pyarrow as pa
@@ -233,13 +292,16 @@ def _to_unified(cols: dict, ascii_only: bool = False) -> pa.Table:
     sliced = _ascii_slice(filename, -24, -4) if ascii_only else pc.utf8_slice_codeunits(filename, -24, -4)
     # if_else copies every string; when every name is well formed (nulls stay null either way) skip it
     accession = sliced if pc.all(well_formed).as_py() is not False else pc.if_else(well_formed, sliced, None)
-    folder = pc.replace_substring(accession, "-", "")
-    document_url = pc.binary_join_element_wise(
-        f"https://{DOCUMENT_HOST}/Archives/edgar/data/", cik, "/", folder, "/", accession, "-index.htm", ""
-    )
+    built = _ids_of_well_formed(accession, cik)
+    if built is not None:
+        filing_id, document_url = built
+    else:
+        folder = pc.replace_substring(accession, "-", "")
+        document_url = pc.binary_join_element_wise(_URL_PREFIX, cik, "/", folder, "/", accession, "-index.htm", "")
+        filing_id = pc.binary_join_element_wise(f"{SOURCE}:", accession, "")
     const = lambda v: pa.repeat(pa.scalar(v, pa.string()), n)  # noqa: E731 - tiny local helper
     columns = {
-        "filing_id": pc.binary_join_element_wise(f"{SOURCE}:", accession, ""),
+        "filing_id": filing_id,
         "source": const(SOURCE),
         "exchange": const("SEC"),
         "native_id": accession,
