@@ -74,6 +74,48 @@ def test_other_shapes_keep_the_regex() -> None:
         assert quality._fast_match(values, pattern) is None
 
 
+def test_streamed_gzip_parse_gives_the_general_paths_rows(fixtures_dir, monkeypatch) -> None:
+    # A gzipped pipe index is parsed while it is gunzipped; every variant below must give what the
+    # general path (gunzip, newlines, preamble, transcoding) gives, or the same error.
+    data = (fixtures_dir / "edgar/full-index/2016/QTR3/master.gz").read_bytes()
+    text = gzip.decompress(data)
+    start = text.index(b"\n", text.index(b"\n-----") + 1) + 1
+    head, body = text[:start], text[start : text.index(b"\n", start + 400_000) + 1]
+    cut = body.rindex(b"\n", 0, 200_000) + 1
+    variants = {
+        "real": (data, True),
+        "crlf": (gzip.compress((head + body).replace(b"\n", b"\r\n"), mtime=0), False),
+        "crlf past the peek": (gzip.compress(head + body[:cut] + body[cut:].replace(b"\n", b"\r\n"), mtime=0), True),
+        "cr past the peek": (gzip.compress(head + body[:cut] + body[cut:].replace(b"\n", b"\r"), mtime=0), True),
+        "cr lines": (gzip.compress((head + body).replace(b"\n", b"\r"), mtime=0), False),
+        "two members": (gzip.compress(head + body[:cut], mtime=0) + gzip.compress(body[cut:], mtime=0), True),
+        "latin-1 name": (gzip.compress(head + body.replace(b"|", "|SOCI\xc9T\xc9 ".encode("latin-1"), 1), mtime=0), False),
+        "utf-8 name": (gzip.compress(head + body.replace(b"|", "|SOCIÉTÉ ".encode(), 1), mtime=0), False),
+        "short last line": (gzip.compress(head + body + b"1234|CUT SHORT", mtime=0), False),
+        "double gzip": (gzip.compress(gzip.compress(head + body, mtime=0), mtime=0), False),
+        "trailing zeros": (gzip.compress(head + body, mtime=0) + b"\0" * 8, False),
+        "truncated": (gzip.compress(head + body, mtime=0)[:-100], False),
+        "html": (gzip.compress(b"<html><title>Sorry</title></html>", mtime=0), False),
+        "empty body": (gzip.compress(head, mtime=0), False),
+    }
+    for label, (raw, streams) in variants.items():
+        assert (sec_edgar._stream_gzip_pipe(raw, "master.gz") is not None) == streams, label
+        outcomes = []
+        for general in (False, True):
+            with monkeypatch.context() as patch:
+                if general:
+                    patch.setattr(sec_edgar, "_stream_gzip_pipe", lambda data, name="": None)
+                try:
+                    table = sec_edgar.parse_index(raw, "master.gz")
+                except Exception as exc:  # noqa: BLE001 - the same error either way
+                    outcomes.append((type(exc), str(exc)))
+                else:
+                    outcomes.append((table, [[len(c) for c in col.chunks] for col in table.columns]))
+        (fast, fast_chunks), (slow, slow_chunks) = outcomes
+        assert fast.equals(slow) if isinstance(fast, pa.Table) else fast == slow, label
+        assert fast_chunks == slow_chunks, label
+
+
 def test_well_formed_accessions_give_the_general_paths_ids(fixtures_dir, monkeypatch) -> None:
     # Filing ids and document URLs of well-formed accessions are built from byte matrices; the
     # general path (replace_substring and a join) must give the same strings in the same chunks
