@@ -114,24 +114,62 @@ def _fixed_shape_match(col: pa.ChunkedArray, body: str) -> pa.ChunkedArray:
     """``^(\\d{n}|literal)+$``: the exact byte length, ASCII digit runs and literals at their byte offsets.
 
     Works on bytes (a string slice counts code points, ~3x slower); the pieces cover every byte, so
-    a multi-byte character anywhere fails one of them.
+    a multi-byte character anywhere fails one of them. A chunk whose values all have the shape's
+    width is read as a (rows, width) byte matrix instead (~3x cheaper again: no slices).
     """
-    raw = col.cast(pa.binary())  # zero-copy
-    checks = []
+    low, span = [], []  # per byte of the shape: the allowed range [low, low + span]
+    for match in _FIXED_PIECE.finditer(body):
+        count, literal = match.groups()
+        if literal:
+            low += list(literal.encode())
+            span += [0] * len(literal)
+        else:
+            low += [ord("0")] * int(count or 1)
+            span += [9] * int(count or 1)
+    width = len(low)
+    chunks = []
+    for chunk in col.chunks:
+        rows = _fixed_width_rows(chunk, width)
+        if rows is None:
+            chunks.append(_fixed_shape_kernels(chunk, body, width))
+            continue
+        outside = np.greater(rows - np.array(low, np.uint8), np.array(span, np.uint8))  # uint8 wraps below low
+        word = next(w for w in (8, 4, 2, 1) if width % w == 0)  # OR the row's flags a word at a time
+        flags = outside.view(np.dtype(f"u{word}"))
+        bad = flags[:, 0].copy()
+        for k in range(1, width // word):
+            bad |= flags[:, k]
+        chunks.append(pa.array(bad == 0))
+    return pa.chunked_array(chunks, pa.bool_())
+
+
+def _fixed_width_rows(chunk: pa.Array, width: int) -> np.ndarray | None:
+    """The chunk's bytes as a (rows, width) matrix when every value is ``width`` bytes, else None."""
+    n = len(chunk)
+    if n == 0 or width == 0 or not (pa.types.is_string(chunk.type) or pa.types.is_binary(chunk.type)):
+        return None
+    _, offsets_buffer, data = chunk.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32, n + 1, chunk.offset * 4)
+    if not (np.diff(offsets) == width).all():
+        return None
+    return np.frombuffer(data, np.uint8, width * n, int(offsets[0])).reshape(n, width)
+
+
+def _fixed_shape_kernels(chunk: pa.Array, body: str, width: int) -> pa.Array:
+    """:func:`_fixed_shape_match` on one chunk of mixed widths, with slice and compare kernels."""
+    raw = chunk.cast(pa.binary())  # zero-copy
+    ok = pc.equal(pc.binary_length(raw), width)
     offset = 0
     for match in _FIXED_PIECE.finditer(body):
         count, literal = match.groups()
-        width = len(literal) if literal else int(count or 1)
-        piece = pc.binary_slice(raw, offset, offset + width)
+        piece_width = len(literal) if literal else int(count or 1)
+        piece = pc.binary_slice(raw, offset, offset + piece_width)
         if literal:
-            checks.append(pc.equal(piece, pa.scalar(literal.encode(), pa.binary())))
+            check = pc.equal(piece, pa.scalar(literal.encode(), pa.binary()))
         else:  # ascii_is_decimal reads bytes; viewing a slice as string skips a UTF-8 validation it does not need
-            chunks = piece.chunks if isinstance(piece, pa.ChunkedArray) else [piece]
-            checks.append(pc.ascii_is_decimal(pa.chunked_array([c.view(pa.string()) for c in chunks], pa.string())))
-        offset += width
-    ok = pc.equal(pc.binary_length(raw), offset)
-    for check in checks:
+            check = pc.ascii_is_decimal(piece.view(pa.string()))
         ok = pc.and_(ok, check)
+        offset += piece_width
     return ok
 
 
