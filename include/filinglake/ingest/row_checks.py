@@ -196,8 +196,11 @@ def _fast_match(col: pa.ChunkedArray, pattern: str) -> pa.ChunkedArray | None:
         ok = None
         for name in names:
             for scheme in ("https", "http"):
-                for hit in (pc.starts_with(col, f"{scheme}://{name}/"), pc.equal(col, f"{scheme}://{name}")):
+                for prefix, kernel in ((f"{scheme}://{name}/", pc.starts_with), (f"{scheme}://{name}", pc.equal)):
+                    hit = kernel(col, prefix)
                     ok = hit if ok is None else pc.or_(ok, hit)
+                    if pc.all(ok).as_py() is True:  # every value passes: the other alternatives change nothing
+                        return ok
         return ok
     return None
 
