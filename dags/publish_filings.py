@@ -2,7 +2,7 @@
 ### Publish clean partitions → Delta tables, alerts, status page
 
 Merges landed clean partitions into the published Delta tables on the same storage (`published/filings`,
-`issuers`, `daily_counts`, `category_counts`), raises watchlist alerts on the rows that are new or changed, notifies, and
+`issuers`, `daily_counts`, `category_counts`, `securities`), raises watchlist alerts on the rows that are new or changed, notifies, and
 rewrites the status page (`reports/index.html`). Task bodies: `filinglake_airflow.publish`.
 
 **Schedule: the clean assets or an hourly sweep** (`AssetOrTimeSchedule`). An event on
@@ -11,8 +11,9 @@ partitions the events name. Airflow can drop or merge asset events (apache/airfl
 a timed run every hour at :40 UTC publishes everything landed and not yet published: a lost event delays a
 partition by at most one sweep. `max_active_runs=1`: publishes never race on a table. Catchup is off.
 
-**Tasks.** `refresh_references` (pool `sec_edgar`) archives SEC's `company_tickers.json` once per UTC
-day (a failure only logs a warning) → `publish` (MERGE "update only when a column changed": a retry
+**Tasks.** `refresh_references` (pool `sec_edgar`) archives the reference lists once per UTC day: SEC's
+`company_tickers.json` and HKEXnews' stock list (`activestock_sehk_e.json`, one request); a list that fails
+only logs a warning, the others are still archived → `publish` (MERGE "update only when a column changed": a retry
 commits nothing) → `raise_alerts_<source>` one after the other, each in its source's pool because it
 captures documents from that source's hosts (so SEC never sees more than the pool × rate) → `notify`
 (task log; webhook / e-mail through the `filinglake_alerts_webhook` / `filinglake_alerts_smtp`
@@ -59,7 +60,8 @@ with DAG(
     },
 ) as dag:
 
-    @task(pool="sec_edgar", doc_md="Archive SEC's company_tickers.json once per UTC day; never fails the run.")
+    @task(pool="sec_edgar", doc_md="Archive the reference lists (SEC company_tickers.json, HKEXnews' stock list) once "
+                                   "per UTC day; never fails the run.")
     def refresh_references() -> dict | None:
         from filinglake_airflow.publish import refresh_references as refresh
 

@@ -91,7 +91,11 @@ def publish_unpublished(storage: Storage, settings: Settings, rebuild_issuers: I
 
 
 def refresh_references() -> dict | None:
-    """Archive SEC's company_tickers.json (once per UTC day); a failure only logs a warning."""
+    """Archive the sources' reference lists (SEC's company_tickers.json, HKEXnews' stock list) once per UTC day.
+
+    A list that cannot be fetched only logs a warning (the others are still fetched); the tables keep
+    the last archived copy of it.
+    """
     from dataclasses import replace
 
     from filinglake.errors import FilinglakeError
@@ -99,14 +103,15 @@ def refresh_references() -> dict | None:
     from filinglake.storage import Storage
 
     settings = task_settings()
+    errors: dict[str, str] = {}
     try:
         # few retries: without the lists this run still publishes, with the last archived ones
-        refs = fetch_reference_lists(Storage.from_settings(settings), replace(settings, http_retries=2))
-    except (FilinglakeError, ValueError) as exc:  # ConfigError is a ValueError (no SEC user agent)
+        refs = fetch_reference_lists(Storage.from_settings(settings), replace(settings, http_retries=2), errors)
+    except (FilinglakeError, ValueError) as exc:  # the storage itself
         log.warning("reference lists not refreshed (issuers keep the last archived copies): %s", exc)
         return None
     return {"keys": {source: ref.key for source, ref in refs.items()},
-            "changed": sorted(source for source, ref in refs.items() if ref.new)}
+            "changed": sorted(source for source, ref in refs.items() if ref.new), "errors": errors}
 
 
 def publish_run(references: dict | None, context: Mapping[str, Any]) -> dict:

@@ -1,9 +1,10 @@
 """``published/securities``: every security the archived reference lists name, as dated snapshots (SCD-2).
 
 Each archived copy of a source's reference list (``Source.reference_archive``: SEC's
-``company_tickers.json``, CNINFO's stock list; HKEX has none yet) is a snapshot dated by its archive
+``company_tickers.json``, CNINFO's stock list, HKEXnews' stock list) is a snapshot dated by its archive
 day (its raw partition; the latest copy fetched that day when there are several). A security is a
-(source, issuer_id, security_id) — SEC: CIK and ticker, CNINFO: orgId and stock code — and one row is
+(source, issuer_id, security_id) — SEC: CIK and ticker, CNINFO: orgId and stock code, HKEX: the stock code
+twice — and one row is
 one version of it: ``valid_from`` is the first snapshot listing it as it is, ``valid_to`` the first one
 that does not (the ticker gone, the name or listing changed), null while current. A ticker change
 therefore closes the old security's row and opens the new one's.
@@ -46,7 +47,8 @@ SECURITIES_PARTITIONS = ("source",)
 #: commit metadata: digest of the snapshots the table was built from
 SNAPSHOTS_DIGEST = "filinglake_securities_snapshots"
 _KEY = ("source", "issuer_id", "security_id")
-_ATTRIBUTES = ("ticker", "name", "name_pinyin", "exchange", "stock_code", "category", "is_primary")
+_ATTRIBUTES = ("ticker", "name", "name_pinyin", "exchange", "stock_code", "category", "board", "stock_id", "name_en",
+               "name_zh", "is_primary")
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ def snapshots(storage: Storage, source: Source) -> list[Snapshot]:
 
 
 def _digest(snaps: list[Snapshot]) -> str:
-    text = "\n".join(f"{s.source}|{s.day.isoformat()}|{s.key}" for s in snaps)
+    # the columns count too: a table built before a column was added is rebuilt with it
+    text = "\n".join([",".join(SECURITIES_SCHEMA.names), *(f"{s.source}|{s.day.isoformat()}|{s.key}" for s in snaps)])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -153,7 +156,7 @@ def refresh_securities(storage: Storage, *, force: bool = False) -> dict:
         from deltalake import CommitProperties, write_deltalake
 
         target = delta.ensure_table(storage, SECURITIES, SECURITIES_SCHEMA, SECURITIES_PARTITIONS)
-        write_deltalake(target, delta.conform(built, SECURITIES_SCHEMA), mode="overwrite",
+        write_deltalake(target, delta.conform(built, SECURITIES_SCHEMA), mode="overwrite", schema_mode="overwrite",
                         writer_properties=delta.writer_properties(),
                         commit_properties=CommitProperties(custom_metadata={SNAPSHOTS_DIGEST: digest}))
 
