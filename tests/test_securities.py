@@ -334,3 +334,61 @@ def test_a_bad_hkex_stock_list_is_refused_whole_with_the_rule_named(storage, fix
         assert f"rule {rule} " in refused["reason"] and f"broken at {where}:" in refused["reason"]
     rows = read_securities(storage, where="source = 'hkex'").to_pylist()  # the good snapshot stands alone
     assert len(rows) == 2_330 and {r["last_seen_on"] for r in rows} == {date(2025, 11, 20)}
+
+
+# ------------------------------------------------------------------------------------------------
+# issuer_name: the name the reference list gives the issuer at the filing date, beside the filed one
+# ------------------------------------------------------------------------------------------------
+
+CNINFO_PAGE = "cninfo/hisAnnouncement_query_000001_page4-of-98_2016-01_CloudDataX.json"
+HKEX_ROWS = "hkex/titleSearch_result_parsed_00007_sunkken.json"
+
+
+def land(settings: Settings, source: str, partition: str, name: str, data: bytes) -> None:
+    ctx = pipeline.Context.build(source, partition, settings)
+    ref = ctx.storage.archive_raw(source, partition, name, data, f"https://example.invalid/{name}")
+    pipeline.write_partition(ctx, {"raw": [ref.to_dict()]})
+
+
+def test_cninfo_rows_without_sec_name_get_the_issuer_name_of_the_stock_list(settings, storage, fixtures_dir) -> None:
+    land(settings, "cninfo", "stock=000001:2001-01-01..2002-12-31", "page-1.json", (fixtures_dir / CNINFO_PAGE).read_bytes())
+    publish(storage, settings)  # no stock list archived yet: no name to look up
+    rows = read_published(storage, FILINGS).to_pylist()
+    assert len(rows) == 8 and {r["issuer_name"] for r in rows} == {None}
+
+    archive_stocks(storage, "2016-01-15", (fixtures_dir / STOCKS_2016).read_bytes())
+    archive_stocks(storage, "2021-09-27", (fixtures_dir / STOCKS_2021).read_bytes())
+    again = publish(storage, settings)
+
+    rows = read_published(storage, FILINGS).to_pylist()
+    assert (again["inserted"], again["updated"]) == (0, 8)
+    # secName is null in 6 of the 8 captured rows; company_name keeps what was filed
+    assert sorted((r["company_name"] or "-") for r in rows) == ["-"] * 6 + ["深发展Ａ"] * 2
+    # 2001-2002 filings lie before both lists: the nearest (2016-01) names orgId gssz0000001 平安银行
+    assert {(r["issuer_id"], r["ticker"], r["issuer_name"]) for r in rows} == {("gssz0000001", "000001.SZ", "平安银行")}
+    found = run_query("SELECT count(*) AS n FROM filings WHERE issuer_name = '平安银行' AND company_name IS NULL",
+                      storage=storage)
+    assert found["n"][0].as_py() == 6
+    assert publish(storage, settings)["updated"] == 0  # idempotent
+
+
+def test_hkex_rows_get_the_name_valid_at_their_filing_date(settings, storage, fixtures_dir) -> None:
+    """Two archived HKEX lists: the real one (archived 2025-11-01) and, archived 2012-01-02, the same list under
+    00007's name of the time (KARL THOMSON, the name its 2012 rows were filed under)."""
+    good = (fixtures_dir / HKEX_STOCKS).read_bytes()
+    assert b"\n00007,7,WISDOM WEALTH,SEHK\n" in good
+    older = good.replace(b"\n00007,7,WISDOM WEALTH,SEHK\n", b"\n00007,7,KARL THOMSON,SEHK\n")
+    storage.archive_raw("hkex_stocks", "2012-01-02", "activestock_sehk_e.json", older, "https://x.invalid/")
+    storage.archive_raw("hkex_stocks", "2025-11-01", "activestock_sehk_e.json", good, "https://x.invalid/")
+    rows = json.loads((fixtures_dir / HKEX_ROWS).read_text("utf-8"))
+    for day in ("14/11/2012", "11/11/2025"):
+        day_rows = [r for r in rows if r["DATE_TIME"].startswith(day)]
+        partition = f"{day[6:]}-{day[3:5]}-{day[:2]}-en"
+        land(settings, "hkex", partition, "titleSearch.json", json.dumps(day_rows).encode())
+
+    publish(storage, settings)
+
+    published = read_published(storage, FILINGS).to_pylist()
+    by_year = {(r["filing_date"].year, r["company_name"], r["issuer_name"]) for r in published}
+    assert by_year == {(2012, "KARL THOMSON", "KARL THOMSON"), (2025, "WISDOM WEALTH", "WISDOM WEALTH")}
+    assert all(r["ticker"] == "0007.HK" for r in published)

@@ -144,6 +144,9 @@ PUBLISHED_FILINGS_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("categories", CATEGORIES_TYPE, "categories form_type names, each {code, name_zh, name_en}: CNINFO each "
      "announcementType code, HKEX the tier-one then tier-two categories; unknown code: names null; null "
      "when the source has no category scheme (SEC) or the row no form_type"),
+    ("issuer_name", pa.string(), "the issuer's name in the reference list (`securities`) valid at the filing date, "
+     "else the nearest in time: CNINFO short Chinese name, HKEX English short name, SEC title; null when no list "
+     "names the issuer. company_name stays as filed"),
 ]
 
 #: ``published/issuers``: one row per (source, issuer_id); see :mod:`filinglake.publish.issuers`.
@@ -322,6 +325,11 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
                 "null names; null for SEC (no category scheme) or a row without `form_type`",
                 [{"code": "10000", "name_zh": "公告及通告", "name_en": "Announcements and Notices"},
                  {"code": "19750", "name_zh": "內幕消息", "name_en": "Inside Information"}]),
+            "issuer_name": ColumnDoc(
+                "the issuer's name from the reference lists (`securities`): the version valid at `filing_date`, "
+                "else the nearest in time — CNINFO's short Chinese name (filled where CNINFO's `secName` is "
+                "missing), HKEXnews' English short name, SEC's `company_tickers.json` title; null when no archived "
+                "list names the issuer. Looked up at publish; `company_name` stays as filed", "WISDOM WEALTH"),
         },
     ),
     "issuers": TableDoc(
