@@ -392,3 +392,28 @@ def test_hkex_rows_get_the_name_valid_at_their_filing_date(settings, storage, fi
     by_year = {(r["filing_date"].year, r["company_name"], r["issuer_name"]) for r in published}
     assert by_year == {(2012, "KARL THOMSON", "KARL THOMSON"), (2025, "WISDOM WEALTH", "WISDOM WEALTH")}
     assert all(r["ticker"] == "0007.HK" for r in published)
+
+
+def test_a_filings_table_written_before_issuer_name_is_queried_and_then_filled(settings, storage, fixtures_dir) -> None:
+    from deltalake import write_deltalake
+
+    from filinglake.publish import delta
+    from filinglake.publish.filings import FILINGS_CONFIGURATION, FILINGS_PARTITIONS, fold
+    from filinglake.publish.run import read_clean
+    from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
+
+    partition = ("cninfo", get_source("cninfo").partition("stock-000001_2001-01-01_2002-12-31").id)
+    land(settings, *partition, "page-1.json", (fixtures_dir / CNINFO_PAGE).read_bytes())
+    # the table as the release before issuer_name wrote it
+    legacy = PUBLISHED_FILINGS_SCHEMA.remove(PUBLISHED_FILINGS_SCHEMA.get_field_index("issuer_name"))
+    delta.ensure_table(storage, FILINGS, legacy, FILINGS_PARTITIONS, FILINGS_CONFIGURATION)
+    write_deltalake(delta.open_table(storage, FILINGS), delta.conform(fold(read_clean(storage, [partition])), legacy),
+                    mode="append")
+
+    assert run_query("SELECT count(*) AS n, count(issuer_name) AS named FROM filings",
+                     storage=storage).to_pylist() == [{"n": 8, "named": 0}]
+
+    archive_stocks(storage, "2016-01-15", (fixtures_dir / STOCKS_2016).read_bytes())
+    assert publish(storage, settings)["updated"] == 8  # the column is added and filled
+    assert run_query("SELECT DISTINCT issuer_name FROM filings", storage=storage).to_pylist() == [
+        {"issuer_name": "平安银行"}]

@@ -171,12 +171,19 @@ def _file_list(paths: list[str]) -> str:
     return "[" + ", ".join(_quote(p) for p in paths) + "]"
 
 
-def _columns(schema: pa.Schema) -> str:
-    """Explicit columns and types: every view has the same shape whatever the files hold."""
+def _columns(schema: pa.Schema, present: set[str] | None = None) -> str:
+    """Explicit columns and types: every view has the same shape whatever the files hold.
+
+    A column none of the files has (``present``: the files' columns; a table written before the column was
+    added) is NULL of its type.
+    """
     parts = []
     for field in schema:
         typ = _DUCKDB_TYPES.get(field.type)
-        parts.append(f'CAST("{field.name}" AS {typ}) AS "{field.name}"' if typ else f'"{field.name}"')
+        if present is not None and field.name not in present and typ:
+            parts.append(f'CAST(NULL AS {typ}) AS "{field.name}"')
+        else:
+            parts.append(f'CAST("{field.name}" AS {typ}) AS "{field.name}"' if typ else f'"{field.name}"')
     return ", ".join(parts)
 
 
@@ -209,8 +216,9 @@ def _table_view(con: duckdb.DuckDBPyConnection, storage: Storage, name: str, sch
     options = f", hive_partitioning = true, hive_types = {hive_types}" if partition_columns else ""
     # by name: files written before a column was added (filings before ``categories``) lack it → NULL
     options += ", union_by_name = true"
-    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {_columns(schema)} '
-                f"FROM read_parquet({_file_list(files)}{options})")
+    source = f"read_parquet({_file_list(files)}{options})"
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {_columns(schema, present)} FROM {source}')
     return files
 
 
