@@ -417,3 +417,58 @@ def test_a_filings_table_written_before_issuer_name_is_queried_and_then_filled(s
     assert publish(storage, settings)["updated"] == 8  # the column is added and filled
     assert run_query("SELECT DISTINCT issuer_name FROM filings", storage=storage).to_pylist() == [
         {"issuer_name": "平安银行"}]
+
+
+# ------------------------------------------------------------------------------------------------
+# `filinglake watchlist`: issuers no published security knows are warnings naming their line
+# ------------------------------------------------------------------------------------------------
+
+WATCHLIST = """\
+entries:
+  - id: tencent
+    stock_codes: ['00700']
+  - id: mixed
+    name: one known ticker spelled the Wind way, one code HKEX does not list
+    tickers:
+      - 700.HK
+      - 600519.SH
+    stock_codes: ['08888']
+    ciks: ['0000320193', 999999999]
+"""
+
+
+def test_watchlist_warns_about_issuers_no_security_knows(settings, storage, fixtures_dir, tmp_path,
+                                                        monkeypatch, capsys) -> None:
+    from filinglake.cli import main
+
+    storage.archive_raw("hkex_stocks", "2025-11-21", "activestock_sehk_e.json",
+                        (fixtures_dir / HKEX_STOCKS).read_bytes(), "https://x.invalid/")
+    archive_tickers(storage, "2024-05-01", (fixtures_dir / COMPANY_TICKERS).read_bytes())
+    refresh_securities(storage)
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(WATCHLIST, encoding="utf-8")
+    monkeypatch.setenv("FILINGLAKE_STORAGE", settings.storage)
+
+    assert main(["watchlist", str(path)]) == 0
+
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["tencent", "mixed"]  # both entries stay
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 3, err
+    assert warnings[0].startswith(f"warning: {path}:8: entry 'mixed': ticker '600519.SS' matches no known security")
+    assert warnings[1].startswith(f"warning: {path}:9: entry 'mixed': stock code '08888' matches no known security")
+    assert warnings[2].startswith(f"warning: {path}:10: entry 'mixed': CIK '999999999' matches no known security")
+    assert err.splitlines()[-1] == f"{path}: 2 entries, OK (3 warnings)"
+
+
+def test_watchlist_without_published_securities_says_it_checked_nothing(settings, tmp_path, monkeypatch,
+                                                                        capsys) -> None:
+    from filinglake.cli import main
+
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(WATCHLIST, encoding="utf-8")
+    monkeypatch.setenv("FILINGLAKE_STORAGE", settings.storage)
+
+    assert main(["watchlist", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" not in err and "no published securities yet" in err
