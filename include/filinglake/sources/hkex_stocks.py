@@ -45,8 +45,8 @@ _JSON_KEYS = {"code": "c", "stock_id": "i", "name": "n"}
 _TABLE_COLUMNS = {"code": "stock_code", "stock_id": "stockId", "name": "name"}
 #: UTF-8 read as Latin-1/cp1252 (``Ã©``, ``â€™``), and the replacement character left by a failed decode
 _MOJIBAKE = re.compile("\ufffd|[\u00c2\u00c3][\u0080-\u00bf]|\u00e2\u20ac|[\u0080-\u009f]")
-_CODE = re.compile(r"\d{5}")
-_STOCK_ID = re.compile(r"\d{1,12}")
+_CODE = re.compile(r"[0-9]{5}")
+_STOCK_ID = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass(frozen=True)
