@@ -257,14 +257,11 @@ def hkex_list_rows(fixtures_dir: Path) -> list[dict[str, str]]:
 
 
 def test_hkex_securities_from_hkexnews_stock_list(settings, storage, fixtures_dir, replay_server) -> None:
-    from dataclasses import replace
-
     from fakes.hkex import stock_list_routes
 
     server = replay_server(stock_list_routes(fixtures_dir))
     hkex = get_source("hkex")
-    live = replace(settings, **{k.removeprefix("FILINGLAKE_").lower(): v
-                                for k, v in hkex.environment_for_root(server.url).items()})
+    live = settings.with_source("hkex", base_url=server.url)
 
     ref = fetch_reference_list(storage, live, hkex, today=date(2025, 11, 21))
     again = fetch_reference_list(storage, live, hkex, today=date(2025, 11, 21))  # once per day: reused

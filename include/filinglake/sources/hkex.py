@@ -61,6 +61,8 @@ from filinglake.sources.base import (
     RawFile,
     SecurityReference,
     Source,
+    SourceSetting,
+    root_setting,
 )
 from filinglake.sources.hkex_stocks import STOCK_LIST_NAME, STOCK_LIST_PATH, STOCKS_SOURCE
 from filinglake.sources.json_decoding import load_json
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
 SOURCE = "hkex"
 EXCHANGE = "HKEX"
 DOCUMENT_HOST = "www1.hkexnews.hk"
+DEFAULT_BASE_URL = "https://www1.hkexnews.hk"  # the HKEXnews root
 #: HKEXnews serves its title search JSON to browser-like XHR requests from its own search page
 REQUEST_HEADERS = {
     "User-Agent": BROWSER_USER_AGENT,
@@ -393,8 +396,10 @@ class Hkex(Source):
     name = SOURCE
     exchanges = (EXCHANGE,)
     document_hosts = (DOCUMENT_HOST,)
-    rate_setting = "hkex_rate"
-    base_url_settings = ("hkex_base_url",)
+    declared_settings = (
+        root_setting("base_url", "FILINGLAKE_HKEX_BASE_URL", DEFAULT_BASE_URL, "HKEXnews root"),
+        SourceSetting("rate", "FILINGLAKE_HKEX_RATE", 0.5, "requests per second to HKEXnews"),
+    )
     pool = SOURCE
     #: HKEXnews publishes no limit: ours is one paced client at 0.5 request/s (seen elsewhere: ~1/s)
     host_rate_limit = 0.5
@@ -412,7 +417,7 @@ class Hkex(Source):
 
     def reference_url(self, settings: Settings) -> str:
         """HKEXnews' active stock list (English), under the configured root (a stand-in server in tests)."""
-        return f"{settings.hkex_base_url.rstrip('/')}{STOCK_LIST_PATH}"
+        return f"{settings.for_source(SOURCE).base_url.rstrip('/')}{STOCK_LIST_PATH}"
 
     def reference_rows(self, data: bytes, name: str = STOCK_LIST_NAME) -> list[IssuerReference]:
         """Stock code (the HKEX issuer id) → ticker and English short name."""
@@ -507,7 +512,7 @@ class Hkex(Source):
         day, language = partition.start, partition.option("language") or "en"
         if day > (today or hk_today()):
             raise ValueError(f"{partition.id} is in the future (Hong Kong time)")
-        base = settings.hkex_base_url
+        base = settings.for_source(SOURCE).base_url
         whole = self.run_query(client, base, day, language)
         outcomes = [whole]
         if whole.capped:
