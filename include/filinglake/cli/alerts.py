@@ -67,6 +67,7 @@ def watchlist(
     """
     from filinglake.alerts.watchlist import load_watchlist, unknown_issuers
     from filinglake.config import load_settings
+    from filinglake.errors import FilinglakeError
     from filinglake.publish.securities import read_securities
     from filinglake.storage import Storage
 
@@ -76,12 +77,21 @@ def watchlist(
         criteria = {name: list(getattr(item, name)) for name in
                     ("tickers", "ciks", "stock_codes", "words", "form_types", "sources") if getattr(item, name)}
         typer.echo(json.dumps({"id": item.id, "name": item.name, **criteria}, ensure_ascii=False))
-    securities = read_securities(Storage.from_settings(settings))
-    warnings = unknown_issuers(loaded, securities) if securities.num_rows else []
+    checks_issuers = any(e.has_issuers for e in loaded.entries)
+    warnings: list[str] = []
+    if checks_issuers:
+        try:
+            securities = read_securities(Storage.from_settings(settings))
+        except (FilinglakeError, OSError, ValueError) as exc:  # the file is fine; the lake is not reachable
+            typer.echo(f"note: published securities not readable ({exc}): tickers and codes not checked", err=True)
+        else:
+            if securities.num_rows:
+                warnings = unknown_issuers(loaded, securities)
+            else:
+                typer.echo("note: no published securities yet (filinglake publish): tickers and codes not checked",
+                           err=True)
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
-    if not securities.num_rows and any(e.has_issuers for e in loaded.entries):
-        typer.echo("note: no published securities yet (filinglake publish): tickers and codes not checked", err=True)
     tail = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})" if warnings else ""
     typer.echo(f"{loaded.path}: {len(loaded)} entries, OK{tail}", err=True)
 
