@@ -417,7 +417,7 @@ class Hkex(Source):
 
     def reference_url(self, settings: Settings) -> str:
         """HKEXnews' active stock list (English), under the configured root (a stand-in server in tests)."""
-        return f"{settings.for_source(SOURCE).base_url.rstrip('/')}{STOCK_LIST_PATH}"
+        return f"{self.own_settings(settings).base_url.rstrip('/')}{STOCK_LIST_PATH}"
 
     def reference_rows(self, data: bytes, name: str = STOCK_LIST_NAME) -> list[IssuerReference]:
         """Stock code (the HKEX issuer id) → ticker and English short name."""
