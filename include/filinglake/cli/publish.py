@@ -23,7 +23,8 @@ def publish(
         bool, typer.Option("--all", help="every landed partition (of --source), not only the new or changed ones")
     ] = False,
     fetch_tickers: Annotated[
-        bool, typer.Option(help="archive SEC's company_tickers.json first (needs FILINGLAKE_SEC_USER_AGENT)")
+        bool, typer.Option(help="archive the reference lists first: SEC's company_tickers.json (needs "
+                                "FILINGLAKE_SEC_USER_AGENT) and HKEXnews' stock list")
     ] = False,
     rebuild_issuers: Annotated[
         list[str] | None,
