@@ -3,7 +3,7 @@
 
 Compacts the small files that daily publishes leave behind, writes a checkpoint, and vacuums data
 files no table version has referenced for longer than the retention window (7 days by default), for
-every table under `published/` (`filings`, `issuers`, `daily_counts`, `category_counts`, `alerts`). Compaction rewrites
+every table under `published/` (`filings`, `issuers`, `daily_counts`, `category_counts`, `securities`, `issuer_links`, `alerts`). Compaction rewrites
 files without changing any row, so queries and `filinglake query` give the same answers before and
 after; time travel is kept for the retention window.
 

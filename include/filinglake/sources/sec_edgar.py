@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from filinglake.errors import BadResponse, NotYetPublished
 from filinglake.freshness import WEEKDAYS, LandingSchedule
-from filinglake.sources.base import FetchResult, IssuerReference, Partition, RawFile, Source
+from filinglake.sources.base import FetchResult, IssuerReference, NameKind, Partition, RawFile, Source
 
 if TYPE_CHECKING:
     import httpx
@@ -377,6 +377,8 @@ class SecEdgar(Source):
                                        deadline=timedelta(hours=30))
     issuer_columns = {"cik": "a.issuer_id"}
     reference_archive = (SEC_TICKERS_SOURCE, SEC_TICKERS_NAME)
+    #: company_tickers.json's ``title`` and the indexes' Company Name are the registrant's conformed name
+    name_kind = NameKind("en", full=True)
     report_colour = "#1f5fa8"
 
     def request_headers(self, settings: Settings) -> dict[str, str]:
