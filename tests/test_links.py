@@ -345,3 +345,19 @@ def test_links_are_rebuilt_only_when_their_inputs_change(a_plus_h: tuple[Storage
 def test_every_source_declares_its_name_kind() -> None:
     for source in all_sources():
         assert source.name_kind is not None and source.name_kind.language in ("en", "zh"), source.name_kind
+
+
+def test_the_demo_publishes_the_reviewed_links_and_no_rule_link(demo_lake: Storage) -> None:
+    """The demo lands SEC's and CNINFO's lists and HKEX 00007's filings: the reviewed entries link, nothing else."""
+    rows = read_links(demo_lake).to_pylist()
+    assert [(r["link_id"], r["source"], r["issuer_id"], r["exchange"], r["ticker"], r["name"]) for r in rows] == [
+        ("china-vanke", CNINFO, "gssz0000002", "SZSE", "000002.SZ", "万科A"),  # from CNINFO's stock list
+        ("china-vanke", HKEX, "02202", "HKEX", "2202.HK", None),
+        ("hsbc-holdings", HKEX, "00005", "HKEX", "0005.HK", None),
+        ("hsbc-holdings", SEC, "1089113", "SEC", "HSBC", "HSBC HOLDINGS PLC"),  # from company_tickers.json
+    ]
+    assert {(r["rule"], r["confidence"], r["link_confidence"]) for r in rows} == {(CURATED, "high", "high")}
+    assert next(r for r in rows if r["issuer_id"] == "00005")["linked_to"] == "sec_edgar:1089113"
+    assert all("https://" in r["evidence"] or "http://" in r["evidence"] for r in rows)
+    # publishing again changes nothing: the inputs are the same
+    assert refresh_links(demo_lake)["rebuilt"] is False

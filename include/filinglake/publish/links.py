@@ -449,6 +449,8 @@ def _describe(securities: pa.Table, issuers: pa.Table, sources: list[Source], ke
         known.update({k: r[k] for k in ("name", "ticker") if r[k]})
         known["exchange"] = r["exchange"] or known.get("exchange")
     single = {s.name: s.exchanges[0] for s in sources if len(s.exchanges) == 1}
+    for key in keys:
+        shown.setdefault(key, {})
     for (source, _), known in shown.items():
         known["exchange"] = known.get("exchange") or single.get(source)
     return shown
