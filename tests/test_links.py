@@ -190,13 +190,16 @@ def test_one_full_chinese_name_in_two_sources_links_them() -> None:
     assert build_links(securities(rows), NO_ISSUERS, []).num_rows == 0
 
 
-@pytest.mark.parametrize("hk_name", ["萬科企業股份有限公司", "万科企业", "万科A"])
-def test_a_different_full_name_links_nothing(hk_name: str) -> None:
-    """Traditional characters, a name without its legal form still differing … are other strings."""
+@pytest.mark.parametrize(("hk_name", "linked"), [
+    ("萬科企業股份有限公司", False),  # traditional characters: another string, no conversion
+    ("万科A", False),  # a short name
+    ("万科企业有限公司", True),  # legal forms are dropped, whichever one it is
+    ("ＶＡＮＫＥ", False),  # another language
+])
+def test_full_names_link_only_when_equal_once_normalised(hk_name: str, linked: bool) -> None:
     rows = [_security(CNINFO, "gssz0000002", "000002", "000002.SZ", "万科企业股份有限公司"),
             _security(HKEX, "02202", "02202", "2202.HK", hk_name)]
-    links = build_links(securities(rows), NO_ISSUERS, [], FULL_NAME_SOURCES)
-    assert links.num_rows == (1 * 2 if normalise_name(hk_name) == "万科企业" else 0)
+    assert build_links(securities(rows), NO_ISSUERS, [], FULL_NAME_SOURCES).num_rows == (2 if linked else 0)
 
 
 def test_a_full_name_two_issuers_of_one_source_share_links_nothing() -> None:
