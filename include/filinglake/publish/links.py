@@ -19,7 +19,8 @@ A link is made only on exact evidence, never on part of a name or a similar name
     (``Source.secondary_listing_symbol``: HKEX ``QFIN-S``), and exactly one issuer of the other
     sources has that ticker (SEC ``QFIN``), at a time both names were listed.
 
-Short names are never compared with anything: the captured lists show why. HKEX's ``YUNJI`` (02670,
+A short name is never compared with another name (only a marked secondary listing's ticker is
+read from one): the captured lists show why. HKEX's ``YUNJI`` (02670,
 云迹科技) and SEC's ``Yunji Inc.`` (云集, YJ) are two companies whose names agree exactly once the
 legal suffix is dropped, so is ``CHINA FOODS`` (00506) with ``China Foods Holdings Ltd.`` if
 ``HOLDINGS`` were dropped; HKEX ``SITC`` is SITC International, SEC ``SITC`` SITE Centers. CNINFO's
@@ -523,9 +524,9 @@ def _inputs_digest(storage: Storage, curated: Curated) -> str:
 def refresh_links(storage: Storage, *, force: bool = False) -> dict:
     """Rebuild ``published/issuer_links`` when securities, issuers or the reviewed list changed (or ``force``).
 
-    Writes only when the rows changed. Returns ``rows``, ``links``, links per rule and confidence
-    (``by_rule``, ``by_confidence``), the reviewed entries ``refused`` (entry and why), ``rebuilt``
-    (recomputed) and ``written`` (a new table version committed).
+    Writes only when the rows changed. Returns ``rows``, ``links``, member rows per rule (``by_rule``),
+    links per link_confidence (``by_confidence``), the reviewed entries ``refused`` (entry and why),
+    ``rebuilt`` (recomputed) and ``written`` (a new table version committed).
     """
     curated = load_curated(storage.settings.issuer_links)
     digest = _inputs_digest(storage, curated)
@@ -550,7 +551,7 @@ def refresh_links(storage: Storage, *, force: bool = False) -> dict:
 
     if written:
         delta.retry_on_conflict("published/issuer_links", write)
-    links = {r["link_id"]: r for r in built.select(["link_id", "rule", "link_confidence"]).to_pylist()}
+    links = {r["link_id"]: r for r in built.select(["link_id", "link_confidence"]).to_pylist()}
     by_rule: dict[str, int] = {}
     for r in built.select(["link_id", "rule"]).to_pylist():
         by_rule[r["rule"]] = by_rule.get(r["rule"], 0) + 1
