@@ -528,7 +528,12 @@ def refresh_links(storage: Storage, *, force: bool = False) -> dict:
     links per link_confidence (``by_confidence``), the reviewed entries ``refused`` (entry and why),
     ``rebuilt`` (recomputed) and ``written`` (a new table version committed).
     """
-    curated = load_curated(storage.settings.issuer_links)
+    settings = storage.settings
+    if settings is None:  # a Storage made from a bare root: the environment's settings
+        from filinglake.config import load_settings
+
+        settings = load_settings()
+    curated = load_curated(settings.issuer_links)
     digest = _inputs_digest(storage, curated)
     table = delta.open_table(storage, ISSUER_LINKS)
     if table is not None and not force and _built_from(table) == digest:
