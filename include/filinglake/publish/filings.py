@@ -46,6 +46,8 @@ from filinglake.publish.categories import with_categories
 from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
 
 if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
     from filinglake.storage import Storage
 
 log = logging.getLogger("filinglake.publish.filings")
@@ -172,11 +174,13 @@ def months_around(months: set[str], reach: int = MONTHS_A_DATE_CAN_MOVE) -> set[
     return around
 
 
-def published_for(storage: Storage, batch: pa.Table) -> pa.Table:
+def published_for(storage: Storage, batch: pa.Table, table: DeltaTable | None = None) -> pa.Table:
     """Published rows with the keys of ``batch`` (clean rows), wherever within reach they were filed.
 
     Reads only the batch's months and their neighbours (:func:`months_around`) of the batch's sources,
     with the batch's filing ids pushed into the scan when there are at most :data:`KEY_FILTER_LIMIT`.
+    ``table``: read that open table's version (a commit based on it then conflicts with any commit since),
+    else the latest.
     """
     if batch.num_rows == 0:
         return PUBLISHED_FILINGS_SCHEMA.empty_table()
@@ -192,7 +196,8 @@ def published_for(storage: Storage, batch: pa.Table) -> pa.Table:
         else:  # a large batch (a quarter): whole months, one at a time, so memory holds one month
             scans = [f"{in_source} AND filing_month = {delta.sql_literal(m)}" for m in sorted(window)]
         for where in scans:
-            rows = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=where)
+            rows = (delta.read_snapshot(table, PUBLISHED_FILINGS_SCHEMA, where=where) if table is not None
+                    else delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=where))
             if rows.num_rows:
                 found.append(delta.duckdb_query(
                     "SELECT r.* FROM rows r SEMI JOIN keys k ON r.filing_id = k.filing_id AND r.issuer_id = k.issuer_id",
@@ -382,7 +387,10 @@ def repair_duplicates(storage: Storage, batch: pa.Table) -> int:
     Returns how many keys were repaired.
     """
     def once() -> int:
-        rows = published_for(storage, batch)
+        # read and commit on one version: a repair by the other publish meanwhile makes this commit conflict
+        # (retried: it then finds nothing doubled), instead of folding that repair's rows a second time
+        table = delta.open_table(storage, FILINGS)
+        rows = published_for(storage, batch, table)
         doubled = delta.duckdb_query("""
             SELECT r.* FROM rows r SEMI JOIN (
                 SELECT source, filing_id, issuer_id FROM rows GROUP BY ALL HAVING count(*) > 1
@@ -395,7 +403,6 @@ def repair_duplicates(storage: Storage, batch: pa.Table) -> int:
         tombstones = delta.conform(
             delta.duckdb_query("SELECT DISTINCT * FROM keys", {"keys": doubled.select(list(FILINGS_KEY))}),
             PUBLISHED_FILINGS_SCHEMA)
-        table = delta.open_table(storage, FILINGS)
         _merge(table, one_each, tombstones, uuid.uuid4().hex, upserts_match=False)
         log.warning("filings: %d key(s) inserted by two concurrent publishes folded into one row each",
                     one_each.num_rows)
