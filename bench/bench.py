@@ -12,7 +12,7 @@ row checks, clean and quarantine Parquet under content names, manifest commit) i
 root each run; its time is printed as a ratio to the floor's (target <= 4x). Every stage reports
 CPU seconds beside wall seconds: on a shared machine the CPU figure is the steadier one.
 
-Stage ``gx_daily`` runs once, not per input: one process validates a real 50-row SEC day landed as
+Stage ``validate_daily`` runs once, not per input: one process validates a real 50-row SEC day landed as
 several daily partitions, first partition (GX import and set-up) side by side with the rest.
 
 The ``history`` stage measures publish against a growing ``filings`` table: ``--quarters`` N synthetic
@@ -44,15 +44,15 @@ PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("FILINGLAKE_FIXTURES") or PROJECT.parent / "shared" / "fixtures")
 MASTER = FIXTURES / "edgar/full-index/2016/QTR3/master.gz"
 DAILY = FIXTURES / "edgar/daily/form.20200318.idx"
-STAGES = ["floor", "pandas", "parse", "land", "gx", "history"]
+STAGES = ["floor", "pandas", "parse", "land", "validate", "history"]
 #: the last synthetic quarter of the history stage: the quarter of the daily index it publishes
 HISTORY_END = (2020, 1)
-TARGETS = {"land": 500_000, "gx": 250_000}
+TARGETS = {"land": 500_000, "validate": 250_000}
 #: landing (write_partition: parse, row checks, clean and quarantine Parquet, manifest) within this
 #: many times the floor's time, same run (issue 10, point 6)
 LAND_FLOOR_TARGET = 4
 #: stages that run once per bench, each in its own process, on inputs of their own
-ONCE_STAGES = ["gx_daily"]
+ONCE_STAGES = ["validate_daily"]
 DAILY_FIXTURE = FIXTURES / "edgar/daily/master.20260102.excerpt.idx"
 #: the 50-row real day landed as these partitions (rows filed on 2 Jan are valid in each)
 GX_DAILY_PARTITIONS = ["2026-01-02", "2026-01-05", "2026-01-06", "2026-01-07", "2026-01-08", "2026-01-09"]
@@ -142,7 +142,7 @@ def stage_land(ctx, fetched: dict) -> int:
     return write_partition(ctx, fetched)["rows_in"]
 
 
-def stage_gx_daily() -> dict:
+def stage_validate_daily() -> dict:
     """Validate several small daily partitions in one process, as a range backfill or a worker does.
 
     Each partition is landed (row checks, Parquet, manifest) outside the timing; the timing is
@@ -155,7 +155,7 @@ def stage_gx_daily() -> dict:
     sys.path.insert(0, str(PROJECT / "tests"))
     from support.landed_partition import land_rows
 
-    from filinglake.ingest.gx_record import validate_partition
+    from filinglake.ingest.validation import validate_partition
 
     source = SecEdgar()
     parsed = source.parse(DAILY_FIXTURE.read_bytes(), DAILY_FIXTURE.name)
@@ -171,7 +171,7 @@ def stage_gx_daily() -> dict:
         cpu_seconds.append(time.process_time() - c0)  # the work itself, without waiting for a busy CPU
         assert report.success and report.rows == parsed.num_rows, report.mismatches
     following, following_cpu = sorted(seconds[1:-1]), sorted(cpu_seconds[1:-1])
-    return {"stage": "gx_daily", "rows": parsed.num_rows, "partitions": len(seconds),
+    return {"stage": "validate_daily", "rows": parsed.num_rows, "partitions": len(seconds),
             "first_s": round(seconds[0], 3), "first_cpu_s": round(cpu_seconds[0], 3),
             "next_median_s": round(following[len(following) // 2], 3), "next_max_s": round(following[-1], 3),
             "next_median_cpu_s": round(following_cpu[len(following_cpu) // 2], 3),
@@ -182,14 +182,14 @@ def stage_gx_daily() -> dict:
 def run_stage(stage: str, path: Path, repeat: int, land_root: str | None = None) -> dict:
     data = path.read_bytes()
     extra: dict = {}
-    if stage == "gx":
-        # The GX record task as Airflow runs it: read the written partition, validate, store the
+    if stage == "validate":
+        # The validation record task as Airflow runs it: read the written partition, validate, store the
         # result and data docs. The partition is prepared outside the timing; GX is imported once.
         t0 = time.perf_counter()
         import great_expectations  # noqa: F401
 
-        from filinglake.ingest.gx_record import validate_partition
         from filinglake.ingest.landing import write_partition
+        from filinglake.ingest.validation import validate_partition
 
         extra["import_seconds"] = round(time.perf_counter() - t0, 2)
         # landed by write_partition, as the task before it leaves it (a manifest-committed partition;
@@ -354,12 +354,12 @@ def run_history(count: int, folder: Path) -> dict:
 # -- driver -------------------------------------------------------------------------------------
 
 
-def gx_daily_side_by_side() -> dict:
-    """Run the ``gx_daily`` stage in its own process and print first vs. following partitions."""
-    out = subprocess.run([sys.executable, __file__, "--child", "gx_daily", "-"],
+def validate_daily_side_by_side() -> dict:
+    """Run the ``validate_daily`` stage in its own process and print first vs. following partitions."""
+    out = subprocess.run([sys.executable, __file__, "--child", "validate_daily", "-"],
                          check=True, capture_output=True, text=True)
     row = {"input": "daily", **json.loads(out.stdout.strip().splitlines()[-1])}
-    print(f"gx_daily {row['rows']} rows x {row['partitions']} partitions in one process: "
+    print(f"validate_daily {row['rows']} rows x {row['partitions']} partitions in one process: "
           f"first {row['first_s']:.3f} s (cpu {row['first_cpu_s']:.3f}) | next median {row['next_median_s']:.3f} s "
           f"(cpu {row['next_median_cpu_s']:.3f}), max {row['next_max_s']:.3f} s (target < {GX_DAILY_TARGET_S} s) | "
           f"same rules again {row['same_rules_again_s']:.3f} s  peak {row['peak_rss_mb']} MB", flush=True)
@@ -378,8 +378,8 @@ def main() -> None:
     parser.add_argument("--history-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        if args.child[0] == "gx_daily":
-            print(json.dumps(stage_gx_daily()))
+        if args.child[0] == "validate_daily":
+            print(json.dumps(stage_validate_daily()))
         else:
             print(json.dumps(run_stage(args.child[0], Path(args.child[1]), args.repeat, args.land_root)))
         return
@@ -414,8 +414,8 @@ def main() -> None:
                       f"peak {row['peak_rss_mb']:>5} MB", flush=True)
         if "history" in args.stages:
             results.append(run_history(args.quarters, Path(tmp)))
-    if "gx_daily" in args.stages:
-        results.append(gx_daily_side_by_side())
+    if "validate_daily" in args.stages:
+        results.append(validate_daily_side_by_side())
     print()
     print("ratios (same run, same machine):")
     for copies in args.copies:
