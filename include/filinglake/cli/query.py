@@ -36,6 +36,7 @@ def query(
     `<source>:<issuer_id>` or link_id:
 
         filinglake query "SELECT source, filing_date, form_type, title_clean FROM company_filings('000002.SZ')"
+
     Read-only: only SELECT-like statements run and DuckDB may read nothing but the tables' files
     (no COPY … TO, ATTACH, INSTALL/LOAD, CREATE/INSERT, SET) unless --allow-writes; --output writes
     only the file it names. A root where nothing is published is an error, not an empty result.
