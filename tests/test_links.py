@@ -63,10 +63,8 @@ def listed(source: str, data: bytes) -> list[dict]:
 
 
 def hkex_listed(fixtures_dir: Path) -> list[dict]:
-    """HKEX's stock-code list (stock_code, stockId, short name, market) as securities rows."""
-    with (fixtures_dir / "hkex" / "prefix_stockId_mapping_sunkken.csv").open(encoding="utf-8") as f:
-        return [_security(HKEX, r["stock_code"], r["stock_code"], ticker_for(r["stock_code"]), r["name"],
-                          exchange="HKEX") for r in csv.DictReader(f)]
+    """HKEX's stock-code list (stock_code, stockId, short name, market) through the HKEX source's parser."""
+    return listed(HKEX, (fixtures_dir / "hkex" / "prefix_stockId_mapping_sunkken.csv").read_bytes())
 
 
 def securities(rows: list[dict]) -> pa.Table:

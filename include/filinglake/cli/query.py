@@ -37,6 +37,9 @@ def query(
 
         filinglake query "SELECT source, filing_date, form_type, title_clean FROM company_filings('000002.SZ')"
 
+    Function normalise_ticker(text): any spelling → the stored form, e.g. WHERE ticker = normalise_ticker('700.HK')
+    (0700.HK; 600519.SH and SH600519 → 600519.SS; a CIK 0000320193 → 320193, compare it with issuer_id).
+
     Read-only: only SELECT-like statements run and DuckDB may read nothing but the tables' files
     (no COPY … TO, ATTACH, INSTALL/LOAD, CREATE/INSERT, SET) unless --allow-writes; --output writes
     only the file it names. A root where nothing is published is an error, not an empty result.
