@@ -9,7 +9,6 @@ fail). The A+H case is built here: no captured CNINFO or HKEX index holds filing
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -36,7 +35,7 @@ from filinglake.query import run_query
 from filinglake.schema import ISSUERS_SCHEMA, PUBLISHED_FILINGS_SCHEMA, SECURITIES_SCHEMA
 from filinglake.sources import NameKind, all_sources, get_source
 from filinglake.sources.cninfo import Cninfo
-from filinglake.sources.hkex import Hkex, ticker_for
+from filinglake.sources.hkex import Hkex
 from filinglake.storage import Storage
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -348,17 +347,21 @@ def test_every_source_declares_its_name_kind() -> None:
         assert source.name_kind is not None and source.name_kind.language in ("en", "zh"), source.name_kind
 
 
-def test_the_demo_publishes_the_reviewed_links_and_no_rule_link(demo_lake: Storage) -> None:
-    """The demo lands SEC's and CNINFO's lists and HKEX 00007's filings: the reviewed entries link, nothing else."""
+def test_the_demo_publishes_the_reviewed_links_and_the_one_rule_link(demo_lake: Storage) -> None:
+    """The demo archives the SEC, CNINFO and HKEX lists: the reviewed entries and the secondary listing link."""
     rows = read_links(demo_lake).to_pylist()
     assert [(r["link_id"], r["source"], r["issuer_id"], r["exchange"], r["ticker"], r["name"]) for r in rows] == [
         ("china-vanke", CNINFO, "gssz0000002", "SZSE", "000002.SZ", "万科A"),  # from CNINFO's stock list
-        ("china-vanke", HKEX, "02202", "HKEX", "2202.HK", None),
-        ("hsbc-holdings", HKEX, "00005", "HKEX", "0005.HK", None),
+        ("china-vanke", HKEX, "02202", "HKEX", "2202.HK", "CHINA VANKE"),  # from HKEX's stock list
+        ("hkex:03660", HKEX, "03660", "HKEX", "3660.HK", "QFIN-S"),
+        ("hkex:03660", SEC, "1741530", "SEC", "QFIN", "Qifu Technology, Inc."),
+        ("hsbc-holdings", HKEX, "00005", "HKEX", "0005.HK", "HSBC HOLDINGS"),
         ("hsbc-holdings", SEC, "1089113", "SEC", "HSBC", "HSBC HOLDINGS PLC"),  # from company_tickers.json
     ]
-    assert {(r["rule"], r["confidence"], r["link_confidence"]) for r in rows} == {(CURATED, "high", "high")}
+    assert {(r["link_id"], r["rule"], r["confidence"], r["link_confidence"]) for r in rows} == {
+        ("china-vanke", CURATED, "high", "high"), ("hsbc-holdings", CURATED, "high", "high"),
+        ("hkex:03660", SECONDARY_LISTING_TICKER, "medium", "medium")}
     assert next(r for r in rows if r["issuer_id"] == "00005")["linked_to"] == "sec_edgar:1089113"
-    assert all("https://" in r["evidence"] or "http://" in r["evidence"] for r in rows)
+    assert all("https://" in r["evidence"] or "http://" in r["evidence"] for r in rows if r["rule"] == CURATED)
     # publishing again changes nothing: the inputs are the same
     assert refresh_links(demo_lake)["rebuilt"] is False
