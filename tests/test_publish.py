@@ -919,6 +919,48 @@ def test_issuers_and_daily_counts_stay_exact_publish_after_publish(
     assert_tables_match_a_recomputation(storage)
 
 
+def _moved_day(lines: list[bytes], day: bytes, tag: int, rename=None) -> list[bytes]:
+    """Real 2016 Q3 rows refiled on ``day`` (ISO) under new accessions (``tag`` as their leading digits)."""
+    out = []
+    for i, line in enumerate(lines):
+        line = re.sub(rb"\|\d{4}-\d{2}-\d{2}\|", b"|" + day + b"|", line)
+        line = re.sub(rb"/\d{2}(\d{8}-\d{2}-\d{6})\.txt", lambda m: b"/%02d%s.txt" % (tag, m[1]), line)
+        if rename is not None:
+            cik, name, rest = line.split(b"|", 2)
+            line = b"|".join([cik, rename(i, name), rest])
+        out.append(line)
+    return out
+
+
+def test_back_dated_and_same_day_filings_step_issuers_forward_exactly(
+    settings, storage, fixtures_dir, daily_2026, quarter_header
+) -> None:
+    # One real day of 2016 Q3 (thousands of issuers) filed again on 15 Sep first; the real day itself
+    # then arrives back-dated for every one of those issuers; then the same issuers file again on
+    # 15 Sep under other names, half greater and half smaller than the published latest name: a tie
+    # of dates decided by the name, as the recomputation decides it.
+    day = quarter_2016_lines(fixtures_dir, rb"\|2016-07-15\|")
+    assert len(day) > 1_000
+    land(settings, "sec_edgar", "2016-09-15", "master.20160915.idx",
+         as_daily(_moved_day(day, b"2016-09-15", 91), header_of(daily_2026)))
+    land(settings, "sec_edgar", "2016-07-15", "master.20160715.idx", as_daily(day, header_of(daily_2026)))
+    renamed = _moved_day(day, b"2016-09-15", 92, lambda i, name: name + b" ZZ" if i % 2 else name[:-1])
+    land(settings, "sec_edgar", "2016Q3", "master.idx", quarter_header + b"\n".join(renamed) + b"\n")
+
+    results = []
+    for partition in ("2016-09-15", "2016-07-15", "2016Q3"):
+        results.append(publish(storage, settings, [("sec_edgar", partition)]))
+        assert_tables_match_a_recomputation(storage)
+    back_dated, tie = results[1]["issuers"], results[2]["issuers"]
+    assert back_dated["recomputed"] == 0 and back_dated["updated"] > 1_000
+    assert tie["recomputed"] == 0 and tie["updated"] > 1_000
+    latest = {r["issuer_id"]: r for r in read_published(storage, ISSUERS).to_pylist()}
+    names = {r["company_name"] for r in latest.values()}
+    assert any(n.endswith(" ZZ") for n in names) and not all(n.endswith(" ZZ") for n in names)
+    assert publish(storage, settings)["inserted"] == 0
+    assert_tables_match_a_recomputation(storage)
+
+
 def publish_daily_leaving_issuers_behind(settings: Settings, storage: Storage, fixtures_dir: Path,
                                          daily_2026: bytes) -> None:
     """1993Q4 published whole; then the 2026-01-02 daily merged into filings while issuers fails."""
