@@ -219,6 +219,31 @@ def test_a_filing_listed_under_another_month_stays_one_row(
     assert publish(storage, settings)["inserted"] == 0
 
 
+@pytest.mark.parametrize("publish_moved_first", [False, True])
+def test_a_filing_listed_months_later_stays_one_row(
+    settings, storage, fixtures_dir, daily_2026, quarter_header, publish_moved_first
+) -> None:
+    # Real 2016 Q3 rows of 15 July, listed again by a daily index of 15 September (a date moved by two
+    # months, beyond any neighbouring-month window), among real rows of a busier table: the key index
+    # finds each published row in its first month, whichever listing is published first.
+    day = quarter_2016_lines(fixtures_dir, rb"\|2016-07-15\|")[:200]
+    land(settings, "sec_edgar", "2016Q3", "master.idx", quarter_header + b"\n".join(day) + b"\n")
+    later = [re.sub(rb"\|2016-07-15\|", b"|2016-09-15|", line) for line in day[:40]]
+    land(settings, "sec_edgar", "2016-09-15", "master.20160915.idx", as_daily(later, header_of(daily_2026)))
+    order = [("sec_edgar", "2016Q3"), ("sec_edgar", "2016-09-15")]
+    for partition in order if not publish_moved_first else reversed(order):
+        publish(storage, settings, [partition])
+
+    filings = read_published(storage, FILINGS)
+    keys = set(zip(filings["filing_id"].to_pylist(), filings["issuer_id"].to_pylist(), strict=True))
+    assert filings.num_rows == len(keys) == 200
+    months = filings.group_by("filing_month").aggregate([("filing_id", "count")]).to_pylist()
+    # the first-landed listing's date wins (the quarter was landed first), whichever is published first
+    assert {m["filing_month"]: m["filing_id_count"] for m in months} == {"2016-07": 200}
+    assert_tables_match_a_recomputation(storage)
+    assert publish(storage, settings)["inserted"] == 0
+
+
 def test_form_types_from_a_daily_and_a_quarterly_index_are_kept(settings, storage, fixtures_dir, daily_2026,
                                                                  quarter_header) -> None:
     # A real combined filing: 2016Q3 lists accession 0001047469-16-014429 for TELECOM ARGENTINA under

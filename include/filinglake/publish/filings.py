@@ -3,12 +3,14 @@
 The same SEC accession listed in a daily and in a quarterly index is one row. A publish folds in
 three steps, each costing what the batch costs, not what the table holds:
 
-1. **look up** the published rows of the batch's keys (:func:`published_for`): only the batch's
-   (source, filing_month) partitions and their neighbours within :data:`MONTHS_A_DATE_CAN_MOVE`, with
-   the batch's filing ids pushed into the scan. A row's month is that of its first-seen filing date,
-   and a source lists one filing under dates a few days apart at most (SEC's daily index dates an
-   after-hours acceptance on the next business day, its quarterly index may not), so a key listed
-   again under another month is still found and stays one row;
+1. **look up** the published rows of the batch's keys (:func:`published_for`): the months each key
+   was ever published under come from the compact key index :mod:`~filinglake.publish.filing_keys`
+   (one year of SEC keys per daily, with the batch's filing ids pushed into the scan), then only
+   those (source, filing_month) partitions of ``filings`` are read, the filing ids pushed in again.
+   A row's month is that of its first-seen filing date; a source may list one filing under another
+   date later (SEC's daily index dates an after-hours acceptance on the next business day, a filing
+   date can be adjusted), and the key is still found in whatever month it was published, so it
+   stays one row. Keys of a batch that are not in the index are new: nothing of ``filings`` is read;
 2. **fold** (:func:`fold`, DuckDB over Arrow): batch and published rows are grouped by key; lists
    (``form_types``, ``company_names``) are unioned, the first-seen values (``form_type``,
    ``filing_date``) come from the earliest ingest, the others from the latest ingest that had a
@@ -32,6 +34,7 @@ DAG hands them to the alerts task without pushing them through XCom. Columns:
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -41,7 +44,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filinglake.publish import delta
+from filinglake.publish import delta, filing_keys
 from filinglake.publish.categories import with_categories
 from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
 
@@ -57,8 +60,6 @@ FILINGS_PARTITIONS = ("source", "filing_month")
 UNKNOWN_MONTH = "unknown"
 #: Delta table properties: the change data feed lets consumers read what a publish changed
 FILINGS_CONFIGURATION = {"delta.enableChangeDataFeed": "true"}
-#: how many months away from its batch month a key's published row is looked for (see the module doc)
-MONTHS_A_DATE_CAN_MOVE = 1
 #: up to this many distinct filing ids of a source are pushed into the lookup scan as an IN list;
 #: more, and the lookup reads the window's months one at a time. delta-rs' SQL parser crashed on an IN
 #: list of 30,000 values (20,000 ran).
@@ -160,43 +161,33 @@ def months_by_source(table: pa.Table) -> dict[str, set[str]]:
     return dict(months)
 
 
-def months_around(months: set[str], reach: int = MONTHS_A_DATE_CAN_MOVE) -> set[str]:
-    """``months`` (``YYYY-MM``) and every month up to ``reach`` months before or after one of them."""
-    around = set()
-    for month in months:
-        if month == UNKNOWN_MONTH:
-            around.add(month)
-            continue
-        index = int(month[:4]) * 12 + int(month[5:7]) - 1
-        around.update(f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - reach, index + reach + 1))
-    return around
-
-
 def published_for(storage: Storage, batch: pa.Table) -> pa.Table:
-    """Published rows with the keys of ``batch`` (clean rows), wherever within reach they were filed.
+    """Published rows with the keys of ``batch`` (clean rows), in whatever month they were published.
 
-    Reads only the batch's months and their neighbours (:func:`months_around`) of the batch's sources,
-    with the batch's filing ids pushed into the scan when there are at most :data:`KEY_FILTER_LIMIT`.
+    The months come from the key index (:func:`filinglake.publish.filing_keys.lookup`, caught up with
+    ``filings`` first); only those partitions are read, with the batch's filing ids pushed into the
+    scan when there are at most :data:`KEY_FILTER_LIMIT` (else a month at a time, joined here).
     """
     if batch.num_rows == 0:
         return PUBLISHED_FILINGS_SCHEMA.empty_table()
     keys = delta.duckdb_query(_BATCH_KEYS_SQL, {"batch": batch})
+    filing_keys.sync(storage)
+    located = filing_keys.lookup(storage, keys)
     found = []
-    for source, months in sorted(months_by_source(keys).items()):
-        source_keys = keys.filter(pc.equal(keys["source"], source))
-        window = months_around(months)
+    for source, months in sorted(months_by_source(located).items()):
+        source_keys = located.filter(pc.equal(located["source"], source))
         in_source = f"source = {delta.sql_literal(source)}"
         filing_ids = pc.unique(source_keys["filing_id"]).to_pylist()
         if len(filing_ids) <= KEY_FILTER_LIMIT:
-            scans = [f"{in_source} AND {delta.sql_in('filing_month', window)} AND {delta.sql_in('filing_id', filing_ids)}"]
-        else:  # a large batch (a quarter): whole months, one at a time, so memory holds one month
-            scans = [f"{in_source} AND filing_month = {delta.sql_literal(m)}" for m in sorted(window)]
+            scans = [f"{in_source} AND {delta.sql_in('filing_month', months)} AND {delta.sql_in('filing_id', filing_ids)}"]
+        else:  # a large batch (a quarter published again): whole months, one at a time, so memory holds one month
+            scans = [f"{in_source} AND filing_month = {delta.sql_literal(m)}" for m in sorted(months)]
         for where in scans:
             rows = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=where)
             if rows.num_rows:
                 found.append(delta.duckdb_query(
                     "SELECT r.* FROM rows r SEMI JOIN keys k ON r.filing_id = k.filing_id AND r.issuer_id = k.issuer_id",
-                    {"rows": rows, "keys": source_keys},
+                    {"rows": rows, "keys": source_keys.select(["filing_id", "issuer_id"])},
                 ))
     if not found:
         return PUBLISHED_FILINGS_SCHEMA.empty_table()
@@ -305,13 +296,16 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
     Changed rows (and moved keys) are merged in one commit that reads only their partitions; rows of
     new keys are appended without reading the table. A publish that finds commits of another publish
     among its own checks its keys afterwards and folds any key both inserted into one row
-    (:func:`repair_duplicates`). ``days`` (source → filing dates) names every day whose rows the batch
+    (:func:`repair_duplicates`). The key index is caught up last (``key_index_ms``). ``days`` (source → filing dates) names every day whose rows the batch
     may have touched, before and after the fold, for :mod:`filinglake.publish.daily_counts`.
     """
     merged = delta.retry_on_conflict("published/filings", lambda: _merge_filings_once(storage, batch))
     if merged.pop("concurrent"):
         merged["repaired"] = repair_duplicates(storage, batch)
     merged["version"] = delta.open_table(storage, FILINGS).version()  # type: ignore[union-attr]
+    started = time.perf_counter()
+    filing_keys.sync(storage)  # the keys this publish inserted, so the next one finds them
+    merged["key_index_ms"] = int((time.perf_counter() - started) * 1000)
     return merged
 
 

@@ -163,11 +163,17 @@ WITH ends AS (
     SELECT * FROM feed WHERE _change_type = 'update_preimage'
     QUALIFY row_number() OVER (PARTITION BY source, filing_id, issuer_id ORDER BY _commit_version) = 1
 ), inserted AS (
-    SELECT DISTINCT source, filing_id, issuer_id FROM feed WHERE _change_type = 'insert'
+    SELECT source, filing_id, issuer_id,
+           -- deleted too (moved month, folded duplicates) or inserted twice (two publishes at once): the
+           -- issuer row may already count the key, so it is recomputed
+           count(*) FILTER (WHERE _change_type = 'insert') > 1 OR count(*) FILTER (WHERE _change_type = 'delete') > 0
+               AS churned
+    FROM feed WHERE _change_type IN ('insert', 'delete') GROUP BY ALL
+    HAVING count(*) FILTER (WHERE _change_type = 'insert') > 0
 )
 SELECT e.source, e.issuer_id, e.exchange, e.ticker, e.company_name, e.company_names, e.filing_date, e.last_seen_at,
        i.filing_id IS NOT NULL AS is_insert,
-       i.filing_id IS NULL AND (s.filing_date IS DISTINCT FROM e.filing_date OR s.exchange IS DISTINCT FROM e.exchange
+       coalesce(i.churned, false) OR i.filing_id IS NULL AND (s.filing_date IS DISTINCT FROM e.filing_date OR s.exchange IS DISTINCT FROM e.exchange
            OR s.company_name IS DISTINCT FROM e.company_name OR s.ticker IS DISTINCT FROM e.ticker) AS is_reshaped
 FROM ends e
 LEFT JOIN inserted i USING (source, filing_id, issuer_id)
