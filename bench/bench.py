@@ -240,8 +240,8 @@ def synthetic_quarter(text: bytes, index: int, year: int, quarter: int, before=N
     """The real 2016 Q3 master index (``text``, gunzipped) moved into ``year`` Q``quarter``.
 
     Dates keep their day (clamped to the month's length) in the same month of the quarter; every
-    accession gets the quarter's own two leading digits (``index`` + 10), so each quarter's filings
-    are distinct; CIKs and names stay the real ones. ``before`` (a date): only the lines filed before it.
+    accession gets the quarter's own three leading digits (``index`` + 100) and the quarter's year, so
+    each quarter's filings are distinct and bucketed like real ones; CIKs and names stay the real ones. ``before`` (a date): only the lines filed before it.
     """
     import calendar
 
@@ -255,7 +255,10 @@ def synthetic_quarter(text: bytes, index: int, year: int, quarter: int, before=N
         return b"|%04d-%02d-%02d|" % (ny, nm, min(d, calendar.monthrange(ny, nm)[1]))
 
     body = re.sub(rb"\|(\d{4})-(\d{2})-(\d{2})\|", move, text[start:])
-    body = re.sub(rb"/\d{2}(\d{8}-\d{2}-\d{6})\.txt", lambda m: b"/%02d%s.txt" % (index + 10, m[1]), body)
+    # the filer-agent part's leading "000" (no CIK is that large) becomes the quarter's tag, and the
+    # accession's year the quarter's year, as a real accession submitted then would have
+    body = re.sub(rb"/\d{3}(\d{7})-\d{2}-(\d{6})\.txt",
+                  lambda m: b"/%03d%s-%02d-%s.txt" % (index + 100, m[1], year % 100, m[2]), body)
     if before is not None:  # the history as it stands on the daily's day: nothing filed from that day on
         stamp = before.isoformat().encode()
         body = b"".join(ln for ln in body.splitlines(keepends=True)

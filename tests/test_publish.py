@@ -548,6 +548,31 @@ def test_compact_and_vacuum_keeps_the_content(settings, storage, daily_2026, qua
     assert run_query("SELECT count(*) AS n FROM filings", storage=storage).to_pylist() == [{"n": 50}]
 
 
+def test_compaction_clusters_a_month_that_gained_files_by_issuer(settings, storage, fixtures_dir, daily_2026) -> None:
+    # Two real days of July 2016 published one after the other: the month has two files, each in
+    # issuer order but not together; compaction rewrites it as one run of issuers, rows unchanged.
+    for day in ("15", "18"):
+        lines = quarter_2016_lines(fixtures_dir, rb"\|2016-07-" + day.encode() + rb"\|")
+        land(settings, "sec_edgar", f"2016-07-{day}", f"master.201607{day}.idx", as_daily(lines, header_of(daily_2026)))
+        publish(storage, settings, [("sec_edgar", f"2016-07-{day}")])
+    month = "published/filings/source=sec_edgar/filing_month=2016-07/"
+    table = delta.open_table(storage, FILINGS)
+    assert sum(month in uri for uri in table.file_uris()) == 2
+    before = sorted_rows(read_published(storage, FILINGS))
+
+    report = compact_and_vacuum(storage, retention_hours=0)
+
+    assert report[FILINGS]["clustered_partitions"] == 1
+    files = [uri for uri in delta.open_table(storage, FILINGS).file_uris() if month in uri]
+    assert len(files) == 1
+    written = pq.ParquetFile(files[0])
+    issuers = written.read(columns=["issuer_id"])["issuer_id"].to_pylist()
+    assert issuers == sorted(issuers) and len(set(issuers)) > 1_000
+    assert written.metadata.num_row_groups == -(-len(issuers) // delta.ROW_GROUP_ROWS)
+    assert sorted_rows(read_published(storage, FILINGS)) == before
+    assert compact_and_vacuum(storage, retention_hours=0)[FILINGS]["clustered_partitions"] == 0
+
+
 # ------------------------------------------------------------------------------------------------
 # References fetched into the raw archive
 # ------------------------------------------------------------------------------------------------

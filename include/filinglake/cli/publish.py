@@ -103,7 +103,7 @@ def _record_alerts(storage, settings, watchlist) -> int:
 def compact(
     retention_hours: Annotated[int, typer.Option(help="keep unreferenced files this long (time travel, readers)")] = 168,
 ) -> None:
-    """Maintenance: compact small files of every published table, checkpoint, vacuum old files."""
+    """Maintenance: cluster the filings months that gained files by issuer, compact small files of every published table, checkpoint, vacuum old files."""
     from filinglake.config import load_settings
     from filinglake.publish.run import compact_and_vacuum
     from filinglake.storage import Storage

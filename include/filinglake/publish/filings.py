@@ -56,6 +56,8 @@ log = logging.getLogger("filinglake.publish.filings")
 FILINGS = "filings"
 FILINGS_KEY = ("source", "filing_month", "filing_id", "issuer_id")
 FILINGS_PARTITIONS = ("source", "filing_month")
+#: the order rows are written in: by issuer within each partition (one issuer's rows share row groups)
+FILINGS_WRITE_ORDER = ("source", "filing_month", "issuer_id", "filing_id")
 #: filing_month of a row without a filing_date (no source lets one through its checks today)
 UNKNOWN_MONTH = "unknown"
 #: Delta table properties: the change data feed lets consumers read what a publish changed
@@ -138,7 +140,8 @@ def fold(batch: pa.Table, existing: pa.Table | None = None) -> pa.Table:
         ]
     # categories follow form_type: recomputed on every fold, so a mapping that learned a code updates the row
     folded = with_categories(pa.concat_tables(parts))
-    return folded.sort_by([(c, "ascending") for c in FILINGS_KEY])
+    # each month's rows by issuer: appended files are clustered as compaction clusters them (delta.CLUSTER_BY)
+    return folded.sort_by([(c, "ascending") for c in FILINGS_WRITE_ORDER])
 
 
 # ------------------------------------------------------------------------------------------------
