@@ -1011,6 +1011,32 @@ def test_back_dated_and_same_day_filings_step_issuers_forward_exactly(
     assert_tables_match_a_recomputation(storage)
 
 
+def test_both_counts_tables_recount_a_day_from_one_read(settings, storage, fixtures_dir, monkeypatch) -> None:
+    # The real 2020-03-18 daily (its back-dated rows reach nine months): daily_counts and
+    # category_counts recount the same days from one read of filings, and both stay exact.
+    from filinglake.publish import daily_counts
+    from filinglake.publish.category_counts import CATEGORY_COUNTS, build_category_counts
+
+    land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx",
+         (fixtures_dir / "edgar/daily/form.20200318.idx").read_bytes())
+    reads = []
+    real_read = daily_counts.delta.read
+
+    def counted(storage, name, schema, where=None, columns=None):
+        if columns == daily_counts.DAY_COLUMNS:
+            reads.append(where)
+        return real_read(storage, name, schema, where=where, columns=columns)
+
+    monkeypatch.setattr(daily_counts.delta, "read", counted)
+    result = publish(storage, settings, [("sec_edgar", "2020-03-18")])
+
+    assert len(reads) == 1 and result["daily_counts"]["inserted"] > 0 and result["category_counts"]["inserted"] > 0
+    assert_tables_match_a_recomputation(storage)
+    order = [(c, "ascending") for c in ("source", "filing_date", "exchange", "category_code")]
+    assert (read_published(storage, CATEGORY_COUNTS).sort_by(order).to_pylist()
+            == build_category_counts(read_published(storage, FILINGS)).sort_by(order).to_pylist())
+
+
 def publish_daily_leaving_issuers_behind(settings: Settings, storage: Storage, fixtures_dir: Path,
                                          daily_2026: bytes) -> None:
     """1993Q4 published whole; then the 2026-01-02 daily merged into filings while issuers fails."""
