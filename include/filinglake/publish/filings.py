@@ -164,8 +164,11 @@ def months_by_source(table: pa.Table) -> dict[str, set[str]]:
     return dict(months)
 
 
-def published_for(storage: Storage, batch: pa.Table) -> pa.Table:
+def published_for(storage: Storage, batch: pa.Table, snapshot=None) -> pa.Table:
     """Published rows with the keys of ``batch`` (clean rows), in whatever month they were published.
+
+    ``snapshot``: read this open version of ``filings`` (a merge on it then conflicts with any commit
+    made since) instead of the latest.
 
     The months come from the key index (:func:`filinglake.publish.filing_keys.lookup`, caught up with
     ``filings`` first); only those partitions are read, with the batch's filing ids pushed into the
@@ -186,7 +189,8 @@ def published_for(storage: Storage, batch: pa.Table) -> pa.Table:
         else:  # a large batch (a quarter published again): whole months, one at a time, so memory holds one month
             scans = [f"{in_source} AND filing_month = {delta.sql_literal(m)}" for m in sorted(months)]
         for where in scans:
-            rows = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=where)
+            rows = (delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=where) if snapshot is None
+                    else delta.read_snapshot(snapshot, PUBLISHED_FILINGS_SCHEMA, where))
             if rows.num_rows:
                 found.append(delta.duckdb_query(
                     "SELECT r.* FROM rows r SEMI JOIN keys k ON r.filing_id = k.filing_id AND r.issuer_id = k.issuer_id",
@@ -379,7 +383,10 @@ def repair_duplicates(storage: Storage, batch: pa.Table) -> int:
     Returns how many keys were repaired.
     """
     def once() -> int:
-        rows = published_for(storage, batch)
+        # read and merge one snapshot: a concurrent repair committed meanwhile makes this commit conflict
+        # (and the retry find nothing left to fold) rather than fold the same keys a second time
+        table = delta.open_table(storage, FILINGS)
+        rows = published_for(storage, batch, snapshot=table)
         doubled = delta.duckdb_query("""
             SELECT r.* FROM rows r SEMI JOIN (
                 SELECT source, filing_id, issuer_id FROM rows GROUP BY ALL HAVING count(*) > 1
@@ -392,7 +399,6 @@ def repair_duplicates(storage: Storage, batch: pa.Table) -> int:
         tombstones = delta.conform(
             delta.duckdb_query("SELECT DISTINCT * FROM keys", {"keys": doubled.select(list(FILINGS_KEY))}),
             PUBLISHED_FILINGS_SCHEMA)
-        table = delta.open_table(storage, FILINGS)
         _merge(table, one_each, tombstones, uuid.uuid4().hex, upserts_match=False)
         log.warning("filings: %d key(s) inserted by two concurrent publishes folded into one row each",
                     one_each.num_rows)
