@@ -74,7 +74,7 @@ bench: install  ## run the benchmark (bench/bench.py)
 	$(BIN)/python bench/bench.py
 
 QUARTERS ?= 16
-bench-history: install  ## opt-in: ingest (with GX record) and publish QUARTERS synthetic quarters end to end (135: all of EDGAR)
+bench-history: install  ## opt-in: ingest (with validation) and publish QUARTERS synthetic quarters end to end (135: all of EDGAR)
 	$(BIN)/python bench/bench.py --full-history $(QUARTERS)
 
 # `make airflow`: the UI and the Execution API listen on loopback only (nobody else on the network

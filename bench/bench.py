@@ -12,7 +12,7 @@ row checks, clean and quarantine Parquet under content names, manifest commit) i
 root each run; its time is printed as a ratio to the floor's (target <= 4x). Every stage reports
 CPU seconds beside wall seconds: on a shared machine the CPU figure is the steadier one.
 
-Stage ``gx_daily`` runs once, not per input: one process validates a real 50-row SEC day landed as
+Stage ``validate_daily`` runs once, not per input: one process validates a real 50-row SEC day landed as
 several daily partitions, first partition (GX import and set-up) side by side with the rest.
 
 The ``history`` stage measures publish against a growing ``filings`` table: ``--quarters`` N synthetic
@@ -26,7 +26,7 @@ counts per form type per year, the last 7 days of one exchange) answered through
 beside plain DuckDB over the same Delta files. Each publish runs in its own process.
 
 Opt-in, ``make bench-history QUARTERS=N`` (``--full-history N``): N synthetic quarters ingested end to
-end, each quarter landed and GX-recorded in one process and published in another, printing per quarter
+end, each quarter landed and validated in one process and published in another, printing per quarter
 and in total the time and the peak RSS per process, a projection to the 135 quarters of the whole EDGAR
 history (about 27M rows), then the same daily, compaction and query figures on the result.
 
@@ -52,17 +52,17 @@ PROJECT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("FILINGLAKE_FIXTURES") or PROJECT.parent / "shared" / "fixtures")
 MASTER = FIXTURES / "edgar/full-index/2016/QTR3/master.gz"
 DAILY = FIXTURES / "edgar/daily/form.20200318.idx"
-STAGES = ["floor", "pandas", "parse", "land", "gx", "history"]
+STAGES = ["floor", "pandas", "parse", "land", "validate", "history"]
 #: the last synthetic quarter of the history stage: the quarter of the daily index it publishes
 HISTORY_END = (2020, 1)
 #: the whole EDGAR history as synthetic quarters (issue 10, point 3: about 27M rows)
 FULL_HISTORY_QUARTERS = 135
-TARGETS = {"land": 500_000, "gx": 250_000}
+TARGETS = {"land": 500_000, "validate": 250_000}
 #: landing (write_partition: parse, row checks, clean and quarantine Parquet, manifest) within this
 #: many times the floor's time, same run (issue 10, point 6)
 LAND_FLOOR_TARGET = 4
 #: stages that run once per bench, each in its own process, on inputs of their own
-ONCE_STAGES = ["gx_daily"]
+ONCE_STAGES = ["validate_daily"]
 DAILY_FIXTURE = FIXTURES / "edgar/daily/master.20260102.excerpt.idx"
 #: the 50-row real day landed as these partitions (rows filed on 2 Jan are valid in each)
 GX_DAILY_PARTITIONS = ["2026-01-02", "2026-01-05", "2026-01-06", "2026-01-07", "2026-01-08", "2026-01-09"]
@@ -152,7 +152,7 @@ def stage_land(ctx, fetched: dict) -> int:
     return write_partition(ctx, fetched)["rows_in"]
 
 
-def stage_gx_daily() -> dict:
+def stage_validate_daily() -> dict:
     """Validate several small daily partitions in one process, as a range backfill or a worker does.
 
     Each partition is landed (row checks, Parquet, manifest) outside the timing; the timing is
@@ -165,7 +165,7 @@ def stage_gx_daily() -> dict:
     sys.path.insert(0, str(PROJECT / "tests"))
     from support.landed_partition import land_rows
 
-    from filinglake.ingest.gx_record import validate_partition
+    from filinglake.ingest.validation import validate_partition
 
     source = SecEdgar()
     parsed = source.parse(DAILY_FIXTURE.read_bytes(), DAILY_FIXTURE.name)
@@ -181,7 +181,7 @@ def stage_gx_daily() -> dict:
         cpu_seconds.append(time.process_time() - c0)  # the work itself, without waiting for a busy CPU
         assert report.success and report.rows == parsed.num_rows, report.mismatches
     following, following_cpu = sorted(seconds[1:-1]), sorted(cpu_seconds[1:-1])
-    return {"stage": "gx_daily", "rows": parsed.num_rows, "partitions": len(seconds),
+    return {"stage": "validate_daily", "rows": parsed.num_rows, "partitions": len(seconds),
             "first_s": round(seconds[0], 3), "first_cpu_s": round(cpu_seconds[0], 3),
             "next_median_s": round(following[len(following) // 2], 3), "next_max_s": round(following[-1], 3),
             "next_median_cpu_s": round(following_cpu[len(following_cpu) // 2], 3),
@@ -192,14 +192,14 @@ def stage_gx_daily() -> dict:
 def run_stage(stage: str, path: Path, repeat: int, land_root: str | None = None) -> dict:
     data = path.read_bytes()
     extra: dict = {}
-    if stage == "gx":
-        # The GX record task as Airflow runs it: read the written partition, validate, store the
+    if stage == "validate":
+        # The validation record task as Airflow runs it: read the written partition, validate, store the
         # result and data docs. The partition is prepared outside the timing; GX is imported once.
         t0 = time.perf_counter()
         import great_expectations  # noqa: F401
 
-        from filinglake.ingest.gx_record import validate_partition
         from filinglake.ingest.landing import write_partition
+        from filinglake.ingest.validation import validate_partition
 
         extra["import_seconds"] = round(time.perf_counter() - t0, 2)
         # landed by write_partition, as the task before it leaves it (a manifest-committed partition;
@@ -302,11 +302,11 @@ def history_land(root: Path, count: int) -> dict:
 
 def full_ingest(root: Path, index: int, count: int) -> dict:
     """Ingest synthetic quarter ``index`` of ``count`` as a daily run does: land it (write_partition), then
-    its GX record (validate_partition). Figures of this process."""
+    its validation record (validate_partition). Figures of this process."""
     from datetime import date
 
-    from filinglake.ingest.gx_record import validate_partition
     from filinglake.ingest.landing import write_partition
+    from filinglake.ingest.validation import validate_partition
 
     year, quarter = history_quarters(count)[index]
     partition = f"{year}Q{quarter}"
@@ -325,18 +325,18 @@ def full_ingest(root: Path, index: int, count: int) -> dict:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"partition": partition, "rows": manifest["rows_written"], "synthesise_s": round(made, 2),
             "process_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-            "land_s": round(landed, 2), "gx_s": round(time.perf_counter() - t2, 2),
+            "land_s": round(landed, 2), "validate_s": round(time.perf_counter() - t2, 2),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def run_full_history(count: int, folder: Path) -> dict:
-    """Ingest (land + GX record) and publish ``count`` synthetic quarters end to end, each step in its own
+    """Ingest (land + validation) and publish ``count`` synthetic quarters end to end, each step in its own
     process; then the daily into history vs into empty, compaction and the queries on the result."""
     history, empty = folder / "history", folder / "empty"
     quarters = [f"{y}Q{q}" for y, q in history_quarters(count)]
     started = time.perf_counter()
     per_quarter, cpu_quarter, rows, peaks = [], [], 0, {"ingest": 0, "publish": 0}
-    print(f"history-full: {count} synthetic quarter(s) {quarters[0]}..{quarters[-1]} (land + GX record + publish)",
+    print(f"history-full: {count} synthetic quarter(s) {quarters[0]}..{quarters[-1]} (land + validation + publish)",
           flush=True)
     for index, partition in enumerate(quarters):
         t0 = time.perf_counter()
@@ -349,7 +349,7 @@ def run_full_history(count: int, folder: Path) -> dict:
         per_quarter.append(seconds)
         cpu_quarter.append(ingested["process_cpu_s"] + published["cpu_s"])
         print(f"  {index + 1:>3} {partition} {rows:>11,} rows  land {ingested['land_s']:5.2f} s  "
-              f"gx {ingested['gx_s']:5.2f} s  publish {published['seconds']:6.2f} s  "
+              f"validate {ingested['validate_s']:5.2f} s  publish {published['seconds']:6.2f} s  "
               f"peak ingest {ingested['peak_rss_mb']:>4} MB  publish {published['peak_rss_mb']:>4} MB  "
               f"(cpu {cpu_quarter[-1]:5.1f} s, elapsed {time.perf_counter() - started:7.1f} s)", flush=True)
     total = time.perf_counter() - started
@@ -406,11 +406,11 @@ def history_publish(root: Path, partitions: list[str]) -> dict:
 
 def history_compact(root: Path) -> dict:
     """The weekly upkeep over the history table (clusters filings by issuer), timed in this process."""
-    from filinglake.publish.run import compact_and_vacuum
+    from filinglake.publish.run import compact_tables
     from filinglake.storage import Storage
 
     t0 = time.perf_counter()
-    report = compact_and_vacuum(Storage(root.as_uri()), retention_hours=0)
+    report = compact_tables(Storage(root.as_uri()), retention_hours=0)
     return {"seconds": round(time.perf_counter() - t0, 2),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "clustered_partitions": report.get("filings", {}).get("clustered_partitions", 0)}
@@ -537,12 +537,12 @@ def run_history(count: int, folder: Path) -> dict:
 # -- driver -------------------------------------------------------------------------------------
 
 
-def gx_daily_side_by_side() -> dict:
-    """Run the ``gx_daily`` stage in its own process and print first vs. following partitions."""
-    out = subprocess.run([sys.executable, __file__, "--child", "gx_daily", "-"],
+def validate_daily_side_by_side() -> dict:
+    """Run the ``validate_daily`` stage in its own process and print first vs. following partitions."""
+    out = subprocess.run([sys.executable, __file__, "--child", "validate_daily", "-"],
                          check=True, capture_output=True, text=True)
     row = {"input": "daily", **json.loads(out.stdout.strip().splitlines()[-1])}
-    print(f"gx_daily {row['rows']} rows x {row['partitions']} partitions in one process: "
+    print(f"validate_daily {row['rows']} rows x {row['partitions']} partitions in one process: "
           f"first {row['first_s']:.3f} s (cpu {row['first_cpu_s']:.3f}) | next median {row['next_median_s']:.3f} s "
           f"(cpu {row['next_median_cpu_s']:.3f}), max {row['next_max_s']:.3f} s (target < {GX_DAILY_TARGET_S} s) | "
           f"same rules again {row['same_rules_again_s']:.3f} s  peak {row['peak_rss_mb']} MB", flush=True)
@@ -556,7 +556,7 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", default=STAGES + ONCE_STAGES, choices=STAGES + ONCE_STAGES)
     parser.add_argument("--quarters", type=int, default=4, help="synthetic quarters of the history stage")
     parser.add_argument("--full-history", type=int, metavar="N", help="only the opt-in end-to-end run: ingest "
-                        "(land + GX record) and publish N synthetic quarters, one process per step "
+                        "(land + validation) and publish N synthetic quarters, one process per step "
                         f"(make bench-history QUARTERS=N; {FULL_HISTORY_QUARTERS} is the whole EDGAR history)")
     parser.add_argument("--history-root", help="keep the full-history run's storage here (default: a temp dir)")
     parser.add_argument("--land-root", help="folder for the land stage's storage roots (default: the system "
@@ -565,8 +565,8 @@ def main() -> None:
     parser.add_argument("--history-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        if args.child[0] == "gx_daily":
-            print(json.dumps(stage_gx_daily()))
+        if args.child[0] == "validate_daily":
+            print(json.dumps(stage_validate_daily()))
         else:
             print(json.dumps(run_stage(args.child[0], Path(args.child[1]), args.repeat, args.land_root)))
         return
@@ -615,8 +615,8 @@ def main() -> None:
                       f"peak {row['peak_rss_mb']:>5} MB", flush=True)
         if "history" in args.stages:
             results.append(run_history(args.quarters, Path(tmp)))
-    if "gx_daily" in args.stages:
-        results.append(gx_daily_side_by_side())
+    if "validate_daily" in args.stages:
+        results.append(validate_daily_side_by_side())
     print()
     print("ratios (same run, same machine):")
     for copies in args.copies:

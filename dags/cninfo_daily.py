@@ -5,7 +5,7 @@ Lands one **Beijing calendar day** of CNINFO's announcement index (`POST /new/hi
 `column=szse`: all three exchanges) per run as the partition `cninfo/YYYY-MM-DD`: every response page
 archived raw, every row checked, clean rows to `clean/filings/source=cninfo/partition=YYYY-MM-DD/`,
 failures to `quarantine/` with reasons, a manifest (`rows_in = rows_written + duplicates + quarantined`),
-a Great Expectations record, and an event on the asset `clean.cninfo.filings` whose `extra` carries
+a validation record (Great Expectations), and an event on the asset `clean.cninfo.filings` whose `extra` carries
 source, partition and counts.
 
 **Schedule and which day a run ingests.** One run per Beijing calendar day (weekends included), its
@@ -39,12 +39,13 @@ a run not done by then calls `LatePartitionNotifier` (deadline alert, scheduled 
 page shows the same deadline.
 
 **Manual reruns and backfill.** Trigger with conf `{"partition": "2024-12-23"}` to (re)land one day, or
-`{"partition": "stock=002236:2020-01-01..2024-12-31"}` to land one issuer's announcements over a range
+`{"partition": "stock-002236_2020-01-01_2024-12-31"}` to land one issuer's announcements over a range
 (its orgId is resolved through CNINFO's stock list, archived daily under `raw/source=cninfo_stocks/`).
 Catchup is off; `airflow backfill create --dag-id cninfo_daily --from-date 2024-12-01 --to-date 2024-12-31` lands exactly 1 … 31 December 2024, one run per day.
 For history prefer the command line, one pass per day:
 `filinglake ingest --source cninfo --from 2024-12-01 --to 2024-12-31`, or per issuer
-`filinglake ingest --source cninfo --stock 002236 --from 2020-01-01 --to 2024-12-31`.
+`filinglake ingest --source cninfo --stock 002236 --from 2020-01-01 --to 2024-12-31` (the same as
+`--partition stock-002236_2020-01-01_2024-12-31`).
 
 **A failure means** one of: CNINFO kept serving challenge pages (check other clients on the host),
 the day could not be fetched completely (the log names the query part and its shortfall: a busy day

@@ -4,7 +4,7 @@
 Re-lands **today's** CNINFO partition `cninfo/YYYY-MM-DD` (Beijing day) five times a day, so announcements
 land within hours: 08:30, 12:30, 16:30, 19:30 and 22:30 Beijing
 (`CronTriggerTimetable("30 8,12,16,19,22 * * *", Asia/Shanghai)`, rule `cninfo_day`). Same tasks, checks,
-manifest, Great Expectations record and `clean.cninfo.filings` asset event as `cninfo_daily`, whose run at
+manifest, validation record and `clean.cninfo.filings` asset event as `cninfo_daily`, whose run at
 00:30 the next day is the day's **final** one (and the one with a deadline alert).
 
 **Why a separate DAG.** A DAG run's logical date is unique, so `cninfo_daily` has exactly one run per day

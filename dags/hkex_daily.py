@@ -7,7 +7,7 @@ Lands one **Hong Kong calendar day** of the HKEXnews title search (`GET /search/
 document different NEWS_IDs). For each: the final response of every query archived raw, every row
 checked (one row per issuer when a document names several), clean rows to
 `clean/filings/source=hkex/partition=YYYY-MM-DD-en/`, failures to `quarantine/` with reasons, a manifest
-(`rows_in = rows_written + duplicates + quarantined`), a Great Expectations record, and an event on the
+(`rows_in = rows_written + duplicates + quarantined`), a validation record (Great Expectations), and an event on the
 asset `clean.hkex.filings` whose `extra` carries source, partition and counts. The tasks are mapped over
 the two streams (`partitions` → `fetch_index[0..1]` → `write_partition[..]` → `validate_partition[..]`).
 

@@ -4,7 +4,7 @@
 Re-lands **today's** HKEX partitions `hkex/YYYY-MM-DD-en` and `hkex/YYYY-MM-DD-zh` (Hong Kong day) six
 times a day, so announcements land within hours: 09:00, 13:00, 17:00, 19:00, 21:00 and 23:00 Hong Kong
 (`CronTriggerTimetable("0 9,13,17,19,21,23 * * *", Asia/Hong_Kong)`, rule `hkex_day`). Same tasks (mapped
-over the two language streams), checks, manifests, Great Expectations records and `clean.hkex.filings`
+over the two language streams), checks, manifests, validation records and `clean.hkex.filings`
 asset events as `hkex_daily`, whose run at 02:00 the next day is the day's **final** one (and the one with
 a deadline alert).
 

@@ -4,7 +4,7 @@
 Lands one **daily master index** (`daily-index/YYYY/QTRn/master.YYYYMMDD.idx`) per run as the partition
 `sec_edgar/YYYY-MM-DD`: raw bytes archived, every row checked, clean rows to
 `clean/filings/source=sec_edgar/partition=YYYY-MM-DD/`, failures to `quarantine/`, a manifest with
-`rows_in = rows_written + duplicates + quarantined`, a Great Expectations record, and an event on the
+`rows_in = rows_written + duplicates + quarantined`, a validation record (Great Expectations), and an event on the
 asset `clean.sec_edgar.filings` whose `extra` carries source, partition and counts.
 
 **Schedule and which day a run ingests.** One run per US business day (Monday to Friday), its

@@ -2,7 +2,7 @@
 ### SEC EDGAR quarterly full index → clean Parquet (the backfill path)
 
 Lands one **quarterly master index** (`full-index/YYYY/QTRn/master.gz`, every filing of the quarter) per
-run as the partition `sec_edgar/YYYYQn`, with the same checks, quarantine, manifest, Great Expectations
+run as the partition `sec_edgar/YYYYQn`, with the same checks, quarantine, manifest, validation
 record and `clean.sec_edgar.filings` asset event as the daily DAG.
 
 **Schedule: once per quarter, for the quarter that just ended.**

@@ -3,7 +3,7 @@
 
 Re-lands the **growing full index of the current quarter** (`full-index/YYYY/QTRn/master.gz`) as the
 partition `sec_edgar/YYYYQn`, overwriting last week's snapshot of it (same checks, quarantine, manifest,
-Great Expectations record and `clean.sec_edgar.filings` asset event as the other SEC DAGs).
+validation record and `clean.sec_edgar.filings` asset event as the other SEC DAGs).
 
 **Why weekly, and why a separate DAG.** `sec_edgar_daily` already lands each business day the evening it
 is posted, but with catchup off it never revisits a day it missed (Airflow down, a day that failed after

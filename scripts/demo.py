@@ -202,7 +202,7 @@ def print_run_summary(ctx: DemoContext) -> None:
     rows.append(["total", "", f"{landed} partitions", "", *totals.values(), "", f"{sum(r.seconds for r in ctx.results):.1f}"])
     print_table("DAG runs (dag.test; counts from each clean asset event's extra)",
                 ["DAG", "logical date UTC", "partition", "status", "rows in", "written", "duplicates",
-                 "quarantined", "GX record", "seconds"], rows)
+                 "quarantined", "validation record", "seconds"], rows)
     for r in ctx.results:
         if r.error or r.state != "success":
             print(f"  FAILED {r.dag_id} @ {r.logical_date.isoformat()}: {r.state} {r.task_states} {r.error or ''}")
@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         for source in all_sources():
             os.environ.update(source.environment_for_root(server.url))
             # The server is local: lift the real hosts' pacing to the most every rate setting accepts.
-            os.environ[f"FILINGLAKE_{source.rate_setting.upper()}"] = STAND_IN_RATE
+            os.environ[source.setting("rate").env] = STAND_IN_RATE
         names = ", ".join(s.name for s in all_sources())
         print(f"replay server {server.url}: {len(routes)} routes for {names}", flush=True)
         ctx = DemoContext(PROJECT_ROOT, fixtures_dir, storage_path, storage_path.as_uri(), server.url, args.verbose)

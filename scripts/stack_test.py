@@ -79,7 +79,7 @@ PARTITIONS = [
 ]
 DAGS = ["sec_edgar_daily", "sec_edgar_quarterly", "sec_edgar_quarterly_refresh", "cninfo_daily", "hkex_daily",
         "cninfo_intraday", "hkex_intraday",
-        "publish_filings", "maintain_published_tables"]
+        "publish_filings", "compact_published_tables"]
 INGEST_DAGS = ["sec_edgar_daily", "sec_edgar_quarterly", "cninfo_daily", "hkex_daily"]
 UNPAUSE = [*INGEST_DAGS, "publish_filings"]
 

@@ -160,8 +160,8 @@ def settings(tmp_path: Path, sec_server):
     """Settings pointing SEC at :func:`sec_server`, storage in ``tmp_path/lake``, fast pacing, one retry."""
     from filinglake.config import Settings
 
-    return Settings(storage=(tmp_path / "lake").as_uri(), sec_base_url=sec_server.sec_base_url,
-                    sec_user_agent="filinglake-tests tests@example.com", sec_rate=10, http_retries=1)
+    return Settings(storage=(tmp_path / "lake").as_uri(), sec_user_agent="filinglake-tests tests@example.com",
+                    http_retries=1).with_source("sec_edgar", base_url=sec_server.sec_base_url, rate=10)
 
 
 # --- the lake `make demo` publishes, built once per session through the library (tests/support/demo_lake.py) ---

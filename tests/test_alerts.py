@@ -40,9 +40,13 @@ PDF_BYTES = b"%PDF-1.4\n1 0 obj<< /Type /Catalog >>endobj\ntrailer<< /Root 1 0 R
 # ------------------------------------------------------------------------------------------------
 
 
-def settings_for(tmp_path: Path, **changes) -> Settings:
+def settings_for(tmp_path: Path, roots: dict[str, dict[str, str]] | None = None, **changes) -> Settings:
+    """Fast pacing for every source; ``roots``: source → its root settings pointed at a stand-in."""
     base = Settings(storage=(tmp_path / "store").as_uri(), sec_user_agent="filinglake-tests ops@example.com",
-                    sec_rate=10, cninfo_rate=50, hkex_rate=50, http_retries=1)
+                    http_retries=1)
+    base = base.with_source("sec_edgar", rate=10).with_source("cninfo", rate=50).with_source("hkex", rate=50)
+    for source, values in (roots or {}).items():
+        base = base.with_source(source, **values)
     return dataclasses.replace(base, **changes)
 
 
@@ -296,7 +300,7 @@ def test_alerts_are_not_repeated_on_rerun(tmp_path: Path, fixtures_dir: Path, re
     first_doc = "/Archives/edgar/data/1000275/000095010326000007/0000950103-26-000007-index.htm"
     page = b"<!doctype html><html><head><title>Filing index</title></head><body>424B2</body></html>"
     server = replay_server({("GET", first_doc): Reply(body=page, content_type="text/html; charset=utf-8")})
-    settings = settings_for(tmp_path, sec_base_url=server.url + "/Archives/edgar")
+    settings = settings_for(tmp_path, {"sec_edgar": {"base_url": server.url + "/Archives/edgar"}})
     storage = Storage.from_settings(settings)
     watchlist = one_entry("  - id: rbc\n    name: RBC prospectuses\n    ciks: [1000275]\n"
                           "    form_types: [424B2, 424B5]\n")
@@ -425,7 +429,7 @@ def test_capture_from_replay_records_sha256_size_and_type(tmp_path: Path, fixtur
         ("GET", "/finalpage/2002-08-14/632064.PDF"): Reply(body=PDF_BYTES, content_type="application/pdf"),
         ("GET", "/finalpage/2002-04-22/576602.PDF"): Reply(body=PDF_BYTES, content_type="application/octet-stream"),
     })
-    settings = settings_for(tmp_path, cninfo_static_url=server.url)
+    settings = settings_for(tmp_path, {"cninfo": {"static_url": server.url}})
     storage = Storage.from_settings(settings)
 
     record = documents.capture(storage, settings, CNINFO_DOC, "cninfo")
@@ -461,7 +465,7 @@ def test_capture_from_replay_records_sha256_size_and_type(tmp_path: Path, fixtur
 )
 def test_capture_refused_for_a_foreign_host(tmp_path: Path, replay_server, url: str):
     server = replay_server(lambda request: Reply(body=PDF_BYTES, content_type="application/pdf"))
-    settings = settings_for(tmp_path, hkex_base_url=server.url)
+    settings = settings_for(tmp_path, {"hkex": {"base_url": server.url}})
     storage = Storage.from_settings(settings)
     with pytest.raises(documents.ForeignHost) as caught:
         documents.capture(storage, settings, url, "hkex")
@@ -474,7 +478,7 @@ def test_capture_refuses_an_oversize_body(tmp_path: Path, replay_server):
     big = PDF_BYTES + b"0" * 5000
     server = replay_server({("GET", "/listedco/listconews/sehk/2025/1121/2025112100899.pdf"):
                             Reply(body=big, content_type="application/pdf")})
-    settings = settings_for(tmp_path, hkex_base_url=server.url, document_max_bytes=4096)
+    settings = settings_for(tmp_path, {"hkex": {"base_url": server.url}}, document_max_bytes=4096)
     storage = Storage.from_settings(settings)
     with pytest.raises(documents.DocumentTooLarge, match="FILINGLAKE_DOCUMENT_MAX_BYTES=4,096"):
         documents.capture(storage, settings,
@@ -514,7 +518,7 @@ def no_length_server() -> Iterator[str]:
 
 
 def test_capture_stops_a_stream_without_content_length(tmp_path: Path, no_length_server: str):
-    settings = settings_for(tmp_path, hkex_base_url=no_length_server, document_max_bytes=65_536)
+    settings = settings_for(tmp_path, {"hkex": {"base_url": no_length_server}}, document_max_bytes=65_536)
     storage = Storage.from_settings(settings)
     with pytest.raises(documents.DocumentTooLarge):
         documents.capture(storage, settings, "https://www1.hkexnews.hk/listedco/big.pdf", "hkex")
@@ -528,7 +532,7 @@ def test_capture_stops_a_stream_without_content_length(tmp_path: Path, no_length
 def test_capture_rejects_an_html_page_instead_of_a_pdf(tmp_path: Path, fixtures_dir: Path, replay_server):
     challenge = (fixtures_dir / "edgar/errors/sec_request_rate_threshold_exceeded.html").read_bytes()
     server = replay_server({("GET", "/listedco/doc.pdf"): Reply(body=challenge, content_type="text/html")})
-    settings = settings_for(tmp_path, hkex_base_url=server.url)
+    settings = settings_for(tmp_path, {"hkex": {"base_url": server.url}})
     with pytest.raises(documents.UnexpectedContent, match="HTML page came back instead of a PDF"):
         documents.capture(Storage.from_settings(settings), settings, "https://www1.hkexnews.hk/listedco/doc.pdf",
                           "hkex")
@@ -538,7 +542,7 @@ def test_fetch_url_follows_configured_roots_only():
     default = Settings()
     url = "https://www.sec.gov/Archives/edgar/data/1/000000000125000001/0000000001-25-000001-index.htm"
     assert documents.fetch_url(url, default) == url
-    local = dataclasses.replace(default, sec_base_url="http://127.0.0.1:9/Archives/edgar")
+    local = default.with_source("sec_edgar", base_url="http://127.0.0.1:9/Archives/edgar")
     assert documents.fetch_url(url, local) == (
         "http://127.0.0.1:9/Archives/edgar/data/1/000000000125000001/0000000001-25-000001-index.htm")
     # Outside the configured root: the source's stand-in serves it; unconfigured sources are left alone.
@@ -546,7 +550,7 @@ def test_fetch_url_follows_configured_roots_only():
         "http://127.0.0.1:9/cgi-bin/browse-edgar")
     assert documents.fetch_url("https://www1.hkexnews.hk/a.pdf", local, "hkex") == "https://www1.hkexnews.hk/a.pdf"
     # CNINFO pointed at a replay server for its API only: documents on the static host go there too.
-    api_only = dataclasses.replace(default, cninfo_base_url="http://127.0.0.1:7")
+    api_only = default.with_source("cninfo", base_url="http://127.0.0.1:7")
     assert documents.fetch_url(CNINFO_DOC, api_only, "cninfo") == "http://127.0.0.1:7/finalpage/2002-08-14/632064.PDF"
 
 

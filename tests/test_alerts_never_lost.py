@@ -31,7 +31,7 @@ from filinglake.storage import Storage
 SEC_DAILY = "edgar/daily/master.20260102.excerpt.idx"
 HKEX_ROWS = "hkex/titleSearch_result_parsed_00007_sunkken.json"
 CNINFO_PAGE = "cninfo/hisAnnouncement_query_000001_page4-of-98_2016-01_CloudDataX.json"
-CNINFO_PARTITION = "stock=000001:2001-01-01..2002-12-31"
+CNINFO_PARTITION = "stock-000001_2001-01-01_2002-12-31"
 HKEX_WORDS = ("suspension", "listing committee")
 
 WATCHLIST = """entries:

@@ -238,7 +238,7 @@ def test_rows_without_form_type_have_no_categories(form_type) -> None:
 
 def test_a_filings_table_written_before_categories_gains_the_column(tmp_path: Path, fixtures_dir: Path) -> None:
     from deltalake import write_deltalake
-    from support.landed_partition import INGESTED_AT
+    from support.landed_partition import ARCHIVED_AT
 
     from filinglake.publish import delta
     from filinglake.publish.filings import FILINGS, FILINGS_CONFIGURATION, FILINGS_PARTITIONS, fold
@@ -251,8 +251,8 @@ def test_a_filings_table_written_before_categories_gains_the_column(tmp_path: Pa
     legacy = PUBLISHED_FILINGS_SCHEMA.remove(PUBLISHED_FILINGS_SCHEMA.get_field_index("categories"))
     lineage = conform(old, FILINGS_SCHEMA)
     lineage = lineage.set_column(lineage.schema.get_field_index("raw_key"), "raw_key", pa.array(["raw/old"] * 500))
-    lineage = lineage.set_column(lineage.schema.get_field_index("ingested_at"), "ingested_at",
-                                 pa.array([INGESTED_AT] * 500, pa.timestamp("us", tz="UTC")))
+    lineage = lineage.set_column(lineage.schema.get_field_index("archived_at"), "archived_at",
+                                 pa.array([ARCHIVED_AT] * 500, pa.timestamp("us", tz="UTC")))
     delta.ensure_table(storage, FILINGS, legacy, FILINGS_PARTITIONS, FILINGS_CONFIGURATION)
     write_deltalake(delta.open_table(storage, FILINGS), delta.conform(fold(lineage), legacy), mode="append")
 

@@ -292,19 +292,19 @@ def test_readme_documents_the_exit_codes_and_the_commands() -> None:
 
 
 def test_verbose_flag_turns_on_third_party_logs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`filinglake -v …` makes the GX record log GX's own INFO lines (quiet by default)."""
+    """`filinglake -v …` makes the validation record log GX's own INFO lines (quiet by default)."""
     import logging
 
-    from filinglake.ingest import gx_record
+    from filinglake.ingest import validation
 
     monkeypatch.delenv("FILINGLAKE_VERBOSE", raising=False)
-    gx_record.set_verbose(None)
+    validation.set_verbose(None)
     try:
         assert main(["--version"]) == 0
-        assert not gx_record.is_verbose()
+        assert not validation.is_verbose()
         assert main(["-v", "watchlist", "--help"]) == 0
-        assert gx_record.is_verbose()
+        assert validation.is_verbose()
         assert logging.getLogger("httpx").level == logging.INFO
     finally:
-        gx_record.set_verbose(None)
+        validation.set_verbose(None)
         logging.getLogger("httpx").setLevel(logging.WARNING)

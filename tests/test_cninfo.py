@@ -90,8 +90,8 @@ def checked(table: pa.Table, partition_id: str = "2002-10-25"):
 
 def settings_for(server, tmp_path: Path) -> Settings:
     """Settings pointing at a replay server; pacing lifted (the real 0.5 req/s is for CNINFO itself)."""
-    return replace(Settings(), cninfo_base_url=server.url, cninfo_rate=1000.0, http_retries=1,
-                   storage=(tmp_path / "lake").as_uri())
+    return replace(Settings(), http_retries=1, storage=(tmp_path / "lake").as_uri()).with_source(
+        "cninfo", base_url=server.url, rate=1000.0)
 
 
 def fetch(source: Cninfo, partition_id: str, server, tmp_path: Path):
@@ -445,7 +445,7 @@ def test_stock_partition_resolves_the_org_id(fixtures_dir: Path, replay_server, 
     fake = cninfo_replay(fixtures_dir)
     server = replay_server(fake.routes())
     settings = settings_for(server, tmp_path)
-    ctx = Context.build("cninfo", "stock=000001:2001-01-01..2002-12-31", settings)
+    ctx = Context.build("cninfo", "stock-000001_2001-01-01_2002-12-31", settings)
     fetched = fetch_partition(ctx)
     forms = [r.form for r in server.requests_to(QUERY_PATH, "POST")]
     assert [(f["stock"], f["seDate"]) for f in forms] == [("000001,gssz0000001", "2001-01-01~2002-12-31")]
@@ -693,7 +693,7 @@ def test_cninfo_daily_dag_shape() -> None:
     assert dag.get_task("fetch_index").pool == "cninfo"
     assert [a.name for a in dag.get_task("validate_partition").outlets] == ["clean.cninfo.filings"]
     # the trigger form says what a CNINFO partition looks like
-    assert "stock=002236:2020-01-01..2024-12-31" in dag.params.get_param("partition").description
+    assert "stock-002236_2020-01-01_2024-12-31" in dag.params.get_param("partition").description
 
 
 @pytest.mark.e2e
@@ -731,7 +731,7 @@ def test_cninfo_daily_dag_lands_fixture_days(
 
     # a manual per-issuer run through the partition param
     stock = run_dag("cninfo_daily", logical_date=datetime(2025, 3, 5, tzinfo=UTC),
-                    conf={"partition": "stock=000001:2001-01-01..2002-12-31"})
+                    conf={"partition": "stock-000001_2001-01-01_2002-12-31"})
     assert stock.succeeded, stock.task_states
     assert stock.asset_events[0]["extra"]["partition"] == "stock-000001_2001-01-01_2002-12-31"
     assert stock.asset_events[0]["extra"]["rows_written"] == 8
@@ -832,6 +832,15 @@ def test_ingest_command_with_stock(fixtures_dir: Path, replay_server, tmp_path: 
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (summary["partition"], summary["rows_written"]) == ("stock-000001_2001-01-01_2002-12-31", 8)
+    # round trip: the id the summary (and manifest, logs, status page) shows is what --partition takes back,
+    # as does the older stock=CODE:FROM..TO spelling; both land that same partition again
+    for typed in (summary["partition"], "stock=000001:2001-01-01..2002-12-31"):
+        assert main(["ingest", "--source", "cninfo", "--partition", typed, "--no-validate"]) == 0
+        again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert (again["partition"], again["rows_written"]) == (summary["partition"], 8)
+    assert read_manifest(Storage((tmp_path / "lake").as_uri()), "cninfo", summary["partition"])["rows_written"] == 8
+    assert main(["ingest", "--source", "cninfo", "--partition", summary["partition"], "--stock", "000001"]) == 2
+    assert "--partition names its partitions itself" in capsys.readouterr().err
     assert main(["ingest", "--source", "cninfo", "--stock", "999999", "--from", "2024-01-01", "--to", "2024-01-31"]) == 2
     assert "'999999' is not in CNINFO's stock list" in capsys.readouterr().err
     assert main(["ingest", "--source", "cninfo", "--stock", "000001", "--date", "2024-01-01"]) == 2
@@ -839,7 +848,7 @@ def test_ingest_command_with_stock(fixtures_dir: Path, replay_server, tmp_path: 
     assert "--stock is not supported" in capsys.readouterr().err
 
 
-def test_quarantine_and_the_gx_record_agree(fixtures_dir: Path, template: dict, replay_server, tmp_path: Path) -> None:
+def test_quarantine_and_the_validation_record_agree(fixtures_dir: Path, template: dict, replay_server, tmp_path: Path) -> None:
     from filinglake.ingest.landing import ingest
 
     good = synthetic_announcements(template, SYNTHETIC_DAY, 5)

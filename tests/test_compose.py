@@ -3,7 +3,7 @@ Airflow settings (deploy/airflow/airflow.env, pools.json), .env.example, Dockerf
 
 No Docker daemon is available to tests or CI, so the compose stack is checked as data: the services
 and healthchecks it needs, the pools and buckets it creates, and that every variable it sets or
-references exists where it must (the code's ENV_VARS table, .env.example) with no secret written in.
+references exists where it must (the code's env_vars() table: general settings and each source's own, .env.example) with no secret written in.
 `make stack-test` runs the same settings on real components (scripts/stack_test.py).
 """
 
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from filinglake.config import ENV_VARS
+from filinglake.config import env_vars
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
@@ -106,8 +106,8 @@ def _env_example() -> dict[str, str]:
 
 
 def _code_env_names() -> set[str]:
-    # ENV_VARS rows may name two variables at once: "AWS_REGION / AWS_DEFAULT_REGION".
-    return {name.strip() for row in ENV_VARS for name in row[0].split("/")}
+    # env_vars() rows may name two variables at once: "AWS_REGION / AWS_DEFAULT_REGION".
+    return {name.strip() for row in env_vars() for name in row[0].split("/")}
 
 
 def _make_targets() -> set[str]:
@@ -283,7 +283,7 @@ def test_every_filinglake_variable_is_one_the_code_reads():
     known = _code_env_names()
     set_here = {key for service in SERVICES for key in _effective_env(service) if key.startswith("FILINGLAKE_")}
     assert set_here, "compose sets no FILINGLAKE_* variable"
-    assert set_here <= known, f"not in filinglake.config.ENV_VARS: {sorted(set_here - known)}"
+    assert set_here <= known, f"not in filinglake.config.env_vars(): {sorted(set_here - known)}"
 
 
 def test_every_referenced_variable_is_in_env_example():

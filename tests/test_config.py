@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from filinglake.config import ENV_VARS, PROJECT_ROOT, ConfigError, load_settings
+from filinglake.config import PROJECT_ROOT, ConfigError, env_vars, load_settings
 
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """No filinglake or AWS variable set, whatever the developer's shell exports."""
-    for names, *_ in ENV_VARS:
+    for names, *_ in env_vars():
         for name in names.split("/"):
             monkeypatch.delenv(name.strip(), raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -22,8 +22,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_defaults_are_local_and_polite(clean_env: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.storage == (PROJECT_ROOT / "data").as_uri()
-    assert settings.sec_base_url == "https://www.sec.gov/Archives/edgar"
-    assert settings.sec_rate == 5.0 and settings.sec_block_seconds == 600.0  # below SEC's 10/s; its 10-minute block
+    sec = settings.for_source("sec_edgar")
+    assert sec.base_url == "https://www.sec.gov/Archives/edgar"
+    assert sec.rate == 5.0 and sec.block_seconds == 600.0  # below SEC's 10/s; its 10-minute block
     assert settings.sec_user_agent is None and settings.s3_endpoint_url is None
     with pytest.raises(ConfigError, match="FILINGLAKE_SEC_USER_AGENT"):
         settings.require_sec_user_agent()
@@ -37,28 +38,31 @@ def test_values_from_the_environment(clean_env: pytest.MonkeyPatch, tmp_path: Pa
     clean_env.setenv("AWS_ENDPOINT_URL", "http://minio:9000")  # the standard AWS variable is the fallback
     settings = load_settings()
     assert settings.storage == (tmp_path / "lake").as_uri()
-    assert settings.sec_base_url == "http://127.0.0.1:8765/Archives/edgar"
+    assert settings.for_source("sec_edgar").base_url == "http://127.0.0.1:8765/Archives/edgar"
     assert settings.require_sec_user_agent() == "Acme Research ops@acme.example"
-    assert settings.sec_rate == 10.0
+    assert settings.for_source("sec_edgar").rate == 10.0
     assert settings.s3_endpoint_url == "http://minio:9000"
     clean_env.setenv("FILINGLAKE_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
     assert load_settings().s3_endpoint_url == "http://127.0.0.1:9000"
 
 
 @pytest.mark.parametrize(
-    ("name", "value", "message"),
+    ("name", "value", "read", "message"),
     [
-        ("FILINGLAKE_SEC_RATE", "11", "FILINGLAKE_SEC_RATE=11.0: SEC allows at most 10 requests per second"),
-        ("FILINGLAKE_SEC_RATE", "fast", "FILINGLAKE_SEC_RATE='fast' is not a number"),
-        ("FILINGLAKE_HTTP_TIMEOUT", "0", "FILINGLAKE_HTTP_TIMEOUT='0' must be positive"),
-        ("FILINGLAKE_STORAGE", "gs://bucket/x", "FILINGLAKE_STORAGE='gs://bucket/x': only file:// and s3://"),
+        ("FILINGLAKE_SEC_RATE", "11", lambda s: s.for_source("sec_edgar").rate,
+         "FILINGLAKE_SEC_RATE=11.0: SEC allows at most 10 requests per second"),
+        ("FILINGLAKE_SEC_RATE", "fast", lambda s: s.for_source("sec_edgar").rate,
+         "FILINGLAKE_SEC_RATE='fast' is not a number"),
+        ("FILINGLAKE_HTTP_TIMEOUT", "0", lambda s: s.http_timeout, "FILINGLAKE_HTTP_TIMEOUT='0' must be positive"),
+        ("FILINGLAKE_STORAGE", "gs://bucket/x", lambda s: s.storage,
+         "FILINGLAKE_STORAGE='gs://bucket/x': only file:// and s3://"),
     ],
 )
-def test_bad_values_name_the_variable(clean_env: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+def test_bad_values_name_the_variable(clean_env: pytest.MonkeyPatch, name: str, value: str, read, message: str) -> None:
     clean_env.setenv(name, value)
     settings = load_settings()
     with pytest.raises(ConfigError) as raised:
-        getattr(settings, name.removeprefix("FILINGLAKE_").lower())  # raised where the field is read
+        read(settings)  # raised where the value is read
     assert str(raised.value).startswith(message)
 
 
@@ -88,11 +92,11 @@ def test_a_bad_value_only_fails_the_consumer_that_reads_it(clean_env: pytest.Mon
     clean_env.setenv("FILINGLAKE_SEC_RATE", "fast")
     clean_env.setenv("FILINGLAKE_HKEX_RATE", "-1")
     settings = load_settings()
-    assert settings.storage == tmp_path.as_uri() and settings.cninfo_rate == 0.5  # the rest is usable
+    assert settings.storage == tmp_path.as_uri() and settings.for_source("cninfo").rate == 0.5  # the rest is usable
     with pytest.raises(ConfigError, match="FILINGLAKE_SEC_RATE='fast' is not a number"):
-        _ = settings.sec_rate
+        _ = settings.for_source("sec_edgar").rate
     with pytest.raises(ConfigError, match="FILINGLAKE_HKEX_RATE='-1' must be positive"):
-        _ = settings.hkex_rate
+        _ = settings.for_source("hkex").rate
     assert "FILINGLAKE_SEC_RATE='fast' is not a number" in repr(settings)  # repr still works
 
 

@@ -16,7 +16,7 @@ from filinglake.storage import Storage
 
 #: columns holding when the pipeline ran: their example is checked for its type only
 RUN_TIMES = {("filings", "first_seen_at"), ("filings", "last_seen_at"), ("issuers", "last_seen_at"),
-             ("alerts", "alerted_at"), ("quarantine", "ingested_at"),
+             ("alerts", "alerted_at"), ("quarantine", "archived_at"),
              # a security's versions are dated by the day its reference list was archived
              ("securities", "valid_from"), ("securities", "valid_to"), ("securities", "last_seen_on"),
              ("securities", "raw_key")}

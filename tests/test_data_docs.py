@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pytest
 from support.landed_partition import land_rows
 
-from filinglake.ingest.gx_record import validate_partition
+from filinglake.ingest.validation import validate_partition
 from filinglake.sources.hkex import Hkex
 from filinglake.storage import Storage
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 import filinglake.config as config
-from filinglake.config import ENV_VARS
+from filinglake.config import env_vars
 
 ROOT = Path(__file__).resolve().parents[1]
 VALUES = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())
@@ -21,8 +21,8 @@ SHARED_ENV = ROOT / "deploy" / "airflow" / "airflow.env"
 
 
 def _filinglake_settings() -> set[str]:
-    """FILINGLAKE_* names in ENV_VARS and in what config.py reads (the way tests/test_docs.py collects them)."""
-    listed = {n for names, *_ in ENV_VARS for n in re.findall(r"FILINGLAKE_[A-Z0-9_]+", names)}
+    """FILINGLAKE_* names in env_vars() and in what config.py reads (the way tests/test_docs.py collects them)."""
+    listed = {n for names, *_ in env_vars() for n in re.findall(r"FILINGLAKE_[A-Z0-9_]+", names)}
     read = set(re.findall(r'_(?:env|float|int)\("(FILINGLAKE_[A-Z0-9_]+)"', Path(config.__file__).read_text()))
     return listed | read
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from filinglake.config import ENV_VARS
+from filinglake.config import env_vars
 from filinglake.schema import FIELDS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -17,13 +17,22 @@ def test_readme_starts_with_the_two_commands() -> None:
 
 
 def test_every_setting_is_documented() -> None:
-    for names, _default, _meaning in ENV_VARS:
+    for names, _default, _meaning in env_vars():
         for name in re.findall(r"[A-Z][A-Z0-9_]+", names):
             assert f"`{name}`" in README, f"{name} missing from the README configuration table"
 
 
+def test_each_sources_own_variables_are_in_the_table_with_their_defaults() -> None:
+    from filinglake.config import source_settings_declared
+
+    for source, declared in source_settings_declared().items():
+        for setting in declared:
+            row = f"| `{setting.env}` | `{setting.default_text()}` |"
+            assert row in README, f"{source}: README configuration table lacks {row}"
+
+
 def test_every_documented_filinglake_variable_exists() -> None:
-    known = {n for names, *_ in ENV_VARS for n in re.findall(r"[A-Z][A-Z0-9_]+", names)} | {"FILINGLAKE_FIXTURES"}
+    known = {n for names, *_ in env_vars() for n in re.findall(r"[A-Z][A-Z0-9_]+", names)} | {"FILINGLAKE_FIXTURES"}
     documented = set(re.findall(r"`(FILINGLAKE_[A-Z0-9_]+)`", README))
     assert documented <= known, documented - known
 
@@ -38,6 +47,6 @@ def test_every_variable_the_settings_read_is_documented() -> None:
 
     read = set(re.findall(r'_(?:env|float|int)\("([A-Z][A-Z0-9_]+)"', Path(config.__file__).read_text()))
     assert {"FILINGLAKE_STORAGE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"} <= read  # the pattern finds them
-    known = {n for names, *_ in ENV_VARS for n in re.findall(r"[A-Z][A-Z0-9_]+", names)}
+    known = {n for names, *_ in env_vars() for n in re.findall(r"[A-Z][A-Z0-9_]+", names)}
     undocumented = {name for name in read - known if f"`{name}`" not in README}
-    assert undocumented == set(), f"read by filinglake.config but not in ENV_VARS or the README: {undocumented}"
+    assert undocumented == set(), f"read by filinglake.config but not in env_vars() or the README: {undocumented}"

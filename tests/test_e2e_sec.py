@@ -81,7 +81,7 @@ def sec_env(dag_env: Path, sec_archive: ReplayServer, monkeypatch: pytest.Monkey
 
 
 def assert_landed(run: DagTestRun, storage: Path, partition: str, rows: int, kind: str, status: str = "landed") -> None:
-    """Parquet, manifest, GX record and asset event of a partition all say ``rows`` clean rows, nothing else."""
+    """Parquet, manifest, validation record and asset event of a partition all say ``rows`` clean rows, nothing else."""
     assert run.state == "success", run.task_states
     assert run.task_states == {"fetch_index": "success", "write_partition": "success", "validate_partition": "success"}
 
@@ -236,7 +236,7 @@ def test_closed_quarter_without_an_index_fails_at_once(sec_env: Path, sec_archiv
 def test_gx_disagreement_fails_validation_without_an_asset_event(
     sec_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import filinglake.ingest.gx_record as expectations
+    import filinglake.ingest.validation as expectations
 
     def disagree(storage, source, partition, rules):
         raise expectations.ValidationMismatch(f"{source}/{partition}: GX 1 vs row checks 0 (simulated)")

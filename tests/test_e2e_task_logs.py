@@ -34,13 +34,13 @@ def task_records(records: list[logging.LogRecord], task_id: str) -> list[logging
 def test_validate_partition_task_log_is_filinglakes_own(
     dag_env: Path, fixtures_dir: Path, replay_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
 ) -> None:
-    from filinglake.ingest import gx_record
+    from filinglake.ingest import validation
 
     server = replay_server(sec_archive_routes(fixtures_dir))
     monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", server.sec_base_url)
     monkeypatch.setenv("FILINGLAKE_STORAGE", (tmp_path / "lake").as_uri())  # this test's own partition copy
     monkeypatch.delenv("FILINGLAKE_VERBOSE", raising=False)
-    monkeypatch.setattr(gx_record, "_session", None)  # the task builds the GX context, as in a new worker
+    monkeypatch.setattr(validation, "_session", None)  # the task builds the GX context, as in a new worker
     caplog.set_level(logging.INFO)
 
     run = run_dag("sec_edgar_daily", LOGICAL_DATE)

@@ -298,8 +298,8 @@ def test_parse_command_on_envelope_bare_rows_and_null_result(fixtures_dir: Path,
     wrapped = tmp_path / "envelope.json"
     wrapped.write_bytes(envelope(raw_rows))
     assert [parse(wrapped, "envelope")[k] for k in counts] == [bare[k] for k in counts]
-    assert pq.read_table(tmp_path / "envelope" / "filings.parquet").drop_columns(["raw_key", "ingested_at"]).equals(
-        pq.read_table(tmp_path / "bare" / "filings.parquet").drop_columns(["raw_key", "ingested_at"]))
+    assert pq.read_table(tmp_path / "envelope" / "filings.parquet").drop_columns(["raw_key", "archived_at"]).equals(
+        pq.read_table(tmp_path / "bare" / "filings.parquet").drop_columns(["raw_key", "archived_at"]))
     # an empty day: result null
     empty = tmp_path / "empty.json"
     empty.write_bytes(envelope(None, lang="ZH"))
@@ -347,7 +347,8 @@ def test_partitions() -> None:
 
 
 def _settings(server, tmp_path: Path) -> Settings:
-    return Settings(storage=(tmp_path / "lake").as_uri(), hkex_base_url=server.url, hkex_rate=1000, http_retries=1)
+    return Settings(storage=(tmp_path / "lake").as_uri(), http_retries=1).with_source(
+        "hkex", base_url=server.url, rate=1000)
 
 
 def _fetch(server, tmp_path: Path, partition_id: str, source: Hkex | None = None):

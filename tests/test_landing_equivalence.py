@@ -141,10 +141,10 @@ def test_real_quarter_lands_the_reference_rows(master: pa.Table, tmp_path) -> No
         landed = storage.read_parquet(entry["key"])
         assert landed.schema == expected.schema
         assert landed.equals(expected)
-        # the report reads filing_date and ingested_at bounds from the statistics, not the rows
+        # the report reads filing_date and archived_at bounds from the statistics, not the rows
         meta = pq.read_metadata(storage.path(entry["key"])).row_group(0)
         stats = {meta.column(i).path_in_schema: meta.column(i).statistics for i in range(meta.num_columns)}
-        for column in ("filing_date", "ingested_at"):
+        for column in ("filing_date", "archived_at"):
             assert (stats[column].min, stats[column].max) == (pc.min(expected[column]).as_py(),
                                                               pc.max(expected[column]).as_py())
 

@@ -1,7 +1,7 @@
 """A partition switches as a whole: the manifest, written last, is the commit every reader goes through.
 
 A re-landing of a changed SEC quarter (the real 1993Q4 master plus two rows) is killed after its data
-files are written and before its manifest: publish, the GX record, the query views and the status
+files are written and before its manifest: publish, the validation record, the query views and the status
 report must all still see the previous partition, whole. A later landing removes what it superseded.
 """
 
@@ -16,8 +16,8 @@ from fakes.sec_edgar import sec_fixture_map
 
 from filinglake import report
 from filinglake.config import Settings
-from filinglake.ingest.gx_record import validate_partition
 from filinglake.ingest.landing import Context, fetch_partition, write_partition
+from filinglake.ingest.validation import validate_partition
 from filinglake.publish.clean_layer import clean_partitions, read_clean
 from filinglake.query import run_query
 from filinglake.sources.sec_edgar import SecEdgar

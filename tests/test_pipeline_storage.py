@@ -41,13 +41,10 @@ def sec_server(fixtures_dir: Path) -> Iterator[ReplayServer]:
 def _settings(storage: str, server: ReplayServer, **extra) -> Settings:
     return Settings(
         storage=storage,
-        sec_base_url=server.sec_base_url,
         sec_user_agent="filinglake-tests tests@example.com",
-        sec_rate=10,
         http_retries=2,
-        sec_block_seconds=600,
         **extra,
-    )
+    ).with_source("sec_edgar", base_url=server.sec_base_url, rate=10, block_seconds=600)
 
 
 def _land(settings: Settings, partition: str, today: date | None = None) -> dict:
@@ -377,7 +374,7 @@ def test_rerun_on_file_storage_rewrites_identical_objects(tmp_path: Path, sec_se
     for p, manifest in second.items():
         counts = ("rows_in", "rows_written", "duplicates", "quarantined", "files")
         assert {k: manifest[k] for k in counts} == {k: first[p][k] for k in counts}
-        # the same raw object, first fetch time kept (it is every row's ingested_at), not archived anew
+        # the same raw object, first fetch time kept (it is every row's archived_at), not archived anew
         assert [{**r, "new": None} for r in manifest["raw"]] == [{**r, "new": None} for r in first[p]["raw"]]
         assert [r["new"] for r in first[p]["raw"]] == [True] and [r["new"] for r in manifest["raw"]] == [False]
 

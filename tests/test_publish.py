@@ -40,7 +40,7 @@ from filinglake.publish.references import (
     fetch_sec_company_tickers,
     parse_company_tickers,
 )
-from filinglake.publish.run import compact_and_vacuum, publish, read_published
+from filinglake.publish.run import compact_tables, publish, read_published
 from filinglake.query import QueryError, run_query, write_result
 from filinglake.report import write_report
 from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
@@ -57,7 +57,7 @@ HKEX_ROWS = "hkex/titleSearch_result_parsed_00007_sunkken.json"
 SHARED_ACCESSION = "0001999371-26-000004"
 #: a day of the HKEX capture with seven English rows for 00007
 HKEX_DAY = date(2012, 11, 14)
-CNINFO_PARTITION = "stock=000001:2001-01-01..2002-12-31"
+CNINFO_PARTITION = "stock-000001_2001-01-01_2002-12-31"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -536,13 +536,13 @@ def test_publish_command_raises_each_alert_once(settings, daily_2026, monkeypatc
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["alerts"] == 0
 
 
-def test_compact_and_vacuum_keeps_the_content(settings, storage, daily_2026, quarter_header) -> None:
+def test_compact_tables_keeps_the_content(settings, storage, daily_2026, quarter_header) -> None:
     land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
     publish(storage, settings)
     land(settings, "sec_edgar", "2026Q1", "master.idx", as_quarterly(daily_2026, quarter_header))
     publish(storage, settings)
     before = sorted_rows(read_published(storage, FILINGS))
-    report = compact_and_vacuum(storage, retention_hours=0)
+    report = compact_tables(storage, retention_hours=0)
     assert report[FILINGS]["vacuumed"] >= 1
     assert sorted_rows(read_published(storage, FILINGS)) == before
     assert run_query("SELECT count(*) AS n FROM filings", storage=storage).to_pylist() == [{"n": 50}]
@@ -560,7 +560,7 @@ def test_compaction_clusters_a_month_that_gained_files_by_issuer(settings, stora
     assert sum(month in uri for uri in table.file_uris()) == 2
     before = sorted_rows(read_published(storage, FILINGS))
 
-    report = compact_and_vacuum(storage, retention_hours=0)
+    report = compact_tables(storage, retention_hours=0)
 
     assert report[FILINGS]["clustered_partitions"] == 1
     files = [uri for uri in delta.open_table(storage, FILINGS).file_uris() if month in uri]
@@ -570,7 +570,7 @@ def test_compaction_clusters_a_month_that_gained_files_by_issuer(settings, stora
     assert issuers == sorted(issuers) and len(set(issuers)) > 1_000
     assert written.metadata.num_row_groups == -(-len(issuers) // delta.ROW_GROUP_ROWS)
     assert sorted_rows(read_published(storage, FILINGS)) == before
-    assert compact_and_vacuum(storage, retention_hours=0)[FILINGS]["clustered_partitions"] == 0
+    assert compact_tables(storage, retention_hours=0)[FILINGS]["clustered_partitions"] == 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -580,8 +580,8 @@ def test_compaction_clusters_a_month_that_gained_files_by_issuer(settings, stora
 
 def test_company_tickers_fetched_once_a_day_into_the_raw_archive(settings, storage, fixtures_dir, replay_server) -> None:
     server = replay_server({("GET", "/files/company_tickers.json"): file_reply(fixtures_dir / COMPANY_TICKERS)})
-    fetch_settings = Settings(storage=settings.storage, sec_base_url=server.sec_base_url,
-                              sec_user_agent="filinglake tests tests@example.com", http_retries=1)
+    fetch_settings = Settings(storage=settings.storage, sec_user_agent="filinglake tests tests@example.com",
+                              http_retries=1).with_source("sec_edgar", base_url=server.sec_base_url)
     assert company_tickers_url(fetch_settings) == f"{server.url}/files/company_tickers.json"
     assert company_tickers_url(Settings()) == "https://www.sec.gov/files/company_tickers.json"
 
@@ -605,8 +605,8 @@ def test_block_page_is_not_archived_as_company_tickers(settings, storage, fixtur
 
     page = (fixtures_dir / "edgar/errors/sec_request_rate_threshold_exceeded.html").read_bytes()
     server = replay_server({("GET", "/files/company_tickers.json"): Reply(body=page, content_type="text/html")})
-    fetch_settings = Settings(storage=settings.storage, sec_base_url=server.url + SEC_ARCHIVE_PREFIX,
-                              sec_user_agent="filinglake tests tests@example.com", http_retries=1)
+    fetch_settings = Settings(storage=settings.storage, sec_user_agent="filinglake tests tests@example.com",
+                              http_retries=1).with_source("sec_edgar", base_url=server.url + SEC_ARCHIVE_PREFIX)
     with pytest.raises(Blocked, match="Request Rate Threshold Exceeded"):
         fetch_sec_company_tickers(storage, fetch_settings, today=date(2026, 1, 2))
     assert storage.list("raw/source=sec_company_tickers") == []

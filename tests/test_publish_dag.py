@@ -26,7 +26,7 @@ from filinglake.publish.run import read_published
 from filinglake.sources import source_names
 from filinglake.storage import Storage
 from filinglake_airflow.assets import CLEAN_ASSETS
-from filinglake_airflow.publish import ForeignStorageRoot, partitions_from_events
+from filinglake_airflow.publish import ForeignStorageRoot, partitions_from_events, partitions_from_params
 
 ET = ZoneInfo("America/New_York")
 
@@ -37,6 +37,14 @@ class FakeEvents(dict):
 
 def event(**extra) -> SimpleNamespace:
     return SimpleNamespace(extra=extra)
+
+
+def test_partitions_param_takes_ids_as_the_manifests_spell_them(tmp_path: Path) -> None:
+    """A per-issuer CNINFO id is republished under its stored spelling, typed either way."""
+    storage = Storage(tmp_path.as_uri())
+    shown = "stock-002236_2020-01-01_2024-12-31"
+    params = {"partitions": [f"cninfo/{shown}", "cninfo/stock=002236:2020-01-01..2024-12-31", "sec_edgar/2016q3"]}
+    assert partitions_from_params(params, storage) == [["cninfo", shown], ["cninfo", shown], ["sec_edgar", "2016Q3"]]
 
 
 def test_dag_is_scheduled_on_every_clean_asset_or_an_hourly_sweep() -> None:
@@ -236,7 +244,7 @@ def test_a_retried_publish_still_hands_the_first_try_rows_to_the_alerts(
                                     dag_run=run), "sec_edgar") == []
 
 
-def test_maintenance_dag_compacts_without_changing_the_tables(
+def test_compact_dag_compacts_without_changing_the_tables(
     tmp_path: Path, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from filinglake.config import load_settings
@@ -252,7 +260,7 @@ def test_maintenance_dag_compacts_without_changing_the_tables(
     publish(storage, settings)
     before = read_published(storage, FILINGS).sort_by([("filing_id", "ascending"), ("issuer_id", "ascending")])
 
-    report = load_dag("maintain_published_tables").get_task("compact_and_vacuum").python_callable()
+    report = load_dag("compact_published_tables").get_task("compact").python_callable()
 
     assert set(report) >= {"filings", "issuers", "daily_counts"}
     after = read_published(storage, FILINGS).sort_by([("filing_id", "ascending"), ("issuer_id", "ascending")])

@@ -31,8 +31,8 @@ def published_root(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     """A lake with SEC 1993Q4 (20 rows) and 2018-12-31 (10 rows) landed and published."""
     root = tmp_path_factory.mktemp("published") / "lake"
     with ReplayServer(sec_archive_routes(fixtures_dir)) as server:
-        settings = Settings(storage=root.as_uri(), sec_base_url=server.sec_base_url,
-                            sec_user_agent="filinglake-tests tests@example.com", sec_rate=10, http_retries=1)
+        settings = Settings(storage=root.as_uri(), sec_user_agent="filinglake-tests tests@example.com",
+                            http_retries=1).with_source("sec_edgar", base_url=server.sec_base_url, rate=10)
         for partition in ("1993Q4", "2018-12-31"):
             ingest("sec_edgar", partition, settings, validate=False)
     publish(Storage.from_settings(settings), settings)

@@ -117,7 +117,7 @@ def check_freshness(result: pa.Table, fixtures_dir: Path) -> None:
     assert rows["cninfo"]["latest_filing_date"] == date(2002, 10, 25)
     assert rows["hkex"]["latest_filing_date"] == date(2025, 11, 11)
     assert rows["sec_edgar"]["rows_in_latest_7_days"] == 50  # the 2026-01-02 excerpt (2025-12-27..2026-01-02)
-    assert all(r["days_behind"] > 0 and r["last_ingested_at"] is not None for r in rows.values())
+    assert all(r["days_behind"] > 0 and r["last_archived_at"] is not None for r in rows.values())
 
 
 def check_renamed_issuers(result: pa.Table, fixtures_dir: Path) -> None:
@@ -157,7 +157,7 @@ CHECKS: dict[str, tuple[list[str], Callable[[pa.Table, Path], None]]] = {
     "Filings with a document link for a word in the title (Chinese and English)": (
         ["source", "filing_date", "ticker", "company_name", "title_clean", "document_url"], check_word_search),
     "Daily freshness per source": (
-        ["source", "latest_filing_date", "last_ingested_at", "days_behind", "rows_in_latest_7_days"], check_freshness),
+        ["source", "latest_filing_date", "last_archived_at", "days_behind", "rows_in_latest_7_days"], check_freshness),
     "Issuers that filed under more than one name": (
         ["source", "issuer_id", "company_name", "former_names", "filings", "last_filing_date"], check_renamed_issuers),
     "One filing, several issuers (co-registrants)": (

@@ -108,8 +108,9 @@ def landed(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     routes.update(hkex_fake.hkex_routes(fixtures_dir))
     hk_day = hkex_fake.fixture_days(fixtures_dir)[0][0]
     with ReplayServer(routes) as server:
-        settings = Settings(storage=root.as_uri(), sec_base_url=server.sec_base_url, hkex_base_url=server.url,
-                            sec_user_agent="filinglake-tests ops@example.com", sec_rate=10, hkex_rate=50)
+        settings = (Settings(storage=root.as_uri(), sec_user_agent="filinglake-tests ops@example.com")
+                    .with_source("sec_edgar", base_url=server.sec_base_url, rate=10)
+                    .with_source("hkex", base_url=server.url, rate=50))
         manifests = {
             ("sec_edgar", SEC_DAY): ingest("sec_edgar", SEC_DAY, settings, validate=True),
             ("sec_edgar", "2018-12-31"): ingest("sec_edgar", "2018-12-31", settings, validate=False),
@@ -148,14 +149,14 @@ def test_report_renders_chart_rates_freshness_and_runs(landed, fixtures_dir: Pat
     hk_rate = hk_manifest["quarantined"] / hk_manifest["rows_in"]
     assert page.rows["quarantine"]["hkex"][-1] == f"{hk_rate:.2%}"
 
-    # Freshness: latest filing_date and ingested_at per source.
+    # Freshness: latest filing_date and archived_at per source.
     sec_fresh = page.rows["freshness"]["sec_edgar"]
     assert sec_fresh[1] == HANDWRITTEN_DAY
     latest_fetch = max(ref["fetched_at"] for (s, _), m in manifests.items() if s == "sec_edgar" for ref in m["raw"])
     assert sec_fresh[3] == latest_fetch[:19] + "+00:00"
     assert page.rows["freshness"]["hkex"][1] == hk_day.isoformat()
 
-    # The latest runs, linking their manifests and (for the validated one) the GX record and data docs.
+    # The latest runs, linking their manifests and (for the validated one) the validation record and data docs.
     for source, partition in manifests:
         assert f"../manifests/source={source}/partition={partition}.json" in page.links
     docs = f"../validation/source=sec_edgar/partition={SEC_DAY}/data_docs.html"

@@ -15,7 +15,6 @@ import re
 import subprocess
 import sys
 import types
-from dataclasses import fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -25,23 +24,24 @@ import pytest
 from fakes import all_routes, routes_for
 from fakes.replay import ReplayServer, file_reply
 
-from filinglake.config import ENV_VARS, Settings, load_settings
+from filinglake.config import Settings, env_vars, load_settings
 from filinglake.errors import Blocked
 from filinglake.http import looks_like_html
 from filinglake.sources import (
     REGISTRY,
     IssuerReference,
     Source,
+    SourceSetting,
     all_sources,
     get_source,
     make_client,
     source_names,
 )
+from filinglake.sources.base import root_setting
 from filinglake.sources.sec_edgar import company_tickers_rows
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 POOLS_FILE = PROJECT_ROOT / "deploy" / "airflow" / "pools.json"
-SETTINGS_FIELDS = {f.name for f in fields(Settings)}
 COMPANY_TICKERS = "edgar/api/company_tickers.json"
 SEC_BLOCK_PAGE = "edgar/errors/sec_request_rate_threshold_exceeded.html"
 
@@ -55,16 +55,15 @@ def test_every_source_declares_what_other_modules_read():
         assert REGISTRY[source.name].endswith(f"sources.{source.name}:{type(source).__name__}"), where
         assert source.exchanges, where
         assert source.document_hosts, where
-        assert source.rate_setting in SETTINGS_FIELDS, where
-        assert source.base_url_settings and set(source.base_url_settings) <= SETTINGS_FIELDS, where
-        assert source.block_seconds_setting in SETTINGS_FIELDS | {None}, where
+        assert source.setting("rate").kind == "number" and source.root_settings(), where
+        assert all(s.env.startswith("FILINGLAKE_") and s.help for s in source.declared_settings), where
         assert source.pool and source.host_rate_limit > 0, where
         assert set(source.issuer_columns) <= set(SOURCE_ISSUER_COLUMNS), where
         assert source.report_colour and re.fullmatch(r"#[0-9a-f]{6}", source.report_colour), where
-        # the variables a stand-in sets are the documented ones (Settings field x -> FILINGLAKE_X)
-        documented = {name for names, _default, _meaning in ENV_VARS for name in names.split(" / ")}
+        # its variables are listed with the others, and a stand-in sets only those
+        documented = {name for names, _default, _meaning in env_vars() for name in names.split(" / ")}
+        assert {s.env for s in source.declared_settings} <= documented, where
         assert set(source.environment_for_root("http://127.0.0.1:1")) <= documented, where
-        assert f"FILINGLAKE_{source.rate_setting.upper()}" in documented, where
     colours = [s.report_colour for s in all_sources()]
     assert len(set(colours)) == len(colours), "two sources share a colour on the status page"
 
@@ -75,7 +74,7 @@ def test_pools_file_declares_every_source_pool_within_its_host_limit():
     for source in all_sources():
         assert source.pool in pools, f"{source.name}: pool {source.pool!r} is not in {POOLS_FILE.name}"
         pool = pools[source.pool]
-        rate = getattr(defaults, source.rate_setting)
+        rate = defaults.for_source(source.name).rate
         # pools bound concurrent fetch tasks, each task's client paces at `rate`: the host sees slots x rate
         assert pool["slots"] * rate <= source.host_rate_limit, (
             f"{source.name}: {pool['slots']} slots x {rate}/s exceeds the host limit of {source.host_rate_limit}/s")
@@ -89,7 +88,7 @@ def test_sec_pool_and_rate_stay_under_secs_documented_limit():
     sec = get_source("sec_edgar")
     slots = json.loads(POOLS_FILE.read_text())[sec.pool]["slots"]
     assert sec.host_rate_limit == 10.0  # "no more than 10 requests per second, regardless of the number of machines"
-    assert slots * Settings().sec_rate == 10.0
+    assert slots * Settings().for_source(sec.name).rate == 10.0
 
 
 def test_reading_the_registry_imports_no_heavy_module():
@@ -130,13 +129,17 @@ def test_no_source_is_named_outside_sources():
 
 
 class Throwaway(Source):
-    """A source that exists only in this test; its settings borrow CNINFO's fields."""
+    """A source that exists only in this test, with settings of its own (no edit in filinglake.config)."""
 
     name = "throwaway"
     exchanges = ("XTST",)
     document_hosts = ("docs.throwaway.example",)
-    rate_setting = "cninfo_rate"
-    base_url_settings = ("cninfo_base_url",)
+    declared_settings = (
+        root_setting("base_url", "FILINGLAKE_THROWAWAY_BASE_URL", "https://api.throwaway.example", "its API root"),
+        SourceSetting("rate", "FILINGLAKE_THROWAWAY_RATE", 2.0, "requests per second", most=50,
+                      why="throwaway allows at most 50 requests per second"),
+        SourceSetting("block_seconds", "FILINGLAKE_THROWAWAY_BLOCK_SECONDS", 30.0, "back-off after its block page"),
+    )
     pool = "throwaway_pool"
     host_rate_limit = 1.0
     issuer_columns: ClassVar[dict[str, str]] = {"cik": "a.issuer_id", "stock_code": "r.stock_code"}
@@ -173,17 +176,47 @@ def throwaway(monkeypatch: pytest.MonkeyPatch) -> Throwaway:
 
 
 def test_http_client_reads_options_off_the_source(throwaway, replay_server, fixtures_dir, monkeypatch):
-    monkeypatch.setenv("FILINGLAKE_CNINFO_RATE", "40")
+    monkeypatch.setenv("FILINGLAKE_THROWAWAY_RATE", "40")
     server = replay_server({
         ("GET", "/data"): file_reply(fixtures_dir / COMPANY_TICKERS),
         ("GET", "/blocked"): file_reply(fixtures_dir / SEC_BLOCK_PAGE, status=200),
     })
     with make_client("throwaway", load_settings()) as client:
-        assert client.name == "throwaway" and client.rate == 40.0
+        assert client.name == "throwaway" and client.rate == 40.0 and client.block_seconds == 30.0
         assert client.get(server.url + "/data").status_code == 200
         with pytest.raises(Blocked, match="throwaway block page"):
             client.get(server.url + "/blocked")
     assert server.requests[0].headers["x-throwaway"] == "yes"
+
+
+def test_settings_declared_on_a_source_are_read_from_the_environment(throwaway, monkeypatch):
+    """No edit in filinglake.config: the throwaway's variables are read, listed and checked like the others."""
+    from filinglake.config import ConfigError
+
+    for variable in ("FILINGLAKE_THROWAWAY_BASE_URL", "FILINGLAKE_THROWAWAY_RATE", "FILINGLAKE_THROWAWAY_BLOCK_SECONDS",
+                     "FILINGLAKE_CNINFO_RATE"):
+        monkeypatch.delenv(variable, raising=False)
+    defaults = load_settings().for_source("throwaway")
+    assert (defaults.base_url, defaults.rate, defaults.block_seconds) == ("https://api.throwaway.example", 2.0, 30.0)
+    monkeypatch.setenv("FILINGLAKE_THROWAWAY_BASE_URL", "http://127.0.0.1:9/api/")
+    monkeypatch.setenv("FILINGLAKE_THROWAWAY_RATE", "12.5")
+    monkeypatch.setenv("FILINGLAKE_THROWAWAY_BLOCK_SECONDS", "45")
+    own = load_settings().for_source("throwaway")
+    assert (own.base_url, own.rate, own.block_seconds) == ("http://127.0.0.1:9/api", 12.5, 45.0)
+    assert ("FILINGLAKE_THROWAWAY_RATE", "2", "requests per second") in env_vars()
+    # a bad value fails only where the throwaway's rate is read, with the declared limit's reason
+    monkeypatch.setenv("FILINGLAKE_THROWAWAY_RATE", "90")
+    settings = load_settings()
+    assert settings.for_source("throwaway").base_url == "http://127.0.0.1:9/api"
+    assert settings.for_source("cninfo").rate == 0.5  # another source's settings are untouched
+    with pytest.raises(ConfigError, match="FILINGLAKE_THROWAWAY_RATE=90.0: throwaway allows at most 50"):
+        _ = settings.for_source("throwaway").rate
+    with pytest.raises(ConfigError, match="FILINGLAKE_THROWAWAY_RATE"):
+        make_client("throwaway", settings)
+    with pytest.raises(AttributeError, match="throwaway declares no setting 'user_agent'"):
+        _ = settings.for_source("throwaway").user_agent
+    with pytest.raises(ValueError, match="throwaway declares no setting rat;"):
+        settings.with_source("throwaway", rat=1)
 
 
 def test_document_capture_follows_the_sources_hosts_and_roots(throwaway, monkeypatch):
@@ -193,7 +226,7 @@ def test_document_capture_follows_the_sources_hosts_and_roots(throwaway, monkeyp
     assert check_url(url, "throwaway") == url
     with pytest.raises(ForeignHost, match="not a throwaway document host"):
         check_url("https://www.sec.gov/a/b.pdf", "throwaway")
-    monkeypatch.setenv("FILINGLAKE_CNINFO_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("FILINGLAKE_THROWAWAY_BASE_URL", "http://127.0.0.1:9")
     assert fetch_url(url, load_settings(), "throwaway") == "http://127.0.0.1:9/a/b.pdf"
 
 
@@ -251,7 +284,7 @@ def test_stand_ins_iterate_the_registry(throwaway, monkeypatch, fixtures_dir):
         assert set(routes_for(name, fixtures_dir)) <= set(routes)
     with ReplayServer(routes) as server:
         environment = throwaway.environment_for_root(server.url)
-        assert environment == {"FILINGLAKE_CNINFO_BASE_URL": server.url}
+        assert environment == {"FILINGLAKE_THROWAWAY_BASE_URL": server.url}
 
 
 def test_every_real_source_has_a_stand_in_and_one_server_serves_them_all(fixtures_dir):
@@ -260,7 +293,7 @@ def test_every_real_source_has_a_stand_in_and_one_server_serves_them_all(fixture
         own = routes_for(source.name, fixtures_dir)
         assert own, f"{source.name}: its stand-in serves nothing"
         environment = source.environment_for_root("http://127.0.0.1:1")
-        assert set(environment) == {f"FILINGLAKE_{f.upper()}" for f in source.base_url_settings}
+        assert set(environment) == {s.env for s in source.root_settings()}
     # the SEC archive sits under the same path as on www.sec.gov
     assert get_source("sec_edgar").environment_for_root("http://127.0.0.1:1") == {
         "FILINGLAKE_SEC_BASE_URL": "http://127.0.0.1:1/Archives/edgar"}

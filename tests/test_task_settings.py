@@ -52,9 +52,9 @@ def test_every_storage_task_refuses_to_start_without_a_root(no_storage: pytest.M
     report = load_dag("publish_filings").get_task("write_report").python_callable
     with pytest.raises(StorageNotConfigured):
         report()
-    upkeep = load_dag("maintain_published_tables").get_task("compact_and_vacuum").python_callable
+    compact = load_dag("compact_published_tables").get_task("compact").python_callable
     with pytest.raises(StorageNotConfigured):
-        upkeep()
+        compact()
     write = load_dag("sec_edgar_daily").get_task("write_partition").python_callable
     with pytest.raises(StorageNotConfigured):
         write({"partition": "2026-01-02", "raw": []})

@@ -1,37 +1,40 @@
 """Settings read from environment variables, with safe defaults.
 
 One typed object, built with :func:`load_settings`. Each value is checked when the environment is
-read, but a malformed one only fails the code that reads that field (see :class:`Settings`). Every
-variable is listed in ``ENV_VARS`` (name, default, meaning) so the README table and the
-docker-compose check are generated from, and tested against, the same list.
+read, but a malformed one only fails the code that reads that field (see :class:`Settings`).
+Settings of one source (its roots, request rate, block back-off) are declared on the source
+(``Source.declared_settings``) and read here through the registry: ``settings.for_source(name).rate``.
+Every variable is listed by :func:`env_vars` (name, default, meaning): the general ones of
+``GENERAL_ENV_VARS`` and each source's own, so the README table, ``.env.example``, the Helm values
+and the docker-compose check are tested against the same list.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from filinglake.errors import InputError
 
+if TYPE_CHECKING:
+    from filinglake.sources.base import SourceSetting
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STORAGE = (PROJECT_ROOT / "data").as_uri()
-
-DEFAULT_SEC_BASE_URL = "https://www.sec.gov/Archives/edgar"
-DEFAULT_CNINFO_BASE_URL = "https://www.cninfo.com.cn"
-DEFAULT_CNINFO_STATIC_URL = "https://static.cninfo.com.cn"
-DEFAULT_HKEX_BASE_URL = "https://www1.hkexnews.hk"
 
 
 class ConfigError(InputError, ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-#: (variable, default shown to users, meaning). Keep in step with Settings.from_env.
-ENV_VARS: list[tuple[str, str, str]] = [
+#: (variable, default shown to users, meaning) of the settings no single source owns. Keep in step
+#: with Settings.from_env; each source's own come from the registry (:func:`env_vars`).
+GENERAL_ENV_VARS: list[tuple[str, str, str]] = [
     ("FILINGLAKE_STORAGE", "file://<project>/data",
      "root of all data: `file:///path`, `s3://bucket/prefix` or a plain folder path"),
     ("FILINGLAKE_S3_ENDPOINT_URL", "(AWS)", "S3-compatible endpoint, e.g. `http://minio:9000`; falls back to `AWS_ENDPOINT_URL`"),
@@ -41,20 +44,26 @@ ENV_VARS: list[tuple[str, str, str]] = [
     ("FILINGLAKE_AWS_CONN_ID", "aws_default", "Airflow connection the DAGs read S3 credentials and endpoint from, when it exists"),
     ("FILINGLAKE_SEC_USER_AGENT", "(none)",
      "`Name email@example.com` (a name and an e-mail address); required for live SEC requests"),
-    ("FILINGLAKE_SEC_BASE_URL", DEFAULT_SEC_BASE_URL, "EDGAR archive root (point at a replay server in tests)"),
-    ("FILINGLAKE_SEC_RATE", "5", "requests per second to the SEC host, across threads (SEC allows at most 10)"),
-    ("FILINGLAKE_SEC_BLOCK_SECONDS", "600", "how long to back off after SEC's 403 'Request Rate Threshold Exceeded' page"),
-    ("FILINGLAKE_CNINFO_BASE_URL", DEFAULT_CNINFO_BASE_URL, "CNINFO API root"),
-    ("FILINGLAKE_CNINFO_STATIC_URL", DEFAULT_CNINFO_STATIC_URL, "CNINFO document host"),
-    ("FILINGLAKE_CNINFO_RATE", "0.5", "requests per second to CNINFO"),
-    ("FILINGLAKE_HKEX_BASE_URL", DEFAULT_HKEX_BASE_URL, "HKEXnews root"),
-    ("FILINGLAKE_HKEX_RATE", "0.5", "requests per second to HKEXnews"),
     ("FILINGLAKE_HTTP_TIMEOUT", "60", "deadline in seconds for each HTTP request attempt, whole (connect, headers, body)"),
     ("FILINGLAKE_HTTP_RETRIES", "5", "attempts on 429/5xx/timeouts before giving up"),
     ("FILINGLAKE_VERBOSE", "0", "1 shows third-party INFO logs (Great Expectations) in task logs and the CLI"),
     ("FILINGLAKE_WATCHLIST", "<project>/include/watchlist.yaml", "watchlist file for alerts"),
     ("FILINGLAKE_DOCUMENT_MAX_BYTES", "52428800", "largest document captured for an alert (bytes)"),
 ]
+
+
+def source_settings_declared() -> dict[str, tuple[SourceSetting, ...]]:
+    """Every registered source's declared settings, by source name."""
+    from filinglake.sources import source_class, source_names
+
+    return {name: source_class(name).declared_settings for name in source_names()}
+
+
+def env_vars() -> list[tuple[str, str, str]]:
+    """Every variable filinglake reads (name, default shown to users, meaning): the general ones, then
+    each registered source's own, in the order the source declares them."""
+    own = [(s.env, s.default_text(), s.help) for declared in source_settings_declared().values() for s in declared]
+    return [*GENERAL_ENV_VARS, *own]
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -99,6 +108,37 @@ def _float(name: str, default: float, *, most: float | None = None, why: str = "
 
 def _int(name: str, default: int) -> int:
     return int(_float(name, default))
+
+
+def _source_value(setting: SourceSetting) -> object:
+    """One declared source setting from the environment (a ConfigError names its variable)."""
+    if setting.kind == "url":
+        return (_env(setting.env, str(setting.default)) or "").rstrip("/")
+    return _float(setting.env, float(setting.default), most=setting.most, why=setting.why)
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """One source's settings: ``settings.for_source(name).rate``, ``.base_url`` … as the source declares them.
+
+    Like :class:`Settings`, a malformed value raises its :class:`ConfigError` only where it is read.
+    """
+
+    source: str
+    values: Mapping[str, object]
+
+    def __getattr__(self, key: str) -> object:
+        if key.startswith("_") or key in ("source", "values"):  # not a setting (copy, pickle, half-built)
+            raise AttributeError(key)
+        if key not in self.values:
+            raise AttributeError(f"{self.source} declares no setting {key!r}; it declares {', '.join(self.values)}")
+        return self.get(key)
+
+    def get(self, key: str, default: object = None) -> object:
+        value = self.values.get(key, default)
+        if type(value) is InvalidSetting:
+            raise value.error
+        return value
 
 
 _STORAGE_FORMS = "write s3://bucket/prefix, file:///absolute/path or a plain folder path"
@@ -147,6 +187,9 @@ class Settings:
     A malformed variable does not stop the others: its field holds an :class:`InvalidSetting` and
     reading that field raises the :class:`ConfigError` naming the variable. So a bad
     ``FILINGLAKE_SEC_RATE`` fails SEC requests, not ``filinglake query``.
+
+    Each source's own settings are in ``source_values`` (source → key → value), read with
+    :meth:`for_source`; a key not given there is the source's declared default.
     """
 
     storage: str = DEFAULT_STORAGE
@@ -157,19 +200,12 @@ class Settings:
     aws_region: str = "us-east-1"
     aws_conn_id: str = "aws_default"
     sec_user_agent: str | None = None
-    sec_base_url: str = DEFAULT_SEC_BASE_URL
-    sec_rate: float = 5.0
-    sec_block_seconds: float = 600.0
-    cninfo_base_url: str = DEFAULT_CNINFO_BASE_URL
-    cninfo_static_url: str = DEFAULT_CNINFO_STATIC_URL
-    cninfo_rate: float = 0.5
-    hkex_base_url: str = DEFAULT_HKEX_BASE_URL
-    hkex_rate: float = 0.5
     http_timeout: float = 60.0
     http_retries: int = 5
     watchlist: str = str(PROJECT_ROOT / "include" / "watchlist.yaml")
     document_max_bytes: int = 50 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
+    source_values: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def __getattribute__(self, name: str) -> object:
         value = object.__getattribute__(self, name)
@@ -180,6 +216,25 @@ class Settings:
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={object.__getattribute__(self, f.name)!r}" for f in fields(self))
         return f"Settings({shown})"
+
+    def for_source(self, name: str) -> SourceSettings:
+        """The settings ``name`` declares, from the environment read (or :meth:`with_source`), else defaults."""
+        from filinglake.sources import source_class
+
+        given = self.source_values.get(name, {})
+        return SourceSettings(name, {s.key: given.get(s.key, s.default)
+                                     for s in source_class(name).declared_settings})
+
+    def with_source(self, name: str, **values: object) -> Settings:
+        """A copy with some of ``name``'s settings replaced (tests, stand-in servers); keys must be declared."""
+        from filinglake.sources import source_class
+
+        declared = {s.key for s in source_class(name).declared_settings}
+        if unknown := set(values) - declared:
+            raise ValueError(f"{name} declares no setting {', '.join(sorted(unknown))}; it declares "
+                             f"{', '.join(sorted(declared))}")
+        merged = {**self.source_values, name: {**self.source_values.get(name, {}), **values}}
+        return replace(self, source_values=merged)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -192,19 +247,12 @@ class Settings:
             aws_region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION", "us-east-1")) or "us-east-1",
             aws_conn_id=_env("FILINGLAKE_AWS_CONN_ID", "aws_default") or "aws_default",
             sec_user_agent=_env("FILINGLAKE_SEC_USER_AGENT"),
-            sec_base_url=(_env("FILINGLAKE_SEC_BASE_URL", DEFAULT_SEC_BASE_URL) or "").rstrip("/"),
-            sec_rate=_checked(lambda: _float("FILINGLAKE_SEC_RATE", 5.0, most=10,
-                                             why="SEC allows at most 10 requests per second")),
-            sec_block_seconds=_checked(lambda: _float("FILINGLAKE_SEC_BLOCK_SECONDS", 600.0)),
-            cninfo_base_url=(_env("FILINGLAKE_CNINFO_BASE_URL", DEFAULT_CNINFO_BASE_URL) or "").rstrip("/"),
-            cninfo_static_url=(_env("FILINGLAKE_CNINFO_STATIC_URL", DEFAULT_CNINFO_STATIC_URL) or "").rstrip("/"),
-            cninfo_rate=_checked(lambda: _float("FILINGLAKE_CNINFO_RATE", 0.5)),
-            hkex_base_url=(_env("FILINGLAKE_HKEX_BASE_URL", DEFAULT_HKEX_BASE_URL) or "").rstrip("/"),
-            hkex_rate=_checked(lambda: _float("FILINGLAKE_HKEX_RATE", 0.5)),
             http_timeout=_checked(lambda: _float("FILINGLAKE_HTTP_TIMEOUT", 60.0)),
             http_retries=_checked(lambda: _int("FILINGLAKE_HTTP_RETRIES", 5)),
             watchlist=_env("FILINGLAKE_WATCHLIST", str(PROJECT_ROOT / "include" / "watchlist.yaml")) or "",
             document_max_bytes=_checked(lambda: _int("FILINGLAKE_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)),
+            source_values={name: {s.key: _checked(lambda s=s: _source_value(s)) for s in declared}
+                           for name, declared in source_settings_declared().items()},
         )
 
     def require_sec_user_agent(self) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 import pyarrow as pa
 
 from filinglake.errors import FilinglakeError
-from filinglake.schema import FILINGS_SCHEMA, QUARANTINE_SCHEMA
+from filinglake.schema import FILINGS_SCHEMA, QUARANTINE_SCHEMA, with_current_names
 from filinglake.storage import (
     CLEAN_LAYER,
     MANIFEST_LAYER,
@@ -208,7 +208,7 @@ def read_layer(storage: Storage, manifest: dict, layer: Layer) -> pa.Table:
                 f"{manifest.get('source')} {manifest.get('partition')}: {key} is named by the manifest "
                 "but missing from storage"
             )
-        tables.append(storage.read_parquet(key))
+        tables.append(with_current_names(storage.read_parquet(key)))  # a file of an older version too
     if not tables:
         return _SCHEMAS[layer].empty_table()
     return pa.concat_tables(tables, promote_options="default")

@@ -47,6 +47,7 @@ from filinglake.schema import (
     PUBLISHED_FILINGS_SCHEMA,
     QUARANTINE_SCHEMA,
     SECURITIES_SCHEMA,
+    former_names,
 )
 from filinglake.storage import s3fs_filesystem
 
@@ -171,12 +172,20 @@ def _file_list(paths: list[str]) -> str:
     return "[" + ", ".join(_quote(p) for p in paths) + "]"
 
 
-def _columns(schema: pa.Schema) -> str:
-    """Explicit columns and types: every view has the same shape whatever the files hold."""
+def _columns(schema: pa.Schema, present: set[str] | None = None) -> str:
+    """Explicit columns and types: every view has the same shape whatever the files hold.
+
+    ``present``: the columns the files hold, when some may be of an older version: a column is then
+    read under its former name too (``COALESCE``), or is NULL when the files have it under no name.
+    """
     parts = []
     for field in schema:
+        value = f'"{field.name}"'
+        if present is not None:
+            found = [f'"{n}"' for n in (field.name, *former_names(field.name)) if n in present]
+            value = "NULL" if not found else found[0] if len(found) == 1 else f"COALESCE({', '.join(found)})"
         typ = _DUCKDB_TYPES.get(field.type)
-        parts.append(f'CAST("{field.name}" AS {typ}) AS "{field.name}"' if typ else f'"{field.name}"')
+        parts.append(f'CAST({value} AS {typ}) AS "{field.name}"' if typ else f'{value} AS "{field.name}"')
     return ", ".join(parts)
 
 
@@ -222,10 +231,11 @@ def _quarantine_view(con: duckdb.DuckDBPyConnection, storage: Storage, schema: p
         return []
     paths = [storage.uri(k) if storage.scheme == "s3" else storage.path(k) for k in keys]
     base = schema.remove(schema.get_field_index("partition"))
+    files = f"read_parquet({_file_list(paths)}, union_by_name = true, filename = true, hive_partitioning = false)"
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()}  # older files too
     con.execute(
-        f'CREATE OR REPLACE VIEW "{QUARANTINE}" AS SELECT {_columns(base)}, '
-        f"regexp_extract(filename, 'partition=([^/]+)/', 1) AS \"partition\" "
-        f"FROM read_parquet({_file_list(paths)}, union_by_name = true, filename = true, hive_partitioning = false)"
+        f'CREATE OR REPLACE VIEW "{QUARANTINE}" AS SELECT {_columns(base, present)}, '
+        f"regexp_extract(filename, 'partition=([^/]+)/', 1) AS \"partition\" FROM {files}"
     )
     return paths
 

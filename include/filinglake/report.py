@@ -8,11 +8,11 @@ decoded as text):
   counting distinct ``filing_id`` per ``filing_date`` across all clean partitions (a filing in both
   a daily and a quarterly partition counts once);
 * quarantine rate per source: quarantined / rows_in summed over the run manifests;
-* freshness per source: latest ``filing_date`` and latest ``ingested_at`` in the clean layer;
+* freshness per source: latest ``filing_date`` and latest ``archived_at`` in the clean layer;
 * landing deadlines: each daily source's expected landing time (``Source.landing_schedule``, the same
   declaration the Airflow deadline alerts read) and whether the latest day past its deadline landed by
   then (the latest ``finished_at`` of that day's manifests);
-* the latest run manifests, each with links to its Great Expectations record and Data Docs page;
+* the latest run manifests, each with links to its validation record (Great Expectations) and Data Docs page;
 * published tables (when publish has run) and the latest alerts.
 
 It reads the clean layer (Parquet footers first: only files that reach into the chart window are
@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filinglake import __version__, manifests
+from filinglake.schema import former_names
 from filinglake.storage import manifest_key, validation_key
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class SourceStats:
     quarantined: int = 0
     clean_rows: int = 0
     latest_filing_date: date | None = None
-    latest_ingested_at: datetime | None = None
+    latest_archived_at: datetime | None = None
     per_day: dict[date, int] = field(default_factory=dict)  # zero-filled over the window
     window: tuple[date, date] | None = None
     landed_at: dict[str, str] = field(default_factory=dict)  # partition -> its manifest's finished_at
@@ -121,7 +122,7 @@ class ReportData:
                     "quarantine_rate": s.quarantine_rate,
                     "clean_rows": s.clean_rows,
                     "latest_filing_date": s.latest_filing_date.isoformat() if s.latest_filing_date else None,
-                    "latest_ingested_at": s.latest_ingested_at.isoformat() if s.latest_ingested_at else None,
+                    "latest_archived_at": s.latest_archived_at.isoformat() if s.latest_archived_at else None,
                     "filings_per_day": {d.isoformat(): n for d, n in sorted(s.per_day.items())},
                 }
                 for name, s in sorted(self.sources.items())
@@ -148,10 +149,13 @@ def _segments(path: str) -> dict[str, str]:
 
 
 def _stat_bounds(fragment: Any, column: str) -> tuple[Any, Any]:
-    """(min, max) of ``column`` from the row-group statistics of one Parquet fragment."""
+    """(min, max) of ``column`` (or its former name, in a file of an older version) from the row-group
+    statistics of one Parquet fragment."""
     low = high = None
+    names = (column, *former_names(column))
     for group in fragment.row_groups:
-        stats = (group.statistics or {}).get(column)
+        statistics = group.statistics or {}
+        stats = next((statistics[n] for n in names if statistics.get(n)), None)
         if not stats:
             continue
         low = stats["min"] if low is None or stats["min"] < low else low
@@ -176,13 +180,13 @@ def _collect_clean(storage: Storage, sources: dict[str, SourceStats], days: int)
         stats = sources.setdefault(source, SourceStats(source))
         stats.clean_rows += fragment.metadata.num_rows
         low, high = _stat_bounds(fragment, "filing_date")
-        _, ingested = _stat_bounds(fragment, "ingested_at")
-        if isinstance(ingested, datetime) and ingested.tzinfo is None:
-            ingested = ingested.replace(tzinfo=UTC)  # the column is UTC; statistics may come back naive
+        _, archived = _stat_bounds(fragment, "archived_at")
+        if isinstance(archived, datetime) and archived.tzinfo is None:
+            archived = archived.replace(tzinfo=UTC)  # the column is UTC; statistics may come back naive
         if high is not None and (stats.latest_filing_date is None or high > stats.latest_filing_date):
             stats.latest_filing_date = high
-        if ingested is not None and (stats.latest_ingested_at is None or ingested > stats.latest_ingested_at):
-            stats.latest_ingested_at = ingested
+        if archived is not None and (stats.latest_archived_at is None or archived > stats.latest_archived_at):
+            stats.latest_archived_at = archived
         fragments[source].append((fragment, low, high))
 
     for source, items in fragments.items():
@@ -225,7 +229,7 @@ def _collect_manifests(storage: Storage, sources: dict[str, SourceStats], last_r
 
 
 def _run_row(storage: Storage, manifest: dict) -> dict:
-    from filinglake.ingest.gx_record import data_docs_key
+    from filinglake.ingest.validation import data_docs_key
 
     source, partition = str(manifest["source"]), str(manifest.get("partition"))
     row = {k: manifest.get(k) for k in ("source", "partition", "kind", "status", "rows_in", "rows_written",
@@ -444,13 +448,13 @@ def render_html(data: ReportData) -> str:
 
     out.append("<h2>Freshness</h2>")
     out.append('<table class="freshness"><tr><th>source</th><th>latest filing_date</th><th>age</th>'
-               '<th>latest ingested_at (UTC)</th><th>age</th><th class="num">clean rows</th></tr>')
+               '<th>latest archived_at (UTC)</th><th>age</th><th class="num">clean rows</th></tr>')
     for s in sources:
-        ingested = s.latest_ingested_at.isoformat(timespec="seconds") if s.latest_ingested_at else None
+        ingested = s.latest_archived_at.isoformat(timespec="seconds") if s.latest_archived_at else None
         out.append(
             f'<tr data-source="{_e(s.source)}"><td>{_e(s.source)}</td><td>{_e(s.latest_filing_date or "–")}</td>'
             f"<td>{_age(s.latest_filing_date, now)}</td><td>{_e(ingested or '–')}</td>"
-            f"<td>{_age(s.latest_ingested_at, now)}</td><td class=\"num\">{s.clean_rows:,}</td></tr>"
+            f"<td>{_age(s.latest_archived_at, now)}</td><td class=\"num\">{s.clean_rows:,}</td></tr>"
         )
     out.append("</table>")
 

@@ -29,14 +29,31 @@ FIELDS: list[tuple[str, pa.DataType, bool, str]] = [
     ("filing_date", pa.date32(), True, "the date in the exchange's own time zone"),
     ("document_url", pa.string(), True, "absolute URL of the document or its index page"),
     ("raw_key", pa.string(), False, "object key of the raw file this row came from"),
-    ("ingested_at", pa.timestamp("us", tz="UTC"), False, "when the raw file was first archived"),
+    ("archived_at", pa.timestamp("us", tz="UTC"), False, "when the raw file was first archived"),
 ]
 
 FILINGS_SCHEMA = pa.schema([pa.field(name, typ, nullable=True) for name, typ, _, _ in FIELDS])
 
+#: Column names an earlier version wrote in clean and quarantine Parquet → today's name. A lake written
+#: before a rename keeps working: its readers (:func:`with_current_names` in ``manifests.read_layer``,
+#: the quarantine view, the status page's statistics) read the old column under the new name.
+FORMER_COLUMN_NAMES: dict[str, str] = {"ingested_at": "archived_at"}
+
+
+def former_names(column: str) -> list[str]:
+    """Names ``column`` had in Parquet written by earlier versions (newest rename first)."""
+    return [old for old, new in FORMER_COLUMN_NAMES.items() if new == column]
+
+
+def with_current_names(table: pa.Table) -> pa.Table:
+    """``table`` with columns of a former name renamed to today's (unchanged when it has none)."""
+    names = set(table.column_names)
+    renames = {old: new for old, new in FORMER_COLUMN_NAMES.items() if old in names and new not in names}
+    return table.rename_columns([renames.get(n, n) for n in table.column_names]) if renames else table
+
 #: Columns that describe the disclosure itself (everything but lineage); exact duplicates are
 #: rows equal on all of these.
-CONTENT_COLUMNS: list[str] = [name for name, *_ in FIELDS if name not in ("raw_key", "ingested_at")]
+CONTENT_COLUMNS: list[str] = [name for name, *_ in FIELDS if name not in ("raw_key", "archived_at")]
 
 #: What a parser returns: the unified columns without the lineage columns the pipeline adds.
 PARSED_SCHEMA = pa.schema([f for f in FILINGS_SCHEMA if f.name in CONTENT_COLUMNS])
@@ -129,7 +146,7 @@ PUBLISHED_FILINGS_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("ticker", pa.string(), "ticker on the latest ingest that had one"),
     ("company_name", pa.string(), "issuer name on the latest ingest"),
     ("company_names", _STRINGS, "every name the filing was listed under, sorted"),
-    ("form_type", pa.string(), "form type of the first ingest (the earliest ingested_at)"),
+    ("form_type", pa.string(), "form type of the first ingest (the earliest archived_at)"),
     ("form_types", _STRINGS, "every form type it was listed under, sorted (a combined SEC filing has several)"),
     ("title", pa.string(), "title as filed, latest ingest"),
     ("title_clean", pa.string(), "title without markup, latest ingest"),
@@ -139,8 +156,8 @@ PUBLISHED_FILINGS_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("filing_month", pa.string(), "`YYYY-MM` of filing_date (`unknown` without one); partition column"),
     ("document_url", pa.string(), "document or index page, latest ingest"),
     ("raw_key", pa.string(), "raw object of the latest ingest"),
-    ("first_seen_at", _TIMESTAMP_UTC, "earliest ingested_at of the rows folded in"),
-    ("last_seen_at", _TIMESTAMP_UTC, "latest ingested_at of the rows folded in"),
+    ("first_seen_at", _TIMESTAMP_UTC, "earliest archived_at of the rows folded in"),
+    ("last_seen_at", _TIMESTAMP_UTC, "latest archived_at of the rows folded in"),
     ("categories", CATEGORIES_TYPE, "categories form_type names, each {code, name_zh, name_en}: CNINFO each "
      "announcementType code, HKEX the tier-one then tier-two categories; unknown code: names null; null "
      "when the source has no category scheme (SEC) or the row no form_type"),
@@ -276,7 +293,7 @@ _LANDED_COLUMNS: dict[str, ColumnDoc] = {
     "document_url": ColumnDoc(_MEANING["document_url"], "https://www1.hkexnews.hk/listedco/listconews/sehk/2025/1111/2025111101374.pdf"),
     "raw_key": ColumnDoc(_MEANING["raw_key"],
                          "raw/source=hkex/partition=2025-11-04-en/ee8f61cd586c119a-titleSearch-2025-11-04-en-all.json"),
-    "ingested_at": ColumnDoc(_MEANING["ingested_at"], _RUN_TIME),
+    "archived_at": ColumnDoc(_MEANING["archived_at"], _RUN_TIME),
 }
 
 DATA_DICTIONARY: dict[str, TableDoc] = {
@@ -306,8 +323,8 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
                                       "`source`", "2016-07"),
             "document_url": ColumnDoc(_MEANING["document_url"], _RBC_URL),
             "raw_key": ColumnDoc(_MEANING["raw_key"] + " (the latest ingest)", _RBC_RAW),
-            "first_seen_at": ColumnDoc("earliest `ingested_at` of the rows folded into this one (UTC)", _RUN_TIME),
-            "last_seen_at": ColumnDoc("latest `ingested_at` of the rows folded into this one (UTC)", _RUN_TIME),
+            "first_seen_at": ColumnDoc("earliest `archived_at` of the rows folded into this one (UTC)", _RUN_TIME),
+            "last_seen_at": ColumnDoc("latest `archived_at` of the rows folded into this one (UTC)", _RUN_TIME),
             "categories": ColumnDoc(
                 "readable categories of `form_type`, each {code, name_zh, name_en}: CNINFO each `announcementType` "
                 "code, HKEX the tier-one then tier-two headline categories; an unknown code keeps its code with "

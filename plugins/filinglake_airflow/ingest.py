@@ -7,7 +7,7 @@
   Throttling and "not posted yet" are retried later, bad responses fail at once (:mod:`.retry`).
 - ``write_partition``: parse, row checks, clean + quarantine Parquet and the manifest; returns the
   manifest summary (source, partition, counts, keys).
-- ``validate_partition``: the Great Expectations record of the written partition; fails when GX
+- ``validate_partition``: the validation record (Great Expectations) of the written partition; fails when GX
   disagrees, otherwise emits an asset event whose ``extra`` is the summary plus the storage root and
   the GX result (``{"source", "partition", "kind", "status", "rows_in", "rows_written", "duplicates",
   "quarantined", "clean_key", "quarantine_key", "storage", "validation": {"success", "key", "rows"}}``).
@@ -62,7 +62,7 @@ FORCE_PARAM_HELP = (
 PARTITION_PARAM_HELP = (
     "Ingest this partition instead of the one the run's date selects (manual reruns and repairs). "
     "SEC: YYYY-MM-DD for a daily index, YYYYQn for a quarterly one. CNINFO: YYYY-MM-DD (a Beijing day) or "
-    "stock=002236:2020-01-01..2024-12-31 (one issuer over a range). HKEX: YYYY-MM-DD (both language streams) "
+    "stock-002236_2020-01-01_2024-12-31 (one issuer over a range). HKEX: YYYY-MM-DD (both language streams) "
     "or YYYY-MM-DD-en / YYYY-MM-DD-zh. Leave empty for scheduled runs."
 )
 
@@ -201,13 +201,13 @@ def build_ingest_dag(
             task_id="validate_partition",
             outlets=[asset],
             **LANDING_GUARD,
-            doc_md="Great Expectations record of the partition; on success an asset event carries the counts.",
+            doc_md="Validation record (Great Expectations) of the partition; on success an asset event carries the counts.",
         )
         def validate_partition(landed: dict):
             from airflow.sdk.exceptions import AirflowFailException
 
             from filinglake.ingest import landing as pipeline
-            from filinglake.ingest.gx_record import ValidationMismatch
+            from filinglake.ingest.validation import ValidationMismatch
 
             ctx = pipeline.Context.build(source, landed["partition"], task_settings())
             try:
@@ -216,7 +216,7 @@ def build_ingest_dag(
                 # Deterministic: the same rows give the same disagreement, so retrying is pointless.
                 raise AirflowFailException(f"{source} {landed['partition']}: {exc}") from exc
             if not report.get("success"):
-                raise AirflowFailException(f"{source} {landed['partition']}: GX record failed: {report}")
+                raise AirflowFailException(f"{source} {landed['partition']}: validation failed: {report}")
             validation = {"success": True, "key": report.get("key"), "rows": report.get("rows")}
             # keys in the summary are relative to the storage root: say which root, for consumers
             yield Metadata(asset, {**landed, "storage": ctx.settings.storage, "validation": validation})

@@ -67,13 +67,14 @@ def partitions_from_events(triggering_asset_events: Any, storage_root: str) -> l
 def partitions_from_params(params: Mapping[str, Any], storage: Storage) -> list[list[str]]:
     """[source, partition] pairs a manual run asked for (``partitions`` and ``sources`` conf)."""
     from filinglake.publish.clean_layer import clean_partitions
+    from filinglake.sources import get_source
 
     wanted: list[list[str]] = []
     for item in params.get("partitions") or []:
         source, _, partition = str(item).partition("/")
         if not (source and partition):
             raise ValueError(f"partitions param {item!r}: write SOURCE/PARTITION, e.g. sec_edgar/2016Q3")
-        wanted.append([source, partition])
+        wanted.append([source, get_source(source).partition(partition).id])  # as landed: the source's spelling
     if params.get("sources"):
         wanted += [list(p) for p in clean_partitions(storage, params["sources"])]
     return wanted

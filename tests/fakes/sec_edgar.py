@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fakes.replay import Reply, RouteAnswer, file_reply
-from filinglake.config import DEFAULT_SEC_BASE_URL
+from filinglake.sources.sec_edgar import DEFAULT_BASE_URL as DEFAULT_SEC_BASE_URL
 from filinglake.sources.sec_edgar import SEC_COMPANY_TICKERS_URL
 
 #: Where the SEC archive lives on the replay server: FILINGLAKE_SEC_BASE_URL = server.url + SEC_ARCHIVE_PREFIX.

@@ -82,7 +82,7 @@ def build_demo_lake(root: Path, fixtures_dir: Path,
                "FILINGLAKE_WATCHLIST": str(PROJECT_ROOT / "include" / "watchlist.yaml"), "FILINGLAKE_HTTP_RETRIES": "1"}
         for source in all_sources():
             env.update(source.environment_for_root(server.url))
-            env[f"FILINGLAKE_{source.rate_setting.upper()}"] = "10"  # the most every rate setting accepts
+            env[source.setting("rate").env] = "10"  # the most every rate setting accepts
         with _environment(env):
             settings = load_settings()
             storage = Storage.from_settings(settings)

@@ -1,4 +1,4 @@
-"""Land parsed rows as the pipeline does, without fetching: for tests of the GX record and its pages.
+"""Land parsed rows as the pipeline does, without fetching: for tests of the validation record and its pages.
 
     manifest = land_rows(storage, "hkex", "2012-11-14-en", parsed, rules)
 
@@ -16,7 +16,7 @@ from filinglake.ingest.row_checks import Rule, check_rows
 from filinglake.schema import FILINGS_SCHEMA, conform
 from filinglake.storage import Storage, clean_key, manifest_key, quarantine_key
 
-INGESTED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+ARCHIVED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def land_rows(
@@ -29,9 +29,9 @@ def land_rows(
         table.schema.get_field_index("raw_key"), "raw_key", pa.array(["raw/test"] * n, pa.string())
     )
     table = table.set_column(
-        table.schema.get_field_index("ingested_at"),
-        "ingested_at",
-        pa.array([INGESTED_AT] * n, pa.timestamp("us", tz="UTC")),
+        table.schema.get_field_index("archived_at"),
+        "archived_at",
+        pa.array([ARCHIVED_AT] * n, pa.timestamp("us", tz="UTC")),
     )
     result = check_rows(table, rules)
     storage.write_parquet(quarantine_key(source, partition), result.quarantine)

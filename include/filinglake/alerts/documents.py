@@ -10,7 +10,7 @@ Bytes are stored once under ``raw/documents/source=<source>/<sha256[:16]>-<name>
 any URL, returns the stored object.
 
 Where the bytes are fetched from follows the configured source roots (each source's
-``Source.base_url_settings``, e.g. ``FILINGLAKE_SEC_BASE_URL``): when one points somewhere else (a
+``Source.root_settings()``, e.g. ``FILINGLAKE_SEC_BASE_URL``): when one points somewhere else (a
 replay server in tests and the demo), the document is fetched from there (:func:`fetch_url`), never
 from the real host. The host check is always made on the document URL as the source gave it.
 """
@@ -99,11 +99,10 @@ def check_url(url: str, source: str) -> str:
 
 def _roots(settings: Settings) -> dict[str, list[tuple[str, str]]]:
     """Per source: (default root, configured root), most specific first."""
-    from filinglake.config import Settings
     from filinglake.sources import all_sources
 
-    defaults = Settings()
-    return {source.name: [(getattr(defaults, field), getattr(settings, field)) for field in source.base_url_settings]
+    return {source.name: [(str(s.default), getattr(settings.for_source(source.name), s.key))
+                          for s in source.root_settings()]
             for source in all_sources()}
 
 

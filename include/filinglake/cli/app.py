@@ -49,7 +49,7 @@ def _options(
 ) -> None:
     """Collect disclosure indexes (SEC EDGAR, CNINFO, HKEXnews), validate every row, land Parquet and publish tables."""
     if verbose:
-        from filinglake.ingest.gx_record import set_verbose  # imports no GX
+        from filinglake.ingest.validation import set_verbose  # imports no GX
 
         set_verbose(True)
         logging.getLogger("httpx").setLevel(logging.INFO)

@@ -138,12 +138,18 @@ def stock_partition(source: str, stock: str, start: str | None, end: str | None)
 
 def partition_ids(source: str, *, day: str | None = None, quarter: str | None = None, start: str | None = None,
                   end: str | None = None, from_quarter: str | None = None, to_quarter: str | None = None,
-                  stock: str | None = None, today: date | None = None) -> list[str]:
+                  stock: str | None = None, partition: list[str] | None = None,
+                  today: date | None = None) -> list[str]:
     """The partitions the ingest options name, each checked by its source; nothing in the future.
 
-    Exactly one of --date, --quarter, --from/--to, --from-quarter/--to-quarter; --stock goes with --from/--to.
+    Exactly one of --partition, --date, --quarter, --from/--to, --from-quarter/--to-quarter; --stock goes
+    with --from/--to.
     """
-    if stock:
+    if partition:
+        if day or quarter or start or end or from_quarter or to_quarter or stock:
+            raise InputError("--partition names its partitions itself: give it without the other options")
+        ids = list(partition)
+    elif stock:
         if day or quarter or from_quarter or to_quarter:
             raise InputError("--stock goes with --from/--to, not with --date or quarters")
         ids = [stock_partition(source, stock, start, end)]
@@ -199,9 +205,17 @@ def ingest(
     stock: Annotated[
         str | None,
         typer.Option("--stock", help="one issuer's announcements over --from/--to as one partition "
-                                     "(CNINFO: 002236 or 002236.SZ)"),
+                                     "(CNINFO: 002236 or 002236.SZ; lands stock-002236_<from>_<to>)"),
     ] = None,
-    validate: Annotated[bool, typer.Option(help="run the Great Expectations record after writing")] = True,
+    partition: Annotated[
+        list[str] | None,
+        typer.Option("--partition", "-p", help="partition ids as the manifests, logs and status page spell them, "
+                                               "e.g. 2026-01-02, 2016Q3, stock-002236_2020-01-01_2024-12-31, "
+                                               "2025-11-11-en (repeatable; the DAGs' partition param)"),
+    ] = None,
+    validate: Annotated[
+        bool, typer.Option(help="validate the written partition (the Great Expectations validation record)")
+    ] = True,
     force: Annotated[
         bool, typer.Option("--force", help="land even when the new index has fewer rows than the landed one")
     ] = False,
@@ -218,7 +232,7 @@ def ingest(
     from filinglake.ingest import landing
 
     ids = partition_ids(source, day=day, quarter=quarter, start=start, end=end, from_quarter=from_quarter,
-                        to_quarter=to_quarter, stock=stock)
+                        to_quarter=to_quarter, stock=stock, partition=partition)
     options = {"validate": validate, "force": force}
     console = Console(stderr=True)
     totals = {"partitions": 0, "rows_in": 0, "rows_written": 0, "duplicates": 0, "quarantined": 0, "empty": 0}

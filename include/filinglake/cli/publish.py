@@ -47,6 +47,7 @@ def publish(
     from filinglake.errors import FilinglakeError
     from filinglake.publish.clean_layer import clean_partitions
     from filinglake.publish.run import publish, publish_pending, summary
+    from filinglake.sources import get_source
     from filinglake.storage import Storage
 
     settings = load_settings()
@@ -72,7 +73,7 @@ def publish(
                 src, pid = source[0], item
             else:
                 raise FilinglakeError(f"--partition {item}: give exactly one --source, or write it as SOURCE/{item}")
-            wanted.append((src, pid))
+            wanted.append((src, get_source(src).partition(pid).id))  # as landed: the source's own spelling
         result = publish(storage, settings, wanted, rebuild_issuers=rebuild)
     elif republish:
         result = publish(storage, settings, clean_partitions(storage, source), rebuild_issuers=rebuild)
@@ -103,13 +104,13 @@ def _record_alerts(storage, settings, watchlist) -> int:
 def compact(
     retention_hours: Annotated[int, typer.Option(help="keep unreferenced files this long (time travel, readers)")] = 168,
 ) -> None:
-    """Maintenance: cluster the filings months that gained files by issuer, compact small files of every published table, checkpoint, vacuum old files."""
+    """Compaction: cluster the filings months that gained files by issuer, compact small files of every published table, checkpoint, vacuum old files."""
     from filinglake.config import load_settings
-    from filinglake.publish.run import compact_and_vacuum
+    from filinglake.publish.run import compact_tables
     from filinglake.storage import Storage
 
     settings = load_settings()
-    report = compact_and_vacuum(Storage.from_settings(settings), retention_hours=retention_hours)
+    report = compact_tables(Storage.from_settings(settings), retention_hours=retention_hours)
     typer.echo(json.dumps(report, sort_keys=True))
 
 

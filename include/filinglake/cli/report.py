@@ -14,7 +14,7 @@ def report(
     """Write the static status page (reports/index.html) and print where it is.
 
     Filings per day per source, quarantine rate per source, freshness, the latest runs with links
-    to their Great Expectations records, published tables and the latest alerts (titles decoded).
+    to their validation records (Great Expectations), published tables and the latest alerts (titles decoded).
     Works before the first publish (it reads the clean layer and the manifests). The page runs and
     loads nothing (no scripts; a Content-Security-Policy forbids them); values from the data are text.
     """

@@ -1,6 +1,6 @@
 """The data-docs page of a validated partition: one small HTML file, safe to open, that works offline.
 
-Rendered from the GX record itself (:class:`~filinglake.ingest.gx_record.ValidationReport` and GX's
+Rendered from the validation record itself (:class:`~filinglake.ingest.validation.ValidationReport` and GX's
 ``describe_dict``), not by GX's renderer: that page pulled nine scripts and their stylesheets from
 CDNs and wrote failing values into the markup raw, so a quarantined HKEX title
 ``<script>alert(5)</script>`` ran in the reader's browser. Here:
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from filinglake.ingest.gx_record import ValidationReport
+    from filinglake.ingest.validation import ValidationReport
 
 #: quarantined rows shown on the page (the whole list is in the quarantine Parquet)
 QUARANTINE_SAMPLE_ROWS = 20
@@ -130,7 +130,7 @@ def render_data_docs(report: ValidationReport, quarantined: pa.Table | None = No
         )
     else:
         problems = "".join(f"<li>{escape(m)}</li>" for m in report.mismatches)
-        verdict = f'<p class="bad">GX record DISAGREES with the row checks ({report.rows} rows):</p><ul>{problems}</ul>'
+        verdict = f'<p class="bad">Validation record DISAGREES with the row checks ({report.rows} rows):</p><ul>{problems}</ul>'
     statistics = (report.gx_result or {}).get("statistics") or {}
     gx_verdict = (
         f"<p>GX's own verdict: {escape(str(statistics.get('successful_expectations', '?')))} of "
@@ -138,7 +138,7 @@ def render_data_docs(report: ValidationReport, quarantined: pa.Table | None = No
         "(rows that break a rule are quarantined, so a partition with quarantined rows is expected "
         "to miss some).</p>"
     )
-    title = escape(f"GX record: {where}")
+    title = escape(f"Validation record: {where}")
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'

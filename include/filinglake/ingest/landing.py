@@ -3,7 +3,7 @@
 The three steps are separate functions because Airflow runs them as separate tasks
 (``fetch_index`` → ``write_partition`` → ``validate_partition``); :func:`ingest` chains them for the
 CLI. Every step is idempotent: identical raw bytes are archived once and keep their first
-``fetched_at`` (which becomes ``ingested_at``), so a rerun rewrites byte-identical Parquet.
+``fetched_at`` (which becomes ``archived_at``), so a rerun rewrites byte-identical Parquet.
 
 A partition switches as a whole: data files are named by their content and the manifest, written
 last, names them (:mod:`filinglake.manifests`). A re-landing with fewer rows than the landed
@@ -94,13 +94,13 @@ def parse_raw(source: Source, refs: list[RawRef], storage: Storage) -> pa.Table:
     return pa.concat_tables(tables)
 
 
-def with_lineage(parsed: pa.Table, raw_key: str, ingested_at: datetime) -> pa.Table:
+def with_lineage(parsed: pa.Table, raw_key: str, archived_at: datetime) -> pa.Table:
     n = parsed.num_rows
     parsed = parsed.cast(PARSED_SCHEMA)
     return parsed.append_column(
         FILINGS_SCHEMA.field("raw_key"), pa.repeat(pa.scalar(raw_key, pa.string()), n)
     ).append_column(
-        FILINGS_SCHEMA.field("ingested_at"), pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), n)
+        FILINGS_SCHEMA.field("archived_at"), pa.repeat(pa.scalar(archived_at, pa.timestamp("us", tz="UTC")), n)
     )
 
 
@@ -173,8 +173,8 @@ def refuse_shrinking(storage: Storage, previous: dict, rows_in: int, refs: list[
 
 
 def validate_partition(ctx: Context) -> dict:
-    """Great Expectations record of the written partition (fails on any disagreement with the row checks)."""
-    from filinglake.ingest.gx_record import validate_partition as gx_validate
+    """Validation record (Great Expectations) of the written partition (fails on any disagreement with the row checks)."""
+    from filinglake.ingest.validation import validate_partition as gx_validate
 
     report = gx_validate(ctx.storage, ctx.source.name, ctx.partition.id, ctx.source.rules(ctx.partition))
     return report.to_dict()

@@ -2,7 +2,7 @@
 
 A :class:`Rule` is data (a name, a kind, columns and parameters). Two executors read the same
 list: :func:`check_rows` here (vectorised pyarrow, decides quarantine and names the rules each row
-broke) and :mod:`filinglake.ingest.gx_record` (a Great Expectations suite that is the validation
+broke) and :mod:`filinglake.ingest.validation` (a Great Expectations suite that is the validation
 record). Both treat an empty or blank string as missing, and both let a missing value pass every
 rule except ``required`` — that is GX's own convention for column-map expectations, so the two
 executors count the same rows.
@@ -300,7 +300,7 @@ def drop_exact_duplicates(
 ) -> tuple[pa.Table, int]:
     """Keep the first of rows equal on every content column; return (kept rows, how many dropped).
 
-    Lineage columns (raw_key, ingested_at) are not compared: the same row seen on two pages of
+    Lineage columns (raw_key, archived_at) are not compared: the same row seen on two pages of
     one fetch is still one row. Only rows sharing ``key`` (two content columns) can be exact
     duplicates, so the wide comparison runs on those alone.
     """

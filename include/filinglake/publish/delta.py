@@ -315,14 +315,14 @@ def merge_counts(metrics: dict, rows: int) -> dict:
     }
 
 
-def compact_and_vacuum(
+def compact_tables(
     storage: Storage,
     names: Sequence[str] | None = None,
     *,
     retention_hours: int = DEFAULT_RETENTION_HOURS,
     dry_run: bool = False,
 ) -> dict[str, dict]:
-    """Maintenance: compact small files, cluster (:data:`CLUSTER_BY`), checkpoint, then delete files unreferenced for ``retention_hours``.
+    """Compaction: compact small files, cluster (:data:`CLUSTER_BY`), checkpoint, then delete files unreferenced for ``retention_hours``.
 
     Safe to run any time (compaction rewrites data without changing it); meant for a weekly job, not
     for every publish. Returns per table the files compacted and removed.

@@ -14,7 +14,7 @@ three steps, each costing what the batch costs, not what the table holds:
 2. **fold** (:func:`fold`, DuckDB over Arrow): batch and published rows are grouped by key; lists
    (``form_types``, ``company_names``) are unioned, the first-seen values (``form_type``,
    ``filing_date``) come from the earliest ingest, the others from the latest ingest that had a
-   value, ``first_seen_at``/``last_seen_at`` are the min/max ``ingested_at``, ``categories`` is mapped
+   value, ``first_seen_at``/``last_seen_at`` are the min/max ``archived_at``, ``categories`` is mapped
    from ``form_type`` (:mod:`filinglake.publish.categories`) — functions of the rows alone, so the result
    does not depend on the order in which partitions are published;
 3. **write** only what differs: rows of new keys are appended (no scan of the table); changed rows
@@ -97,7 +97,7 @@ WITH seen AS (
     SELECT filing_id, issuer_id, source, exchange, native_id, ticker,
            company_name, [company_name] AS company_names, form_type, [form_type] AS form_types,
            title, title_clean, language, filed_at, filing_date, document_url, raw_key,
-           ingested_at AS first_seen_at, ingested_at AS last_seen_at
+           archived_at AS first_seen_at, archived_at AS last_seen_at
     FROM batch
     WHERE filing_id IS NOT NULL AND issuer_id IS NOT NULL AND hash(filing_id, issuer_id) % $buckets = $bucket
     UNION ALL BY NAME

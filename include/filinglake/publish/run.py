@@ -156,6 +156,6 @@ def read_published(storage: Storage, name: str, where: str | None = None) -> pa.
     return delta.read(storage, name, PUBLISHED_TABLES[name], where=where)
 
 
-def compact_and_vacuum(storage: Storage, *, retention_hours: int = delta.DEFAULT_RETENTION_HOURS) -> dict:
-    """Weekly upkeep of every published table (see :func:`filinglake.publish.delta.compact_and_vacuum`)."""
-    return delta.compact_and_vacuum(storage, retention_hours=retention_hours)
+def compact_tables(storage: Storage, *, retention_hours: int = delta.DEFAULT_RETENTION_HOURS) -> dict:
+    """Weekly compaction of every published table (see :func:`filinglake.publish.delta.compact_tables`)."""
+    return delta.compact_tables(storage, retention_hours=retention_hours)

@@ -19,6 +19,7 @@ from filinglake.sources.base import (
     RawFile,
     SecurityReference,
     Source,
+    SourceSetting,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ __all__ = [
     "Partition",
     "RawFile",
     "Source",
+    "SourceSetting",
     "all_sources",
     "get_source",
     "source_class",
@@ -82,10 +84,11 @@ def make_client(source: Source | str, settings: Settings, *, wait_on_block: bool
 
     if isinstance(source, str):
         source = get_source(source)
-    block_seconds = getattr(settings, source.block_seconds_setting) if source.block_seconds_setting else None
+    own = settings.for_source(source.name)
+    block_seconds = own.get("block_seconds")
     return PoliteClient(
         name=source.name,
-        rate=getattr(settings, source.rate_setting),
+        rate=own.rate,
         headers=source.request_headers(settings),
         timeout=settings.http_timeout,
         retries=settings.http_retries,

@@ -2,8 +2,9 @@
 
 Behaviour: partitions, fetch (HTTP → raw files), parse (bytes → Arrow), rules. Declarations, read by
 the rest of the code through the registry (:mod:`filinglake.sources`) so that adding a source means
-adding one module: its exchanges, HTTP client options (headers, rate setting, block detection), the
-settings holding its roots (documents follow them; a stand-in server replaces them), its Airflow pool
+adding one module: its exchanges, its settings (environment variables for its roots, request rate and
+block back-off, read by :mod:`filinglake.config` through the registry), HTTP client options (headers,
+block detection; documents follow its roots, a stand-in server replaces them), its Airflow pool
 and host rate limit, document hosts, issuer reference list and the ``issuers`` columns it fills, and its
 report colour.
 
@@ -27,6 +28,31 @@ if TYPE_CHECKING:
     from filinglake.freshness import LandingSchedule
     from filinglake.http import PoliteClient
     from filinglake.ingest.row_checks import Rule
+
+
+@dataclass(frozen=True)
+class SourceSetting:
+    """One setting a source declares, read from the environment (``settings.for_source(name).<key>``).
+
+    ``kind`` "url": a root the source is fetched from (a trailing ``/`` is dropped); "number": positive,
+    at most ``most`` when given (``why`` says whose limit that is).
+    """
+
+    key: str  # attribute name on the source's settings: "base_url", "rate", "block_seconds" ...
+    env: str  # the environment variable, e.g. FILINGLAKE_SEC_RATE
+    default: str | float
+    help: str  # one line for the configuration tables (README, .env.example, ``env_vars()``)
+    kind: str = "number"
+    most: float | None = None
+    why: str = ""
+
+    def default_text(self) -> str:
+        """The default as the configuration tables show it (``5``, not ``5.0``)."""
+        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+
+def root_setting(key: str, env: str, default: str, help: str) -> SourceSetting:
+    return SourceSetting(key, env, default, help, kind="url")
 
 
 @dataclass(frozen=True)
@@ -98,14 +124,13 @@ class Source(ABC):
     #: hosts documents and index pages may be linked on (and fetched from)
     document_hosts: ClassVar[tuple[str, ...]] = ()
 
-    # HTTP ------------------------------------------------------------------------------------------
-    #: the :class:`~filinglake.config.Settings` field with its requests/second per process
-    rate_setting: ClassVar[str] = ""
-    #: the Settings field with how long a detected block holds the host off (None: the client's default)
-    block_seconds_setting: ClassVar[str | None] = None
-    #: Settings fields holding the roots it is fetched from, most specific first (``FILINGLAKE_<FIELD>``);
-    #: documents linked under a root's default are fetched from the configured one
-    base_url_settings: ClassVar[tuple[str, ...]] = ()
+    # Settings and HTTP -----------------------------------------------------------------------------
+    #: its environment variables, read generically by :mod:`filinglake.config` (no edit there for a new
+    #: source). Keys with a meaning to the HTTP client: ``rate`` (requests/second per process, required),
+    #: ``block_seconds`` (how long a detected block holds the host off; absent: the client's default).
+    #: ``url`` settings are the roots it is fetched from, most specific first; documents linked under a
+    #: root's default are fetched from the configured one.
+    declared_settings: ClassVar[tuple[SourceSetting, ...]] = ()
 
     # Airflow ---------------------------------------------------------------------------------------
     #: the pool its fetch tasks run in (slots in ``deploy/airflow/pools.json``)
@@ -124,6 +149,20 @@ class Source(ABC):
     reference_archive: ClassVar[tuple[str, str] | None] = None
     #: its colour on the status page (None: one of the spare colours)
     report_colour: ClassVar[str | None] = None
+
+    @classmethod
+    def setting(cls, key: str) -> SourceSetting:
+        """Its declared setting ``key``; a clear error names what it declares."""
+        for declared in cls.declared_settings:
+            if declared.key == key:
+                return declared
+        raise KeyError(f"{cls.name} declares no setting {key!r}; it declares "
+                       f"{', '.join(s.key for s in cls.declared_settings) or 'none'}")
+
+    @classmethod
+    def root_settings(cls) -> tuple[SourceSetting, ...]:
+        """The settings holding the roots it is fetched from, most specific first."""
+        return tuple(s for s in cls.declared_settings if s.kind == "url")
 
     def request_headers(self, settings: Settings) -> dict[str, str]:
         """Headers every request to this source carries."""
@@ -164,11 +203,7 @@ class Source(ABC):
         """
         from urllib.parse import urlsplit
 
-        from filinglake.config import Settings
-
-        defaults = Settings()
-        return {f"FILINGLAKE_{field.upper()}": root_url.rstrip("/") + urlsplit(getattr(defaults, field)).path
-                for field in self.base_url_settings}
+        return {s.env: root_url.rstrip("/") + urlsplit(str(s.default)).path for s in self.root_settings()}
 
     @abstractmethod
     def partition(self, partition_id: str) -> Partition:

@@ -4,9 +4,11 @@ One endpoint, ``POST /new/hisAnnouncement/query`` (form-encoded, 30 rows a page;
 
 Partitions
     ``YYYY-MM-DD``: one Beijing calendar day, market-wide (``column=szse`` covers SZ, SH and BJ).
-    ``stock-<code>_<from>_<to>``: one issuer over a date range (per-issuer backfill); the orgId the
-    query needs comes from CNINFO's stock list (:mod:`filinglake.sources.cninfo_stocks`).
-    ``stock=002236:2020-01-01..2024-12-31`` is accepted as input and normalised to the storage-safe id.
+    ``stock-<code>_<from>_<to>``: one issuer over a date range (per-issuer backfill), e.g.
+    ``stock-002236_2020-01-01_2024-12-31``: the one spelling typed (DAG param, ``--partition``), shown
+    (logs, manifests, status page) and stored; the orgId the query needs comes from CNINFO's stock
+    list (:mod:`filinglake.sources.cninfo_stocks`). The older ``stock=002236:2020-01-01..2024-12-31``
+    is still accepted (saved triggers and scripts use it) and read as the same partition.
     Every fetch also keeps the day's snapshot of the stock list (fetched at most once per Beijing day;
     best effort for daily partitions, required for per-issuer ones).
 
@@ -46,7 +48,6 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from filinglake.config import DEFAULT_CNINFO_STATIC_URL
 from filinglake.errors import BadResponse, Blocked, IncompleteFetch
 from filinglake.freshness import ALL_DAYS, LandingSchedule
 from filinglake.http import BROWSER_USER_AGENT
@@ -57,6 +58,8 @@ from filinglake.sources.base import (
     RawFile,
     SecurityReference,
     Source,
+    SourceSetting,
+    root_setting,
 )
 from filinglake.sources.cninfo_stocks import STOCK_LIST_NAME, STOCKS_SOURCE
 from filinglake.sources.json_decoding import load_json
@@ -78,7 +81,8 @@ FIRST_DAY = date(1990, 1, 1)  # SZSE and SSE opened in December 1990
 PAGE_SIZE = 30  # the server's own maximum
 MAX_PAGES = 100  # CNINFO repeats data past about page 100: split the query before that
 
-STATIC_URL = DEFAULT_CNINFO_STATIC_URL  # canonical public document host
+STATIC_URL = "https://static.cninfo.com.cn"  # canonical public document host
+DEFAULT_BASE_URL = "https://www.cninfo.com.cn"  # the API root
 STATIC_HOST = "static.cninfo.com.cn"
 WWW_HOST = "www.cninfo.com.cn"
 #: absolute http(s) on a CNINFO host; every path segment starts with a safe non-dot character, so
@@ -421,7 +425,7 @@ def beijing_today() -> date:
 
 
 def stock_partition_id(code: str, start: date, end: date) -> str:
-    """The storage-safe id of a per-issuer partition: ``stock-002236_2020-01-01_2024-12-31``."""
+    """The id of a per-issuer partition, as typed, shown and stored: ``stock-002236_2020-01-01_2024-12-31``."""
     return f"stock-{code}_{start.isoformat()}_{end.isoformat()}"
 
 
@@ -431,8 +435,11 @@ class Cninfo(Source):
     name = SOURCE
     exchanges = EXCHANGES
     document_hosts = (STATIC_HOST, WWW_HOST)
-    rate_setting = "cninfo_rate"
-    base_url_settings = ("cninfo_static_url", "cninfo_base_url")
+    declared_settings = (
+        root_setting("static_url", "FILINGLAKE_CNINFO_STATIC_URL", STATIC_URL, "CNINFO document host"),
+        root_setting("base_url", "FILINGLAKE_CNINFO_BASE_URL", DEFAULT_BASE_URL, "CNINFO API root"),
+        SourceSetting("rate", "FILINGLAKE_CNINFO_RATE", 0.5, "requests per second to CNINFO"),
+    )
     pool = SOURCE
     #: CNINFO publishes no limit: ours is one paced client at 0.5 request/s (seen elsewhere: ~1/s)
     host_rate_limit = 0.5
@@ -548,7 +555,7 @@ class Cninfo(Source):
             except FilinglakeError as exc:
                 log.warning("cninfo: stock list not refreshed for %s: %s", today, exc)
                 notes["stock_list_error"] = str(exc)
-        collector = _Collector(client, f"{settings.cninfo_base_url}{QUERY_PATH}", self.max_pages)
+        collector = _Collector(client, f"{settings.for_source(SOURCE).base_url}{QUERY_PATH}", self.max_pages)
         keys = collector.collect(root)
         notes.update({"announcements": len(keys), "pages": len(collector.files), "queries": collector.queries})
         empty_reason = None

@@ -165,7 +165,7 @@ def stock_directory(
     if key is not None:
         log.info("cninfo: reusing the stock list archived for %s (%s)", day, key)
         return directory_from_bytes(storage.get_bytes(key), day.isoformat(), key)
-    url = f"{settings.cninfo_base_url}{STOCK_LIST_PATH}"
+    url = f"{settings.for_source('cninfo').base_url}{STOCK_LIST_PATH}"  # the list sits on the API host
     response = client.get(url)
     if response.status_code != 200:
         raise BadResponse(f"{url}: HTTP {response.status_code} where CNINFO's stock list was expected")

@@ -54,7 +54,7 @@ from zoneinfo import ZoneInfo
 from filinglake.errors import BadResponse, Blocked, HttpError, IncompleteFetch
 from filinglake.freshness import ALL_DAYS, LandingSchedule
 from filinglake.http import BROWSER_USER_AGENT, looks_like_html
-from filinglake.sources.base import FetchResult, Partition, RawFile, Source
+from filinglake.sources.base import FetchResult, Partition, RawFile, Source, SourceSetting, root_setting
 from filinglake.sources.json_decoding import load_json
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 SOURCE = "hkex"
 EXCHANGE = "HKEX"
 DOCUMENT_HOST = "www1.hkexnews.hk"
+DEFAULT_BASE_URL = "https://www1.hkexnews.hk"  # the HKEXnews root
 #: HKEXnews serves its title search JSON to browser-like XHR requests from its own search page
 REQUEST_HEADERS = {
     "User-Agent": BROWSER_USER_AGENT,
@@ -385,8 +386,10 @@ class Hkex(Source):
     name = SOURCE
     exchanges = (EXCHANGE,)
     document_hosts = (DOCUMENT_HOST,)
-    rate_setting = "hkex_rate"
-    base_url_settings = ("hkex_base_url",)
+    declared_settings = (
+        root_setting("base_url", "FILINGLAKE_HKEX_BASE_URL", DEFAULT_BASE_URL, "HKEXnews root"),
+        SourceSetting("rate", "FILINGLAKE_HKEX_RATE", 0.5, "requests per second to HKEXnews"),
+    )
     pool = SOURCE
     #: HKEXnews publishes no limit: ours is one paced client at 0.5 request/s (seen elsewhere: ~1/s)
     host_rate_limit = 0.5
@@ -470,7 +473,7 @@ class Hkex(Source):
         day, language = partition.start, partition.option("language") or "en"
         if day > (today or hk_today()):
             raise ValueError(f"{partition.id} is in the future (Hong Kong time)")
-        base = settings.hkex_base_url
+        base = settings.for_source(SOURCE).base_url
         whole = self.run_query(client, base, day, language)
         outcomes = [whole]
         if whole.capped:

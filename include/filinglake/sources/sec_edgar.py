@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING
 
 from filinglake.errors import BadResponse, NotYetPublished
 from filinglake.freshness import WEEKDAYS, LandingSchedule
-from filinglake.sources.base import FetchResult, IssuerReference, Partition, RawFile, Source
+from filinglake.sources.base import (
+    FetchResult,
+    IssuerReference,
+    Partition,
+    RawFile,
+    Source,
+    SourceSetting,
+    root_setting,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -35,6 +43,7 @@ _DASH_LINE = re.compile(rb"^-{5,}[ \t]*$", re.MULTILINE)
 _TWO_SPACES = re.compile(r" {2,}")
 _DATE = re.compile(r"^(\d{8}|\d{4}-\d{2}-\d{2})$")
 DOCUMENT_HOST = "www.sec.gov"
+DEFAULT_BASE_URL = "https://www.sec.gov/Archives/edgar"  # the EDGAR archive root
 #: a daily index is posted from about 22:00 US Eastern; until then its absence is not "no filings".
 #: Past this many days after the day, a business day's missing index is a failure, never a wait.
 NOT_YET_POSTED_GRACE = timedelta(days=2)
@@ -366,9 +375,15 @@ class SecEdgar(Source):
     name = SOURCE
     exchanges = ("SEC",)
     document_hosts = (DOCUMENT_HOST,)
-    rate_setting = "sec_rate"
-    block_seconds_setting = "sec_block_seconds"
-    base_url_settings = ("sec_base_url",)
+    declared_settings = (
+        root_setting("base_url", "FILINGLAKE_SEC_BASE_URL", DEFAULT_BASE_URL,
+                     "EDGAR archive root (point at a replay server in tests)"),
+        SourceSetting("rate", "FILINGLAKE_SEC_RATE", 5.0,
+                      "requests per second to the SEC host, across threads (SEC allows at most 10)",
+                      most=10, why="SEC allows at most 10 requests per second"),
+        SourceSetting("block_seconds", "FILINGLAKE_SEC_BLOCK_SECONDS", 600.0,
+                      "how long to back off after SEC's 403 'Request Rate Threshold Exceeded' page"),
+    )
     pool = SOURCE
     #: SEC's documented limit: "no more than 10 requests per second, regardless of the number of machines"
     host_rate_limit = 10.0
@@ -446,7 +461,7 @@ class SecEdgar(Source):
                 raise ValueError(f"{partition.id} is in the future (the newest quarter is the current one)")
             raise NotYetPublished(f"{partition.id}: that day has not come yet; no daily index to fetch")
         tried: list[str] = []
-        for name, url in self.index_urls(partition, settings.sec_base_url):
+        for name, url in self.index_urls(partition, settings.for_source(SOURCE).base_url):
             response = client.get(url)
             tried.append(f"{url} → {response.status_code}")
             if response.status_code in (403, 404, 410):
@@ -510,7 +525,7 @@ class SecEdgar(Source):
         if quarter_bounds(year, quarter)[1] < today:
             folders.append((year + (quarter == 4), quarter % 4 + 1))
         for folder_year, folder_quarter in folders:
-            url = f"{settings.sec_base_url}/daily-index/{folder_year}/QTR{folder_quarter}/index.json"
+            url = f"{settings.for_source(SOURCE).base_url}/daily-index/{folder_year}/QTR{folder_quarter}/index.json"
             response = client.get(url)
             tried.append(f"{url} → {response.status_code}")
             if response.status_code != 200:
@@ -576,7 +591,7 @@ def sec_block_detector(response: httpx.Response) -> str | None:
 
 def company_tickers_url(settings: Settings) -> str:
     """Where company_tickers.json is, next to the configured EDGAR archive (a replay server in tests)."""
-    base = settings.sec_base_url.rstrip("/")
+    base = settings.for_source(SOURCE).base_url.rstrip("/")
     if base.endswith("/Archives/edgar"):
         return base.removesuffix("/Archives/edgar") + "/files/company_tickers.json"
     return SEC_COMPANY_TICKERS_URL

@@ -1,4 +1,4 @@
-"""The GX record counts exactly what the row checks count, on a real SEC quarter with planted faults.
+"""The validation record counts exactly what the row checks count, on a real SEC quarter with planted faults.
 
 Input: the real 2016 Q3 master index (201,330 rows) parsed by the SEC parser, plus rows this test
 breaks on purpose (blank and null names, malformed and full-width accessions, future and missing
@@ -23,7 +23,7 @@ from support.landed_partition import land_rows
 
 from filinglake.config import Settings
 from filinglake.ingest import row_checks as quality
-from filinglake.ingest.gx_record import (
+from filinglake.ingest.validation import (
     NULL_KEY_SENTINEL,
     ValidationMismatch,
     data_docs_key,
@@ -381,10 +381,10 @@ def fresh_gx_session(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Forget this process's GX session and count how often GX contexts and suites are built from now on."""
     import great_expectations as gx
 
-    from filinglake.ingest import gx_record
+    from filinglake.ingest import validation
 
     built = {"contexts": 0, "suites": 0}
-    get_context, build_suite = gx.get_context, gx_record.build_suite
+    get_context, build_suite = gx.get_context, validation.build_suite
 
     def counting_get_context(*args, **kwargs):
         built["contexts"] += 1
@@ -394,9 +394,9 @@ def fresh_gx_session(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         built["suites"] += 1
         return build_suite(*args, **kwargs)
 
-    monkeypatch.setattr(gx_record, "_session", None, raising=False)
+    monkeypatch.setattr(validation, "_session", None, raising=False)
     monkeypatch.setattr(gx, "get_context", counting_get_context)
-    monkeypatch.setattr(gx_record, "build_suite", counting_build_suite)
+    monkeypatch.setattr(validation, "build_suite", counting_build_suite)
     return built
 
 
@@ -438,7 +438,7 @@ def test_validation_log_holds_no_great_expectations_info_lines(daily_partitions,
 
 
 def test_verbose_shows_great_expectations_info_lines(daily_partitions, fresh_gx_session, caplog):
-    from filinglake.ingest.gx_record import set_verbose
+    from filinglake.ingest.validation import set_verbose
 
     storage, rules_of = daily_partitions
     caplog.set_level(logging.INFO)
@@ -455,7 +455,7 @@ def test_verbose_shows_great_expectations_info_lines(daily_partitions, fresh_gx_
 _VALIDATE_IN_A_NEW_PROCESS = """
 import logging, sys
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-from filinglake.ingest.gx_record import validate_partition
+from filinglake.ingest.validation import validate_partition
 from filinglake.sources.sec_edgar import SecEdgar
 from filinglake.storage import Storage
 source = SecEdgar()
@@ -474,7 +474,7 @@ def test_a_new_process_logs_great_expectations_lines_only_when_verbose(daily_par
     )
     lines = done.stderr.splitlines()
     gx_lines = [line for line in lines if "great_expectations" in line]
-    ours = [line for line in lines if line.startswith("INFO filinglake.ingest.gx_record:")]
+    ours = [line for line in lines if line.startswith("INFO filinglake.ingest.validation:")]
     assert len(ours) == 1 and "GX agrees with the row checks on 11 rules, 50 rows" in ours[0]
     if verbose == "1":
         assert len([line for line in gx_lines if line.startswith("INFO great_expectations")]) > 100
@@ -484,7 +484,7 @@ def test_a_new_process_logs_great_expectations_lines_only_when_verbose(daily_par
 
 
 def test_filinglake_verbose_variable_sets_the_default(monkeypatch):
-    from filinglake.ingest.gx_record import is_verbose, set_verbose
+    from filinglake.ingest.validation import is_verbose, set_verbose
 
     monkeypatch.setenv("FILINGLAKE_VERBOSE", "1")
     assert is_verbose()

@@ -1,5 +1,5 @@
 """
-### Weekly upkeep of the published Delta tables
+### Weekly compaction of the published Delta tables
 
 Clusters each `filings` month that daily publishes added files to by issuer (Z-order on `issuer_id`,
 so a query for one issuer reads a row group or two per month), compacts the small files that daily
@@ -26,22 +26,22 @@ from airflow.sdk import DAG, CronTriggerTimetable, task
 from filinglake_airflow import OWNER
 
 with DAG(
-    dag_id="maintain_published_tables",
+    dag_id="compact_published_tables",
     schedule=CronTriggerTimetable("0 3 * * 0", timezone="UTC"),
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
-    tags=["filinglake", "publish", "maintenance"],
+    tags=["filinglake", "publish", "compact"],
     doc_md=__doc__,
     default_args={"owner": OWNER, "retries": 2, "retry_delay": timedelta(minutes=10)},
 ):
 
     @task(doc_md="Cluster filings by issuer, compact, checkpoint and vacuum every published Delta table; returns files added/removed per table.")
-    def compact_and_vacuum() -> dict:
-        from filinglake.publish.run import compact_and_vacuum as upkeep
+    def compact() -> dict:
+        from filinglake.publish.run import compact_tables
         from filinglake.storage import Storage
         from filinglake_airflow.task_settings import task_settings
 
-        return upkeep(Storage.from_settings(task_settings()))
+        return compact_tables(Storage.from_settings(task_settings()))
 
-    compact_and_vacuum()
+    compact()

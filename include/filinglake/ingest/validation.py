@@ -1,4 +1,4 @@
-"""Great Expectations record of a written partition: the row-check rules, run again by GX.
+"""Validation record of a written partition: the row-check rules, run again by GX.
 
 The row checks (:func:`filinglake.ingest.row_checks.check_rows`) decide quarantine; this module is the
 independent record. It turns the same :class:`~filinglake.ingest.row_checks.Rule` list into a GX 1.x suite
@@ -120,7 +120,7 @@ class ValidationReport:
         where = f"{self.source}/{self.partition}" if self.source else self.suite
         if self.success:
             return f"{where}: GX agrees with the row checks on {len(self.per_rule)} rules, {self.rows} rows"
-        return f"{where}: GX record disagrees with the row checks: {'; '.join(self.mismatches)}"
+        return f"{where}: validation record disagrees with the row checks: {'; '.join(self.mismatches)}"
 
     def raise_for_mismatch(self) -> None:
         if not self.success:
