@@ -455,7 +455,7 @@ def history_queries(root: Path) -> dict:
     def plain(sql: str):
         con = duckdb.connect(config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"})
         for name, hive in (("filings", "{'source': 'VARCHAR', 'filing_month': 'VARCHAR'}"),
-                           ("daily_counts", "{'source': 'VARCHAR'}")):
+                           ("daily_counts", "{'source': 'VARCHAR', 'filing_month': 'VARCHAR'}")):
             files = DeltaTable(str(root / "published" / name)).file_uris()
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({files!r}, hive_partitioning = true, "
                         f"hive_types = {hive}, union_by_name = true)")

@@ -1037,6 +1037,31 @@ def test_both_counts_tables_recount_a_day_from_one_read(settings, storage, fixtu
             == build_category_counts(read_published(storage, FILINGS)).sort_by(order).to_pylist())
 
 
+def test_a_recount_rewrites_only_the_months_of_its_days(settings, storage, fixtures_dir, daily_2026) -> None:
+    # The real 2020-03-18 daily (rows from July 2019 to March 2020) published, then one real day of July
+    # 2016: daily_counts and category_counts rewrite the July 2016 partition only, and stay exact.
+    from filinglake.publish.category_counts import CATEGORY_COUNTS
+
+    land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx",
+         (fixtures_dir / "edgar/daily/form.20200318.idx").read_bytes())
+    publish(storage, settings, [("sec_edgar", "2020-03-18")])
+    before = {name: set(delta.open_table(storage, name).file_uris()) for name in (DAILY_COUNTS, CATEGORY_COUNTS)}
+    assert all(len({uri.split("filing_month=")[1][:7] for uri in files}) == 9 for files in before.values())
+    lines = quarter_2016_lines(fixtures_dir, rb"\|2016-07-15\|")
+    land(settings, "sec_edgar", "2016-07-15", "master.20160715.idx", as_daily(lines, header_of(daily_2026)))
+
+    result = publish(storage, settings, [("sec_edgar", "2016-07-15")])
+
+    assert result["daily_counts"]["inserted"] > 100
+    for name, files in before.items():
+        after = set(delta.open_table(storage, name).file_uris())
+        assert files <= after  # every file of the nine 2019/2020 months is still the current one
+        assert {uri.split("filing_month=")[1][:7] for uri in after - files} == {"2016-07"}
+    assert_tables_match_a_recomputation(storage)
+    assert run_query("SELECT count(DISTINCT filing_month) AS n FROM daily_counts", storage=storage).to_pylist() == [
+        {"n": 10}]
+
+
 def publish_daily_leaving_issuers_behind(settings: Settings, storage: Storage, fixtures_dir: Path,
                                          daily_2026: bytes) -> None:
     """1993Q4 published whole; then the 2026-01-02 daily merged into filings while issuers fails."""

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 DAILY_COUNTS = "daily_counts"
 DAILY_COUNTS_KEY = ("source", "exchange", "form_type", "filing_date")
+#: both counts tables are partitioned by month, so a recount rewrites only the months of its days (a table
+#: written before, partitioned by source alone, keeps working and rewrites its whole source instead)
+COUNTS_PARTITIONS = ("source", "filing_month")
 
 _DAILY_COUNTS_SQL = """
 SELECT source, coalesce(exchange, '') AS exchange, coalesce(form_type, '') AS form_type, filing_date,
@@ -103,7 +106,7 @@ def _recount_once(storage: Storage, batch_days: dict[str, set[date]], name: str,
                   day_rows: DayRows) -> dict:
     filings = delta.open_table(storage, FILINGS)
     up_to = filings.version() if filings is not None else -1
-    table = delta.ensure_table(storage, name, schema, ["source"])
+    table = delta.ensure_table(storage, name, schema, COUNTS_PARTITIONS)
     feed = changes_since(storage, table, up_to, ["source", "filing_date"])
     if feed is None:  # unknown what changed since this table was written: every day once
         feed = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, columns=["source", "filing_date"])
@@ -113,6 +116,8 @@ def _recount_once(storage: Storage, batch_days: dict[str, set[date]], name: str,
     if not days:
         return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}
     rows = build(day_rows.read(storage, up_to, days, columns))
-    metrics = delta.merge_changed(table, rows, key, delete_scope=_days_scope(days, prefix="t."),
+    # the month (a function of the day) in the join lets delta-rs read and rewrite only those partitions
+    by_month = tuple(c for c in table.metadata().partition_columns if c not in key)
+    metrics = delta.merge_changed(table, rows, (*key, *by_month), delete_scope=_days_scope(days, prefix="t."),
                                   commit_metadata={delta.WATERMARK: str(up_to)})
     return delta.merge_counts(metrics, rows.num_rows)
