@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -239,6 +240,19 @@ def test_cninfo_stock_accepts_the_ticker_spelling(stock: str, fixtures_dir: Path
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (summary["partition"], summary["rows_written"]) == ("stock-000001_2001-01-01_2002-12-31", 8)
+
+
+def test_partition_option_takes_the_ids_the_manifests_show() -> None:
+    """--partition takes the DAGs' partition param spellings: ids as stored, a plain day for all of its streams."""
+    from filinglake.cli.ingest import partition_ids
+
+    today = date(2026, 1, 5)
+    stock = "stock-002236_2020-01-01_2024-12-31"
+    assert partition_ids("cninfo", partition=[stock, "stock=002236:2020-01-01..2024-12-31"], today=today) == [stock] * 2
+    assert partition_ids("cninfo", stock="002236.SZ", start="2020-01-01", end="2024-12-31", today=today) == [stock]
+    assert partition_ids("hkex", partition=["2025-11-11", "2025-11-12-zh"], today=today) == [
+        "2025-11-11-en", "2025-11-11-zh", "2025-11-12-zh"]
+    assert partition_ids("sec_edgar", partition=["2016q3", "2018-12-31"], today=today) == ["2016Q3", "2018-12-31"]
 
 
 def test_cninfo_stock_that_is_no_stock_code_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from filinglake.config import env_vars
+from filinglake.sources import env_vars
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
@@ -283,7 +283,7 @@ def test_every_filinglake_variable_is_one_the_code_reads():
     known = _code_env_names()
     set_here = {key for service in SERVICES for key in _effective_env(service) if key.startswith("FILINGLAKE_")}
     assert set_here, "compose sets no FILINGLAKE_* variable"
-    assert set_here <= known, f"not in filinglake.config.env_vars(): {sorted(set_here - known)}"
+    assert set_here <= known, f"not in filinglake.sources.env_vars(): {sorted(set_here - known)}"
 
 
 def test_every_referenced_variable_is_in_env_example():

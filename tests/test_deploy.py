@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 import filinglake.config as config
-from filinglake.config import env_vars
+from filinglake.sources import env_vars
 
 ROOT = Path(__file__).resolve().parents[1]
 VALUES = yaml.safe_load((ROOT / "deploy" / "helm" / "values.yaml").read_text())

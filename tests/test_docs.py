@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from filinglake.config import env_vars
 from filinglake.schema import FIELDS
+from filinglake.sources import env_vars
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -23,12 +23,12 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_each_sources_own_variables_are_in_the_table_with_their_defaults() -> None:
-    from filinglake.config import source_settings_declared
+    from filinglake.sources import all_sources
 
-    for source, declared in source_settings_declared().items():
-        for setting in declared:
+    for source in all_sources():
+        for setting in source.declared_settings:
             row = f"| `{setting.env}` | `{setting.default_text()}` |"
-            assert row in README, f"{source}: README configuration table lacks {row}"
+            assert row in README, f"{source.name}: README configuration table lacks {row}"
 
 
 def test_every_documented_filinglake_variable_exists() -> None:

@@ -25,7 +25,7 @@ from filinglake.http import (
     looks_like_html,
     parse_retry_after,
 )
-from filinglake.sources import make_client
+from filinglake.sources import make_client, source_settings
 from filinglake.sources.sec_edgar import sec_block_detector
 
 UA = "Filinglake Tests ops@filinglake.example"
@@ -276,8 +276,8 @@ def test_sec_client_sends_declared_user_agent_and_gets_fixture_bytes(replay_serv
     settings = load_settings()
     files = sec_fixture_map(fixtures_dir)
     with make_client("sec_edgar", settings) as sec:
-        daily = sec.get(f"{settings.for_source('sec_edgar').base_url}/daily-index/2018/QTR4/master.20181231.idx")
-        quarterly = sec.get(f"{settings.for_source('sec_edgar').base_url}/full-index/2016/QTR3/master.gz")
+        daily = sec.get(f"{source_settings('sec_edgar', settings).base_url}/daily-index/2018/QTR4/master.20181231.idx")
+        quarterly = sec.get(f"{source_settings('sec_edgar', settings).base_url}/full-index/2016/QTR3/master.gz")
     assert daily.content == files["daily-index/2018/QTR4/master.20181231.idx"].read_bytes()
     # Served as a gzip file (no Content-Encoding), so the source receives the compressed bytes.
     assert quarterly.headers["content-type"] == "application/x-gzip"

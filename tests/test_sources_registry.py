@@ -24,7 +24,7 @@ import pytest
 from fakes import all_routes, routes_for
 from fakes.replay import ReplayServer, file_reply
 
-from filinglake.config import Settings, env_vars, load_settings
+from filinglake.config import Settings, load_settings
 from filinglake.errors import Blocked
 from filinglake.http import looks_like_html
 from filinglake.sources import (
@@ -33,9 +33,11 @@ from filinglake.sources import (
     Source,
     SourceSetting,
     all_sources,
+    env_vars,
     get_source,
     make_client,
     source_names,
+    source_settings,
 )
 from filinglake.sources.base import root_setting
 from filinglake.sources.sec_edgar import company_tickers_rows
@@ -74,7 +76,7 @@ def test_pools_file_declares_every_source_pool_within_its_host_limit():
     for source in all_sources():
         assert source.pool in pools, f"{source.name}: pool {source.pool!r} is not in {POOLS_FILE.name}"
         pool = pools[source.pool]
-        rate = defaults.for_source(source.name).rate
+        rate = source_settings(source.name, defaults).rate
         # pools bound concurrent fetch tasks, each task's client paces at `rate`: the host sees slots x rate
         assert pool["slots"] * rate <= source.host_rate_limit, (
             f"{source.name}: {pool['slots']} slots x {rate}/s exceeds the host limit of {source.host_rate_limit}/s")
@@ -88,7 +90,7 @@ def test_sec_pool_and_rate_stay_under_secs_documented_limit():
     sec = get_source("sec_edgar")
     slots = json.loads(POOLS_FILE.read_text())[sec.pool]["slots"]
     assert sec.host_rate_limit == 10.0  # "no more than 10 requests per second, regardless of the number of machines"
-    assert slots * Settings().for_source(sec.name).rate == 10.0
+    assert slots * source_settings(sec.name, Settings()).rate == 10.0
 
 
 def test_reading_the_registry_imports_no_heavy_module():
@@ -196,27 +198,27 @@ def test_settings_declared_on_a_source_are_read_from_the_environment(throwaway, 
     for variable in ("FILINGLAKE_THROWAWAY_BASE_URL", "FILINGLAKE_THROWAWAY_RATE", "FILINGLAKE_THROWAWAY_BLOCK_SECONDS",
                      "FILINGLAKE_CNINFO_RATE"):
         monkeypatch.delenv(variable, raising=False)
-    defaults = load_settings().for_source("throwaway")
+    defaults = source_settings("throwaway", load_settings())
     assert (defaults.base_url, defaults.rate, defaults.block_seconds) == ("https://api.throwaway.example", 2.0, 30.0)
     monkeypatch.setenv("FILINGLAKE_THROWAWAY_BASE_URL", "http://127.0.0.1:9/api/")
     monkeypatch.setenv("FILINGLAKE_THROWAWAY_RATE", "12.5")
     monkeypatch.setenv("FILINGLAKE_THROWAWAY_BLOCK_SECONDS", "45")
-    own = load_settings().for_source("throwaway")
+    own = source_settings("throwaway", load_settings())
     assert (own.base_url, own.rate, own.block_seconds) == ("http://127.0.0.1:9/api", 12.5, 45.0)
     assert ("FILINGLAKE_THROWAWAY_RATE", "2", "requests per second") in env_vars()
     # a bad value fails only where the throwaway's rate is read, with the declared limit's reason
     monkeypatch.setenv("FILINGLAKE_THROWAWAY_RATE", "90")
     settings = load_settings()
-    assert settings.for_source("throwaway").base_url == "http://127.0.0.1:9/api"
-    assert settings.for_source("cninfo").rate == 0.5  # another source's settings are untouched
+    assert source_settings("throwaway", settings).base_url == "http://127.0.0.1:9/api"
+    assert source_settings("cninfo", settings).rate == 0.5  # another source's settings are untouched
     with pytest.raises(ConfigError, match="FILINGLAKE_THROWAWAY_RATE=90.0: throwaway allows at most 50"):
-        _ = settings.for_source("throwaway").rate
+        _ = source_settings("throwaway", settings).rate
     with pytest.raises(ConfigError, match="FILINGLAKE_THROWAWAY_RATE"):
         make_client("throwaway", settings)
     with pytest.raises(AttributeError, match="throwaway declares no setting 'user_agent'"):
-        _ = settings.for_source("throwaway").user_agent
+        _ = source_settings("throwaway", settings).user_agent
     with pytest.raises(ValueError, match="throwaway declares no setting rat;"):
-        settings.with_source("throwaway", rat=1)
+        source_settings("throwaway", settings.with_source("throwaway", rat=1))
 
 
 def test_document_capture_follows_the_sources_hosts_and_roots(throwaway, monkeypatch):

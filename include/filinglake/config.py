@@ -3,10 +3,10 @@
 One typed object, built with :func:`load_settings`. Each value is checked when the environment is
 read, but a malformed one only fails the code that reads that field (see :class:`Settings`).
 Settings of one source (its roots, request rate, block back-off) are declared on the source
-(``Source.declared_settings``) and read here through the registry: ``settings.for_source(name).rate``.
-Every variable is listed by :func:`env_vars` (name, default, meaning): the general ones of
-``GENERAL_ENV_VARS`` and each source's own, so the README table, ``.env.example``, the Helm values
-and the docker-compose check are tested against the same list.
+(``Source.declared_settings``): this module keeps a snapshot of the ``FILINGLAKE_*`` variables and the
+sources layer reads them through the registry (``source_settings(name, settings).rate``), so a new
+source needs no edit here. ``GENERAL_ENV_VARS`` lists the other variables; ``filinglake.sources.env_vars()``
+lists them all, for the README table, ``.env.example``, the Helm values and the docker-compose check.
 """
 
 from __future__ import annotations
@@ -16,13 +16,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from filinglake.errors import InputError
-
-if TYPE_CHECKING:
-    from filinglake.sources.base import SourceSetting
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STORAGE = (PROJECT_ROOT / "data").as_uri()
@@ -33,7 +29,7 @@ class ConfigError(InputError, ValueError):
 
 
 #: (variable, default shown to users, meaning) of the settings no single source owns. Keep in step
-#: with Settings.from_env; each source's own come from the registry (:func:`env_vars`).
+#: with Settings.from_env; each source's own come from the registry (``filinglake.sources.env_vars``).
 GENERAL_ENV_VARS: list[tuple[str, str, str]] = [
     ("FILINGLAKE_STORAGE", "file://<project>/data",
      "root of all data: `file:///path`, `s3://bucket/prefix` or a plain folder path"),
@@ -52,22 +48,13 @@ GENERAL_ENV_VARS: list[tuple[str, str, str]] = [
 ]
 
 
-def source_settings_declared() -> dict[str, tuple[SourceSetting, ...]]:
-    """Every registered source's declared settings, by source name."""
-    from filinglake.sources import source_class, source_names
 
-    return {name: source_class(name).declared_settings for name in source_names()}
+#: the variables a source may declare start so; Settings keeps a snapshot of them for the sources layer
+SOURCE_VARIABLE_PREFIX = "FILINGLAKE_"
 
 
-def env_vars() -> list[tuple[str, str, str]]:
-    """Every variable filinglake reads (name, default shown to users, meaning): the general ones, then
-    each registered source's own, in the order the source declares them."""
-    own = [(s.env, s.default_text(), s.help) for declared in source_settings_declared().values() for s in declared]
-    return [*GENERAL_ENV_VARS, *own]
-
-
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
+def _env(name: str, default: str | None = None, environment: Mapping[str, str] | None = None) -> str | None:
+    value = (os.environ if environment is None else environment).get(name)
     if value is None or value.strip() == "":
         return default
     return value.strip()
@@ -91,8 +78,9 @@ def _checked(parse: Callable[[], object]) -> object:
         return InvalidSetting(exc)
 
 
-def _float(name: str, default: float, *, most: float | None = None, why: str = "") -> float:
-    raw = _env(name)
+def _float(name: str, default: float, *, most: float | None = None, why: str = "",
+           environment: Mapping[str, str] | None = None) -> float:
+    raw = _env(name, environment=environment)
     if raw is None:
         return default
     try:
@@ -110,35 +98,16 @@ def _int(name: str, default: int) -> int:
     return int(_float(name, default))
 
 
-def _source_value(setting: SourceSetting) -> object:
-    """One declared source setting from the environment (a ConfigError names its variable)."""
-    if setting.kind == "url":
-        return (_env(setting.env, str(setting.default)) or "").rstrip("/")
-    return _float(setting.env, float(setting.default), most=setting.most, why=setting.why)
+def read_url(name: str, default: str, environment: Mapping[str, str]) -> str:
+    """A root URL from ``environment`` (a trailing ``/`` dropped)."""
+    return (_env(name, default, environment) or "").rstrip("/")
 
 
-@dataclass(frozen=True)
-class SourceSettings:
-    """One source's settings: ``settings.for_source(name).rate``, ``.base_url`` … as the source declares them.
+def read_number(name: str, default: float, environment: Mapping[str, str], *, most: float | None = None,
+                why: str = "") -> float:
+    """A positive number from ``environment`` (at most ``most``); a ConfigError names the variable."""
+    return _float(name, default, most=most, why=why, environment=environment)
 
-    Like :class:`Settings`, a malformed value raises its :class:`ConfigError` only where it is read.
-    """
-
-    source: str
-    values: Mapping[str, object]
-
-    def __getattr__(self, key: str) -> object:
-        if key.startswith("_") or key in ("source", "values"):  # not a setting (copy, pickle, half-built)
-            raise AttributeError(key)
-        if key not in self.values:
-            raise AttributeError(f"{self.source} declares no setting {key!r}; it declares {', '.join(self.values)}")
-        return self.get(key)
-
-    def get(self, key: str, default: object = None) -> object:
-        value = self.values.get(key, default)
-        if type(value) is InvalidSetting:
-            raise value.error
-        return value
 
 
 _STORAGE_FORMS = "write s3://bucket/prefix, file:///absolute/path or a plain folder path"
@@ -188,8 +157,9 @@ class Settings:
     reading that field raises the :class:`ConfigError` naming the variable. So a bad
     ``FILINGLAKE_SEC_RATE`` fails SEC requests, not ``filinglake query``.
 
-    Each source's own settings are in ``source_values`` (source → key → value), read with
-    :meth:`for_source`; a key not given there is the source's declared default.
+    Each source's own settings are read by the sources layer (``filinglake.sources.source_settings``)
+    from ``environment`` (the ``FILINGLAKE_*`` variables when the settings were loaded), unless
+    ``source_values`` (source → key → value, :meth:`with_source`) gives them; else the declared default.
     """
 
     storage: str = DEFAULT_STORAGE
@@ -205,6 +175,7 @@ class Settings:
     watchlist: str = str(PROJECT_ROOT / "include" / "watchlist.yaml")
     document_max_bytes: int = 50 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)
     source_values: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def __getattribute__(self, name: str) -> object:
@@ -214,25 +185,13 @@ class Settings:
         return value
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={object.__getattribute__(self, f.name)!r}" for f in fields(self))
+        # the variable snapshot is left out: the sources layer reads it, and it may hold any FILINGLAKE_* value
+        shown = ", ".join(f"{f.name}={object.__getattribute__(self, f.name)!r}" for f in fields(self)
+                          if f.name != "environment")
         return f"Settings({shown})"
 
-    def for_source(self, name: str) -> SourceSettings:
-        """The settings ``name`` declares, from the environment read (or :meth:`with_source`), else defaults."""
-        from filinglake.sources import source_class
-
-        given = self.source_values.get(name, {})
-        return SourceSettings(name, {s.key: given.get(s.key, s.default)
-                                     for s in source_class(name).declared_settings})
-
     def with_source(self, name: str, **values: object) -> Settings:
-        """A copy with some of ``name``'s settings replaced (tests, stand-in servers); keys must be declared."""
-        from filinglake.sources import source_class
-
-        declared = {s.key for s in source_class(name).declared_settings}
-        if unknown := set(values) - declared:
-            raise ValueError(f"{name} declares no setting {', '.join(sorted(unknown))}; it declares "
-                             f"{', '.join(sorted(declared))}")
+        """A copy with some of source ``name``'s settings replaced (tests, stand-in servers)."""
         merged = {**self.source_values, name: {**self.source_values.get(name, {}), **values}}
         return replace(self, source_values=merged)
 
@@ -251,8 +210,7 @@ class Settings:
             http_retries=_checked(lambda: _int("FILINGLAKE_HTTP_RETRIES", 5)),
             watchlist=_env("FILINGLAKE_WATCHLIST", str(PROJECT_ROOT / "include" / "watchlist.yaml")) or "",
             document_max_bytes=_checked(lambda: _int("FILINGLAKE_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)),
-            source_values={name: {s.key: _checked(lambda s=s: _source_value(s)) for s in declared}
-                           for name, declared in source_settings_declared().items()},
+            environment={k: v for k, v in os.environ.items() if k.startswith(SOURCE_VARIABLE_PREFIX)},
         )
 
     def require_sec_user_agent(self) -> str:

@@ -475,20 +475,20 @@ def render_html(data: ReportData) -> str:
     out.append(f"<h2>Latest runs ({len(data.runs)})</h2>")
     out.append('<table class="runs"><tr><th>finished (UTC)</th><th>source</th><th>partition</th><th>kind</th>'
                '<th>status</th><th class="num">rows in</th><th class="num">written</th><th class="num">dup</th>'
-               '<th class="num">quarantined</th><th>manifest</th><th>Great Expectations</th></tr>')
+               '<th class="num">quarantined</th><th>manifest</th><th>validation record</th></tr>')
     for run in data.runs:
         verdict = run.get("validation_success")
-        gx = (f'{_link(run.get("data_docs_key"), "data docs")} · {_link(run.get("validation_key"), "result")} '
+        validation = (f'{_link(run.get("data_docs_key"), "data docs")} · {_link(run.get("validation_key"), "GX result")} '
               + ('<span class="ok">agrees</span>' if verdict else '<span class="bad">mismatch</span>'
                  if verdict is False else ""))
         if not run.get("validation_key") and not run.get("data_docs_key"):
-            gx = '<span class="muted">not validated</span>'
+            validation = '<span class="muted">not validated</span>'
         out.append(
             f"<tr><td>{_e(run.get('finished_at'))}</td><td>{_e(run.get('source'))}</td>"
             f"<td>{_e(run.get('partition'))}</td><td>{_e(run.get('kind'))}</td><td>{_e(run.get('status'))}</td>"
             f'<td class="num">{_e(run.get("rows_in"))}</td><td class="num">{_e(run.get("rows_written"))}</td>'
             f'<td class="num">{_e(run.get("duplicates"))}</td><td class="num">{_e(run.get("quarantined"))}</td>'
-            f"<td>{_link(run.get('manifest_key'), 'json')}</td><td>{gx}</td></tr>"
+            f"<td>{_link(run.get('manifest_key'), 'json')}</td><td>{validation}</td></tr>"
         )
     out.append("</table>")
 

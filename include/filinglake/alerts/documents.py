@@ -101,7 +101,7 @@ def _roots(settings: Settings) -> dict[str, list[tuple[str, str]]]:
     """Per source: (default root, configured root), most specific first."""
     from filinglake.sources import all_sources
 
-    return {source.name: [(str(s.default), getattr(settings.for_source(source.name), s.key))
+    return {source.name: [(str(s.default), getattr(source.own_settings(settings), s.key))
                           for s in source.root_settings()]
             for source in all_sources()}
 

@@ -111,6 +111,13 @@ def _days_of(source: str, first: date, last: date) -> list[str]:
     return ids
 
 
+def _plain_day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip()) if len(text.strip()) == 10 else None
+    except ValueError:
+        return None
+
+
 def stock_code(text: str) -> str:
     """The exchange's stock code from what a user types: ``002236``, ``002236.SZ``, ``SZ002236``.
 
@@ -148,7 +155,10 @@ def partition_ids(source: str, *, day: str | None = None, quarter: str | None = 
     if partition:
         if day or quarter or start or end or from_quarter or to_quarter or stock:
             raise InputError("--partition names its partitions itself: give it without the other options")
-        ids = list(partition)
+        ids = []
+        for pid in partition:  # a plain day means every partition of that day, as in the DAGs' param
+            day = _plain_day(pid)
+            ids.extend(_days_of(source, day, day) if day else [pid])
     elif stock:
         if day or quarter or from_quarter or to_quarter:
             raise InputError("--stock goes with --from/--to, not with --date or quarters")
@@ -211,7 +221,7 @@ def ingest(
         list[str] | None,
         typer.Option("--partition", "-p", help="partition ids as the manifests, logs and status page spell them, "
                                                "e.g. 2026-01-02, 2016Q3, stock-002236_2020-01-01_2024-12-31, "
-                                               "2025-11-11-en (repeatable; the DAGs' partition param)"),
+                                               "2025-11-11-en; a plain day lands all its streams (repeatable; as the DAGs' partition param)"),
     ] = None,
     validate: Annotated[
         bool, typer.Option(help="validate the written partition (the Great Expectations validation record)")

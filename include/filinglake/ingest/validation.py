@@ -655,6 +655,6 @@ def validate_partition(storage: Storage, source: str, partition: str, rules: lis
     record["validated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     record["manifest_key"] = manifest_at
     storage.put_json(report.key, record)
-    log.info("%s (GX %.2f s); record %s", report.summary(), report.seconds, report.key)
+    log.info("validated %s (GX %.2f s); validation record %s", report.summary(), report.seconds, report.key)
     report.raise_for_mismatch()
     return report

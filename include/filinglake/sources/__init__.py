@@ -20,6 +20,7 @@ from filinglake.sources.base import (
     SecurityReference,
     Source,
     SourceSetting,
+    SourceSettings,
 )
 
 if TYPE_CHECKING:
@@ -50,6 +51,20 @@ def source_class(name: str) -> type[Source]:
     return target
 
 
+def source_settings(name: str, settings: Settings) -> SourceSettings:
+    """Source ``name``'s own settings (roots, rate, block back-off) from ``settings``: ``.rate``, ``.base_url`` …"""
+    return source_class(name).own_settings(settings)
+
+
+def env_vars() -> list[tuple[str, str, str]]:
+    """Every variable filinglake reads (name, default shown to users, meaning): the general ones of
+    :data:`filinglake.config.GENERAL_ENV_VARS`, then each registered source's own, as it declares them."""
+    from filinglake.config import GENERAL_ENV_VARS
+
+    own = [(s.env, s.default_text(), s.help) for name in source_names() for s in source_class(name).declared_settings]
+    return [*GENERAL_ENV_VARS, *own]
+
+
 def get_source(name: str) -> Source:
     """The source called ``name``; a clear error lists the known ones."""
     return source_class(name)()
@@ -70,6 +85,9 @@ __all__ = [
     "RawFile",
     "Source",
     "SourceSetting",
+    "SourceSettings",
+    "env_vars",
+    "source_settings",
     "all_sources",
     "get_source",
     "source_class",
@@ -84,7 +102,7 @@ def make_client(source: Source | str, settings: Settings, *, wait_on_block: bool
 
     if isinstance(source, str):
         source = get_source(source)
-    own = settings.for_source(source.name)
+    own = source.own_settings(settings)
     block_seconds = own.get("block_seconds")
     return PoliteClient(
         name=source.name,

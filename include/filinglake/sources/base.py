@@ -3,7 +3,7 @@
 Behaviour: partitions, fetch (HTTP → raw files), parse (bytes → Arrow), rules. Declarations, read by
 the rest of the code through the registry (:mod:`filinglake.sources`) so that adding a source means
 adding one module: its exchanges, its settings (environment variables for its roots, request rate and
-block back-off, read by :mod:`filinglake.config` through the registry), HTTP client options (headers,
+block back-off, read through the registry: ``source_settings(name, settings)``), HTTP client options (headers,
 block detection; documents follow its roots, a stand-in server replaces them), its Airflow pool
 and host rate limit, document hosts, issuer reference list and the ``issuers`` columns it fills, and its
 report colour.
@@ -16,6 +16,7 @@ the declarations (DAG parsing, CLI start-up) stays light.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, ClassVar
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SourceSetting:
-    """One setting a source declares, read from the environment (``settings.for_source(name).<key>``).
+    """One setting a source declares, read from the environment (``source_settings(name, settings).<key>``).
 
     ``kind`` "url": a root the source is fetched from (a trailing ``/`` is dropped); "number": positive,
     at most ``most`` when given (``why`` says whose limit that is).
@@ -49,6 +50,43 @@ class SourceSetting:
     def default_text(self) -> str:
         """The default as the configuration tables show it (``5``, not ``5.0``)."""
         return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+    def read(self, environment: Mapping[str, str]) -> object:
+        """Its value in ``environment`` (the default when unset); a ConfigError names the variable."""
+        from filinglake.config import read_number, read_url
+
+        if self.kind == "url":
+            return read_url(self.env, str(self.default), environment)
+        return read_number(self.env, float(self.default), environment, most=self.most, why=self.why)
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """One source's settings: ``.rate``, ``.base_url`` … as the source declares them.
+
+    Each value is read when asked for, so a malformed variable raises its ConfigError only where that
+    value is used: a bad ``FILINGLAKE_SEC_RATE`` fails SEC requests, nothing else.
+    """
+
+    source: str
+    declared: tuple[SourceSetting, ...]
+    environment: Mapping[str, str]
+    given: Mapping[str, object]  # values set in code (``Settings.with_source``), ahead of the environment
+
+    def __getattr__(self, key: str) -> object:
+        if key.startswith("_") or key in ("source", "declared", "environment", "given"):
+            raise AttributeError(key)  # not a setting (copy, pickle, a half-built object)
+        if not any(s.key == key for s in self.declared):
+            raise AttributeError(f"{self.source} declares no setting {key!r}; it declares "
+                                 f"{', '.join(s.key for s in self.declared) or 'none'}")
+        return self.get(key)
+
+    def get(self, key: str, default: object = None) -> object:
+        """The value of ``key``, or ``default`` when the source does not declare it."""
+        if key in self.given:
+            return self.given[key]
+        setting = next((s for s in self.declared if s.key == key), None)
+        return default if setting is None else setting.read(self.environment)
 
 
 def root_setting(key: str, env: str, default: str, help: str) -> SourceSetting:
@@ -125,7 +163,7 @@ class Source(ABC):
     document_hosts: ClassVar[tuple[str, ...]] = ()
 
     # Settings and HTTP -----------------------------------------------------------------------------
-    #: its environment variables, read generically by :mod:`filinglake.config` (no edit there for a new
+    #: its environment variables, read by :meth:`own_settings` (no edit in filinglake.config for a new
     #: source). Keys with a meaning to the HTTP client: ``rate`` (requests/second per process, required),
     #: ``block_seconds`` (how long a detected block holds the host off; absent: the client's default).
     #: ``url`` settings are the roots it is fetched from, most specific first; documents linked under a
@@ -158,6 +196,15 @@ class Source(ABC):
                 return declared
         raise KeyError(f"{cls.name} declares no setting {key!r}; it declares "
                        f"{', '.join(s.key for s in cls.declared_settings) or 'none'}")
+
+    @classmethod
+    def own_settings(cls, settings: Settings) -> SourceSettings:
+        """Its declared settings as ``settings`` has them (given in code, else the environment, else default)."""
+        given = dict(settings.source_values.get(cls.name, {}))
+        if unknown := set(given) - {s.key for s in cls.declared_settings}:
+            raise ValueError(f"{cls.name} declares no setting {', '.join(sorted(unknown))}; it declares "
+                             f"{', '.join(s.key for s in cls.declared_settings)}")
+        return SourceSettings(cls.name, cls.declared_settings, settings.environment, given)
 
     @classmethod
     def root_settings(cls) -> tuple[SourceSetting, ...]:

@@ -555,7 +555,7 @@ class Cninfo(Source):
             except FilinglakeError as exc:
                 log.warning("cninfo: stock list not refreshed for %s: %s", today, exc)
                 notes["stock_list_error"] = str(exc)
-        collector = _Collector(client, f"{settings.for_source(SOURCE).base_url}{QUERY_PATH}", self.max_pages)
+        collector = _Collector(client, f"{self.own_settings(settings).base_url}{QUERY_PATH}", self.max_pages)
         keys = collector.collect(root)
         notes.update({"announcements": len(keys), "pages": len(collector.files), "queries": collector.queries})
         empty_reason = None

@@ -157,6 +157,7 @@ def stock_directory(
     storage: Storage | None = None,
 ) -> StockDirectory:
     """Today's (Beijing) stock list: the archived copy when there is one, else fetched once and archived."""
+    from filinglake.sources import source_settings
     from filinglake.storage import Storage
 
     storage = storage or Storage.from_settings(settings)
@@ -165,7 +166,7 @@ def stock_directory(
     if key is not None:
         log.info("cninfo: reusing the stock list archived for %s (%s)", day, key)
         return directory_from_bytes(storage.get_bytes(key), day.isoformat(), key)
-    url = f"{settings.for_source('cninfo').base_url}{STOCK_LIST_PATH}"  # the list sits on the API host
+    url = f"{source_settings('cninfo', settings).base_url}{STOCK_LIST_PATH}"  # the list sits on the API host
     response = client.get(url)
     if response.status_code != 200:
         raise BadResponse(f"{url}: HTTP {response.status_code} where CNINFO's stock list was expected")

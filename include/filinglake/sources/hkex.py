@@ -473,7 +473,7 @@ class Hkex(Source):
         day, language = partition.start, partition.option("language") or "en"
         if day > (today or hk_today()):
             raise ValueError(f"{partition.id} is in the future (Hong Kong time)")
-        base = settings.for_source(SOURCE).base_url
+        base = self.own_settings(settings).base_url
         whole = self.run_query(client, base, day, language)
         outcomes = [whole]
         if whole.capped:

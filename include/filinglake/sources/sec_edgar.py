@@ -461,7 +461,7 @@ class SecEdgar(Source):
                 raise ValueError(f"{partition.id} is in the future (the newest quarter is the current one)")
             raise NotYetPublished(f"{partition.id}: that day has not come yet; no daily index to fetch")
         tried: list[str] = []
-        for name, url in self.index_urls(partition, settings.for_source(SOURCE).base_url):
+        for name, url in self.index_urls(partition, self.own_settings(settings).base_url):
             response = client.get(url)
             tried.append(f"{url} → {response.status_code}")
             if response.status_code in (403, 404, 410):
@@ -525,7 +525,7 @@ class SecEdgar(Source):
         if quarter_bounds(year, quarter)[1] < today:
             folders.append((year + (quarter == 4), quarter % 4 + 1))
         for folder_year, folder_quarter in folders:
-            url = f"{settings.for_source(SOURCE).base_url}/daily-index/{folder_year}/QTR{folder_quarter}/index.json"
+            url = f"{self.own_settings(settings).base_url}/daily-index/{folder_year}/QTR{folder_quarter}/index.json"
             response = client.get(url)
             tried.append(f"{url} → {response.status_code}")
             if response.status_code != 200:
@@ -591,7 +591,7 @@ def sec_block_detector(response: httpx.Response) -> str | None:
 
 def company_tickers_url(settings: Settings) -> str:
     """Where company_tickers.json is, next to the configured EDGAR archive (a replay server in tests)."""
-    base = settings.for_source(SOURCE).base_url.rstrip("/")
+    base = SecEdgar.own_settings(settings).base_url.rstrip("/")
     if base.endswith("/Archives/edgar"):
         return base.removesuffix("/Archives/edgar") + "/files/company_tickers.json"
     return SEC_COMPANY_TICKERS_URL
