@@ -44,22 +44,27 @@ FILING_KEYS_SCHEMA = pa.schema([
     ("issuer_id", pa.string()),
     ("filing_month", pa.string()),
 ])
-#: the bucket of a filing id (DuckDB SQL on ``source`` and ``filing_id``): SEC's accession year, else one
-ID_BUCKET_SQL = r"""
-CASE WHEN source = 'sec_edgar' AND regexp_matches(filing_id, '-\d{2}-\d{6}$')
-     THEN CAST(CASE WHEN CAST(regexp_extract(filing_id, '-(\d{2})-\d{6}$', 1) AS INTEGER) >= 93 THEN 1900 ELSE 2000 END
-               + CAST(regexp_extract(filing_id, '-(\d{2})-\d{6}$', 1) AS INTEGER) AS VARCHAR)
-     ELSE 'all' END
-"""
+#: the bucket of a filing id when its source declares none (or its rule gives null)
+ONE_BUCKET = "all"
 #: filing ids pushed into one scan of the index (delta-rs' SQL parser crashed on 30,000; 20,000 ran)
 KEY_FILTER_LIMIT = 5_000
 #: rows appended per commit while the index is built from an existing ``filings`` table
 BUILD_CHUNK_ROWS = 2_000_000
 
 
+def id_bucket_sql() -> str:
+    """DuckDB SQL on ``source`` and ``filing_id``: each registered source's ``filing_id_bucket`` rule."""
+    from filinglake.sources import all_sources
+
+    whens = [f"WHEN {delta.sql_literal(s.name)} THEN ({s.filing_id_bucket})"
+             for s in all_sources() if s.filing_id_bucket]
+    cases = f"CASE source {' '.join(whens)} END" if whens else "NULL"
+    return f"coalesce({cases}, {delta.sql_literal(ONE_BUCKET)})"
+
+
 def with_buckets(keys: pa.Table) -> pa.Table:
     """``keys`` (source, filing_id, issuer_id[, filing_month]) with their ``id_bucket``."""
-    return delta.duckdb_query(f"SELECT *, {ID_BUCKET_SQL} AS id_bucket FROM keys", {"keys": keys})
+    return delta.duckdb_query(f"SELECT *, {id_bucket_sql()} AS id_bucket FROM keys", {"keys": keys})
 
 
 def _rows(keys: pa.Table) -> pa.Table:
