@@ -2,7 +2,7 @@
 ### Publish clean partitions → Delta tables, alerts, status page
 
 Merges landed clean partitions into the published Delta tables on the same storage (`published/filings`,
-`issuers`, `daily_counts`, `category_counts`), raises watchlist alerts on the rows that are new or changed, notifies, and
+`issuers`, `daily_counts`, `category_counts`, `securities`), raises watchlist alerts on the rows that are new or changed, notifies, and
 rewrites the status page (`reports/index.html`). Task bodies: `filinglake_airflow.publish`.
 
 **Schedule: the clean assets or an hourly sweep** (`AssetOrTimeSchedule`). An event on
@@ -11,8 +11,9 @@ partitions the events name. Airflow can drop or merge asset events (apache/airfl
 a timed run every hour at :40 UTC publishes everything landed and not yet published: a lost event delays a
 partition by at most one sweep. `max_active_runs=1`: publishes never race on a table. Catchup is off.
 
-**Tasks.** `refresh_references` (pool `sec_edgar`) archives SEC's `company_tickers.json` once per UTC
-day (a failure only logs a warning) → `publish` (MERGE "update only when a column changed": a retry
+**Tasks.** `refresh_references_<source>` (one per source with a list, in that source's pool) archives its
+reference list once per UTC day: SEC's `company_tickers.json`, HKEXnews' stock list
+(`activestock_sehk_e.json`); a list that fails only logs a warning (the tables keep the last archived copy) → `publish` (MERGE "update only when a column changed": a retry
 commits nothing) → `raise_alerts_<source>` one after the other, each in its source's pool because it
 captures documents from that source's hosts (so SEC never sees more than the pool × rate) → `notify`
 (task log; webhook / e-mail through the `filinglake_alerts_webhook` / `filinglake_alerts_smtp`
@@ -38,6 +39,7 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, c
 from filinglake.sources import get_source
 from filinglake_airflow import OWNER
 from filinglake_airflow.assets import ANY_CLEAN_FILINGS, CLEAN_ASSETS
+from filinglake_airflow.publish import reference_sources
 
 with DAG(
     dag_id="publish_filings",
@@ -59,14 +61,15 @@ with DAG(
     },
 ) as dag:
 
-    @task(pool="sec_edgar", doc_md="Archive SEC's company_tickers.json once per UTC day; never fails the run.")
-    def refresh_references() -> dict | None:
+    @task(doc_md="Archive one source's reference list (SEC company_tickers.json, HKEXnews' stock list) once per "
+                 "UTC day; never fails the run.")
+    def refresh_references(source: str) -> dict | None:
         from filinglake_airflow.publish import refresh_references as refresh
 
-        return refresh()
+        return refresh(source)
 
     @task(doc_md="MERGE the run's partitions (events, conf, or a sweep) into filings, then issuers and counts.")
-    def publish(references: dict | None, **context: Any) -> dict:
+    def publish(references: list[dict | None], **context: Any) -> dict:
         from filinglake_airflow.publish import publish_run
 
         return publish_run(references, context)
@@ -89,7 +92,10 @@ with DAG(
 
         return write_status_page()
 
-    published = publish(refresh_references())
+    # each list is fetched in its source's pool, like every other request to that host
+    references = [refresh_references.override(task_id=f"refresh_references_{source}", pool=get_source(source).pool)(source)
+                  for source in reference_sources()]
+    published = publish(references)
     # Alerts capture documents from the source's hosts, so each source gets its own task in that host's pool
     # (the source's pool): the per-host limit then holds across ingest and alerts (one task cannot hold
     # three pools). They run one after the other because each merges into the same alerts table.

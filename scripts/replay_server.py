@@ -7,8 +7,8 @@ Try the ingest DAGs (or the CLI) offline against it:
     .venv/bin/filinglake ingest --source sec_edgar --date 2018-12-31
 
 It serves exactly what ``make demo`` serves (every registered source's stand-in from ``tests/fakes``:
-SEC's archive under ``/Archives/edgar``, SEC's ``company_tickers.json``, CNINFO's query API and HKEXnews'
-title search) on 127.0.0.1 only, and prints the variables that point each source at it. The fixture
+SEC's archive under ``/Archives/edgar``, SEC's ``company_tickers.json``, CNINFO's query API, HKEXnews'
+title search and its stock list at ``/ncms/script/eds/activestock_sehk_e.json``) on 127.0.0.1 only, and prints the variables that point each source at it. The fixture
 partitions it knows are the demo's (``RUNS`` there): SEC days 2018-12-31 and 2026-01-02, quarters 1993Q4
 and 2016Q3; CNINFO days in 2001–2002; HKEX days 2012-11-14, 2025-11-03 and 2025-11-11.
 

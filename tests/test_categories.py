@@ -273,3 +273,17 @@ def test_a_filings_table_written_before_categories_gains_the_column(tmp_path: Pa
     published = read_published(storage, "filings")
     refilled = dict(zip(published["native_id"].to_pylist(), published["categories"].to_pylist(), strict=True))
     assert all(refilled[n] for n in old_ids & with_long_text)
+
+
+def test_every_cninfo_code_name_cites_a_public_file() -> None:
+    """Each name cites repository, path and a full commit (no search-index id); unknown codes cite nothing."""
+    import re
+
+    from filinglake.sources.cninfo_types import ANNOUNCEMENT_TYPE_SOURCES, SOURCES, source_of
+
+    assert all(re.fullmatch(r"[\w.-]+/[\w.-]+", s.repo) and s.path and re.fullmatch(r"[0-9a-f]{40}", s.commit)
+               for s in SOURCES.values())
+    assert all(keys and set(keys) <= set(SOURCES) for _, _, keys in ANNOUNCEMENT_TYPE_SOURCES.values())
+    assert {s.repo for key in ANNOUNCEMENT_TYPE_SOURCES for s in source_of(key)} == {s.repo for s in SOURCES.values()}
+    assert [s.repo for s in source_of("010303")] == ["darknessitachi/findata"]  # the season parameter, half-year
+    assert source_of("01030301") == []  # no public list names it: unknown

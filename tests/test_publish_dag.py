@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from airflow.sdk import Asset, CronTriggerTimetable
+from fakes.hkex import stock_list_routes
 from fakes.replay import file_reply
 from fakes.sec_edgar import sec_archive_routes
 from support.airflow_harness import load_dag, run_dag
@@ -23,6 +24,7 @@ from filinglake.publish.daily_counts import DAILY_COUNTS
 from filinglake.publish.filings import FILINGS
 from filinglake.publish.issuers import ISSUERS
 from filinglake.publish.run import read_published
+from filinglake.query import run_query
 from filinglake.sources import source_names
 from filinglake.storage import Storage
 from filinglake_airflow.assets import CLEAN_ASSETS
@@ -60,8 +62,9 @@ def test_dag_is_scheduled_on_every_clean_asset_or_an_hourly_sweep() -> None:
     assert coerce_to_core_timetable(sweep).serialize()["expression"] == "40 * * * *"
     assert dag.catchup is False and dag.max_active_runs == 1
     alerts = [f"raise_alerts_{source}" for source in source_names()]
-    assert {t.task_id for t in dag.tasks} == {"refresh_references", "publish", *alerts, "notify", "write_report"}
-    assert dag.get_task("publish").upstream_task_ids == {"refresh_references"}
+    refreshes = {"refresh_references_sec_edgar", "refresh_references_hkex"}  # the sources whose lists publish fetches
+    assert {t.task_id for t in dag.tasks} == {*refreshes, "publish", *alerts, "notify", "write_report"}
+    assert dag.get_task("publish").upstream_task_ids == refreshes
     assert dag.get_task(alerts[0]).upstream_task_ids == {"publish"}
     assert dag.get_task(alerts[1]).upstream_task_ids == {"publish", alerts[0]}  # one merge into alerts at a time
     assert dag.get_task("notify").upstream_task_ids == set(alerts)
@@ -69,7 +72,8 @@ def test_dag_is_scheduled_on_every_clean_asset_or_an_hourly_sweep() -> None:
 
 def test_tasks_that_call_a_source_host_run_in_its_pool() -> None:
     dag = load_dag("publish_filings")
-    assert dag.get_task("refresh_references").pool == "sec_edgar"  # company_tickers.json
+    assert dag.get_task("refresh_references_sec_edgar").pool == "sec_edgar"  # company_tickers.json
+    assert dag.get_task("refresh_references_hkex").pool == "hkex"  # HKEXnews' stock list
     for source in source_names():  # document captures
         assert dag.get_task(f"raise_alerts_{source}").pool == source
     assert {dag.get_task(t).pool for t in ("publish", "notify", "write_report")} == {"default_pool"}
@@ -118,11 +122,13 @@ def test_publish_dag_after_an_ingest_run(dag_env: Path, fixtures_dir: Path, repl
     storage_root = tmp_path / "lake"
     routes = dict(sec_archive_routes(fixtures_dir))
     routes[("GET", "/files/company_tickers.json")] = file_reply(fixtures_dir / "edgar/api/company_tickers.json")
+    routes.update(stock_list_routes(fixtures_dir))  # HKEXnews' stock list, fetched by refresh_references_hkex
     server = replay_server(routes)
     watchlist = tmp_path / "watchlist.yaml"
     watchlist.write_text(WATCHLIST, encoding="utf-8")
     monkeypatch.setenv("FILINGLAKE_STORAGE", storage_root.as_uri())
     monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", server.sec_base_url)
+    monkeypatch.setenv("FILINGLAKE_HKEX_BASE_URL", server.url)
     monkeypatch.setenv("FILINGLAKE_WATCHLIST", str(watchlist))
 
     landed = run_dag("sec_edgar_daily", datetime(2026, 1, 2, tzinfo=UTC))  # the market day's logical date
@@ -136,6 +142,8 @@ def test_publish_dag_after_an_ingest_run(dag_env: Path, fixtures_dir: Path, repl
     issuers = {r["issuer_id"]: r for r in read_published(storage, ISSUERS).to_pylist()}
     assert issuers["1000275"]["ticker"] == "RY"  # company_tickers.json fetched from the replay server
     assert storage.list("raw/source=sec_company_tickers")
+    assert storage.list("raw/source=hkex_stocks")  # fetched in the hkex pool from the replay server
+    assert run_query("SELECT count(*) AS n FROM securities WHERE source = 'hkex'", storage=storage)["n"][0].as_py() == 2_330
     assert read_published(storage, DAILY_COUNTS).num_rows == 11
     alerts = read_published_alerts(storage)
     assert [(a["entry_id"], a["filing_id"]) for a in alerts] == [("rbc-424b5", "sec_edgar:0000950103-26-000043")]
@@ -158,12 +166,14 @@ def test_a_partition_whose_event_was_dropped_is_published_by_the_sweep(
     from filinglake.ingest import landing as pipeline
 
     storage_root = tmp_path / "lake"
+    # no stock list route: HKEXnews' list answers 404, which only logs a warning
     routes = {("GET", "/files/company_tickers.json"): file_reply(fixtures_dir / "edgar/api/company_tickers.json")}
     server = replay_server(routes)
     watchlist = tmp_path / "watchlist.yaml"
     watchlist.write_text(WATCHLIST, encoding="utf-8")
     monkeypatch.setenv("FILINGLAKE_STORAGE", storage_root.as_uri())
     monkeypatch.setenv("FILINGLAKE_SEC_BASE_URL", server.sec_base_url)
+    monkeypatch.setenv("FILINGLAKE_HKEX_BASE_URL", server.url)
     monkeypatch.setenv("FILINGLAKE_WATCHLIST", str(watchlist))
     settings = load_settings()
     storage = Storage.from_settings(settings)
@@ -174,6 +184,7 @@ def test_a_partition_whose_event_was_dropped_is_published_by_the_sweep(
     sweep = run_dag("publish_filings", datetime(2026, 1, 3, 6, 40, tzinfo=ET))
 
     assert sweep.state == "success", sweep.task_states
+    assert sweep.task_states["refresh_references_hkex"] == "success" and not storage.list("raw/source=hkex_stocks")
     assert read_published(storage, FILINGS).num_rows == 50
     assert [(a["entry_id"], a["filing_id"]) for a in read_published_alerts(storage)] == [
         ("rbc-424b5", "sec_edgar:0000950103-26-000043")]

@@ -20,7 +20,7 @@ from filinglake.cli import main
 from filinglake.config import Settings
 from filinglake.ingest.landing import ingest
 from filinglake.publish.run import publish
-from filinglake.query import QueryError, run_query
+from filinglake.query import QueryError, connect, run_query
 from filinglake.storage import Storage
 
 SCRIPT = Path(sys.executable).with_name("filinglake")
@@ -154,3 +154,25 @@ def test_a_bad_sec_rate_does_not_break_query(in_published_root: Path) -> None:
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "30" in out.stdout
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("700.HK", "0700.HK"), ("00700", "0700.HK"), ("HK0700", "0700.HK"), ("600519.SH", "600519.SS"),
+    ("SH600519", "600519.SS"), ("600519", "600519.SS"), ("002236.sz", "002236.SZ"), ("0000320193", "320193"),
+    ("brk.b", "BRK-B"),
+])
+def test_normalise_ticker_in_sql_is_the_one_normaliser(typed: str, stored: str, tmp_path: Path) -> None:
+    from filinglake.tickers import normalise
+
+    con = connect(Storage(tmp_path.as_uri()))
+    assert con.sql("SELECT normalise_ticker($t) AS v", params={"t": typed}).fetchall() == [(stored,)]
+    assert normalise(typed).value == stored
+
+
+def test_normalise_ticker_null_and_nonsense(tmp_path: Path) -> None:
+    import duckdb
+
+    con = connect(Storage(tmp_path.as_uri()))
+    assert con.sql("SELECT normalise_ticker(NULL) AS v").fetchall() == [(None,)]
+    with pytest.raises(duckdb.Error, match="'not a ticker!' is not a ticker, stock code or CIK"):
+        con.sql("SELECT normalise_ticker('not a ticker!')").fetchall()

@@ -48,7 +48,6 @@ GENERAL_ENV_VARS: list[tuple[str, str, str]] = [
 ]
 
 
-
 #: the variables a source may declare start so; Settings keeps a snapshot of them for the sources layer
 SOURCE_VARIABLE_PREFIX = "FILINGLAKE_"
 
@@ -107,7 +106,6 @@ def read_number(name: str, default: float, environment: Mapping[str, str], *, mo
                 why: str = "") -> float:
     """A positive number from ``environment`` (at most ``most``); a ConfigError names the variable."""
     return _float(name, default, most=most, why=why, environment=environment)
-
 
 
 _STORAGE_FORMS = "write s3://bucket/prefix, file:///absolute/path or a plain folder path"

@@ -2,7 +2,8 @@
 
 Views: ``filings``, ``issuers``, ``daily_counts``, ``category_counts``, ``securities`` (Delta tables), ``alerts`` (``published/alerts`` when
 it exists, else empty with its columns) and ``quarantine`` (every source's quarantined rows, with
-the ``partition`` they came from).
+the ``partition`` they came from). Functions (:data:`FUNCTIONS`): ``normalise_ticker(text)``, the one ticker
+normaliser (:mod:`filinglake.tickers`), so ``WHERE ticker = normalise_ticker('700.HK')`` finds ``0700.HK``.
 
 DuckDB 2.0.1 cannot download extensions here (no httpfs, no delta), so:
 
@@ -220,8 +221,9 @@ def _table_view(con: duckdb.DuckDBPyConnection, storage: Storage, name: str, sch
     options = f", hive_partitioning = true, hive_types = {hive_types}" if partition_columns else ""
     # by name: files written before a column was added (filings before ``categories``) lack it → NULL
     options += ", union_by_name = true"
-    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {_columns(schema)} '
-                f"FROM read_parquet({_file_list(files)}{options})")
+    source = f"read_parquet({_file_list(files)}{options})"
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {_columns(schema, present)} FROM {source}')
     return files
 
 
@@ -242,6 +244,29 @@ def _quarantine_view(con: duckdb.DuckDBPyConnection, storage: Storage, schema: p
     return paths
 
 
+#: SQL functions every query session has (name → what it does), for the README and ``--help``
+FUNCTIONS = {
+    "normalise_ticker": "any spelling of a security → the form the tables store: normalise_ticker('700.HK') = "
+                        "'0700.HK', '600519.SH' and 'SH600519' → '600519.SS', '00700' → '0700.HK', a CIK "
+                        "'0000320193' → '320193' (compare it with issuer_id)",
+}
+
+
+def normalise_ticker(text: str) -> str:
+    """The stored form of ``text`` (:func:`filinglake.tickers.normalise`): a ticker, or an unpadded CIK."""
+    from filinglake.tickers import normalise
+
+    return normalise(text).value
+
+
+def register_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """The :data:`FUNCTIONS` as DuckDB scalar functions (NULL in, NULL out; unreadable text is an error)."""
+    from duckdb import sqltypes
+
+    con.create_function("normalise_ticker", normalise_ticker, [sqltypes.VARCHAR], sqltypes.VARCHAR,
+                        side_effects=False)
+
+
 def connect(storage: Storage, *, read_only: bool = True, writable: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the views over ``storage`` (the table versions of now).
 
@@ -252,6 +277,7 @@ def connect(storage: Storage, *, read_only: bool = True, writable: tuple[str, ..
 
     con = duckdb.connect(config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"})
     con.execute("SET TimeZone = 'UTC'")
+    register_functions(con)
     if storage.scheme == "s3":
         con.register_filesystem(s3fs_filesystem(storage.settings))
     schemas = _schemas()

@@ -161,6 +161,9 @@ PUBLISHED_FILINGS_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("categories", CATEGORIES_TYPE, "categories form_type names, each {code, name_zh, name_en}: CNINFO each "
      "announcementType code, HKEX the tier-one then tier-two categories; unknown code: names null; null "
      "when the source has no category scheme (SEC) or the row no form_type"),
+    ("issuer_name", pa.string(), "the issuer's name in the reference list (`securities`) valid at the filing date, "
+     "else the nearest in time: CNINFO short Chinese name, HKEX English short name, SEC title; null when no list "
+     "names the issuer. company_name stays as filed"),
 ]
 
 #: ``published/issuers``: one row per (source, issuer_id); see :mod:`filinglake.publish.issuers`.
@@ -217,13 +220,21 @@ CATEGORY_COUNTS_FIELDS: list[tuple[str, pa.DataType, str]] = [
 SECURITIES_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("source", pa.string(), "source whose reference list names it (key, with issuer_id, security_id, valid_from)"),
     ("issuer_id", pa.string(), "CIK, CNINFO orgId, HKEX stock code: joins filings.issuer_id"),
-    ("security_id", pa.string(), "the security within its issuer: the ticker (SEC), the 6-digit stock code (CNINFO)"),
-    ("ticker", pa.string(), "market-suffixed ticker: `AAPL`, `002236.SZ`, `600519.SS`"),
-    ("name", pa.string(), "name as the list spells it (SEC title, CNINFO short Chinese name)"),
-    ("name_pinyin", pa.string(), "pinyin initials of the CNINFO short name; null for SEC"),
-    ("exchange", pa.string(), "listing venue (CNINFO: SZSE/SSE/BSE from code and orgId); null where the list names none"),
-    ("stock_code", pa.string(), "CNINFO 6-digit stock code; null for SEC"),
-    ("category", pa.string(), "CNINFO share class: `A股`, `B股`, `CDR`; null for SEC"),
+    ("security_id", pa.string(), "the security within its issuer: the ticker (SEC), the stock code (CNINFO 6 "
+     "digits, HKEX 5 digits)"),
+    ("ticker", pa.string(), "market-suffixed ticker: `AAPL`, `002236.SZ`, `600519.SS`, `0700.HK`"),
+    ("name", pa.string(), "name as the list spells it (SEC title, CNINFO short Chinese name, HKEX English short name)"),
+    ("name_pinyin", pa.string(), "pinyin initials of the CNINFO short name; null for others"),
+    ("exchange", pa.string(), "listing venue (CNINFO: SZSE/SSE/BSE from code and orgId; `HKEX`); null where the list "
+     "names none"),
+    ("stock_code", pa.string(), "CNINFO 6-digit or HKEX 5-digit stock code; null for SEC"),
+    ("category", pa.string(), "CNINFO share class: `A股`, `B股`, `CDR`; null for others"),
+    ("board", pa.string(), "market segment: HKEX `Main Board` or `GEM` (codes 08000-08999); null where unknown"),
+    ("stock_id", pa.string(), "the source's internal id of the security: HKEXnews `stockId` (what its title search "
+     "asks for); null for others"),
+    ("name_en", pa.string(), "English name where the list has one (SEC title, HKEX short name); null otherwise"),
+    ("name_zh", pa.string(), "Chinese name where the list has one (CNINFO short name); null otherwise (HKEX's "
+     "English list has none)"),
     ("is_primary", pa.bool_(), "the issuer's main listing (SEC: its first ticker in company_tickers.json)"),
     ("valid_from", pa.date32(), "archive day of the first snapshot listing this version"),
     ("valid_to", pa.date32(), "archive day of the first snapshot without it (exclusive); null while current"),
@@ -331,6 +342,11 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
                 "null names; null for SEC (no category scheme) or a row without `form_type`",
                 [{"code": "10000", "name_zh": "公告及通告", "name_en": "Announcements and Notices"},
                  {"code": "19750", "name_zh": "內幕消息", "name_en": "Inside Information"}]),
+            "issuer_name": ColumnDoc(
+                "the issuer's name from the reference lists (`securities`): the version valid at `filing_date`, "
+                "else the nearest in time — CNINFO's short Chinese name (filled where CNINFO's `secName` is "
+                "missing), HKEXnews' English short name, SEC's `company_tickers.json` title; null when no archived "
+                "list names the issuer. Looked up at publish; `company_name` stays as filed", "WISDOM WEALTH"),
         },
     ),
     "issuers": TableDoc(
@@ -414,10 +430,11 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
     ),
     "securities": TableDoc(
         "Delta table `published/securities`: every security the archived reference lists name (SEC "
-        "`company_tickers.json`, CNINFO stock lists), with or without filings, one row per version: a ticker, "
+        "`company_tickers.json`, CNINFO stock lists, HKEXnews' stock list), with or without filings, one row per version: a ticker, "
         "name or listing change closes a row (`valid_to`) and opens the next. Partitioned by `source`.",
         {name: ColumnDoc(meaning, example) for (name, _, meaning), example in zip(SECURITIES_FIELDS, [
-            _SEC_SOURCE, "320193", "AAPL", "AAPL", "Apple Inc.", "dhgf", "SZSE", "002236", "A股", True,
+            _SEC_SOURCE, "320193", "AAPL", "AAPL", "Apple Inc.", "dhgf", "HKEX", "00700", "A股", "GEM", "7609",
+            "TENCENT", "大华股份", True,
             date(2016, 1, 15), date(2021, 9, 27), True, date(2021, 9, 27),
             "raw/source=sec_company_tickers/partition=2026-01-05/46835610c575d76d-company_tickers.json",
         ], strict=True)},

@@ -91,26 +91,40 @@ def publish_unpublished(storage: Storage, settings: Settings, rebuild_issuers: I
     return publish_pending(storage, settings, rebuild_issuers=rebuild_issuers)
 
 
-def refresh_references() -> dict | None:
-    """Archive SEC's company_tickers.json (once per UTC day); a failure only logs a warning."""
+def reference_sources() -> list[str]:
+    """Sources whose reference list publish fetches (``Source.reference_url``): one refresh task each."""
+    from filinglake.config import Settings
+    from filinglake.sources import all_sources
+
+    defaults = Settings()
+    return [source.name for source in all_sources() if source.reference_url(defaults) is not None]
+
+
+def refresh_references(source: str) -> dict | None:
+    """Archive ``source``'s reference list (SEC's company_tickers.json, HKEXnews' stock list) once per UTC day.
+
+    One task per source, in that source's pool. A failure only logs a warning: the tables keep the last
+    archived copy of the list.
+    """
     from dataclasses import replace
 
     from filinglake.errors import FilinglakeError
-    from filinglake.publish.references import fetch_reference_lists
+    from filinglake.publish.references import fetch_reference_list
+    from filinglake.sources import get_source
     from filinglake.storage import Storage
 
     settings = task_settings()
     try:
-        # few retries: without the lists this run still publishes, with the last archived ones
-        refs = fetch_reference_lists(Storage.from_settings(settings), replace(settings, http_retries=2))
+        # few retries: without the list this run still publishes, with the last archived one
+        ref = fetch_reference_list(Storage.from_settings(settings), replace(settings, http_retries=2),
+                                   get_source(source))
     except (FilinglakeError, ValueError) as exc:  # ConfigError is a ValueError (no SEC user agent)
-        log.warning("reference lists not refreshed (issuers keep the last archived copies): %s", exc)
+        log.warning("%s reference list not refreshed (the tables keep the last archived copy): %s", source, exc)
         return None
-    return {"keys": {source: ref.key for source, ref in refs.items()},
-            "changed": sorted(source for source, ref in refs.items() if ref.new)}
+    return {"keys": {source: ref.key}, "changed": [source] if ref.new else []}
 
 
-def publish_run(references: dict | None, context: Mapping[str, Any]) -> dict:
+def publish_run(references: dict | Iterable[dict | None] | None, context: Mapping[str, Any]) -> dict:
     """Publish what this run is for (see the module docstring); returns the XCom-sized summary.
 
     The watchlist is checked first, so a broken one stops the run before anything merges (the alerts
@@ -127,7 +141,8 @@ def publish_run(references: dict | None, context: Mapping[str, Any]) -> dict:
     wanted = partitions_from_events(events, settings.storage) + partitions_from_params(context.get("params") or {},
                                                                                         storage)
     # a changed reference list touches issuers this batch may not: recompute all issuers of its source then
-    rebuild = list((references or {}).get("changed") or [])
+    refreshed = [references] if isinstance(references, Mapping) else list(references or [])
+    rebuild = sorted({source for ref in refreshed if ref for source in ref.get("changed") or []})
     if events or wanted:
         result = publish(storage, settings, sorted({(s, p) for s, p in wanted}), rebuild_issuers=rebuild)
     else:

@@ -1,4 +1,10 @@
-"""Stand-in for HKEXnews' title search, answering from the real captured rows (tests and the offline demo)."""
+"""Stand-in for HKEXnews: the title search, answering from the real captured rows, and the stock list
+(tests and the offline demo).
+
+The stock list is served at its real path (``/ncms/script/eds/activestock_sehk_e.json``) from the real
+capture :data:`STOCK_LIST_FIXTURE`, byte for byte: HKEXnews' list as a ``stock_code,stockId,name,market``
+table (2,330 securities compiled from prefix.do answers), a form the HKEX source accepts beside the JSON.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from fakes.replay import RecordedRequest, Reply, RouteAnswer
+from fakes.replay import RecordedRequest, Reply, RouteAnswer, file_reply
 from filinglake.sources.hkex import ROW_CAP, SEARCH_PATH, _text, category
+from filinglake.sources.hkex_stocks import STOCK_LIST_PATH
 
 FIXTURE_ROWS = "hkex/titleSearch_result_parsed_00007_sunkken.json"
+STOCK_LIST_FIXTURE = "hkex/prefix_stockId_mapping_sunkken.csv"
 
 #: English tier-one names as they start LONG_TEXT → t1code; only the replay server needs this.
 _T1_BY_ENGLISH_NAME = {
@@ -132,5 +140,10 @@ def fixture_days(fixtures_dir: Path) -> list[tuple[date, int]]:
 
 
 def routes(fixtures_dir: Path) -> dict[tuple[str, str], RouteAnswer]:
-    """The HKEXnews stand-in as the demo serves it: the real rows, no options."""
-    return hkex_routes(fixtures_dir)
+    """The HKEXnews stand-in as the demo serves it: the real rows, no options, and the real stock list."""
+    return {**hkex_routes(fixtures_dir), **stock_list_routes(fixtures_dir)}
+
+
+def stock_list_routes(fixtures_dir: Path) -> dict[tuple[str, str], RouteAnswer]:
+    """HKEXnews' stock list at its real path, served from the captured list."""
+    return {("GET", STOCK_LIST_PATH): file_reply(Path(fixtures_dir) / STOCK_LIST_FIXTURE, content_type="text/csv")}

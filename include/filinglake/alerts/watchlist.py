@@ -221,6 +221,8 @@ class Watchlist(BaseModel):
 
     entries: tuple[WatchEntry, ...]
     _path: str = PrivateAttr(default="")
+    #: (entry id, field, stored value) → the line of the file it was written on
+    _lines: dict[tuple[str, str, str], int] = PrivateAttr(default_factory=dict)
 
     @field_validator("entries", mode="before")
     @classmethod
@@ -238,6 +240,10 @@ class Watchlist(BaseModel):
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def line_of(self, entry_id: str, field: str, value: str) -> int | None:
+        """The line ``value`` (as stored) of ``field`` of entry ``entry_id`` was written on; None if unknown."""
+        return self._lines.get((entry_id, field, value))
 
     def entry(self, entry_id: str) -> WatchEntry:
         for entry in self.entries:
@@ -390,8 +396,64 @@ def parse_watchlist(text: str, where: str = "<watchlist>") -> Watchlist:
             line = _node_at(root, tuple(error["loc"])).start_mark.line + 1
             raise WatchlistError(f"{where}:{line}: {_describe(error, data)}") from None
         _check_unique_ids(watchlist, root, where)
+        watchlist._lines = _value_lines(watchlist, root, data)
     watchlist._path = where
     return watchlist
+
+
+#: issuer fields → the check that stores their values
+_ISSUER_VALUES = {"tickers": _ticker, "ciks": _cik, "stock_codes": _stock_code}
+
+
+def _value_lines(watchlist: Watchlist, root: yaml.Node, data: dict) -> dict[tuple[str, str, str], int]:
+    """(entry id, issuer field, stored value) → the line each value is written on (its first line)."""
+    lines: dict[tuple[str, str, str], int] = {}
+    for index, entry in enumerate(watchlist.entries):
+        raw_entry = data["entries"][index]
+        for field, store in _ISSUER_VALUES.items():
+            if field not in raw_entry:
+                continue
+            node = _node_at(root, ("entries", index, field))
+            raw = raw_entry[field]
+            items = list(zip(node.value, raw, strict=False)) if isinstance(node, yaml.SequenceNode) else [(node, raw)]
+            for item, value in items:
+                lines.setdefault((entry.id, field, store(value)), item.start_mark.line + 1)
+    return lines
+
+
+def unknown_issuers(watchlist: Watchlist, securities: Any) -> list[str]:
+    """One warning per issuer value of the watchlist that no published security knows, naming its line (in
+    file order).
+
+    ``securities``: rows of ``published/securities`` (``source``, ``issuer_id``, ``ticker``,
+    ``stock_code``). A ticker is read with the one normaliser (:func:`filinglake.tickers.resolve`)
+    against the tickers of every list, a CIK against the issuer ids of the sources whose issuer id is
+    a CIK, a stock code against the lists' stock codes. Warnings only: an unknown value may be a
+    security whose list is not archived yet, or one listed later, so the entry stays.
+    """
+    from filinglake.sources import all_sources
+    from filinglake.tickers import resolve
+
+    cik_sources = {s.name for s in all_sources() if s.issuer_columns.get("cik") == "a.issuer_id"}
+    rows = securities.select(["source", "issuer_id", "ticker", "stock_code"]).to_pylist()
+    known = {
+        "tickers": {r["ticker"].upper() for r in rows if r["ticker"]},
+        "ciks": {r["issuer_id"].lstrip("0") for r in rows if r["source"] in cik_sources and r["issuer_id"]},
+        "stock_codes": {r["stock_code"] for r in rows if r["stock_code"]},
+    }
+    what = {"tickers": "ticker", "ciks": "CIK", "stock_codes": "stock code"}
+    warnings: list[tuple[int, str]] = []
+    for entry in watchlist.entries:
+        for field in _ISSUER_VALUES:
+            for value in getattr(entry, field):
+                found = resolve(value, known[field]) if field == "tickers" else value in known[field]
+                if found:
+                    continue
+                line = watchlist.line_of(entry.id, field, value)
+                warnings.append((line or 0, f"{watchlist.path}:{line or '?'}: entry {entry.id!r}: {what[field]} {value!r} matches "
+                                f"no known security ({len(rows):,} in published securities); the entry stays "
+                                "and fires once a filing names it"))
+    return [text for _, text in sorted(warnings, key=lambda w: w[0])]
 
 
 def load_watchlist(path: str | Path) -> Watchlist:

@@ -60,16 +60,40 @@ def alerts(
 def watchlist(
     path: Annotated[str | None, typer.Argument(help="watchlist file (default: FILINGLAKE_WATCHLIST)")] = None,
 ) -> None:
-    """Check a watchlist file and list its entries (errors name the line and the field)."""
-    from filinglake.alerts.watchlist import load_watchlist
-    from filinglake.config import load_settings
+    """Check a watchlist file and list its entries (errors name the line and the field).
 
-    loaded = load_watchlist(path or load_settings().watchlist)
+    Tickers, CIKs and stock codes no published security knows (published/securities, from the sources'
+    reference lists) are warnings naming their line: the entry stays, and the exit code is 0.
+    """
+    from filinglake.alerts.watchlist import load_watchlist, unknown_issuers
+    from filinglake.config import load_settings
+    from filinglake.errors import FilinglakeError
+    from filinglake.publish.securities import read_securities
+    from filinglake.storage import Storage
+
+    settings = load_settings()
+    loaded = load_watchlist(path or settings.watchlist)
     for item in loaded.entries:
         criteria = {name: list(getattr(item, name)) for name in
                     ("tickers", "ciks", "stock_codes", "words", "form_types", "sources") if getattr(item, name)}
         typer.echo(json.dumps({"id": item.id, "name": item.name, **criteria}, ensure_ascii=False))
-    typer.echo(f"{loaded.path}: {len(loaded)} entries, OK", err=True)
+    checks_issuers = any(e.has_issuers for e in loaded.entries)
+    warnings: list[str] = []
+    if checks_issuers:
+        try:
+            securities = read_securities(Storage.from_settings(settings))
+        except (FilinglakeError, OSError, ValueError) as exc:  # the file is fine; the lake is not reachable
+            typer.echo(f"note: published securities not readable ({exc}): tickers and codes not checked", err=True)
+        else:
+            if securities.num_rows:
+                warnings = unknown_issuers(loaded, securities)
+            else:
+                typer.echo("note: no published securities yet (filinglake publish): tickers and codes not checked",
+                           err=True)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    tail = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})" if warnings else ""
+    typer.echo(f"{loaded.path}: {len(loaded)} entries, OK{tail}", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -23,7 +23,8 @@ def publish(
         bool, typer.Option("--all", help="every landed partition (of --source), not only the new or changed ones")
     ] = False,
     fetch_tickers: Annotated[
-        bool, typer.Option(help="archive SEC's company_tickers.json first (needs FILINGLAKE_SEC_USER_AGENT)")
+        bool, typer.Option(help="archive the reference lists first: SEC's company_tickers.json (needs "
+                                "FILINGLAKE_SEC_USER_AGENT) and HKEXnews' stock list")
     ] = False,
     rebuild_issuers: Annotated[
         list[str] | None,
@@ -104,7 +105,7 @@ def _record_alerts(storage, settings, watchlist) -> int:
 def compact(
     retention_hours: Annotated[int, typer.Option(help="keep unreferenced files this long (time travel, readers)")] = 168,
 ) -> None:
-    """Compaction: cluster the filings months that gained files by issuer, compact small files of every published table, checkpoint, vacuum old files."""
+    """Cluster the filings months that gained files by issuer, compact small files of every published table, checkpoint, vacuum old files (the compact_published_tables DAG weekly)."""
     from filinglake.config import load_settings
     from filinglake.publish.run import compact_tables
     from filinglake.storage import Storage

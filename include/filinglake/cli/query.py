@@ -29,6 +29,8 @@ def query(
         WHERE list_contains(i.tickers, 'RY') AND f.filing_date BETWEEN '2026-01-01' AND '2026-01-31'"
 
     Views: filings, issuers, securities, daily_counts, category_counts, alerts, quarantine (see `filinglake query "DESCRIBE filings"`).
+    Function normalise_ticker(text): any spelling → the stored form, e.g. WHERE ticker = normalise_ticker('700.HK')
+    (0700.HK; 600519.SH and SH600519 → 600519.SS; a CIK 0000320193 → 320193, compare it with issuer_id).
     Read-only: only SELECT-like statements run and DuckDB may read nothing but the tables' files
     (no COPY … TO, ATTACH, INSTALL/LOAD, CREATE/INSERT, SET) unless --allow-writes; --output writes
     only the file it names. A root where nothing is published is an error, not an empty result.

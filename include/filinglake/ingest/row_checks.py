@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -113,24 +114,62 @@ def _fixed_shape_match(col: pa.ChunkedArray, body: str) -> pa.ChunkedArray:
     """``^(\\d{n}|literal)+$``: the exact byte length, ASCII digit runs and literals at their byte offsets.
 
     Works on bytes (a string slice counts code points, ~3x slower); the pieces cover every byte, so
-    a multi-byte character anywhere fails one of them.
+    a multi-byte character anywhere fails one of them. A chunk whose values all have the shape's
+    width is read as a (rows, width) byte matrix instead (~3x cheaper again: no slices).
     """
-    raw = col.cast(pa.binary())  # zero-copy
-    checks = []
+    low, span = [], []  # per byte of the shape: the allowed range [low, low + span]
+    for match in _FIXED_PIECE.finditer(body):
+        count, literal = match.groups()
+        if literal:
+            low += list(literal.encode())
+            span += [0] * len(literal)
+        else:
+            low += [ord("0")] * int(count or 1)
+            span += [9] * int(count or 1)
+    width = len(low)
+    chunks = []
+    for chunk in col.chunks:
+        rows = _fixed_width_rows(chunk, width)
+        if rows is None:
+            chunks.append(_fixed_shape_kernels(chunk, body, width))
+            continue
+        outside = np.greater(rows - np.array(low, np.uint8), np.array(span, np.uint8))  # uint8 wraps below low
+        word = next(w for w in (8, 4, 2, 1) if width % w == 0)  # OR the row's flags a word at a time
+        flags = outside.view(np.dtype(f"u{word}"))
+        bad = flags[:, 0].copy()
+        for k in range(1, width // word):
+            bad |= flags[:, k]
+        chunks.append(pa.array(bad == 0))
+    return pa.chunked_array(chunks, pa.bool_())
+
+
+def _fixed_width_rows(chunk: pa.Array, width: int) -> np.ndarray | None:
+    """The chunk's bytes as a (rows, width) matrix when every value is ``width`` bytes, else None."""
+    n = len(chunk)
+    if n == 0 or width == 0 or not (pa.types.is_string(chunk.type) or pa.types.is_binary(chunk.type)):
+        return None
+    _, offsets_buffer, data = chunk.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32, n + 1, chunk.offset * 4)
+    if not (np.diff(offsets) == width).all():
+        return None
+    return np.frombuffer(data, np.uint8, width * n, int(offsets[0])).reshape(n, width)
+
+
+def _fixed_shape_kernels(chunk: pa.Array, body: str, width: int) -> pa.Array:
+    """:func:`_fixed_shape_match` on one chunk of mixed widths, with slice and compare kernels."""
+    raw = chunk.cast(pa.binary())  # zero-copy
+    ok = pc.equal(pc.binary_length(raw), width)
     offset = 0
     for match in _FIXED_PIECE.finditer(body):
         count, literal = match.groups()
-        width = len(literal) if literal else int(count or 1)
-        piece = pc.binary_slice(raw, offset, offset + width)
+        piece_width = len(literal) if literal else int(count or 1)
+        piece = pc.binary_slice(raw, offset, offset + piece_width)
         if literal:
-            checks.append(pc.equal(piece, pa.scalar(literal.encode(), pa.binary())))
+            check = pc.equal(piece, pa.scalar(literal.encode(), pa.binary()))
         else:  # ascii_is_decimal reads bytes; viewing a slice as string skips a UTF-8 validation it does not need
-            chunks = piece.chunks if isinstance(piece, pa.ChunkedArray) else [piece]
-            checks.append(pc.ascii_is_decimal(pa.chunked_array([c.view(pa.string()) for c in chunks], pa.string())))
-        offset += width
-    ok = pc.equal(pc.binary_length(raw), offset)
-    for check in checks:
+            check = pc.ascii_is_decimal(piece.view(pa.string()))
         ok = pc.and_(ok, check)
+        offset += piece_width
     return ok
 
 
@@ -157,8 +196,11 @@ def _fast_match(col: pa.ChunkedArray, pattern: str) -> pa.ChunkedArray | None:
         ok = None
         for name in names:
             for scheme in ("https", "http"):
-                for hit in (pc.starts_with(col, f"{scheme}://{name}/"), pc.equal(col, f"{scheme}://{name}")):
+                for prefix, kernel in ((f"{scheme}://{name}/", pc.starts_with), (f"{scheme}://{name}", pc.equal)):
+                    hit = kernel(col, prefix)
                     ok = hit if ok is None else pc.or_(ok, hit)
+                    if pc.all(ok).as_py() is True:  # every value passes: the other alternatives change nothing
+                        return ok
         return ok
     return None
 
@@ -197,33 +239,133 @@ def rule_failures(table: pa.Table, rule: Rule, *, _cache: dict | None = None) ->
 
 
 def _joined_key(table: pa.Table, columns: list[str]) -> pa.ChunkedArray:
-    """One string per row standing for its values on ``columns`` (nulls compare equal)."""
+    """One string per row standing for its values on ``columns`` (nulls compare equal).
+
+    Each value is prefixed with its byte length, so the joined strings are equal exactly when the
+    rows are (a value holding the separator cannot make two different keys look alike).
+    """
     parts = []
     for name in columns:
-        col = table[name]
-        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-            col = pc.cast(col, pa.string())
-        parts.append(pc.fill_null(col, "\x00"))
+        col = _as_text(table[name])
+        if len(columns) > 1:
+            parts.append(pc.cast(pc.binary_length(col), pa.string()))
+        parts.append(col)
     return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x1f")
 
 
-def _repeated_rows(table: pa.Table, columns: list[str], cache: dict | None = None) -> pa.Array:
-    """Indices of rows whose values on ``columns`` occur more than once.
+def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``col`` as (large) strings with nulls as ``"\x00"``: how key comparisons see a value."""
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        col = pc.cast(col, pa.string())
+    return pc.fill_null(col, "\x00") if col.null_count else col
 
-    A hash count of one joined key is ~4x faster than a multi-column group_by on 200k rows.
+
+_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
+_SHIFT = np.uint64(29)
+#: MASKS[k] keeps the low k bytes of a little-endian word
+_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+#: fingerprint words read from the start of each value (and one from its end when longer)
+_WORDS = 3
+
+
+def _stir(h: np.ndarray, word: np.ndarray) -> None:
+    np.bitwise_xor(h, word, out=h)
+    np.multiply(h, _MIX, out=h)
+    np.bitwise_xor(h, h >> _SHIFT, out=h)
+
+
+def _chunk_fingerprint(chunk: pa.Array) -> np.ndarray:
+    """uint64 per value from its byte length and up to 32 of its bytes: equal values, equal numbers.
+
+    The same function of the value whatever chunk it sits in: its length, then ``_WORDS`` words
+    from its start (zero bytes past its end), then its last 8 bytes when it is longer than those.
+    """
+    n = len(chunk)
+    if n == 0:
+        return np.zeros(0, np.uint64)
+    offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    _, offsets_buffer, data = chunk.buffers()
+    offsets = np.frombuffer(offsets_buffer, offset_type, n + 1, chunk.offset * np.dtype(offset_type).itemsize)
+    lengths = np.diff(offsets)
+    h = lengths.astype(np.uint64)
+    shortest, longest = int(lengths.min()), int(lengths.max())
+    zero = np.uint64(0)
+    if longest == 0:
+        for _ in range(_WORDS + 1):
+            _stir(h, zero)
+        return h
+    base, end = int(offsets[0]), int(offsets[-1])
+    if shortest == longest >= 8:
+        # every value has the same width: its words are strided views of the data, no gather
+        width = longest
+
+        def at(position: int) -> np.ndarray:
+            return np.ndarray((n,), "<u8", buffer=data, offset=base + position, strides=(width,))
+
+        for k in range(_WORDS):
+            if 8 * k + 8 <= width:
+                _stir(h, at(8 * k))
+            elif 8 * k < width:  # the value's last bytes: the word ending at its end, shifted down
+                _stir(h, at(width - 8) >> np.uint64(8 * (8 * k + 8 - width)))
+            else:
+                _stir(h, zero)
+        _stir(h, at(width - 8) if width > 8 * _WORDS else zero)
+        return h
+    padded = np.zeros(end - base + 8 * (_WORDS + 1), np.uint8)  # words past the last value read zeros
+    padded[: end - base] = np.frombuffer(data, np.uint8, end - base, base)
+    words = np.ndarray((len(padded) - 7,), "<u8", buffer=padded, strides=(1,))
+    starts = (offsets[:-1] - base).astype(np.int64)
+    for k in range(_WORDS):
+        if 8 * k >= longest:
+            _stir(h, zero)
+            continue
+        word = words[starts + 8 * k]
+        if shortest < 8 * (k + 1):  # bytes past a value's end belong to the next one
+            word &= _MASKS[np.clip(lengths - 8 * k, 0, 8)]
+        _stir(h, word)
+    if longest > 8 * _WORDS:
+        word = words[np.maximum(starts + lengths - 8, 0)]
+        word *= lengths > 8 * _WORDS
+        _stir(h, word)
+    else:
+        _stir(h, zero)
+    return h
+
+
+def _fingerprint(table: pa.Table, columns: list[str]) -> np.ndarray:
+    """uint64 per row, equal for rows equal on ``columns`` (different rows rarely collide)."""
+    h = np.zeros(table.num_rows, np.uint64)
+    for name in columns:
+        chunks = [c for c in _as_text(table[name]).chunks if len(c)]
+        if chunks:
+            _stir(h, np.concatenate([_chunk_fingerprint(c) for c in chunks]))
+    return h
+
+
+def _repeated_rows(table: pa.Table, columns: list[str], cache: dict | None = None) -> pa.Array:
+    """Indices of rows whose values on ``columns`` occur more than once, ascending.
+
+    Hashing a quarter's strings (``value_counts``) costs ~150 ns a row, ~300 ns on a 4x quarter
+    whose hash table outgrows the caches. A 64-bit fingerprint of each row, sorted, finds the few
+    rows that can repeat for ~20 ns a row; only those are then compared exactly.
     ``cache`` remembers the answer per (table, columns): deduplication and the unique rule ask the
     same question of the same table.
     """
     slot = ("repeated", id(table), tuple(columns))
     if cache is not None and slot in cache:
         return cache[slot][1]
-    key = _joined_key(table, columns)
-    counts = pc.value_counts(key)
-    repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-    if len(repeated) == 0:
+    fingerprints = _fingerprint(table, columns)
+    ordered = np.sort(fingerprints)
+    twins = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if len(twins) == 0:
         rows = pa.array([], pa.int64())
     else:
-        rows = pc.cast(pc.indices_nonzero(pc.is_in(key, value_set=repeated)), pa.int64())
+        candidates = pc.cast(pc.indices_nonzero(pc.is_in(pa.array(fingerprints), value_set=pa.array(twins))),
+                             pa.int64())
+        key = _joined_key(_rows_at(table.select(list(columns)), candidates), columns)
+        counts = pc.value_counts(key)
+        repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+        rows = pc.filter(candidates, pc.is_in(key, value_set=repeated))
     if cache is not None:
         cache[slot] = (table, rows)  # holding the table keeps its id from being reused
     return rows

@@ -322,7 +322,7 @@ def compact_tables(
     retention_hours: int = DEFAULT_RETENTION_HOURS,
     dry_run: bool = False,
 ) -> dict[str, dict]:
-    """Compaction: compact small files, cluster (:data:`CLUSTER_BY`), checkpoint, then delete files unreferenced for ``retention_hours``.
+    """Cluster (:data:`CLUSTER_BY`), compact small files, checkpoint, then delete files unreferenced for ``retention_hours``.
 
     Safe to run any time (compaction rewrites data without changing it); meant for a weekly job, not
     for every publish. Returns per table the files compacted and removed.

@@ -15,7 +15,8 @@ three steps, each costing what the batch costs, not what the table holds:
    (``form_types``, ``company_names``) are unioned, the first-seen values (``form_type``,
    ``filing_date``) come from the earliest ingest, the others from the latest ingest that had a
    value, ``first_seen_at``/``last_seen_at`` are the min/max ``archived_at``, ``categories`` is mapped
-   from ``form_type`` (:mod:`filinglake.publish.categories`) — functions of the rows alone, so the result
+   from ``form_type`` (:mod:`filinglake.publish.categories`), ``issuer_name`` is the batch's (looked up
+   in ``securities`` by :func:`filinglake.publish.securities.with_reference`) else the published one — functions of the rows alone, so the result
    does not depend on the order in which partitions are published;
 3. **write** only what differs: rows of new keys are appended (no scan of the table); changed rows
    are merged on (source, filing_month, filing_id, issuer_id) in one commit that reads only their
@@ -97,11 +98,11 @@ WITH seen AS (
     SELECT filing_id, issuer_id, source, exchange, native_id, ticker,
            company_name, [company_name] AS company_names, form_type, [form_type] AS form_types,
            title, title_clean, language, filed_at, filing_date, document_url, raw_key,
-           archived_at AS first_seen_at, archived_at AS last_seen_at
+           archived_at AS first_seen_at, archived_at AS last_seen_at, issuer_name, 0 AS from_published
     FROM batch
     WHERE filing_id IS NOT NULL AND issuer_id IS NOT NULL AND hash(filing_id, issuer_id) % $buckets = $bucket
     UNION ALL BY NAME
-    SELECT * EXCLUDE (filing_month) FROM existing
+    SELECT * EXCLUDE (filing_month), 1 AS from_published FROM existing
     WHERE hash(filing_id, issuer_id) % $buckets = $bucket
 ),
 ranked AS (
@@ -118,7 +119,9 @@ folded AS (
            {_first('form_type')}, {_union('form_types')},
            {_latest('title')}, {_latest('title_clean')}, {_latest('language')}, {_latest('filed_at')},
            {_first('filing_date')}, {_latest('document_url')}, {_latest('raw_key')},
-           min(first_seen_at) AS first_seen_at, max(last_seen_at) AS last_seen_at
+           min(first_seen_at) AS first_seen_at, max(last_seen_at) AS last_seen_at,
+           -- looked up at this publish (the batch's), else as published before
+           arg_min(issuer_name, (from_published, latest_rank)) AS issuer_name
     FROM ranked
     GROUP BY filing_id, issuer_id
 )
@@ -132,6 +135,8 @@ def fold(batch: pa.Table, existing: pa.Table | None = None) -> pa.Table:
     Large inputs are folded in hash buckets of whole keys, one DuckDB pass each.
     """
     existing = existing if existing is not None else PUBLISHED_FILINGS_SCHEMA.empty_table()
+    if "issuer_name" not in batch.column_names:  # clean rows not looked up in the securities
+        batch = batch.append_column(pa.field("issuer_name", pa.string()), pa.nulls(batch.num_rows, pa.string()))
     buckets = max(1, -(-(batch.num_rows + existing.num_rows) // FOLD_BUCKET_ROWS))
     with delta.duckdb_session({"batch": batch, "existing": existing}) as con:
         parts = [
@@ -361,7 +366,8 @@ def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
 
 
 def add_missing_columns(table) -> list[str]:
-    """Add the columns of :data:`PUBLISHED_FILINGS_SCHEMA` a table written before them lacks (``categories``).
+    """Add the columns of :data:`PUBLISHED_FILINGS_SCHEMA` a table written before them lacks (``categories``,
+    ``issuer_name``).
 
     Their values are null in the rows already published until a publish folds those keys again
     (``filinglake publish --all`` refills them all). Returns the columns added.

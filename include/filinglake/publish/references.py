@@ -1,11 +1,12 @@
-"""Issuer cross-references from the lists sources publish (SEC: CIK ↔ tickers; CNINFO: stock code ↔ orgId).
+"""Issuer cross-references from the lists sources publish (SEC: CIK ↔ tickers; CNINFO: stock code ↔ orgId;
+HKEX: stock code ↔ stockId and English short name).
 
 Which list a source has, how it is parsed and what it says about each issuer is declared on the source
 (``Source.reference_archive``, ``Source.reference_rows``, ``Source.reference_url``); this module iterates
 the registry. The lists are archived in the raw layer like any other raw file, so the issuers table is
 rebuilt from stored bytes and never from the network:
 
-- a source with a ``reference_url`` (SEC's ``company_tickers.json``) has it fetched by
+- a source with a ``reference_url`` (SEC's ``company_tickers.json``, HKEXnews' stock list) has it fetched by
   :func:`fetch_reference_list` at most once per UTC day into ``raw/source=<archive>/partition=<day>/``;
 - others archive theirs while ingesting (CNINFO's stock list: :mod:`filinglake.sources.cninfo_stocks`).
 
@@ -92,10 +93,27 @@ def fetch_reference_list(
     return replace(ref, new=ref.sha256 != previous_sha)
 
 
-def fetch_reference_lists(storage: Storage, settings: Settings) -> dict[str, RawRef]:
-    """:func:`fetch_reference_list` for every source that publishes one; source name → archived copy."""
-    return {source.name: fetch_reference_list(storage, settings, source)
-            for source in all_sources() if source.reference_url(settings) is not None}
+def fetch_reference_lists(storage: Storage, settings: Settings,
+                          errors: dict[str, str] | None = None) -> dict[str, RawRef]:
+    """:func:`fetch_reference_list` for every source that publishes one; source name → archived copy.
+
+    With ``errors``, a source whose list cannot be fetched (or is refused) is recorded there (name →
+    reason) and the others are still fetched; without it, the first failure is raised.
+    """
+    from filinglake.errors import FilinglakeError
+
+    refs: dict[str, RawRef] = {}
+    for source in all_sources():
+        if source.reference_url(settings) is None:
+            continue
+        try:
+            refs[source.name] = fetch_reference_list(storage, settings, source)
+        except (FilinglakeError, ValueError) as exc:  # ConfigError is a ValueError (no SEC user agent)
+            if errors is None:
+                raise
+            errors[source.name] = str(exc).splitlines()[0]
+            log.warning("%s reference list not refreshed: %s", source.name, errors[source.name])
+    return refs
 
 
 def fetch_sec_company_tickers(

@@ -1,9 +1,10 @@
 """``published/securities``: every security the archived reference lists name, as dated snapshots (SCD-2).
 
 Each archived copy of a source's reference list (``Source.reference_archive``: SEC's
-``company_tickers.json``, CNINFO's stock list; HKEX has none yet) is a snapshot dated by its archive
+``company_tickers.json``, CNINFO's stock list, HKEXnews' stock list) is a snapshot dated by its archive
 day (its raw partition; the latest copy fetched that day when there are several). A security is a
-(source, issuer_id, security_id) — SEC: CIK and ticker, CNINFO: orgId and stock code — and one row is
+(source, issuer_id, security_id) — SEC: CIK and ticker, CNINFO: orgId and stock code, HKEX: the stock code
+twice — and one row is
 one version of it: ``valid_from`` is the first snapshot listing it as it is, ``valid_to`` the first one
 that does not (the ticker gone, the name or listing changed), null while current. A ticker change
 therefore closes the old security's row and opens the new one's.
@@ -13,9 +14,9 @@ parsed once), and left alone otherwise; the snapshot set is recorded in its comm
 snapshot that is not a valid list (mojibake, an entry without its ticker, HTML …) is refused whole
 with one line naming the file and the rule it broke; the other snapshots still make the table.
 
-:func:`with_reference` fills the ticker filings lack from it: the one valid for the issuer at the
-filing date (the version nearest in time when the date lies outside every snapshot). A ticker a
-source filed is never replaced.
+:func:`with_reference` fills the ticker filings lack from it, and the ``issuer_name`` column: the
+ticker and name valid for the issuer at the filing date (the version nearest in time when the date lies
+outside every snapshot). A ticker a source filed is never replaced, and ``company_name`` stays as filed.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ SECURITIES_PARTITIONS = ("source",)
 #: commit metadata: digest of the snapshots the table was built from
 SNAPSHOTS_DIGEST = "filinglake_securities_snapshots"
 _KEY = ("source", "issuer_id", "security_id")
-_ATTRIBUTES = ("ticker", "name", "name_pinyin", "exchange", "stock_code", "category", "is_primary")
+_ATTRIBUTES = ("ticker", "name", "name_pinyin", "exchange", "stock_code", "category", "board", "stock_id", "name_en",
+               "name_zh", "is_primary")
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ def snapshots(storage: Storage, source: Source) -> list[Snapshot]:
 
 
 def _digest(snaps: list[Snapshot]) -> str:
-    text = "\n".join(f"{s.source}|{s.day.isoformat()}|{s.key}" for s in snaps)
+    # the columns count too: a table built before a column was added is rebuilt with it
+    text = "\n".join([",".join(SECURITIES_SCHEMA.names), *(f"{s.source}|{s.day.isoformat()}|{s.key}" for s in snaps)])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -153,7 +156,7 @@ def refresh_securities(storage: Storage, *, force: bool = False) -> dict:
         from deltalake import CommitProperties, write_deltalake
 
         target = delta.ensure_table(storage, SECURITIES, SECURITIES_SCHEMA, SECURITIES_PARTITIONS)
-        write_deltalake(target, delta.conform(built, SECURITIES_SCHEMA), mode="overwrite",
+        write_deltalake(target, delta.conform(built, SECURITIES_SCHEMA), mode="overwrite", schema_mode="overwrite",
                         writer_properties=delta.writer_properties(),
                         commit_properties=CommitProperties(custom_metadata={SNAPSHOTS_DIGEST: digest}))
 
@@ -180,41 +183,63 @@ def read_securities(storage: Storage, where: str | None = None) -> pa.Table:
 # Filling filings from the securities
 # ------------------------------------------------------------------------------------------------
 
-_NEAREST_SQL = """
+#: how far a security version is from a filing date: 0 when the version covers it (or, without a date,
+#: when it is current), else the days to the nearest edge
+_DISTANCE = """CASE
+    WHEN w.filing_date IS NULL THEN CASE WHEN s.valid_to IS NULL THEN 0 ELSE 1 END
+    WHEN w.filing_date < s.valid_from THEN date_diff('day', w.filing_date, s.valid_from)
+    WHEN s.valid_to IS NOT NULL AND w.filing_date >= s.valid_to THEN date_diff('day', s.valid_to, w.filing_date) + 1
+    ELSE 0
+END"""
+
+_NEAREST_SQL = f"""
 WITH wanted AS (
-    SELECT DISTINCT source, issuer_id, filing_date FROM batch WHERE ticker IS NULL
+    SELECT DISTINCT source, issuer_id, filing_date, ticker FROM batch
 ), ranked AS (
-    SELECT w.source, w.issuer_id, w.filing_date, s.ticker,
+    SELECT w.source, w.issuer_id, w.filing_date, w.ticker AS filed_ticker, s.ticker, s.name,
            row_number() OVER (
-               PARTITION BY w.source, w.issuer_id, w.filing_date
-               ORDER BY CASE
-                            WHEN w.filing_date IS NULL THEN CASE WHEN s.valid_to IS NULL THEN 0 ELSE 1 END
-                            WHEN w.filing_date < s.valid_from THEN date_diff('day', w.filing_date, s.valid_from)
-                            WHEN s.valid_to IS NOT NULL AND w.filing_date >= s.valid_to
-                                THEN date_diff('day', s.valid_to, w.filing_date) + 1
-                            ELSE 0
-                        END,
-                        s.is_primary DESC, s.valid_from DESC, s.security_id
-           ) AS n
-    FROM wanted w JOIN securities s ON s.source = w.source AND s.issuer_id = w.issuer_id AND s.ticker IS NOT NULL
+               PARTITION BY w.source, w.issuer_id, w.filing_date, w.ticker, s.ticker IS NULL
+               ORDER BY {_DISTANCE}, s.is_primary DESC, s.valid_from DESC, s.security_id
+           ) AS n_ticker,
+           row_number() OVER (
+               PARTITION BY w.source, w.issuer_id, w.filing_date, w.ticker
+               ORDER BY {_DISTANCE}, s.ticker IS NOT DISTINCT FROM w.ticker DESC, s.is_primary DESC,
+                        s.valid_from DESC, s.security_id
+           ) AS n_name
+    FROM wanted w JOIN securities s ON s.source = w.source AND s.issuer_id = w.issuer_id
 )
-SELECT b.* REPLACE (coalesce(b.ticker, r.ticker) AS ticker)
-FROM batch b LEFT JOIN ranked r
-  ON r.n = 1 AND r.source = b.source AND r.issuer_id = b.issuer_id AND r.filing_date IS NOT DISTINCT FROM b.filing_date
+SELECT b.* REPLACE (coalesce(b.ticker, t.ticker) AS ticker), n.name AS issuer_name
+FROM batch b
+LEFT JOIN ranked t
+  ON t.n_ticker = 1 AND t.ticker IS NOT NULL AND t.source = b.source AND t.issuer_id = b.issuer_id
+     AND t.filing_date IS NOT DISTINCT FROM b.filing_date AND t.filed_ticker IS NOT DISTINCT FROM b.ticker
+LEFT JOIN ranked n
+  ON n.n_name = 1 AND n.source = b.source AND n.issuer_id = b.issuer_id
+     AND n.filing_date IS NOT DISTINCT FROM b.filing_date AND n.filed_ticker IS NOT DISTINCT FROM b.ticker
 """
 
 
 def with_reference(storage: Storage, batch: pa.Table) -> pa.Table:
-    """``batch`` (clean rows) with a null ticker filled from ``published/securities``.
+    """``batch`` (clean rows) with a null ticker filled, and ``issuer_name`` added, from ``published/securities``.
 
-    The ticker is the issuer's (main) one valid at the filing date, from the nearest snapshot; a row
-    whose issuer no list names keeps its null. A ticker a source filed is kept as filed. (Names are not
-    filled: the issuers table counts every filings name as one the issuer filed under.)
+    Both come from the security version valid for the issuer at the filing date (the nearest version in
+    time when the date lies outside every snapshot). The ticker is the issuer's main one; a ticker a
+    source filed is kept as filed. ``issuer_name`` is the name the list gives the security the row
+    names (its filed ticker), else the issuer's main one: CNINFO's short Chinese name, HKEXnews' English
+    short name, SEC's title; null for an issuer no list names. ``company_name`` stays as filed.
     """
     if not batch.num_rows:
-        return batch
+        return _with_issuer_name(batch, None)
     securities = read_securities(storage)
     if not securities.num_rows:
-        return batch
-    filled = delta.duckdb_query(_NEAREST_SQL, {"batch": batch, "securities": securities})
-    return filled.select(batch.column_names).cast(batch.schema)
+        return _with_issuer_name(batch, None)
+    filled = delta.duckdb_query(_NEAREST_SQL, {"batch": batch.drop_columns(
+        [c for c in ("issuer_name",) if c in batch.column_names]), "securities": securities})
+    return _with_issuer_name(filled.select(batch.column_names).cast(batch.schema), filled["issuer_name"])
+
+
+def _with_issuer_name(batch: pa.Table, names) -> pa.Table:
+    names = names if names is not None else pa.nulls(batch.num_rows, pa.string())
+    if "issuer_name" in batch.column_names:
+        batch = batch.drop_columns(["issuer_name"])
+    return batch.append_column(pa.field("issuer_name", pa.string()), names.cast(pa.string()))

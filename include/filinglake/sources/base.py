@@ -151,6 +151,10 @@ class SecurityReference:
     stock_code: str | None = None
     name_pinyin: str | None = None
     category: str | None = None  # CNINFO: A股, B股, CDR
+    board: str | None = None  # market segment: HKEX Main Board, GEM
+    stock_id: str | None = None  # the source's internal id of the security (HKEXnews stockId)
+    name_en: str | None = None  # its English name, where the list has one
+    name_zh: str | None = None  # its Chinese name, where the list has one
 
 
 class Source(ABC):
@@ -243,7 +247,7 @@ class Source(ABC):
         """
         return [
             SecurityReference(row.issuer_id, ticker, ticker, row.reference_name, is_primary=ticker == row.ticker,
-                              stock_code=row.stock_code)
+                              stock_code=row.stock_code, name_en=row.reference_name)
             for row in self.reference_rows(data, name) for ticker in row.tickers
         ]
 

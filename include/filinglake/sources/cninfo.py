@@ -487,7 +487,7 @@ class Cninfo(Source):
             securities[stock.code] = SecurityReference(
                 stock.org_id, stock.code, ticker_of(stock.code, exchange), stock.name,
                 is_primary=stock.org_id not in orgs, exchange=exchange, stock_code=stock.code,
-                name_pinyin=stock.pinyin, category=stock.category)
+                name_pinyin=stock.pinyin, category=stock.category, name_zh=stock.name)
             orgs.add(stock.org_id)
         return list(securities.values())
 

@@ -54,7 +54,17 @@ from zoneinfo import ZoneInfo
 from filinglake.errors import BadResponse, Blocked, HttpError, IncompleteFetch
 from filinglake.freshness import ALL_DAYS, LandingSchedule
 from filinglake.http import BROWSER_USER_AGENT, looks_like_html
-from filinglake.sources.base import FetchResult, Partition, RawFile, Source, SourceSetting, root_setting
+from filinglake.sources.base import (
+    FetchResult,
+    IssuerReference,
+    Partition,
+    RawFile,
+    SecurityReference,
+    Source,
+    SourceSetting,
+    root_setting,
+)
+from filinglake.sources.hkex_stocks import STOCK_LIST_NAME, STOCK_LIST_PATH, STOCKS_SOURCE
 from filinglake.sources.json_decoding import load_json
 
 if TYPE_CHECKING:
@@ -398,10 +408,39 @@ class Hkex(Source):
     landing_schedule = LandingSchedule("Asia/Hong_Kong", ALL_DAYS, run_at=timedelta(hours=26),
                                        deadline=timedelta(hours=29))
     issuer_columns = {"stock_code": "a.issuer_id"}
+    #: HKEXnews' stock list (:mod:`.hkex_stocks`), fetched at publish time once per UTC day
+    reference_archive = (STOCKS_SOURCE, STOCK_LIST_NAME)
     report_colour = "#1e8449"
 
     def request_headers(self, settings: Settings) -> dict[str, str]:
         return dict(REQUEST_HEADERS)
+
+    def reference_url(self, settings: Settings) -> str:
+        """HKEXnews' active stock list (English), under the configured root (a stand-in server in tests)."""
+        return f"{self.own_settings(settings).base_url.rstrip('/')}{STOCK_LIST_PATH}"
+
+    def reference_rows(self, data: bytes, name: str = STOCK_LIST_NAME) -> list[IssuerReference]:
+        """Stock code (the HKEX issuer id) → ticker and English short name."""
+        from filinglake.sources.hkex_stocks import parse_stock_list
+
+        rows = []
+        for stock in parse_stock_list(data, name):
+            ticker = ticker_for(stock.code)
+            rows.append(IssuerReference(stock.code, ticker, (ticker,) if ticker else (), stock.code, stock.name))
+        return rows
+
+    def reference_securities(self, data: bytes, name: str = STOCK_LIST_NAME) -> list[SecurityReference]:
+        """One security per stock code: its stockId, English short name and board (Main Board or GEM).
+
+        The list has no Chinese name: ``name_zh`` stays null.
+        """
+        from filinglake.sources.hkex_stocks import parse_stock_list
+
+        return [
+            SecurityReference(stock.code, stock.code, ticker_for(stock.code), stock.name, exchange=EXCHANGE,
+                              stock_code=stock.code, board=stock.board, stock_id=stock.stock_id, name_en=stock.name)
+            for stock in parse_stock_list(data, name)
+        ]
 
     def categories(self, form_type: str | None) -> list[tuple[str | None, str | None, str | None]] | None:
         """The tier-one and tier-two categories of a LONG_TEXT ``form_type`` (:mod:`.hkex_categories`)."""
