@@ -244,10 +244,12 @@ def _local_path(uri: str) -> str:
     return re.sub(r"^file://", "", uri)
 
 
-def _table_view(con: duckdb.DuckDBPyConnection, storage: Storage, name: str, schema: pa.Schema,
-                partition_columns: tuple[str, ...]) -> list[str]:
-    """The view ``name`` over the table's current files; returns the files it reads."""
-    files = _delta_files(storage, name)
+def _table_view(con: duckdb.DuckDBPyConnection, storage: Storage, name: str, schema: pa.Schema) -> list[str]:
+    """The view ``name`` over the table's current files (hive partitions as the table declares them);
+    returns the files it reads."""
+    table = delta.open_table(storage, name)
+    partition_columns = tuple(table.metadata().partition_columns) if table is not None else ()
+    files = [_local_path(uri) for uri in table.file_uris()] if table is not None else None
     if not files:
         _empty_view(con, name, schema)
         return []
@@ -315,19 +317,10 @@ def connect(storage: Storage, *, read_only: bool = True, writable: tuple[str, ..
     if storage.scheme == "s3":
         con.register_filesystem(s3fs_filesystem(storage.settings))
     schemas = _schemas()
-    readable = [
-        *_table_view(con, storage, FILINGS, schemas[FILINGS], ("source", "filing_month")),
-        *_table_view(con, storage, ISSUERS, schemas[ISSUERS], ("source",)),
-        *_table_view(con, storage, DAILY_COUNTS, schemas[DAILY_COUNTS], ("source",)),
-        *_table_view(con, storage, SECURITIES, schemas[SECURITIES], ("source",)),
-        *_table_view(con, storage, CATEGORY_COUNTS, schemas[CATEGORY_COUNTS], ("source",)),
-        *_table_view(con, storage, ISSUER_LINKS, schemas[ISSUER_LINKS], ()),
-    ]
+    readable = [path for name in (FILINGS, ISSUERS, DAILY_COUNTS, SECURITIES, CATEGORY_COUNTS, ISSUER_LINKS, ALERTS)
+                for path in _table_view(con, storage, name, schemas[name])]
     con.execute(_ACROSS_MARKETS_VIEW)
     con.execute(_COMPANY_FILINGS_MACRO)
-    alerts_table = delta.open_table(storage, ALERTS)
-    partitions = tuple(alerts_table.metadata().partition_columns) if alerts_table is not None else ()
-    readable += _table_view(con, storage, ALERTS, schemas[ALERTS], partitions)
     readable += _quarantine_view(con, storage, schemas[QUARANTINE])
     if read_only:
         _lock(con, [*readable, *writable])

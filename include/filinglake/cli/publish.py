@@ -108,7 +108,7 @@ def _record_alerts(storage, settings, watchlist) -> int:
 def compact(
     retention_hours: Annotated[int, typer.Option(help="keep unreferenced files this long (time travel, readers)")] = 168,
 ) -> None:
-    """Compact small files of every published table, checkpoint, vacuum old files (the compact_published_tables DAG weekly)."""
+    """Cluster the filings months that gained files by issuer, compact small files of every published table, checkpoint, vacuum old files (the compact_published_tables DAG weekly)."""
     from filinglake.config import load_settings
     from filinglake.publish.run import compact_tables
     from filinglake.storage import Storage

@@ -93,8 +93,10 @@ def publish(
         # Recomputed from filings: valid only if no other publish changed filings meanwhile (else again).
         version = delta.open_table(storage, filings.FILINGS).version()  # type: ignore[union-attr]
         issuer_counts = issuers.refresh_issuers(storage, affected, rebuild_issuers)
-        day_counts = daily_counts.refresh_daily_counts(storage, merged["days"])
-        category_day_counts = category_counts.refresh_category_counts(storage, merged["days"])
+        day_rows = daily_counts.DayRows()  # the recounted days' rows, read once for both counts tables
+        day_counts = daily_counts.refresh_daily_counts(storage, merged["days"], day_rows)
+        category_day_counts = category_counts.refresh_category_counts(storage, merged["days"], day_rows)
+        del day_rows
         if delta.open_table(storage, filings.FILINGS).version() == version:  # type: ignore[union-attr]
             break
         log.info("filings changed while issuers and daily_counts were recomputed: recomputing them again")

@@ -200,6 +200,10 @@ class Source(ABC):
     #: ``issuers`` column → DuckDB expression over ``a`` (the issuer's published rows: ``a.issuer_id``,
     #: ``a.latest_ticker``) and ``r`` (its reference row, may be NULL), for the columns this source fills
     issuer_columns: ClassVar[dict[str, str]] = {}
+    #: DuckDB SQL on ``filing_id`` naming the bucket of the key index (publish/filing_keys.py) a filing id
+    #: belongs to: a function of the id alone that new filings share (SEC: the accession's year). None: one
+    #: bucket for the whole source (its daily publishes then read all of its keys in the index)
+    filing_id_bucket: ClassVar[str | None] = None
     #: raw archive of its issuer reference list: (archive source name, file name); None: it has none
     reference_archive: ClassVar[tuple[str, str] | None] = None
     #: what its issuer names are (:class:`NameKind`); None: its names are never compared across sources
