@@ -25,7 +25,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 PYTEST_ARGS ?=
 
-.PHONY: help install test demo bench airflow lint clean up down stack-test
+.PHONY: help install test demo bench bench-history airflow lint clean up down stack-test
 
 help:  ## list the targets
 	@echo "filinglake — make targets:"
@@ -72,6 +72,10 @@ demo: install  ## run the DAGs once with dag.test() against a local replay serve
 
 bench: install  ## run the benchmark (bench/bench.py)
 	$(BIN)/python bench/bench.py
+
+QUARTERS ?= 16
+bench-history: install  ## opt-in: ingest (with validation) and publish QUARTERS synthetic quarters end to end (135: all of EDGAR)
+	$(BIN)/python bench/bench.py --full-history $(QUARTERS)
 
 # `make airflow`: the UI and the Execution API listen on loopback only (nobody else on the network
 # reaches the SimpleAuthManager login); DAGs start paused; at most 4 task processes.

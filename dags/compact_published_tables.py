@@ -1,9 +1,11 @@
 """
 ### Weekly compaction of the published Delta tables
 
-Compacts the small files that daily publishes leave behind, writes a checkpoint, and vacuums data
+Clusters each `filings` month that daily publishes added files to by issuer (Z-order on `issuer_id`,
+so a query for one issuer reads a row group or two per month), compacts the small files that daily
+publishes leave behind, writes a checkpoint, and vacuums data
 files no table version has referenced for longer than the retention window (7 days by default), for
-every table under `published/` (`filings`, `issuers`, `daily_counts`, `category_counts`, `alerts`). Compaction rewrites
+every table under `published/` (`filings`, `issuers`, `daily_counts`, `category_counts`, `securities`, `issuer_links`, `alerts`). Compaction rewrites
 files without changing any row, so queries and `filinglake query` give the same answers before and
 after; time travel is kept for the retention window.
 
@@ -34,7 +36,7 @@ with DAG(
     default_args={"owner": OWNER, "retries": 2, "retry_delay": timedelta(minutes=10)},
 ):
 
-    @task(doc_md="Compact, checkpoint and vacuum every published Delta table; returns files added/removed per table.")
+    @task(doc_md="Cluster filings by issuer, compact, checkpoint and vacuum every published Delta table; returns files added/removed per table.")
     def compact() -> dict:
         from filinglake.publish.run import compact_tables
         from filinglake.storage import Storage

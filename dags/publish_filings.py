@@ -2,7 +2,8 @@
 ### Publish clean partitions → Delta tables, alerts, status page
 
 Merges landed clean partitions into the published Delta tables on the same storage (`published/filings`,
-`issuers`, `daily_counts`, `category_counts`, `securities`), raises watchlist alerts on the rows that are new or changed, notifies, and
+`issuers`, `daily_counts`, `category_counts`, `securities`, and `issuer_links`: one company's listings across markets, rebuilt
+from securities, issuers and the reviewed list `include/issuer_links.yaml` when they change), raises watchlist alerts on the rows that are new or changed, notifies, and
 rewrites the status page (`reports/index.html`). Task bodies: `filinglake_airflow.publish`.
 
 **Schedule: the clean assets or an hourly sweep** (`AssetOrTimeSchedule`). An event on

@@ -219,6 +219,31 @@ def test_a_filing_listed_under_another_month_stays_one_row(
     assert publish(storage, settings)["inserted"] == 0
 
 
+@pytest.mark.parametrize("publish_moved_first", [False, True])
+def test_a_filing_listed_months_later_stays_one_row(
+    settings, storage, fixtures_dir, daily_2026, quarter_header, publish_moved_first
+) -> None:
+    # Real 2016 Q3 rows of 15 July, listed again by a daily index of 15 September (a date moved by two
+    # months, beyond any neighbouring-month window), among real rows of a busier table: the key index
+    # finds each published row in its first month, whichever listing is published first.
+    day = quarter_2016_lines(fixtures_dir, rb"\|2016-07-15\|")[:200]
+    land(settings, "sec_edgar", "2016Q3", "master.idx", quarter_header + b"\n".join(day) + b"\n")
+    later = [re.sub(rb"\|2016-07-15\|", b"|2016-09-15|", line) for line in day[:40]]
+    land(settings, "sec_edgar", "2016-09-15", "master.20160915.idx", as_daily(later, header_of(daily_2026)))
+    order = [("sec_edgar", "2016Q3"), ("sec_edgar", "2016-09-15")]
+    for partition in order if not publish_moved_first else reversed(order):
+        publish(storage, settings, [partition])
+
+    filings = read_published(storage, FILINGS)
+    keys = set(zip(filings["filing_id"].to_pylist(), filings["issuer_id"].to_pylist(), strict=True))
+    assert filings.num_rows == len(keys) == 200
+    months = filings.group_by("filing_month").aggregate([("filing_id", "count")]).to_pylist()
+    # the first-landed listing's date wins (the quarter was landed first), whichever is published first
+    assert {m["filing_month"]: m["filing_id_count"] for m in months} == {"2016-07": 200}
+    assert_tables_match_a_recomputation(storage)
+    assert publish(storage, settings)["inserted"] == 0
+
+
 def test_form_types_from_a_daily_and_a_quarterly_index_are_kept(settings, storage, fixtures_dir, daily_2026,
                                                                  quarter_header) -> None:
     # A real combined filing: 2016Q3 lists accession 0001047469-16-014429 for TELECOM ARGENTINA under
@@ -521,6 +546,31 @@ def test_compact_tables_keeps_the_content(settings, storage, daily_2026, quarter
     assert report[FILINGS]["vacuumed"] >= 1
     assert sorted_rows(read_published(storage, FILINGS)) == before
     assert run_query("SELECT count(*) AS n FROM filings", storage=storage).to_pylist() == [{"n": 50}]
+
+
+def test_compaction_clusters_a_month_that_gained_files_by_issuer(settings, storage, fixtures_dir, daily_2026) -> None:
+    # Two real days of July 2016 published one after the other: the month has two files, each in
+    # issuer order but not together; compaction rewrites it as one run of issuers, rows unchanged.
+    for day in ("15", "18"):
+        lines = quarter_2016_lines(fixtures_dir, rb"\|2016-07-" + day.encode() + rb"\|")
+        land(settings, "sec_edgar", f"2016-07-{day}", f"master.201607{day}.idx", as_daily(lines, header_of(daily_2026)))
+        publish(storage, settings, [("sec_edgar", f"2016-07-{day}")])
+    month = "published/filings/source=sec_edgar/filing_month=2016-07/"
+    table = delta.open_table(storage, FILINGS)
+    assert sum(month in uri for uri in table.file_uris()) == 2
+    before = sorted_rows(read_published(storage, FILINGS))
+
+    report = compact_tables(storage, retention_hours=0)
+
+    assert report[FILINGS]["clustered_partitions"] == 1
+    files = [uri for uri in delta.open_table(storage, FILINGS).file_uris() if month in uri]
+    assert len(files) == 1
+    written = pq.ParquetFile(files[0])
+    issuers = written.read(columns=["issuer_id"])["issuer_id"].to_pylist()
+    assert issuers == sorted(issuers) and len(set(issuers)) > 1_000
+    assert written.metadata.num_row_groups == -(-len(issuers) // delta.ROW_GROUP_ROWS)
+    assert sorted_rows(read_published(storage, FILINGS)) == before
+    assert compact_tables(storage, retention_hours=0)[FILINGS]["clustered_partitions"] == 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -917,6 +967,99 @@ def test_issuers_and_daily_counts_stay_exact_publish_after_publish(
     assert_tables_match_a_recomputation(storage)
     assert publish(storage, settings)["inserted"] == 0
     assert_tables_match_a_recomputation(storage)
+
+
+def _moved_day(lines: list[bytes], day: bytes, tag: int, rename=None) -> list[bytes]:
+    """Real 2016 Q3 rows refiled on ``day`` (ISO) under new accessions (``tag`` as their leading digits)."""
+    out = []
+    for i, line in enumerate(lines):
+        line = re.sub(rb"\|\d{4}-\d{2}-\d{2}\|", b"|" + day + b"|", line)
+        line = re.sub(rb"/\d{2}(\d{8}-\d{2}-\d{6})\.txt", lambda m: b"/%02d%s.txt" % (tag, m[1]), line)
+        if rename is not None:
+            cik, name, rest = line.split(b"|", 2)
+            line = b"|".join([cik, rename(i, name), rest])
+        out.append(line)
+    return out
+
+
+def test_back_dated_and_same_day_filings_step_issuers_forward_exactly(
+    settings, storage, fixtures_dir, daily_2026, quarter_header
+) -> None:
+    # One real day of 2016 Q3 (thousands of issuers) filed again on 15 Sep first; the real day itself
+    # then arrives back-dated for every one of those issuers; then the same issuers file again on
+    # 15 Sep under other names, half greater and half smaller than the published latest name: a tie
+    # of dates decided by the name, as the recomputation decides it.
+    day = quarter_2016_lines(fixtures_dir, rb"\|2016-07-15\|")
+    assert len(day) > 1_000
+    land(settings, "sec_edgar", "2016-09-15", "master.20160915.idx",
+         as_daily(_moved_day(day, b"2016-09-15", 91), header_of(daily_2026)))
+    land(settings, "sec_edgar", "2016-07-15", "master.20160715.idx", as_daily(day, header_of(daily_2026)))
+    renamed = _moved_day(day, b"2016-09-15", 92, lambda i, name: name + b" ZZ" if i % 2 else name[:-1])
+    land(settings, "sec_edgar", "2016Q3", "master.idx", quarter_header + b"\n".join(renamed) + b"\n")
+
+    results = []
+    for partition in ("2016-09-15", "2016-07-15", "2016Q3"):
+        results.append(publish(storage, settings, [("sec_edgar", partition)]))
+        assert_tables_match_a_recomputation(storage)
+    back_dated, tie = results[1]["issuers"], results[2]["issuers"]
+    assert back_dated["recomputed"] == 0 and back_dated["updated"] > 1_000
+    assert tie["recomputed"] == 0 and tie["updated"] > 1_000
+    latest = {r["issuer_id"]: r for r in read_published(storage, ISSUERS).to_pylist()}
+    names = {r["company_name"] for r in latest.values()}
+    assert any(n.endswith(" ZZ") for n in names) and not all(n.endswith(" ZZ") for n in names)
+    assert publish(storage, settings)["inserted"] == 0
+    assert_tables_match_a_recomputation(storage)
+
+
+def test_both_counts_tables_recount_a_day_from_one_read(settings, storage, fixtures_dir, monkeypatch) -> None:
+    # The real 2020-03-18 daily (its back-dated rows reach nine months): daily_counts and
+    # category_counts recount the same days from one read of filings, and both stay exact.
+    from filinglake.publish import daily_counts
+    from filinglake.publish.category_counts import CATEGORY_COUNTS, build_category_counts
+
+    land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx",
+         (fixtures_dir / "edgar/daily/form.20200318.idx").read_bytes())
+    reads = []
+    real_read = daily_counts.delta.read
+
+    def counted(storage, name, schema, where=None, columns=None):
+        if columns == daily_counts.DAY_COLUMNS:
+            reads.append(where)
+        return real_read(storage, name, schema, where=where, columns=columns)
+
+    monkeypatch.setattr(daily_counts.delta, "read", counted)
+    result = publish(storage, settings, [("sec_edgar", "2020-03-18")])
+
+    assert len(reads) == 1 and result["daily_counts"]["inserted"] > 0 and result["category_counts"]["inserted"] > 0
+    assert_tables_match_a_recomputation(storage)
+    order = [(c, "ascending") for c in ("source", "filing_date", "exchange", "category_code")]
+    assert (read_published(storage, CATEGORY_COUNTS).sort_by(order).to_pylist()
+            == build_category_counts(read_published(storage, FILINGS)).sort_by(order).to_pylist())
+
+
+def test_a_recount_rewrites_only_the_months_of_its_days(settings, storage, fixtures_dir, daily_2026) -> None:
+    # The real 2020-03-18 daily (rows from July 2019 to March 2020) published, then one real day of July
+    # 2016: daily_counts and category_counts rewrite the July 2016 partition only, and stay exact.
+    from filinglake.publish.category_counts import CATEGORY_COUNTS
+
+    land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx",
+         (fixtures_dir / "edgar/daily/form.20200318.idx").read_bytes())
+    publish(storage, settings, [("sec_edgar", "2020-03-18")])
+    before = {name: set(delta.open_table(storage, name).file_uris()) for name in (DAILY_COUNTS, CATEGORY_COUNTS)}
+    assert all(len({uri.split("filing_month=")[1][:7] for uri in files}) == 9 for files in before.values())
+    lines = quarter_2016_lines(fixtures_dir, rb"\|2016-07-15\|")
+    land(settings, "sec_edgar", "2016-07-15", "master.20160715.idx", as_daily(lines, header_of(daily_2026)))
+
+    result = publish(storage, settings, [("sec_edgar", "2016-07-15")])
+
+    assert result["daily_counts"]["inserted"] > 100
+    for name, files in before.items():
+        after = set(delta.open_table(storage, name).file_uris())
+        assert files <= after  # every file of the nine 2019/2020 months is still the current one
+        assert {uri.split("filing_month=")[1][:7] for uri in after - files} == {"2016-07"}
+    assert_tables_match_a_recomputation(storage)
+    assert run_query("SELECT count(DISTINCT filing_month) AS n FROM daily_counts", storage=storage).to_pylist() == [
+        {"n": 10}]
 
 
 def publish_daily_leaving_issuers_behind(settings: Settings, storage: Storage, fixtures_dir: Path,

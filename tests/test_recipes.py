@@ -131,6 +131,16 @@ def check_renamed_issuers(result: pa.Table, fixtures_dir: Path) -> None:
     assert sec["895421"]["company_name"] == "MORGAN STANLEY"
 
 
+def check_company_in_every_market(result: pa.Table, fixtures_dir: Path) -> None:
+    rows = rows_of(result)
+    # HSBC Holdings: SEC CIK 1089113 linked to HKEX 00005 by the reviewed list; the demo lands no HKEX index of it
+    assert len(rows) == sum(1 for r in sec_index_rows(fixtures_dir) if r.cik == "1089113") > 0
+    assert {(r["link_id"], r["source"], r["issuer_id"], r["ticker"]) for r in rows} == {
+        ("hsbc-holdings", "sec_edgar", "1089113", "HSBC")}
+    assert {"6-K", "FWP"} <= {r["form_type"] for r in rows}
+    assert rows == sorted(rows, key=lambda r: r["filing_date"], reverse=True)
+
+
 def check_co_registrants(result: pa.Table, fixtures_dir: Path) -> None:
     (accession, issuers), *_ = Counter(r.accession for r in sec_index_rows(fixtures_dir)).most_common(1)
     first = rows_of(result)[0]
@@ -179,6 +189,9 @@ CHECKS: dict[str, tuple[list[str], Callable[[pa.Table, Path], None]]] = {
         ["source", "latest_filing_date", "last_archived_at", "days_behind", "rows_in_latest_7_days"], check_freshness),
     "Issuers that filed under more than one name": (
         ["source", "issuer_id", "company_name", "former_names", "filings", "last_filing_date"], check_renamed_issuers),
+    "One company's filings in every market it is listed in": (
+        ["link_id", "source", "issuer_id", "ticker", "filing_date", "form_type", "company_name", "title_clean",
+         "document_url"], check_company_in_every_market),
     "One filing, several issuers (co-registrants)": (
         ["filing_id", "form_type", "filing_date", "issuers", "first_companies"], check_co_registrants),
 }

@@ -44,6 +44,8 @@ GENERAL_ENV_VARS: list[tuple[str, str, str]] = [
     ("FILINGLAKE_HTTP_RETRIES", "5", "attempts on 429/5xx/timeouts before giving up"),
     ("FILINGLAKE_VERBOSE", "0", "1 shows third-party INFO logs (Great Expectations) in task logs and the CLI"),
     ("FILINGLAKE_WATCHLIST", "<project>/include/watchlist.yaml", "watchlist file for alerts"),
+    ("FILINGLAKE_ISSUER_LINKS", "<project>/include/issuer_links.yaml",
+     "reviewed links between one company's listings (curated evidence of `issuer_links`)"),
     ("FILINGLAKE_DOCUMENT_MAX_BYTES", "52428800", "largest document captured for an alert (bytes)"),
 ]
 
@@ -171,6 +173,7 @@ class Settings:
     http_timeout: float = 60.0
     http_retries: int = 5
     watchlist: str = str(PROJECT_ROOT / "include" / "watchlist.yaml")
+    issuer_links: str = str(PROJECT_ROOT / "include" / "issuer_links.yaml")
     document_max_bytes: int = 50 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
     environment: Mapping[str, str] = field(default_factory=dict)
@@ -207,6 +210,7 @@ class Settings:
             http_timeout=_checked(lambda: _float("FILINGLAKE_HTTP_TIMEOUT", 60.0)),
             http_retries=_checked(lambda: _int("FILINGLAKE_HTTP_RETRIES", 5)),
             watchlist=_env("FILINGLAKE_WATCHLIST", str(PROJECT_ROOT / "include" / "watchlist.yaml")) or "",
+            issuer_links=_env("FILINGLAKE_ISSUER_LINKS", str(PROJECT_ROOT / "include" / "issuer_links.yaml")) or "",
             document_max_bytes=_checked(lambda: _int("FILINGLAKE_DOCUMENT_MAX_BYTES", 50 * 1024 * 1024)),
             environment={k: v for k, v in os.environ.items() if k.startswith(SOURCE_VARIABLE_PREFIX)},
         )

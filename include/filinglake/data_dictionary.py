@@ -35,6 +35,7 @@ def table_schemas() -> dict[str, pa.Schema]:
         ALERTS_SCHEMA,
         CATEGORY_COUNTS_SCHEMA,
         DAILY_COUNTS_SCHEMA,
+        ISSUER_LINKS_SCHEMA,
         ISSUERS_SCHEMA,
         PUBLISHED_FILINGS_SCHEMA,
         QUARANTINE_SCHEMA,
@@ -48,6 +49,7 @@ def table_schemas() -> dict[str, pa.Schema]:
         "category_counts": CATEGORY_COUNTS_SCHEMA,
         "alerts": ALERTS_SCHEMA,
         "securities": SECURITIES_SCHEMA,
+        "issuer_links": ISSUER_LINKS_SCHEMA,
         # the query view adds the partition each quarantined row came from (filinglake.query)
         "quarantine": QUARANTINE_SCHEMA.append(pa.field("partition", pa.string())),
     }

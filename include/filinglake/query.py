@@ -1,9 +1,13 @@
 """SQL over the published tables with DuckDB, offline, on ``file://`` and ``s3://`` storage alike.
 
-Views: ``filings``, ``issuers``, ``daily_counts``, ``category_counts``, ``securities`` (Delta tables), ``alerts`` (``published/alerts`` when
-it exists, else empty with its columns) and ``quarantine`` (every source's quarantined rows, with
-the ``partition`` they came from). Functions (:data:`FUNCTIONS`): ``normalise_ticker(text)``, the one ticker
-normaliser (:mod:`filinglake.tickers`), so ``WHERE ticker = normalise_ticker('700.HK')`` finds ``0700.HK``.
+Views: ``filings``, ``issuers``, ``daily_counts``, ``category_counts``, ``securities``, ``issuer_links`` (Delta
+tables), ``alerts`` (``published/alerts`` when it exists, else empty with its columns) and ``quarantine``
+(every source's quarantined rows, with the ``partition`` they came from). Across markets:
+``filings_across_markets`` (the filings of every linked issuer, with its link) and the table macro
+``company_filings(key)`` (every filing of the company ``key`` names, in every market it is linked in:
+``SELECT * FROM company_filings('000002.SZ')``). Functions (:data:`FUNCTIONS`): ``normalise_ticker(text)``,
+the one ticker normaliser (:mod:`filinglake.tickers`), so ``WHERE ticker = normalise_ticker('700.HK')`` finds
+``0700.HK``.
 
 DuckDB 2.0.1 cannot download extensions here (no httpfs, no delta), so:
 
@@ -40,10 +44,12 @@ from filinglake.publish.category_counts import CATEGORY_COUNTS
 from filinglake.publish.daily_counts import DAILY_COUNTS
 from filinglake.publish.filings import FILINGS
 from filinglake.publish.issuers import ISSUERS
+from filinglake.publish.links import ISSUER_LINKS
 from filinglake.publish.securities import SECURITIES
 from filinglake.schema import (
     CATEGORY_COUNTS_SCHEMA,
     DAILY_COUNTS_SCHEMA,
+    ISSUER_LINKS_SCHEMA,
     ISSUERS_SCHEMA,
     PUBLISHED_FILINGS_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -62,8 +68,37 @@ log = logging.getLogger("filinglake.query")
 
 ALERTS = "alerts"
 QUARANTINE = "quarantine"
+FILINGS_ACROSS_MARKETS = "filings_across_markets"
+COMPANY_FILINGS = "company_filings"
 #: the views every query sees, with their columns
-VIEWS = (FILINGS, ISSUERS, DAILY_COUNTS, CATEGORY_COUNTS, SECURITIES, ALERTS, QUARANTINE)
+VIEWS = (FILINGS, ISSUERS, DAILY_COUNTS, CATEGORY_COUNTS, SECURITIES, ISSUER_LINKS, ALERTS, QUARANTINE)
+
+#: the filings of every linked issuer, each with its link (an issuer is in one link at most)
+_ACROSS_MARKETS_VIEW = f"""
+CREATE OR REPLACE VIEW "{FILINGS_ACROSS_MARKETS}" AS
+SELECT l.link_id, l.link_name, l.link_confidence, l.rule AS link_rule, f.*
+FROM "{FILINGS}" f JOIN "{ISSUER_LINKS}" l ON l.source = f.source AND l.issuer_id = f.issuer_id
+"""
+#: every filing of the company ``key`` names: a ticker as the tables store it (``000002.SZ``, ``2202.HK``,
+#: ``HSBC``), ``<source>:<issuer_id>`` or a link_id; the issuers it names, and every member of their links
+_COMPANY_FILINGS_MACRO = f"""
+CREATE OR REPLACE MACRO "{COMPANY_FILINGS}"(key) AS TABLE
+WITH named AS (
+    SELECT source, issuer_id FROM "{ISSUERS}"
+    WHERE list_contains(tickers, key) OR source || ':' || issuer_id = key
+    UNION SELECT source, issuer_id FROM "{SECURITIES}" WHERE ticker = key OR source || ':' || issuer_id = key
+    UNION SELECT source, issuer_id FROM "{ISSUER_LINKS}"
+    WHERE link_id = key OR ticker = key OR source || ':' || issuer_id = key
+), members AS (
+    SELECT source, issuer_id FROM named
+    UNION SELECT l.source, l.issuer_id FROM "{ISSUER_LINKS}" l
+    WHERE l.link_id IN (SELECT k.link_id FROM "{ISSUER_LINKS}" k JOIN named n USING (source, issuer_id))
+)
+SELECT l.link_id, l.link_name, f.*
+FROM "{FILINGS}" f
+JOIN members m ON m.source = f.source AND m.issuer_id = f.issuer_id
+LEFT JOIN "{ISSUER_LINKS}" l ON l.source = f.source AND l.issuer_id = f.issuer_id
+"""
 
 _DUCKDB_TYPES = {
     pa.string(): "VARCHAR",
@@ -160,6 +195,7 @@ def _schemas() -> dict[str, pa.Schema]:
         DAILY_COUNTS: DAILY_COUNTS_SCHEMA,
         SECURITIES: SECURITIES_SCHEMA,
         CATEGORY_COUNTS: CATEGORY_COUNTS_SCHEMA,
+        ISSUER_LINKS: ISSUER_LINKS_SCHEMA,
         ALERTS: _alerts_schema(),
         QUARANTINE: _quarantine_schema(),
     }
@@ -208,10 +244,12 @@ def _local_path(uri: str) -> str:
     return re.sub(r"^file://", "", uri)
 
 
-def _table_view(con: duckdb.DuckDBPyConnection, storage: Storage, name: str, schema: pa.Schema,
-                partition_columns: tuple[str, ...]) -> list[str]:
-    """The view ``name`` over the table's current files; returns the files it reads."""
-    files = _delta_files(storage, name)
+def _table_view(con: duckdb.DuckDBPyConnection, storage: Storage, name: str, schema: pa.Schema) -> list[str]:
+    """The view ``name`` over the table's current files (hive partitions as the table declares them);
+    returns the files it reads."""
+    table = delta.open_table(storage, name)
+    partition_columns = tuple(table.metadata().partition_columns) if table is not None else ()
+    files = [_local_path(uri) for uri in table.file_uris()] if table is not None else None
     if not files:
         _empty_view(con, name, schema)
         return []
@@ -279,16 +317,10 @@ def connect(storage: Storage, *, read_only: bool = True, writable: tuple[str, ..
     if storage.scheme == "s3":
         con.register_filesystem(s3fs_filesystem(storage.settings))
     schemas = _schemas()
-    readable = [
-        *_table_view(con, storage, FILINGS, schemas[FILINGS], ("source", "filing_month")),
-        *_table_view(con, storage, ISSUERS, schemas[ISSUERS], ("source",)),
-        *_table_view(con, storage, DAILY_COUNTS, schemas[DAILY_COUNTS], ("source",)),
-        *_table_view(con, storage, SECURITIES, schemas[SECURITIES], ("source",)),
-        *_table_view(con, storage, CATEGORY_COUNTS, schemas[CATEGORY_COUNTS], ("source",)),
-    ]
-    alerts_table = delta.open_table(storage, ALERTS)
-    partitions = tuple(alerts_table.metadata().partition_columns) if alerts_table is not None else ()
-    readable += _table_view(con, storage, ALERTS, schemas[ALERTS], partitions)
+    readable = [path for name in (FILINGS, ISSUERS, DAILY_COUNTS, SECURITIES, CATEGORY_COUNTS, ISSUER_LINKS, ALERTS)
+                for path in _table_view(con, storage, name, schemas[name])]
+    con.execute(_ACROSS_MARKETS_VIEW)
+    con.execute(_COMPANY_FILINGS_MACRO)
     readable += _quarantine_view(con, storage, schemas[QUARANTINE])
     if read_only:
         _lock(con, [*readable, *writable])

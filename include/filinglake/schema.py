@@ -244,6 +244,28 @@ SECURITIES_FIELDS: list[tuple[str, pa.DataType, str]] = [
 ]
 
 
+#: ``published/issuer_links``: one row per (link, member issuer): issuers of several sources that are one
+#: company, each with the evidence that joined it; see :mod:`filinglake.publish.links`.
+ISSUER_LINKS_FIELDS: list[tuple[str, pa.DataType, str]] = [
+    ("link_id", pa.string(), "the link (key, with source and issuer_id): the reviewed entry's id, else "
+     "`<source>:<issuer_id>` of its first member"),
+    ("link_name", pa.string(), "the company: the reviewed entry's name, else a member's full name"),
+    ("link_confidence", pa.string(), "`high` when high evidence alone holds the link together, else `medium`"),
+    ("source", pa.string(), "the member's source: joins filings/issuers with issuer_id"),
+    ("issuer_id", pa.string(), "the member: CIK, CNINFO orgId, HKEX stock code"),
+    ("exchange", pa.string(), "the member's venue, where known"),
+    ("ticker", pa.string(), "the member's main ticker (current reference list, else issuers, else the reviewed entry)"),
+    ("name", pa.string(), "the member's name (current reference list, else its latest filing); null when unknown"),
+    ("rule", pa.string(), "the strongest evidence joining the member: `curated`, `full_name`, `secondary_listing_ticker`"),
+    ("confidence", pa.string(), "that evidence's confidence: `high` (curated, full_name) or `medium`"),
+    ("matched_value", pa.string(), "what matched exactly: the normalised full name, the ticker, the reviewed entry id"),
+    ("linked_to", pa.string(), "`<source>:<issuer_id>` of the member that evidence joins it to"),
+    ("evidence", pa.string(), "the evidence in words, with the values compared (reviewed entries: their sources)"),
+    ("valid_from", pa.date32(), "first day the evidence held (both listings named so); null when undated"),
+    ("valid_to", pa.date32(), "day it stopped holding (exclusive); null while it holds or when undated"),
+]
+
+
 def _published_schema(fields: list[tuple[str, pa.DataType, str]]) -> pa.Schema:
     return pa.schema([pa.field(name, typ) for name, typ, _ in fields])
 
@@ -253,6 +275,7 @@ ISSUERS_SCHEMA = _published_schema(ISSUERS_FIELDS)
 DAILY_COUNTS_SCHEMA = _published_schema(DAILY_COUNTS_FIELDS)
 SECURITIES_SCHEMA = _published_schema(SECURITIES_FIELDS)
 CATEGORY_COUNTS_SCHEMA = _published_schema(CATEGORY_COUNTS_FIELDS)
+ISSUER_LINKS_SCHEMA = _published_schema(ISSUER_LINKS_FIELDS)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -437,6 +460,22 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
             "TENCENT", "大华股份", True,
             date(2016, 1, 15), date(2021, 9, 27), True, date(2021, 9, 27),
             "raw/source=sec_company_tickers/partition=2026-01-05/46835610c575d76d-company_tickers.json",
+        ], strict=True)},
+    ),
+    "issuer_links": TableDoc(
+        "Delta table `published/issuer_links`: one row per link and member issuer. A link joins the issuers "
+        "(`source`, `issuer_id`) of several sources that are one company (an A+H company's A and H shares, a "
+        "Hong Kong secondary listing and its SEC registrant), each on exact evidence: a reviewed list entry "
+        "citing public sources (`curated`), one full registered name in two sources (`full_name`), or a "
+        "secondary listing's short name that is another source's ticker (`secondary_listing_ticker`); never "
+        "a short or partial name. Rebuilt by publish; the views `filings_across_markets` and the macro "
+        "`company_filings(key)` use it. Not partitioned.",
+        {name: ColumnDoc(meaning, example) for (name, _, meaning), example in zip(ISSUER_LINKS_FIELDS, [
+            "hsbc-holdings", "HSBC Holdings plc", "high", _SEC_SOURCE, "1089113", "SEC", "HSBC", "HSBC HOLDINGS PLC",
+            "curated", "high", "hsbc-holdings", f"{_HKEX_SOURCE}:00005",
+            f'{_HKEX_SOURCE}:03660 short name "QFIN-S" marks a secondary listing of ticker "QFIN", the ticker of '
+            f"{_SEC_SOURCE}:1741530 (the only issuer with it)",
+            date(2024, 5, 1), date(2025, 11, 21),
         ], strict=True)},
     ),
     "quarantine": TableDoc(

@@ -35,13 +35,16 @@ def publish(
                                 "every row inserted or changed since they were last evaluated (--no-alerts: later)")
     ] = True,
 ) -> None:
-    """Merge landed clean partitions into the published Delta tables (securities, filings, issuers, daily_counts).
+    """Merge landed clean partitions into the published Delta tables (securities, filings, issuers, daily_counts,
+    category_counts, issuer_links).
 
     Without options, publishes the landed partitions that are new or changed since they were last
     published (published/_ledger.json): nothing to do is a quick no-op. --all publishes every landed
     partition again; --partition the ones named. Publishing is idempotent: the same inputs again
     insert and update nothing. A publish running at the same time is waited out (its commits are
-    retried); prints a JSON summary (counts, table versions).
+    retried); prints a JSON summary (counts, table versions). issuer_links is rebuilt from securities,
+    issuers and the reviewed link list (FILINGLAKE_ISSUER_LINKS) when one of them changed; a bad entry
+    of that list is skipped and named in the summary (issuer_links.refused).
     """
     from filinglake.alerts.watchlist import validate_watchlist
     from filinglake.config import load_settings
@@ -105,7 +108,7 @@ def _record_alerts(storage, settings, watchlist) -> int:
 def compact(
     retention_hours: Annotated[int, typer.Option(help="keep unreferenced files this long (time travel, readers)")] = 168,
 ) -> None:
-    """Compact small files of every published table, checkpoint, vacuum old files (the compact_published_tables DAG weekly)."""
+    """Cluster the filings months that gained files by issuer, compact small files of every published table, checkpoint, vacuum old files (the compact_published_tables DAG weekly)."""
     from filinglake.config import load_settings
     from filinglake.publish.run import compact_tables
     from filinglake.storage import Storage

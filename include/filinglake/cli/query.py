@@ -13,7 +13,9 @@ MAX_CELL = 120
 
 
 def query(
-    sql: Annotated[str, typer.Argument(help="DuckDB SQL over the views filings, issuers, securities, daily_counts, category_counts, alerts, quarantine")],
+    sql: Annotated[str, typer.Argument(help="DuckDB SQL over the views filings, issuers, securities, issuer_links, "
+                                             "filings_across_markets, daily_counts, category_counts, alerts, quarantine "
+                                             "and the macro company_filings(key)")],
     output: Annotated[str | None, typer.Option("--output", "-o", help="write every row to FILE.csv or FILE.parquet")] = None,
     limit: Annotated[int, typer.Option(min=0, help="rows printed in the terminal (0: all)")] = 50,
     allow_writes: Annotated[
@@ -28,9 +30,16 @@ def query(
         FROM filings f JOIN issuers i USING (source, issuer_id)
         WHERE list_contains(i.tickers, 'RY') AND f.filing_date BETWEEN '2026-01-01' AND '2026-01-31'"
 
-    Views: filings, issuers, securities, daily_counts, category_counts, alerts, quarantine (see `filinglake query "DESCRIBE filings"`).
+    Views: filings, issuers, securities, issuer_links, filings_across_markets, daily_counts, category_counts,
+    alerts, quarantine (see `filinglake query "DESCRIBE filings"`). One company in every market it is
+    linked in (issuer_links: A and H shares, a secondary listing and its SEC registrant), by a ticker,
+    `<source>:<issuer_id>` or link_id:
+
+        filinglake query "SELECT source, filing_date, form_type, title_clean FROM company_filings('000002.SZ')"
+
     Function normalise_ticker(text): any spelling → the stored form, e.g. WHERE ticker = normalise_ticker('700.HK')
     (0700.HK; 600519.SH and SH600519 → 600519.SS; a CIK 0000320193 → 320193, compare it with issuer_id).
+
     Read-only: only SELECT-like statements run and DuckDB may read nothing but the tables' files
     (no COPY … TO, ATTACH, INSTALL/LOAD, CREATE/INSERT, SET) unless --allow-writes; --output writes
     only the file it names. A root where nothing is published is an error, not an empty result.

@@ -1,7 +1,8 @@
-"""Publish: committed partitions → the Delta tables analysts query (filings, issuers, daily_counts, category_counts).
+"""Publish: committed partitions → the Delta tables analysts query (filings, issuers, daily_counts, category_counts,
+securities, issuer_links).
 
 One module per published table — ``filings`` (fold + merge, one row per key), ``issuers``,
-``daily_counts``, ``category_counts`` — and ``categories`` (form_type → readable categories, through
+``daily_counts``, ``category_counts``, ``securities``, ``links`` (``issuer_links``) — and ``categories`` (form_type → readable categories, through
 each source's lists), ``run`` (one publish, in order), ``ledger`` (what was published),
 ``clean_layer`` (what publish reads), ``delta`` (Delta plumbing, the DuckDB session, commit retries),
 ``references`` (issuer reference lists). Reads what ``ingest`` committed, through

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from filinglake.publish import delta
-from filinglake.publish.daily_counts import recount_days
+from filinglake.publish.daily_counts import DayRows, recount_days
 from filinglake.schema import CATEGORY_COUNTS_SCHEMA
 
 if TYPE_CHECKING:
@@ -54,8 +54,11 @@ def build_category_counts(published: pa.Table) -> pa.Table:
     return delta.conform(delta.duckdb_query(_CATEGORY_COUNTS_SQL, {"pub": published}), CATEGORY_COUNTS_SCHEMA)
 
 
-def refresh_category_counts(storage: Storage, days_by_source: dict[str, Iterable[date]]) -> dict:
-    """Recount the days given and those changed since the watermark; merge the differences (retried)."""
+def refresh_category_counts(storage: Storage, days_by_source: dict[str, Iterable[date]],
+                            day_rows: DayRows | None = None) -> dict:
+    """Recount the days given and those changed since the watermark; merge the differences (retried).
+
+    ``day_rows``: the rows ``daily_counts`` read for the same days, reused."""
     columns = ["filing_id", "issuer_id", "source", "exchange", "filing_date", "filing_month", "categories"]
     return recount_days(storage, days_by_source, CATEGORY_COUNTS, CATEGORY_COUNTS_SCHEMA, CATEGORY_COUNTS_KEY,
-                        columns, build_category_counts)
+                        columns, build_category_counts, day_rows)

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 DAILY_COUNTS = "daily_counts"
 DAILY_COUNTS_KEY = ("source", "exchange", "form_type", "filing_date")
+#: both counts tables are partitioned by month, so a recount rewrites only the months of its days (a table
+#: written before, partitioned by source alone, keeps working and rewrites its whole source instead)
+COUNTS_PARTITIONS = ("source", "filing_month")
 
 _DAILY_COUNTS_SQL = """
 SELECT source, coalesce(exchange, '') AS exchange, coalesce(form_type, '') AS form_type, filing_date,
@@ -52,28 +55,58 @@ def _days_scope(days_by_source: dict[str, set[date]], prefix: str = "") -> str:
     return " OR ".join(terms) if terms else "FALSE"
 
 
-def refresh_daily_counts(storage: Storage, days_by_source: dict[str, Iterable[date]]) -> dict:
+#: the filings columns either counts table is built from: one read of a day's rows serves both
+DAY_COLUMNS = ["filing_id", "issuer_id", "source", "exchange", "form_type", "filing_date", "filing_month", "categories"]
+
+
+class DayRows:
+    """The published rows of a set of days at one ``filings`` version, read once for every counts table.
+
+    ``daily_counts`` and ``category_counts`` recount the same days after a publish; the second finds
+    them here instead of reading the same partitions of ``filings`` again.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._rows: pa.Table | None = None
+
+    def read(self, storage: Storage, version: int, days: dict[str, set[date]], columns: list[str]) -> pa.Table:
+        key = (version, tuple(sorted((s, tuple(sorted(d))) for s, d in days.items())))
+        if key != self._key or self._rows is None:
+            self._rows = None  # the previous days' rows go before the next are read
+            self._rows = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_days_scope(days),
+                                    columns=DAY_COLUMNS)
+            self._key = key
+        return self._rows.select(columns)
+
+
+def refresh_daily_counts(storage: Storage, days_by_source: dict[str, Iterable[date]],
+                         day_rows: DayRows | None = None) -> dict:
     """Recount the days given and those changed since the watermark; merge the differences (retried)."""
     columns = ["filing_id", "issuer_id", "source", "exchange", "form_type", "filing_date", "filing_month"]
     return recount_days(storage, days_by_source, DAILY_COUNTS, DAILY_COUNTS_SCHEMA, DAILY_COUNTS_KEY, columns,
-                        build_daily_counts)
+                        build_daily_counts, day_rows)
 
 
 def recount_days(storage: Storage, days_by_source: dict[str, Iterable[date]], name: str, schema: pa.Schema,
-                 key: tuple[str, ...], columns: list[str], build: Callable[[pa.Table], pa.Table]) -> dict:
+                 key: tuple[str, ...], columns: list[str], build: Callable[[pa.Table], pa.Table],
+                 day_rows: DayRows | None = None) -> dict:
     """The per-day recount of a counts table ``name`` (this one, ``category_counts``): the days given and
     those in the ``filings`` change feed since its watermark are counted by ``build`` from their published
-    rows (``columns`` of them) and the differences merged; retried on a commit conflict."""
+    rows (``columns`` of them, shared through ``day_rows`` with the other counts table) and the
+    differences merged; retried on a commit conflict."""
     days = {s: set(d) for s, d in days_by_source.items() if d}
+    rows = day_rows if day_rows is not None else DayRows()
     return delta.retry_on_conflict(f"published/{name}",
-                                   lambda: _recount_once(storage, days, name, schema, key, columns, build))
+                                   lambda: _recount_once(storage, days, name, schema, key, columns, build, rows))
 
 
 def _recount_once(storage: Storage, batch_days: dict[str, set[date]], name: str, schema: pa.Schema,
-                  key: tuple[str, ...], columns: list[str], build: Callable[[pa.Table], pa.Table]) -> dict:
+                  key: tuple[str, ...], columns: list[str], build: Callable[[pa.Table], pa.Table],
+                  day_rows: DayRows) -> dict:
     filings = delta.open_table(storage, FILINGS)
     up_to = filings.version() if filings is not None else -1
-    table = delta.ensure_table(storage, name, schema, ["source"])
+    table = delta.ensure_table(storage, name, schema, COUNTS_PARTITIONS)
     feed = changes_since(storage, table, up_to, ["source", "filing_date"])
     if feed is None:  # unknown what changed since this table was written: every day once
         feed = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, columns=["source", "filing_date"])
@@ -82,8 +115,9 @@ def _recount_once(storage: Storage, batch_days: dict[str, set[date]], name: str,
     days = {s: d for s, d in days.items() if d}
     if not days:
         return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}
-    published = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_days_scope(days), columns=columns)
-    rows = build(published)
-    metrics = delta.merge_changed(table, rows, key, delete_scope=_days_scope(days, prefix="t."),
+    rows = build(day_rows.read(storage, up_to, days, columns))
+    # the month (a function of the day) in the join lets delta-rs read and rewrite only those partitions
+    by_month = tuple(c for c in table.metadata().partition_columns if c not in key)
+    metrics = delta.merge_changed(table, rows, (*key, *by_month), delete_scope=_days_scope(days, prefix="t."),
                                   commit_metadata={delta.WATERMARK: str(up_to)})
     return delta.merge_counts(metrics, rows.num_rows)

@@ -3,12 +3,14 @@
 The same SEC accession listed in a daily and in a quarterly index is one row. A publish folds in
 three steps, each costing what the batch costs, not what the table holds:
 
-1. **look up** the published rows of the batch's keys (:func:`published_for`): only the batch's
-   (source, filing_month) partitions and their neighbours within :data:`MONTHS_A_DATE_CAN_MOVE`, with
-   the batch's filing ids pushed into the scan. A row's month is that of its first-seen filing date,
-   and a source lists one filing under dates a few days apart at most (SEC's daily index dates an
-   after-hours acceptance on the next business day, its quarterly index may not), so a key listed
-   again under another month is still found and stays one row;
+1. **look up** the published rows of the batch's keys (:func:`published_for`): the months each key
+   was ever published under come from the compact key index :mod:`~filinglake.publish.filing_keys`
+   (one year of SEC keys per daily, with the batch's filing ids pushed into the scan), then only
+   those (source, filing_month) partitions of ``filings`` are read, the filing ids pushed in again.
+   A row's month is that of its first-seen filing date; a source may list one filing under another
+   date later (SEC's daily index dates an after-hours acceptance on the next business day, a filing
+   date can be adjusted), and the key is still found in whatever month it was published, so it
+   stays one row. Keys of a batch that are not in the index are new: nothing of ``filings`` is read;
 2. **fold** (:func:`fold`, DuckDB over Arrow): batch and published rows are grouped by key; lists
    (``form_types``, ``company_names``) are unioned, the first-seen values (``form_type``,
    ``filing_date``) come from the earliest ingest, the others from the latest ingest that had a
@@ -33,6 +35,7 @@ DAG hands them to the alerts task without pushing them through XCom. Columns:
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -42,11 +45,13 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filinglake.publish import delta
+from filinglake.publish import delta, filing_keys
 from filinglake.publish.categories import with_categories
 from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
 
 if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
     from filinglake.storage import Storage
 
 log = logging.getLogger("filinglake.publish.filings")
@@ -54,18 +59,19 @@ log = logging.getLogger("filinglake.publish.filings")
 FILINGS = "filings"
 FILINGS_KEY = ("source", "filing_month", "filing_id", "issuer_id")
 FILINGS_PARTITIONS = ("source", "filing_month")
+#: the order rows are written in: by issuer within each partition (one issuer's rows share row groups)
+FILINGS_WRITE_ORDER = ("source", "filing_month", "issuer_id", "filing_id")
 #: filing_month of a row without a filing_date (no source lets one through its checks today)
 UNKNOWN_MONTH = "unknown"
 #: Delta table properties: the change data feed lets consumers read what a publish changed
 FILINGS_CONFIGURATION = {"delta.enableChangeDataFeed": "true"}
-#: how many months away from its batch month a key's published row is looked for (see the module doc)
-MONTHS_A_DATE_CAN_MOVE = 1
 #: up to this many distinct filing ids of a source are pushed into the lookup scan as an IN list;
 #: more, and the lookup reads the window's months one at a time. delta-rs' SQL parser crashed on an IN
 #: list of 30,000 values (20,000 ran).
 KEY_FILTER_LIMIT = 5_000
-#: rows folded per DuckDB pass: bounds memory (about 1 GB per 400k rows in one pass, measured)
-FOLD_BUCKET_ROWS = 200_000
+#: rows folded per DuckDB pass: bounds memory (about 1 GB per 400k rows in one pass, measured; a synthetic
+#: quarter of 201k rows peaked at 847 MB in one pass, 702 MB in two, for 6% more CPU)
+FOLD_BUCKET_ROWS = 100_000
 
 # ------------------------------------------------------------------------------------------------
 # Fold
@@ -142,7 +148,8 @@ def fold(batch: pa.Table, existing: pa.Table | None = None) -> pa.Table:
         ]
     # categories follow form_type: recomputed on every fold, so a mapping that learned a code updates the row
     folded = with_categories(pa.concat_tables(parts))
-    return folded.sort_by([(c, "ascending") for c in FILINGS_KEY])
+    # each month's rows by issuer: appended files are clustered as compaction clusters them (delta.CLUSTER_BY)
+    return folded.sort_by([(c, "ascending") for c in FILINGS_WRITE_ORDER])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -165,43 +172,37 @@ def months_by_source(table: pa.Table) -> dict[str, set[str]]:
     return dict(months)
 
 
-def months_around(months: set[str], reach: int = MONTHS_A_DATE_CAN_MOVE) -> set[str]:
-    """``months`` (``YYYY-MM``) and every month up to ``reach`` months before or after one of them."""
-    around = set()
-    for month in months:
-        if month == UNKNOWN_MONTH:
-            around.add(month)
-            continue
-        index = int(month[:4]) * 12 + int(month[5:7]) - 1
-        around.update(f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - reach, index + reach + 1))
-    return around
+def published_for(storage: Storage, batch: pa.Table, snapshot=None) -> pa.Table:
+    """Published rows with the keys of ``batch`` (clean rows), in whatever month they were published.
 
+    ``snapshot``: read this open version of ``filings`` (a merge on it then conflicts with any commit
+    made since) instead of the latest.
 
-def published_for(storage: Storage, batch: pa.Table) -> pa.Table:
-    """Published rows with the keys of ``batch`` (clean rows), wherever within reach they were filed.
-
-    Reads only the batch's months and their neighbours (:func:`months_around`) of the batch's sources,
-    with the batch's filing ids pushed into the scan when there are at most :data:`KEY_FILTER_LIMIT`.
+    The months come from the key index (:func:`filinglake.publish.filing_keys.lookup`, caught up with
+    ``filings`` first); only those partitions are read, with the batch's filing ids pushed into the
+    scan when there are at most :data:`KEY_FILTER_LIMIT` (else a month at a time, joined here).
     """
     if batch.num_rows == 0:
         return PUBLISHED_FILINGS_SCHEMA.empty_table()
     keys = delta.duckdb_query(_BATCH_KEYS_SQL, {"batch": batch})
+    filing_keys.sync(storage)
+    located = filing_keys.lookup(storage, keys)
     found = []
-    for source, months in sorted(months_by_source(keys).items()):
-        source_keys = keys.filter(pc.equal(keys["source"], source))
-        window = months_around(months)
+    for source, months in sorted(months_by_source(located).items()):
+        source_keys = located.filter(pc.equal(located["source"], source))
         in_source = f"source = {delta.sql_literal(source)}"
         filing_ids = pc.unique(source_keys["filing_id"]).to_pylist()
         if len(filing_ids) <= KEY_FILTER_LIMIT:
-            scans = [f"{in_source} AND {delta.sql_in('filing_month', window)} AND {delta.sql_in('filing_id', filing_ids)}"]
-        else:  # a large batch (a quarter): whole months, one at a time, so memory holds one month
-            scans = [f"{in_source} AND filing_month = {delta.sql_literal(m)}" for m in sorted(window)]
+            scans = [f"{in_source} AND {delta.sql_in('filing_month', months)} AND {delta.sql_in('filing_id', filing_ids)}"]
+        else:  # a large batch (a quarter published again): whole months, one at a time, so memory holds one month
+            scans = [f"{in_source} AND filing_month = {delta.sql_literal(m)}" for m in sorted(months)]
         for where in scans:
-            rows = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=where)
+            rows = (delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=where) if snapshot is None
+                    else delta.read_snapshot(snapshot, PUBLISHED_FILINGS_SCHEMA, where))
             if rows.num_rows:
                 found.append(delta.duckdb_query(
                     "SELECT r.* FROM rows r SEMI JOIN keys k ON r.filing_id = k.filing_id AND r.issuer_id = k.issuer_id",
-                    {"rows": rows, "keys": source_keys},
+                    {"rows": rows, "keys": source_keys.select(["filing_id", "issuer_id"])},
                 ))
     if not found:
         return PUBLISHED_FILINGS_SCHEMA.empty_table()
@@ -310,13 +311,16 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
     Changed rows (and moved keys) are merged in one commit that reads only their partitions; rows of
     new keys are appended without reading the table. A publish that finds commits of another publish
     among its own checks its keys afterwards and folds any key both inserted into one row
-    (:func:`repair_duplicates`). ``days`` (source → filing dates) names every day whose rows the batch
+    (:func:`repair_duplicates`). The key index is caught up last (``key_index_ms``). ``days`` (source → filing dates) names every day whose rows the batch
     may have touched, before and after the fold, for :mod:`filinglake.publish.daily_counts`.
     """
     merged = delta.retry_on_conflict("published/filings", lambda: _merge_filings_once(storage, batch))
     if merged.pop("concurrent"):
         merged["repaired"] = repair_duplicates(storage, batch)
     merged["version"] = delta.open_table(storage, FILINGS).version()  # type: ignore[union-attr]
+    started = time.perf_counter()
+    filing_keys.sync(storage)  # the keys this publish inserted, so the next one finds them
+    merged["key_index_ms"] = int((time.perf_counter() - started) * 1000)
     return merged
 
 
@@ -388,7 +392,10 @@ def repair_duplicates(storage: Storage, batch: pa.Table) -> int:
     Returns how many keys were repaired.
     """
     def once() -> int:
-        rows = published_for(storage, batch)
+        # read and merge one snapshot: a concurrent repair committed meanwhile makes this commit conflict
+        # (and the retry find nothing left to fold) rather than fold the same keys a second time
+        table = delta.open_table(storage, FILINGS)
+        rows = published_for(storage, batch, snapshot=table)
         doubled = delta.duckdb_query("""
             SELECT r.* FROM rows r SEMI JOIN (
                 SELECT source, filing_id, issuer_id FROM rows GROUP BY ALL HAVING count(*) > 1
@@ -401,7 +408,6 @@ def repair_duplicates(storage: Storage, batch: pa.Table) -> int:
         tombstones = delta.conform(
             delta.duckdb_query("SELECT DISTINCT * FROM keys", {"keys": doubled.select(list(FILINGS_KEY))}),
             PUBLISHED_FILINGS_SCHEMA)
-        table = delta.open_table(storage, FILINGS)
         _merge(table, one_each, tombstones, uuid.uuid4().hex, upserts_match=False)
         log.warning("filings: %d key(s) inserted by two concurrent publishes folded into one row each",
                     one_each.num_rows)

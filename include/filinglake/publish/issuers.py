@@ -6,11 +6,13 @@ and updates each issuer that changed, plus the issuers of the batch (so new refe
 them):
 
 - **incrementally** from its current row and its new or changed filings, when that is exact: new
-  filings only add (counts, dates, names; the latest filing wins when it is later than every
-  published one) and changed filings kept their date, exchange, name and ticker;
-- **recomputed** from all its published rows otherwise (a filing moved month or was folded, a
-  back-dated filing, tickers on its filings, CNINFO issuers), the ids pushed into the scan in groups
-  of at most :data:`ISSUER_FILTER_LIMIT`.
+  filings only add (counts, dates, names; the latest values are the new filing's when it is later
+  than every published one, the published row's when it is back-dated, the greater of both on a tie
+  of dates, as the recomputation breaks ties) and changed filings kept their date, exchange, name
+  and ticker;
+- **recomputed** from all its published rows otherwise (a filing moved month or was folded, tickers
+  on its filings, a published row without a date, exchange or name, CNINFO issuers), the ids pushed
+  into the scan in groups of at most :data:`ISSUER_FILTER_LIMIT`.
 
 Both give the same row (``tests/test_publish.py`` checks the table against a recomputation). The
 "latest" values are those of the latest filing date, ties broken by the greatest value. Reference
@@ -161,11 +163,17 @@ WITH ends AS (
     SELECT * FROM feed WHERE _change_type = 'update_preimage'
     QUALIFY row_number() OVER (PARTITION BY source, filing_id, issuer_id ORDER BY _commit_version) = 1
 ), inserted AS (
-    SELECT DISTINCT source, filing_id, issuer_id FROM feed WHERE _change_type = 'insert'
+    SELECT source, filing_id, issuer_id,
+           -- deleted too (moved month, folded duplicates) or inserted twice (two publishes at once): the
+           -- issuer row may already count the key, so it is recomputed
+           count(*) FILTER (WHERE _change_type = 'insert') > 1 OR count(*) FILTER (WHERE _change_type = 'delete') > 0
+               AS churned
+    FROM feed WHERE _change_type IN ('insert', 'delete') GROUP BY ALL
+    HAVING count(*) FILTER (WHERE _change_type = 'insert') > 0
 )
 SELECT e.source, e.issuer_id, e.exchange, e.ticker, e.company_name, e.company_names, e.filing_date, e.last_seen_at,
        i.filing_id IS NOT NULL AS is_insert,
-       i.filing_id IS NULL AND (s.filing_date IS DISTINCT FROM e.filing_date OR s.exchange IS DISTINCT FROM e.exchange
+       coalesce(i.churned, false) OR i.filing_id IS NULL AND (s.filing_date IS DISTINCT FROM e.filing_date OR s.exchange IS DISTINCT FROM e.exchange
            OR s.company_name IS DISTINCT FROM e.company_name OR s.ticker IS DISTINCT FROM e.ticker) AS is_reshaped
 FROM ends e
 LEFT JOIN inserted i USING (source, filing_id, issuer_id)
@@ -199,14 +207,23 @@ WITH agg AS (
     SELECT *,
            source IN ({recomputed_sources}) OR irregular
            OR (NOT known AND inserts = 0)
-           OR (known AND inserts > 0 AND new_last <= last_filing_date)
+           OR (known AND inserts > 0 AND (last_filing_date IS NULL OR exchange IS NULL OR company_name IS NULL))
            OR (known AND NOT list_has_all(ref_tickers, tickers))
            OR (known AND ref_ticker IS NULL AND len(tickers) > 0) AS recompute,
-           CASE WHEN inserts > 0 THEN new_company_name ELSE company_name END AS name_now
+           -- which filing is the latest now: the published one (back-dated inserts), the new one, or a tie
+           CASE WHEN inserts = 0 OR new_last < last_filing_date THEN 'old'
+                WHEN new_last = last_filing_date THEN 'tie' ELSE 'new' END AS latest
     FROM joined
+), named AS (
+    SELECT *,
+           CASE latest WHEN 'old' THEN exchange WHEN 'new' THEN new_exchange
+                ELSE greatest(exchange, new_exchange) END AS exchange_now,
+           CASE latest WHEN 'old' THEN company_name WHEN 'new' THEN new_company_name
+                ELSE greatest(company_name, new_company_name) END AS name_now
+    FROM decided
 )
 SELECT source, issuer_id, recompute,
-       CASE WHEN inserts > 0 THEN new_exchange ELSE exchange END AS exchange,
+       exchange_now AS exchange,
        name_now AS company_name,
        list_sort(list_filter(list_distinct(list_concat(coalesce(former_names, []), [company_name], new_names)),
                              lambda n: n IS DISTINCT FROM name_now)) AS former_names,
@@ -217,7 +234,7 @@ SELECT source, issuer_id, recompute,
        greatest(last_filing_date, new_last) AS last_filing_date,
        coalesce(filings, 0) + inserts AS filings,
        greatest(last_seen_at, new_last_seen_at) AS last_seen_at
-FROM decided
+FROM named
 ORDER BY source, issuer_id
 """
 

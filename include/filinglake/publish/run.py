@@ -1,10 +1,11 @@
 """One publish: reference snapshots → ``securities``; clean partitions → ``filings``, then ``issuers``,
-``daily_counts`` and ``category_counts``, then the ledger.
+``daily_counts`` and ``category_counts``, then ``issuer_links``, then the ledger.
 
 Each published table has its own module (:mod:`~filinglake.publish.filings`,
 :mod:`~filinglake.publish.issuers`, :mod:`~filinglake.publish.daily_counts`); this one orders them:
 securities first (filings take tickers from it: :mod:`~filinglake.publish.securities`), then filings
-(the others are recomputed from it), the ledger last (:mod:`~filinglake.publish.ledger`:
+(the others are recomputed from it), ``issuer_links`` from securities and issuers
+(:mod:`~filinglake.publish.links`), the ledger last (:mod:`~filinglake.publish.ledger`:
 a partition counts as published only once every table has it). :func:`publish` publishes the
 partitions it is given; :func:`publish_pending` those new or changed since they were last published.
 """
@@ -18,11 +19,21 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from filinglake.publish import category_counts, daily_counts, delta, filings, issuers, ledger, securities
+from filinglake.publish import (
+    category_counts,
+    daily_counts,
+    delta,
+    filings,
+    issuers,
+    ledger,
+    links,
+    securities,
+)
 from filinglake.publish.clean_layer import clean_partitions, read_clean
 from filinglake.schema import (
     CATEGORY_COUNTS_SCHEMA,
     DAILY_COUNTS_SCHEMA,
+    ISSUER_LINKS_SCHEMA,
     ISSUERS_SCHEMA,
     PUBLISHED_FILINGS_SCHEMA,
     SECURITIES_SCHEMA,
@@ -41,6 +52,7 @@ PUBLISHED_TABLES: dict[str, pa.Schema] = {
     daily_counts.DAILY_COUNTS: DAILY_COUNTS_SCHEMA,
     securities.SECURITIES: SECURITIES_SCHEMA,
     category_counts.CATEGORY_COUNTS: CATEGORY_COUNTS_SCHEMA,
+    links.ISSUER_LINKS: ISSUER_LINKS_SCHEMA,
 }
 
 
@@ -81,11 +93,14 @@ def publish(
         # Recomputed from filings: valid only if no other publish changed filings meanwhile (else again).
         version = delta.open_table(storage, filings.FILINGS).version()  # type: ignore[union-attr]
         issuer_counts = issuers.refresh_issuers(storage, affected, rebuild_issuers)
-        day_counts = daily_counts.refresh_daily_counts(storage, merged["days"])
-        category_day_counts = category_counts.refresh_category_counts(storage, merged["days"])
+        day_rows = daily_counts.DayRows()  # the recounted days' rows, read once for both counts tables
+        day_counts = daily_counts.refresh_daily_counts(storage, merged["days"], day_rows)
+        category_day_counts = category_counts.refresh_category_counts(storage, merged["days"], day_rows)
+        del day_rows
         if delta.open_table(storage, filings.FILINGS).version() == version:  # type: ignore[union-attr]
             break
         log.info("filings changed while issuers and daily_counts were recomputed: recomputing them again")
+    link_counts = links.refresh_links(storage)  # from securities and issuers: cheap, written only when changed
     ledger.record(storage, states, merged["version"])
     months = merged["months"]
     result = {
@@ -97,6 +112,7 @@ def publish(
         "daily_counts": day_counts,
         "securities": security_counts,
         "category_counts": category_day_counts,
+        "issuer_links": link_counts,
         "seconds": round(time.perf_counter() - started, 3),
     }
     log.info(
@@ -128,6 +144,7 @@ def publish_pending(
     if todo or rebuild:
         return publish(storage, settings, todo, rebuild_issuers=rebuild)
     security_counts = securities.refresh_securities(storage)  # new reference snapshots, no new partition
+    link_counts = links.refresh_links(storage)  # new securities or reviewed links
     table = delta.open_table(storage, filings.FILINGS)
     version = table.version() if table is not None else -1
     log.info("nothing to publish: %d landed partition(s), all published as they are", len(landed))
@@ -136,7 +153,8 @@ def publish_pending(
             "merge_ms": 0, "sources": [], "months": {},
             "issuers": {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "rebuilt": []},
             "daily_counts": {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}, "securities": security_counts,
-            "category_counts": {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}, "seconds": 0.0}
+            "category_counts": {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}, "issuer_links": link_counts,
+            "seconds": 0.0}
 
 
 def summary(result: dict) -> dict:
@@ -148,7 +166,8 @@ def summary(result: dict) -> dict:
 
 
 def read_published(storage: Storage, name: str, where: str | None = None) -> pa.Table:
-    """A whole published table (``filings``, ``issuers``, ``daily_counts``, ``securities``) as Arrow; empty if absent."""
+    """A whole published table (``filings``, ``issuers``, ``daily_counts``, ``securities``, ``issuer_links`` …) as
+    Arrow; empty if absent."""
     if name not in PUBLISHED_TABLES:
         raise ValueError(f"unknown published table {name!r}; known: {', '.join(sorted(PUBLISHED_TABLES))}")
     return delta.read(storage, name, PUBLISHED_TABLES[name], where=where)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from filinglake.sources.base import (
     FetchResult,
     IssuerReference,
+    NameKind,
     Partition,
     RawFile,
     SecurityReference,
@@ -76,6 +77,7 @@ def all_sources() -> list[Source]:
 
 
 __all__ = [
+    "NameKind",
     "make_client",
     "REGISTRY",
     "FetchResult",

@@ -157,6 +157,19 @@ class SecurityReference:
     name_zh: str | None = None  # its Chinese name, where the list has one
 
 
+@dataclass(frozen=True)
+class NameKind:
+    """What the issuer names of a source are (its reference list's and its filings'), for ``issuer_links``.
+
+    ``full``: the registered name of the company (SEC's conformed company name), which a link may be
+    made on when another source gives the same full name; False: an abbreviated short name (CNINFO's
+    证券简称, HKEX's stock short name), never evidence on its own (two companies share short names).
+    """
+
+    language: str  # "en", "zh": names are only compared within one language
+    full: bool
+
+
 class Source(ABC):
     """One disclosure source. Subclasses are stateless; settings and clients are passed in."""
 
@@ -187,8 +200,14 @@ class Source(ABC):
     #: ``issuers`` column → DuckDB expression over ``a`` (the issuer's published rows: ``a.issuer_id``,
     #: ``a.latest_ticker``) and ``r`` (its reference row, may be NULL), for the columns this source fills
     issuer_columns: ClassVar[dict[str, str]] = {}
+    #: DuckDB SQL on ``filing_id`` naming the bucket of the key index (publish/filing_keys.py) a filing id
+    #: belongs to: a function of the id alone that new filings share (SEC: the accession's year). None: one
+    #: bucket for the whole source (its daily publishes then read all of its keys in the index)
+    filing_id_bucket: ClassVar[str | None] = None
     #: raw archive of its issuer reference list: (archive source name, file name); None: it has none
     reference_archive: ClassVar[tuple[str, str] | None] = None
+    #: what its issuer names are (:class:`NameKind`); None: its names are never compared across sources
+    name_kind: ClassVar[NameKind | None] = None
     #: its colour on the status page (None: one of the spare colours)
     report_colour: ClassVar[str | None] = None
 
@@ -230,6 +249,11 @@ class Source(ABC):
     def categories(self, form_type: str | None) -> list[tuple[str | None, str | None, str | None]] | None:
         """(code, name_zh, name_en) of each category a row's ``form_type`` names, from the source's own
         category lists; a code without a known name keeps null names. None: no category (the default)."""
+        return None
+
+    def secondary_listing_symbol(self, name: str | None) -> str | None:
+        """The other market's ticker a short name carries when the source marks the security as a
+        secondary listing of a company listed elsewhere (HKEX ``QFIN-S``: ``QFIN``); None otherwise (the default)."""
         return None
 
     def reference_rows(self, data: bytes, name: str = "") -> list[IssuerReference]:

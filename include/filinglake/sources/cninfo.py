@@ -54,6 +54,7 @@ from filinglake.http import BROWSER_USER_AGENT
 from filinglake.sources.base import (
     FetchResult,
     IssuerReference,
+    NameKind,
     Partition,
     RawFile,
     SecurityReference,
@@ -452,6 +453,8 @@ class Cninfo(Source):
         "org_id": "a.issuer_id",
     }
     reference_archive = (STOCKS_SOURCE, STOCK_LIST_NAME)
+    #: the stock list's ``zwjc`` and the announcements' ``secName`` are 证券简称, short names (万科A)
+    name_kind = NameKind("zh", full=False)
     report_colour = "#c0392b"
 
     def request_headers(self, settings: Settings) -> dict[str, str]:

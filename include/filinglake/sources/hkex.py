@@ -57,6 +57,7 @@ from filinglake.http import BROWSER_USER_AGENT, looks_like_html
 from filinglake.sources.base import (
     FetchResult,
     IssuerReference,
+    NameKind,
     Partition,
     RawFile,
     SecurityReference,
@@ -260,6 +261,19 @@ def category(long_text: str | None) -> str | None:
     return text or None
 
 
+#: HKEX's stock short name conventions (www.hkex.com.hk, Products > Securities > Equities, "Naming
+#: Conventions of Stock Short Name"): up to 15 characters, then markers; ``S`` is the secondary listing
+#: indicator (with ``W`` weighted voting rights, ``B`` biotech: ``-SW``, ``-SB``). ``-SS`` (share stapled
+#: units), ``-R`` (RMB counter), ``-W`` alone … mark no listing elsewhere.
+_SECONDARY_LISTING_NAME = re.compile(r"([A-Z][A-Z0-9]{0,9})-S[WB]?")
+
+
+def secondary_listing_symbol(name: str | None) -> str | None:
+    """The ticker-like word before a secondary-listing marker (``QFIN-S`` → ``QFIN``), else None."""
+    match = _SECONDARY_LISTING_NAME.fullmatch((name or "").strip())
+    return match.group(1) if match else None
+
+
 def ticker_for(stock_code: str) -> str | None:
     """``"00700"`` → ``"0700.HK"``, ``"09988"`` → ``"9988.HK"``, ``"80737"`` → ``"80737.HK"``."""
     return f"{int(stock_code):04d}.HK" if re.fullmatch(r"\d{5}", stock_code) else None
@@ -410,10 +424,17 @@ class Hkex(Source):
     issuer_columns = {"stock_code": "a.issuer_id"}
     #: HKEXnews' stock list (:mod:`.hkex_stocks`), fetched at publish time once per UTC day
     reference_archive = (STOCKS_SOURCE, STOCK_LIST_NAME)
+    #: STOCK_NAME and the stock lists give the stock short name (at most 15 characters: ``HSBC HOLDINGS``)
+    name_kind = NameKind("en", full=False)
     report_colour = "#1e8449"
 
     def request_headers(self, settings: Settings) -> dict[str, str]:
         return dict(REQUEST_HEADERS)
+
+    def secondary_listing_symbol(self, name: str | None) -> str | None:
+        """``QFIN-S`` → ``QFIN``: the short name of a secondary listing (marker ``S``, ``SW``, ``SB``) when it
+        is one ticker-like word; None for every other name (``NEW ORIENTAL-S``, ``XIAOMI-W``, ``LANGHAM-SS``)."""
+        return secondary_listing_symbol(name)
 
     def reference_url(self, settings: Settings) -> str:
         """HKEXnews' active stock list (English), under the configured root (a stand-in server in tests)."""

@@ -20,6 +20,7 @@ from filinglake.freshness import WEEKDAYS, LandingSchedule
 from filinglake.sources.base import (
     FetchResult,
     IssuerReference,
+    NameKind,
     Partition,
     RawFile,
     Source,
@@ -518,7 +519,14 @@ class SecEdgar(Source):
     landing_schedule = LandingSchedule("America/New_York", WEEKDAYS, run_at=timedelta(hours=23, minutes=30),
                                        deadline=timedelta(hours=30))
     issuer_columns = {"cik": "a.issuer_id"}
+    # the accession's year (0001140361-20-006155 → 2020; EDGAR began in 1993)
+    filing_id_bucket = (r"CASE WHEN regexp_matches(filing_id, '-\d{2}-\d{6}$') THEN CAST("
+                        r"CAST(regexp_extract(filing_id, '-(\d{2})-\d{6}$', 1) AS INTEGER)"
+                        r" + CASE WHEN CAST(regexp_extract(filing_id, '-(\d{2})-\d{6}$', 1) AS INTEGER) >= 93"
+                        r" THEN 1900 ELSE 2000 END AS VARCHAR) END")
     reference_archive = (SEC_TICKERS_SOURCE, SEC_TICKERS_NAME)
+    #: company_tickers.json's ``title`` and the indexes' Company Name are the registrant's conformed name
+    name_kind = NameKind("en", full=True)
     report_colour = "#1f5fa8"
 
     def request_headers(self, settings: Settings) -> dict[str, str]:

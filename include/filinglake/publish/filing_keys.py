@@ -1,0 +1,171 @@
+"""``published/filing_keys``: where each published key lives — a compact index of ``filings``.
+
+One row per (source, filing_id, issuer_id, filing_month) ever inserted into ``filings``: how a publish
+finds the published row of a key whatever month it was first filed in, without reading every month.
+A filing's date differs between SEC's daily and quarterly indexes by days as a rule, but a date can
+move further (a filing-date adjustment, a late dissemination): the index finds such a key in any month,
+so it stays one row.
+
+The index is partitioned by ``source`` and ``id_bucket``, a function of the filing id alone (so a key
+never changes bucket): for SEC the accession's year (``0001140361-20-006155`` → ``2020``), the year the
+filing was submitted, which is what new filings share; other sources have one bucket. A daily batch
+therefore reads one year's keys of the index, with its filing ids pushed into the scan, whatever the
+length of the history.
+
+It is append-only and kept from ``filings``' change data feed (the inserted rows since the version it
+reflects, its watermark in each commit, as ``issuers`` does): a publish that failed after its
+``filings`` commit is caught up by the next one, and a key listed twice (a retry, two publishes at
+once, a key that moved month) only makes the lookup read one more partition of ``filings``, where
+the key's row is looked for by its full key. A table without the index (written before it) gets it
+built once from ``filings``, month by month.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from filinglake.publish import delta
+
+if TYPE_CHECKING:
+    from filinglake.storage import Storage
+
+log = logging.getLogger("filinglake.publish.filing_keys")
+
+FILING_KEYS = "filing_keys"
+FILING_KEYS_PARTITIONS = ("source", "id_bucket")
+FILING_KEYS_SCHEMA = pa.schema([
+    ("source", pa.string()),
+    ("id_bucket", pa.string()),
+    ("filing_id", pa.string()),
+    ("issuer_id", pa.string()),
+    ("filing_month", pa.string()),
+])
+#: the bucket of a filing id when its source declares none (or its rule gives null)
+ONE_BUCKET = "all"
+#: filing ids pushed into one scan of the index (delta-rs' SQL parser crashed on 30,000; 20,000 ran)
+KEY_FILTER_LIMIT = 5_000
+#: rows appended per commit while the index is built from an existing ``filings`` table
+BUILD_CHUNK_ROWS = 2_000_000
+
+
+def id_bucket_sql() -> str:
+    """DuckDB SQL on ``source`` and ``filing_id``: each registered source's ``filing_id_bucket`` rule."""
+    from filinglake.sources import all_sources
+
+    whens = [f"WHEN {delta.sql_literal(s.name)} THEN ({s.filing_id_bucket})"
+             for s in all_sources() if s.filing_id_bucket]
+    cases = f"CASE source {' '.join(whens)} END" if whens else "NULL"
+    return f"coalesce({cases}, {delta.sql_literal(ONE_BUCKET)})"
+
+
+def with_buckets(keys: pa.Table) -> pa.Table:
+    """``keys`` (source, filing_id, issuer_id[, filing_month]) with their ``id_bucket``."""
+    return delta.duckdb_query(f"SELECT *, {id_bucket_sql()} AS id_bucket FROM keys", {"keys": keys})
+
+
+def _rows(keys: pa.Table) -> pa.Table:
+    return delta.conform(with_buckets(keys.select(["source", "filing_id", "issuer_id", "filing_month"])),
+                         FILING_KEYS_SCHEMA)
+
+
+def lookup(storage: Storage, keys: pa.Table) -> pa.Table:
+    """Every (source, filing_id, issuer_id, filing_month) the index holds for ``keys`` (source, filing_id, issuer_id).
+
+    Reads only the buckets of ``keys``, with their filing ids pushed into the scan when there are at
+    most :data:`KEY_FILTER_LIMIT` per bucket (else the bucket's keys, joined here).
+    """
+    table = delta.open_table(storage, FILING_KEYS)
+    empty = FILING_KEYS_SCHEMA.empty_table()
+    if table is None or keys.num_rows == 0:
+        return empty
+    keyed = with_buckets(keys.select(["source", "filing_id", "issuer_id"]))
+    found = [empty]
+    pairs = keyed.select(["source", "id_bucket"]).group_by(["source", "id_bucket"]).aggregate([])
+    for source, bucket in sorted(zip(pairs["source"].to_pylist(), pairs["id_bucket"].to_pylist(), strict=True)):
+        wanted = keyed.filter(pc.and_(pc.equal(keyed["source"], source), pc.equal(keyed["id_bucket"], bucket)))
+        where = f"source = {delta.sql_literal(source)} AND id_bucket = {delta.sql_literal(bucket)}"
+        ids = pc.unique(wanted["filing_id"]).to_pylist()
+        if len(ids) <= KEY_FILTER_LIMIT:
+            where += f" AND {delta.sql_in('filing_id', ids)}"
+        rows = delta.read_snapshot(table, FILING_KEYS_SCHEMA, where)
+        found.append(delta.conform(delta.duckdb_query(
+            "SELECT DISTINCT r.* FROM rows r SEMI JOIN wanted w USING (filing_id, issuer_id)",
+            {"rows": rows, "wanted": wanted}), FILING_KEYS_SCHEMA))
+    return pa.concat_tables(found)
+
+
+def sync(storage: Storage) -> dict:
+    """Append the keys ``filings`` inserted since the version the index reflects; returns what it did.
+
+    Builds the index from ``filings`` when it does not exist yet (or the feed since its watermark is
+    gone). Retried when a concurrent publish commits first; two syncs at once may both append the
+    same keys, which costs a lookup nothing but a duplicate row.
+    """
+    return delta.retry_on_conflict(f"published/{FILING_KEYS}", lambda: _sync_once(storage))
+
+
+def _sync_once(storage: Storage) -> dict:
+    from deltalake import CommitProperties, write_deltalake
+
+    from filinglake.publish.filings import FILINGS, changes_since
+
+    filings = delta.open_table(storage, FILINGS)
+    if filings is None:
+        return {"appended": 0, "built": False}
+    up_to = filings.version()
+    index = delta.open_table(storage, FILING_KEYS)
+    feed = None
+    if index is not None:
+        if delta.watermark(index) == up_to:
+            return {"appended": 0, "built": False}
+        feed = changes_since(storage, index, up_to, ["source", "filing_id", "issuer_id", "filing_month"])
+    if feed is None:
+        return _build(storage, filings, up_to)
+    inserted = feed.filter(pc.equal(feed["_change_type"], "insert"))
+    rows = _rows(delta.duckdb_query("SELECT DISTINCT source, filing_id, issuer_id, filing_month FROM inserted",
+                                    {"inserted": inserted}))
+    write_deltalake(index, rows, mode="append", partition_by=list(FILING_KEYS_PARTITIONS),
+                    writer_properties=delta.writer_properties(),
+                    commit_properties=CommitProperties(custom_metadata={delta.WATERMARK: str(up_to)}))
+    return {"appended": rows.num_rows, "built": False}
+
+
+def _build(storage: Storage, filings, up_to: int) -> dict:
+    """(Re)create the index from ``filings`` at version ``up_to``, one month partition at a time."""
+    from deltalake import CommitProperties, write_deltalake
+
+    from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
+
+    uri, options = delta.location(storage, FILING_KEYS)
+    pairs = sorted({(p["source"], p["filing_month"]) for p in filings.partitions()})
+    chunks: list[pa.Table] = []
+    written, first = 0, True
+
+    def flush(last: bool) -> None:
+        nonlocal chunks, first
+        rows = pa.concat_tables(chunks) if chunks else FILING_KEYS_SCHEMA.empty_table()
+        metadata = {delta.WATERMARK: str(up_to)} if last else {}
+        write_deltalake(uri, rows, mode="overwrite" if first else "append", storage_options=options,
+                        partition_by=list(FILING_KEYS_PARTITIONS), writer_properties=delta.writer_properties(),
+                        schema_mode="overwrite" if first else None,
+                        commit_properties=CommitProperties(custom_metadata=metadata))
+        chunks, first = [], False
+
+    pending = 0
+    for source, month in pairs:
+        where = f"source = {delta.sql_literal(source)} AND filing_month = {delta.sql_literal(month)}"
+        part = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, where,
+                                   ["source", "filing_id", "issuer_id", "filing_month"])
+        chunks.append(_rows(part))
+        pending += part.num_rows
+        written += part.num_rows
+        if pending >= BUILD_CHUNK_ROWS:
+            flush(last=False)
+            pending = 0
+    flush(last=True)
+    log.info("filing_keys: built from filings v%d (%d keys)", up_to, written)
+    return {"appended": written, "built": True}
