@@ -166,6 +166,42 @@ def test_bad_reference_lists_are_refused_whole_with_the_rule_they_broke(storage,
     assert all(r["is_current"] and r["valid_to"] is None for r in rows)
     assert len(rows) == 4_763 + 9_610
 
+    # each refusal is one durable quarantine row, with the rule and where it broke
+    sql = "SELECT source, \"partition\", raw_key, failed_checks, archived_at FROM quarantine ORDER BY \"partition\""
+    quarantined = run_query(sql, storage=storage).to_pylist()
+    assert [(q["source"], q["partition"]) for q in quarantined] == [("cninfo", "2021-09-28"), ("sec_edgar", "2024-05-02")]
+    assert [q["raw_key"] for q in quarantined] == [r["key"] for r in sorted(counts["refused"], key=lambda r: r["day"])]
+    assert quarantined[0]["raw_key"].startswith("raw/source=cninfo_stocks/partition=2021-09-28/")
+    assert quarantined[0]["failed_checks"] == [reasons["2021-09-28"]] and "mojibake" in reasons["2021-09-28"]
+    assert quarantined[1]["failed_checks"] == [reasons["2024-05-02"]]
+    assert "entry '5' lacks cik_str/ticker" in quarantined[1]["failed_checks"][0]
+    assert all(q["archived_at"] is not None for q in quarantined)
+
+    # written once: a forced rebuild rewrites no record
+    records = {f.key: f.modified for f in storage.list_files("quarantine/references")}
+    assert len(records) == 2
+    assert refresh_securities(storage, force=True)["refused"] == counts["refused"]
+    assert {f.key: f.modified for f in storage.list_files("quarantine/references")} == records
+    assert run_query(sql, storage=storage).to_pylist() == quarantined
+
+    # the day's list fetched again, valid: its record goes, the other stays, the day loads
+    archive_tickers(storage, "2024-05-02", original)
+    again = refresh_securities(storage)
+    assert again["rebuilt"] and [r["day"] for r in again["refused"]] == ["2021-09-28"]
+    assert run_query(sql, storage=storage).to_pylist() == quarantined[:1]
+    assert {r["last_seen_on"] for r in read_securities(storage).to_pylist()} == {date(2021, 9, 27), date(2024, 5, 2)}
+
+
+def test_the_same_bad_list_archived_on_two_days_is_quarantined_for_each(storage, fixtures_dir) -> None:
+    archive_stocks(storage, "2021-09-27", (fixtures_dir / STOCKS_2021).read_bytes())
+    for day in ("2021-09-28", "2021-09-29"):  # identical bytes: parsed once, refused (and recorded) twice
+        archive_stocks(storage, day, (fixtures_dir / STOCKS_MOJIBAKE).read_bytes())
+
+    assert [r["day"] for r in refresh_securities(storage)["refused"]] == ["2021-09-28", "2021-09-29"]
+    rows = run_query("SELECT \"partition\", failed_checks FROM quarantine ORDER BY 1", storage=storage).to_pylist()
+    assert [r["partition"] for r in rows] == ["2021-09-28", "2021-09-29"]
+    assert all("mojibake" in r["failed_checks"][0] for r in rows)
+
 
 # ------------------------------------------------------------------------------------------------
 # SEC filings get the ticker valid at their filing date

@@ -2,7 +2,8 @@
 
 Views: ``filings``, ``issuers``, ``daily_counts``, ``category_counts``, ``securities``, ``issuer_links`` (Delta
 tables), ``alerts`` (``published/alerts`` when it exists, else empty with its columns) and ``quarantine``
-(every source's quarantined rows, with the ``partition`` they came from). Across markets:
+(every source's quarantined rows, with the ``partition`` they came from, and one row per refused reference
+list). Across markets:
 ``filings_across_markets`` (the filings of every linked issuer, with its link) and the table macro
 ``company_filings(key)`` (every filing of the company ``key`` names, in every market it is linked in:
 ``SELECT * FROM company_filings('000002.SZ')``). Functions (:data:`FUNCTIONS`): ``normalise_ticker(text)``,
@@ -56,7 +57,7 @@ from filinglake.schema import (
     SECURITIES_SCHEMA,
     former_names,
 )
-from filinglake.storage import s3fs_filesystem
+from filinglake.storage import REFUSED_REFERENCES_LAYER, s3fs_filesystem
 
 if TYPE_CHECKING:
     import duckdb
@@ -266,6 +267,8 @@ def _table_view(con: duckdb.DuckDBPyConnection, storage: Storage, name: str, sch
 def _quarantine_view(con: duckdb.DuckDBPyConnection, storage: Storage, schema: pa.Schema) -> list[str]:
     """The quarantine view over every source's committed quarantined rows; returns the files it reads."""
     keys = manifests.committed_files(storage, "quarantine")  # committed partitions only, never a leftover
+    # and one row per refused reference list (publish.securities.record_refusals), each written whole
+    keys += [k for k in storage.list(REFUSED_REFERENCES_LAYER) if k.endswith(".parquet")]
     if not keys:
         _empty_view(con, QUARANTINE, schema)
         return []

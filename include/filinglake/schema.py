@@ -480,10 +480,13 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
     ),
     "quarantine": TableDoc(
         "View (no Delta table) over every source's committed quarantine Parquet: rows that failed a row "
-        "check at landing and were kept out of `filings`, with the checks they failed and their partition.",
+        "check at landing and were kept out of `filings`, with the checks they failed and their partition; "
+        "and one row per reference list refused whole (only `source`, `raw_key`, `archived_at` set, the "
+        "reason in `failed_checks`, `partition` its archive day).",
         {
             **_LANDED_COLUMNS,
-            "failed_checks": ColumnDoc("names of the row checks the row failed (see each source's rules)",
+            "failed_checks": ColumnDoc("names of the row checks the row failed (see each source's rules); for a "
+                                       "refused reference list, the one-line reason (the rule and where it broke)",
                                        ["document_url_on_source_host"]),
             "partition": ColumnDoc("the landed partition the row came from (`YYYY-MM-DD`, `YYYYQn`, "
                                    "`YYYY-MM-DD-en` …)", "2025-11-04-en"),

@@ -49,6 +49,9 @@ def partition_prefix(layer: str, source: str, partition: str) -> str:
 
 CLEAN_LAYER = "clean/filings"
 QUARANTINE_LAYER = "quarantine"
+#: one record per refused reference list (``<layer>/source=S/partition=<archive day>/<raw sha256[:16]>.parquet``),
+#: read by the ``quarantine`` view beside the committed quarantine files
+REFUSED_REFERENCES_LAYER = "quarantine/references"
 RAW_LAYER = "raw"
 MANIFEST_LAYER = "manifests"
 VALIDATION_LAYER = "validation"

@@ -31,7 +31,8 @@ def query(
         WHERE list_contains(i.tickers, 'RY') AND f.filing_date BETWEEN '2026-01-01' AND '2026-01-31'"
 
     Views: filings, issuers, securities, issuer_links, filings_across_markets, daily_counts, category_counts,
-    alerts, quarantine (see `filinglake query "DESCRIBE filings"`). One company in every market it is
+    alerts, quarantine (rows a row check kept out, and one row per refused reference list); see
+    `filinglake query "DESCRIBE filings"`. One company in every market it is
     linked in (issuer_links: A and H shares, a secondary listing and its SEC registrant), by a ticker,
     `<source>:<issuer_id>` or link_id:
 

@@ -50,7 +50,6 @@ from filinglake.publish.categories import with_categories
 from filinglake.schema import PUBLISHED_FILINGS_SCHEMA
 
 if TYPE_CHECKING:
-
     from filinglake.storage import Storage
 
 log = logging.getLogger("filinglake.publish.filings")

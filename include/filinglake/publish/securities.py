@@ -12,7 +12,11 @@ therefore closes the old security's row and opens the new one's.
 The table is rebuilt from the raw archive whenever the set of snapshots changes (identical bytes are
 parsed once), and left alone otherwise; the snapshot set is recorded in its commit metadata. A
 snapshot that is not a valid list (mojibake, an entry without its ticker, HTML …) is refused whole
-with one line naming the file and the rule it broke; the other snapshots still make the table.
+with one line naming the file and the rule it broke; the other snapshots still make the table. Each
+refusal is also recorded as one quarantine row (:func:`record_refusals`: ``source``, ``raw_key``,
+``archived_at``, ``failed_checks`` = the reason, under ``quarantine/references/source=S/partition=<day>/``),
+so the ``quarantine`` view shows it; a record whose snapshot is no longer refused (the day's copy
+replaced by a valid one) is removed.
 
 :func:`with_reference` fills the ticker filings lack from it, and the ``issuer_name`` column: the
 ticker and name valid for the issuer at the filing date (the version nearest in time when the date lies
@@ -24,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -32,9 +36,9 @@ import pyarrow.compute as pc
 
 from filinglake.errors import BadResponse
 from filinglake.publish import delta
-from filinglake.schema import SECURITIES_SCHEMA
+from filinglake.schema import QUARANTINE_SCHEMA, SECURITIES_SCHEMA
 from filinglake.sources import all_sources
-from filinglake.storage import RAW_LAYER, safe_name
+from filinglake.storage import RAW_LAYER, REFUSED_REFERENCES_LAYER, parquet_bytes, partition_prefix, safe_name
 
 if TYPE_CHECKING:
     from filinglake.sources import SecurityReference, Source
@@ -46,6 +50,8 @@ SECURITIES = "securities"
 SECURITIES_PARTITIONS = ("source",)
 #: commit metadata: digest of the snapshots the table was built from
 SNAPSHOTS_DIGEST = "filinglake_securities_snapshots"
+#: in the digest: a table built before refusals were recorded is rebuilt once, recording them
+_DIGEST_VERSION = "refusals-recorded"
 _KEY = ("source", "issuer_id", "security_id")
 _ATTRIBUTES = ("ticker", "name", "name_pinyin", "exchange", "stock_code", "category", "board", "stock_id", "name_en",
                "name_zh", "is_primary")
@@ -84,7 +90,8 @@ def snapshots(storage: Storage, source: Source) -> list[Snapshot]:
 
 def _digest(snaps: list[Snapshot]) -> str:
     # the columns count too: a table built before a column was added is rebuilt with it
-    text = "\n".join([",".join(SECURITIES_SCHEMA.names), *(f"{s.source}|{s.day.isoformat()}|{s.key}" for s in snaps)])
+    text = "\n".join([_DIGEST_VERSION, ",".join(SECURITIES_SCHEMA.names),
+                      *(f"{s.source}|{s.day.isoformat()}|{s.key}" for s in snaps)])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -102,7 +109,7 @@ def build_securities(storage: Storage, sources: list[Source] | None = None) -> t
 
 def _versions(storage: Storage, source: Source, snaps: list[Snapshot]) -> tuple[list[dict], list[dict]]:
     """SCD-2 versions of ``source``'s securities over its snapshots (bad snapshots refused whole)."""
-    parsed: dict[str, list[SecurityReference] | None] = {}  # content digest (in the key) → securities
+    parsed: dict[str, list[SecurityReference] | str] = {}  # content digest (in the key) → securities or why not
     open_rows: dict[tuple, dict] = {}
     closed: list[dict] = []
     refused: list[dict] = []
@@ -112,12 +119,11 @@ def _versions(storage: Storage, source: Source, snaps: list[Snapshot]) -> tuple[
             try:
                 parsed[content] = source.reference_securities(storage.get_bytes(snap.key), snap.key)
             except BadResponse as exc:
-                parsed[content] = None
-                reason = str(exc).splitlines()[0]
-                log.warning("securities: refused %s: %s", snap.key, reason)
-                refused.append({"source": source.name, "day": snap.day.isoformat(), "key": snap.key, "reason": reason})
+                parsed[content] = str(exc).splitlines()[0]
+                log.warning("securities: refused %s: %s", snap.key, parsed[content])
         securities = parsed[content]
-        if securities is None:
+        if isinstance(securities, str):  # every day's copy of bad bytes is refused (and recorded)
+            refused.append({"source": source.name, "day": snap.day.isoformat(), "key": snap.key, "reason": securities})
             continue  # a refused snapshot is as if it had not been archived
         current: dict[tuple, dict] = {}
         for security in securities:
@@ -142,7 +148,8 @@ def refresh_securities(storage: Storage, *, force: bool = False) -> dict:
     """Rebuild ``published/securities`` when the archived snapshots changed since it was built (or ``force``).
 
     Returns counts: ``rows``, ``current``, ``snapshots``, ``refused`` (key and reason of each bad
-    snapshot) and ``rebuilt`` (False when nothing changed, nothing was committed).
+    snapshot, also recorded in the quarantine: :func:`record_refusals`) and ``rebuilt`` (False when
+    nothing changed, nothing was committed).
     """
     sources = [s for s in all_sources() if s.reference_archive is not None]
     snaps = [snap for source in sources for snap in snapshots(storage, source)]
@@ -160,11 +167,40 @@ def refresh_securities(storage: Storage, *, force: bool = False) -> dict:
                         writer_properties=delta.writer_properties(),
                         commit_properties=CommitProperties(custom_metadata={SNAPSHOTS_DIGEST: digest}))
 
+    record_refusals(storage, refused)  # before the commit: an unchanged digest later never records them
     delta.retry_on_conflict("published/securities", write)
     current = int(pc.sum(built["is_current"]).as_py() or 0) if built.num_rows else 0
     log.info("securities rebuilt from %d snapshot(s): %d rows, %d current, %d snapshot(s) refused",
              len(snaps), built.num_rows, current, len(refused))
     return {"rebuilt": True, "snapshots": len(snaps), "rows": built.num_rows, "current": current, "refused": refused}
+
+
+def refusal_key(refusal: dict) -> str:
+    """Where the quarantine record of a refused snapshot lives (named by the raw key's content digest)."""
+    content = refusal["key"].rsplit("/", 1)[1].split("-", 1)[0]
+    prefix = partition_prefix(REFUSED_REFERENCES_LAYER, refusal["source"], refusal["day"])
+    return f"{prefix}/{safe_name(content)}.parquet"
+
+
+def record_refusals(storage: Storage, refused: list[dict]) -> None:
+    """Make the quarantine records match ``refused`` (every refusal of a full rebuild).
+
+    A record already written is left as it is (a rebuild writes nothing new); one no longer refused is
+    deleted. Each record is one quarantine row: the filing columns null but ``source``, ``raw_key`` and
+    ``archived_at``; ``failed_checks`` holds the one-line reason (the rule and where it broke).
+    """
+    wanted = {refusal_key(r): r for r in refused}
+    for key in storage.list(REFUSED_REFERENCES_LAYER):
+        if key not in wanted:
+            storage.delete(key)
+            log.info("securities: %s no longer refused: its quarantine record removed", key)
+    for key, refusal in wanted.items():
+        if storage.exists(key):
+            continue
+        archived_at = datetime.fromisoformat(storage.raw_ref(refusal["key"]).fetched_at)
+        row = {"source": refusal["source"], "raw_key": refusal["key"], "archived_at": archived_at,
+               "failed_checks": [refusal["reason"]]}
+        storage.put_bytes(key, parquet_bytes(pa.Table.from_pylist([row], schema=QUARANTINE_SCHEMA)))
 
 
 def _built_from(table) -> str | None:
