@@ -18,7 +18,7 @@ most one sweep. `max_active_runs=1`: publishes never race on a table. Catchup is
 reference list once per UTC day: SEC's `company_tickers.json`, HKEXnews' stock list
 (`activestock_sehk_e.json`); a list that fails only logs a warning (the tables keep the last archived copy) → `publish` (MERGE "update only when a column changed": a retry
 commits nothing; its inlets are the clean assets, so each asset's page lists it as a consuming task) →
-`raise_alerts_<source>` one after the other, each in its source's pool because it
+`record_alerts_<source>` one after the other, each in its source's pool because it
 captures documents from that source's hosts (so SEC never sees more than the pool × rate) → `notify`
 (task log; webhook / e-mail through the `filinglake_alerts_webhook` / `filinglake_alerts_smtp`
 connections) and `write_report`.
@@ -82,7 +82,7 @@ with DAG(
         return publish_run(references, context)
 
     @task(doc_md="Watchlist alerts on one source's new or changed rows; captures documents from its hosts.")
-    def raise_alerts(published: dict, source: str) -> list[dict]:
+    def record_alerts(published: dict, source: str) -> list[dict]:
         from filinglake_airflow.publish import record_source_alerts
 
         return record_source_alerts(published, source)
@@ -106,7 +106,7 @@ with DAG(
     # Alerts capture documents from the source's hosts, so each source gets its own task in that host's pool
     # (the source's pool): the per-host limit then holds across ingest and alerts (one task cannot hold
     # three pools). They run one after the other because each merges into the same alerts table.
-    alerts = [raise_alerts.override(task_id=f"raise_alerts_{source}", pool=get_source(source).pool)(published, source)
+    alerts = [record_alerts.override(task_id=f"record_alerts_{source}", pool=get_source(source).pool)(published, source)
               for source in CLEAN_ASSETS]
     chain(*alerts)
     notify(alerts)

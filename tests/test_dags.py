@@ -43,7 +43,7 @@ DAG_FILES = sorted(p for p in DAGS_FOLDER.glob("*.py") if not p.name.startswith(
 ET = ZoneInfo("America/New_York")
 
 #: tasks that call a source's hosts (besides fetch_*): they must hold a slot of that host's pool
-HOST_CALLING_TASKS = {"refresh_references_sec_edgar", "refresh_references_hkex", "raise_alerts_sec_edgar", "raise_alerts_cninfo", "raise_alerts_hkex"}
+HOST_CALLING_TASKS = {"refresh_references_sec_edgar", "refresh_references_hkex", "record_alerts_sec_edgar", "record_alerts_cninfo", "record_alerts_hkex"}
 
 #: imported inside tasks only: each costs seconds per parse, and DAG files are parsed every 30 s
 HEAVY_MODULES = ("pandas", "pyarrow", "great_expectations", "duckdb", "deltalake", "polars")

@@ -61,7 +61,7 @@ def test_dag_is_scheduled_on_every_clean_asset_or_an_hourly_sweep() -> None:
     assert isinstance(sweep, CronTriggerTimetable)
     assert coerce_to_core_timetable(sweep).serialize()["expression"] == "40 * * * *"
     assert dag.catchup is False and dag.max_active_runs == 1
-    alerts = [f"raise_alerts_{source}" for source in source_names()]
+    alerts = [f"record_alerts_{source}" for source in source_names()]
     refreshes = {"refresh_references_sec_edgar", "refresh_references_hkex"}  # the sources whose lists publish fetches
     assert {t.task_id for t in dag.tasks} == {*refreshes, "publish", *alerts, "notify", "write_report"}
     assert dag.get_task("publish").upstream_task_ids == refreshes
@@ -77,7 +77,7 @@ def test_tasks_that_call_a_source_host_run_in_its_pool() -> None:
     assert dag.get_task("refresh_references_sec_edgar").pool == "sec_edgar"  # company_tickers.json
     assert dag.get_task("refresh_references_hkex").pool == "hkex"  # HKEXnews' stock list
     for source in source_names():  # document captures
-        assert dag.get_task(f"raise_alerts_{source}").pool == source
+        assert dag.get_task(f"record_alerts_{source}").pool == source
     assert {dag.get_task(t).pool for t in ("publish", "notify", "write_report")} == {"default_pool"}
 
 
@@ -232,7 +232,7 @@ def test_a_retried_publish_still_hands_the_first_try_rows_to_the_alerts(
 
     dag = load_dag("publish_filings")
     publish_task = dag.get_task("publish").python_callable
-    alerts_task = dag.get_task("raise_alerts_sec_edgar").python_callable
+    alerts_task = dag.get_task("record_alerts_sec_edgar").python_callable
     run = SimpleNamespace(start_date=datetime.now(ET))
 
     def fail(*args, **kwargs):
@@ -252,7 +252,7 @@ def test_a_retried_publish_still_hands_the_first_try_rows_to_the_alerts(
     alerts = alerts_task(retried, "sec_edgar")
     assert [(a["entry_id"], a["filing_id"]) for a in alerts] == [("rbc-424b5", "sec_edgar:0000950103-26-000043")]
     assert alerts[0]["document_error"] == "DocumentError: HTTP 404"
-    # a third try (or a rerun of raise_alerts) repeats nothing
+    # a third try (or a rerun of record_alerts) repeats nothing
     assert alerts_task(publish_task(None, params={}, triggering_asset_events=None, ti=SimpleNamespace(try_number=3),
                                     dag_run=run), "sec_edgar") == []
 
