@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from filinglake.config import PROJECT_ROOT
-from filinglake.schema import DATA_DICTIONARY
+from filinglake.schema import DATA_DICTIONARY, VIEW_SCHEMAS
 
 OUTPUT = PROJECT_ROOT / "docs" / "data_dictionary.md"
 #: the views of ``filinglake query`` that are not Delta tables
@@ -29,30 +29,10 @@ NOT_DELTA = frozenset({"quarantine"})
 def table_schemas() -> dict[str, pa.Schema]:
     """Every published table and the ``quarantine`` view, name → Arrow schema (as ``filinglake query`` sees them).
 
-    Every schema lives in :mod:`filinglake.schema`; this is the one place this module reads them.
+    Every schema lives in :mod:`filinglake.schema` (:data:`~filinglake.schema.VIEW_SCHEMAS`), the same map
+    ``filinglake query`` builds its views from.
     """
-    from filinglake.schema import (
-        ALERTS_SCHEMA,
-        CATEGORY_COUNTS_SCHEMA,
-        DAILY_COUNTS_SCHEMA,
-        ISSUER_LINKS_SCHEMA,
-        ISSUERS_SCHEMA,
-        PUBLISHED_FILINGS_SCHEMA,
-        QUARANTINE_SCHEMA,
-        SECURITIES_SCHEMA,
-    )
-
-    return {
-        "filings": PUBLISHED_FILINGS_SCHEMA,
-        "issuers": ISSUERS_SCHEMA,
-        "daily_counts": DAILY_COUNTS_SCHEMA,
-        "category_counts": CATEGORY_COUNTS_SCHEMA,
-        "alerts": ALERTS_SCHEMA,
-        "securities": SECURITIES_SCHEMA,
-        "issuer_links": ISSUER_LINKS_SCHEMA,
-        # the query view adds the partition each quarantined row came from (filinglake.query)
-        "quarantine": QUARANTINE_SCHEMA.append(pa.field("partition", pa.string())),
-    }
+    return dict(VIEW_SCHEMAS)
 
 
 def always_set() -> dict[str, list[str]]:

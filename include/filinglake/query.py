@@ -48,13 +48,7 @@ from filinglake.publish.issuers import ISSUERS
 from filinglake.publish.links import ISSUER_LINKS
 from filinglake.publish.securities import SECURITIES
 from filinglake.schema import (
-    CATEGORY_COUNTS_SCHEMA,
-    DAILY_COUNTS_SCHEMA,
-    ISSUER_LINKS_SCHEMA,
-    ISSUERS_SCHEMA,
-    PUBLISHED_FILINGS_SCHEMA,
-    QUARANTINE_SCHEMA,
-    SECURITIES_SCHEMA,
+    VIEW_SCHEMAS,
     former_names,
 )
 from filinglake.storage import REFUSED_REFERENCES_LAYER, s3fs_filesystem
@@ -179,29 +173,6 @@ def _lock(con: duckdb.DuckDBPyConnection, readable: list[str]) -> None:
     con.execute("SET lock_configuration = true")
 
 
-def _alerts_schema() -> pa.Schema:
-    from filinglake.alerts.record import ALERTS_SCHEMA
-
-    return ALERTS_SCHEMA
-
-
-def _quarantine_schema() -> pa.Schema:
-    return QUARANTINE_SCHEMA.append(pa.field("partition", pa.string()))
-
-
-def _schemas() -> dict[str, pa.Schema]:
-    return {
-        FILINGS: PUBLISHED_FILINGS_SCHEMA,
-        ISSUERS: ISSUERS_SCHEMA,
-        DAILY_COUNTS: DAILY_COUNTS_SCHEMA,
-        SECURITIES: SECURITIES_SCHEMA,
-        CATEGORY_COUNTS: CATEGORY_COUNTS_SCHEMA,
-        ISSUER_LINKS: ISSUER_LINKS_SCHEMA,
-        ALERTS: _alerts_schema(),
-        QUARANTINE: _quarantine_schema(),
-    }
-
-
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -319,7 +290,7 @@ def connect(storage: Storage, *, read_only: bool = True, writable: tuple[str, ..
     register_functions(con)
     if storage.scheme == "s3":
         con.register_filesystem(s3fs_filesystem(storage.settings))
-    schemas = _schemas()
+    schemas = VIEW_SCHEMAS
     readable = [path for name in (FILINGS, ISSUERS, DAILY_COUNTS, SECURITIES, CATEGORY_COUNTS, ISSUER_LINKS, ALERTS)
                 for path in _table_view(con, storage, name, schemas[name])]
     con.execute(_ACROSS_MARKETS_VIEW)

@@ -277,6 +277,19 @@ SECURITIES_SCHEMA = _published_schema(SECURITIES_FIELDS)
 CATEGORY_COUNTS_SCHEMA = _published_schema(CATEGORY_COUNTS_FIELDS)
 ISSUER_LINKS_SCHEMA = _published_schema(ISSUER_LINKS_FIELDS)
 
+#: every view of ``filinglake query`` that the data dictionary documents, name → Arrow schema, in the
+#: dictionary's order; the ``quarantine`` view adds the partition each quarantined row came from
+VIEW_SCHEMAS: dict[str, pa.Schema] = {
+    "filings": PUBLISHED_FILINGS_SCHEMA,
+    "issuers": ISSUERS_SCHEMA,
+    "daily_counts": DAILY_COUNTS_SCHEMA,
+    "category_counts": CATEGORY_COUNTS_SCHEMA,
+    "alerts": ALERTS_SCHEMA,
+    "securities": SECURITIES_SCHEMA,
+    "issuer_links": ISSUER_LINKS_SCHEMA,
+    "quarantine": QUARANTINE_SCHEMA.append(pa.field("partition", pa.string())),
+}
+
 
 # ------------------------------------------------------------------------------------------------
 # The data dictionary: what every column of every published table means, with an example value
