@@ -452,6 +452,10 @@ class Cninfo(Source):
         "stock_code": "coalesce(r.stock_code, split_part(a.latest_ticker, '.', 1))",
         "org_id": "a.issuer_id",
     }
+    # the million of the announcementId (cninfo:1216543210 → 1216000000): ids grow over time, so a day's
+    # fall in one or two buckets and a bucket holds at most a million ids (publish/filing_keys.py)
+    filing_id_bucket = (r"CASE WHEN regexp_matches(filing_id, '^cninfo:\d{1,15}$') THEN printf('%010d', "
+                        r"CAST(substr(filing_id, 8) AS BIGINT) // 1000000 * 1000000) ELSE 'other' END")
     reference_archive = (STOCKS_SOURCE, STOCK_LIST_NAME)
     #: the stock list's ``zwjc`` and the announcements' ``secName`` are 证券简称, short names (万科A)
     name_kind = NameKind("zh", full=False)

@@ -422,6 +422,10 @@ class Hkex(Source):
     landing_schedule = LandingSchedule("Asia/Hong_Kong", ALL_DAYS, run_at=timedelta(hours=26),
                                        deadline=timedelta(hours=29))
     issuer_columns = {"stock_code": "a.issuer_id"}
+    # the million of the NEWS_ID (hkex:9117564 → 0009000000): ids grow over time, so a day's fall in one
+    # or two buckets and a bucket holds at most a million ids (publish/filing_keys.py)
+    filing_id_bucket = (r"CASE WHEN regexp_matches(filing_id, '^hkex:\d{1,15}$') THEN printf('%010d', "
+                        r"CAST(substr(filing_id, 6) AS BIGINT) // 1000000 * 1000000) ELSE 'other' END")
     #: HKEXnews' stock list (:mod:`.hkex_stocks`), fetched at publish time once per UTC day
     reference_archive = (STOCKS_SOURCE, STOCK_LIST_NAME)
     #: STOCK_NAME and the stock lists give the stock short name (at most 15 characters: ``HSBC HOLDINGS``)
