@@ -1062,6 +1062,30 @@ def test_a_recount_rewrites_only_the_months_of_its_days(settings, storage, fixtu
         {"n": 10}]
 
 
+def test_a_recount_reads_only_the_months_of_its_days(settings, storage, fixtures_dir, daily_2026) -> None:
+    # The real 2020-03-18 daily fills nine months (July 2019 to March 2020) of both counts tables; a real
+    # day of July 2016 published next is merged without reading any file of those months (a delete
+    # scope made delta-rs read every file of the table, a cost that grew with the history).
+    from filinglake.publish.category_counts import CATEGORY_COUNTS
+
+    land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx",
+         (fixtures_dir / "edgar/daily/form.20200318.idx").read_bytes())
+    publish(storage, settings, [("sec_edgar", "2020-03-18")])
+    lines = quarter_2016_lines(fixtures_dir, rb"\|2016-07-15\|")
+    land(settings, "sec_edgar", "2016-07-15", "master.20160715.idx", as_daily(lines[:300], header_of(daily_2026)))
+    first = publish(storage, settings, [("sec_edgar", "2016-07-15")])
+    assert first["daily_counts"]["inserted"] > 30
+    assert first["daily_counts"]["files_read"] == first["category_counts"]["files_read"] == 0
+    # the same day again with more rows: only July 2016's file is read and rewritten
+    land(settings, "sec_edgar", "2016-07-15", "master.20160715.idx", as_daily(lines, header_of(daily_2026)))
+    again = publish(storage, settings, [("sec_edgar", "2016-07-15")])
+    assert again["daily_counts"]["updated"] > 0
+    assert again["daily_counts"]["files_read"] == again["category_counts"]["files_read"] == 1
+    assert {uri.split("filing_month=")[1][:7] for uri in delta.open_table(storage, CATEGORY_COUNTS).file_uris()} \
+        == {"2016-07", "2019-07", "2019-08", "2019-09", "2019-10", "2019-11", "2019-12", "2020-01", "2020-02", "2020-03"}
+    assert_tables_match_a_recomputation(storage)
+
+
 def publish_daily_leaving_issuers_behind(settings: Settings, storage: Storage, fixtures_dir: Path,
                                          daily_2026: bytes) -> None:
     """1993Q4 published whole; then the 2026-01-02 daily merged into filings while issuers fails."""

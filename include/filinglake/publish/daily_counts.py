@@ -5,7 +5,8 @@ rows they replaced: ``days`` of :func:`filinglake.publish.filings.merge_filings`
 the ``filings`` change data feed since the version the table reflects (its watermark, recorded in
 each commit; so a refresh that failed is caught up by the next publish) — from ``filings``, reading
 only those days, and merges the counts that differ; a count of such a day that no longer has rows is
-deleted. Recounting (rather than adding) keeps the distinct counts exact and a re-publish idempotent.
+deleted in the same commit (as a tombstone, so the merge reads and rewrites only the months of those
+days, never the whole table). Recounting (rather than adding) keeps the distinct counts exact and a re-publish idempotent.
 Columns: :data:`filinglake.schema.DAILY_COUNTS_FIELDS`.
 """
 
@@ -45,12 +46,14 @@ def build_daily_counts(published: pa.Table) -> pa.Table:
     return delta.conform(delta.duckdb_query(_DAILY_COUNTS_SQL, {"pub": published}), DAILY_COUNTS_SCHEMA)
 
 
-def _days_scope(days_by_source: dict[str, set[date]], prefix: str = "") -> str:
-    """SQL selecting the given days of each source (with their months, which prune partitions)."""
+def _days_scope(days_by_source: dict[str, set[date]], prefix: str = "", *, by_month: bool = True) -> str:
+    """SQL selecting the given days of each source (with their months, which prune partitions, unless
+    ``by_month`` is false: a counts table written before it was partitioned by month)."""
     terms = []
     for source, days in sorted(days_by_source.items()):
         months = {d.strftime("%Y-%m") for d in days}
-        terms.append(f"({prefix}source = {delta.sql_literal(source)} AND {delta.sql_in(prefix + 'filing_month', months)}"
+        in_months = f" AND {delta.sql_in(prefix + 'filing_month', months)}" if by_month else ""
+        terms.append(f"({prefix}source = {delta.sql_literal(source)}{in_months}"
                      f" AND {delta.sql_in(prefix + 'filing_date', days)})")
     return " OR ".join(terms) if terms else "FALSE"
 
@@ -114,10 +117,16 @@ def _recount_once(storage: Storage, batch_days: dict[str, set[date]], name: str,
     days = {s: batch_days.get(s, set()) | changed.get(s, set()) for s in set(batch_days) | set(changed)}
     days = {s: d for s, d in days.items() if d}
     if not days:
-        return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0}
+        return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "files_read": 0}
     rows = build(day_rows.read(storage, up_to, days, columns))
     # the month (a function of the day) in the join lets delta-rs read and rewrite only those partitions
     by_month = tuple(c for c in table.metadata().partition_columns if c not in key)
-    metrics = delta.merge_changed(table, rows, (*key, *by_month), delete_scope=_days_scope(days, prefix="t."),
+    merge_key = (*key, *by_month)
+    # counts of these days that no longer have rows go as tombstones, not as a delete scope: a scope
+    # makes delta-rs read every file of the table (all months of history), tombstones only their months
+    counted = delta.read_snapshot(table, schema, _days_scope(days, by_month=bool(by_month)))
+    on = " AND ".join(f"c.{k} IS NOT DISTINCT FROM r.{k}" for k in merge_key)
+    gone = delta.duckdb_query(f"SELECT c.* FROM counted c ANTI JOIN rows r ON {on}", {"counted": counted, "rows": rows})
+    metrics = delta.merge_changed(table, rows, merge_key, tombstones=delta.conform(gone, schema),
                                   commit_metadata={delta.WATERMARK: str(up_to)})
     return delta.merge_counts(metrics, rows.num_rows)

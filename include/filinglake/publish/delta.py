@@ -255,18 +255,26 @@ def changed_predicate(columns: Iterable[str], target: str = "t", source: str = "
     return " OR ".join(terms)
 
 
+#: the merge-source column marking a row to delete (:func:`merge_changed`'s ``tombstones``)
+DELETE_FLAG = "_delete"
+
+
 def merge_changed(
     table: DeltaTable,
     rows: pa.Table,
     keys: Sequence[str],
     *,
     delete_scope: str | None = None,
+    tombstones: pa.Table | None = None,
     commit_metadata: dict[str, str] | None = None,
 ) -> dict:
     """Upsert ``rows`` on ``keys``: insert the new, update a matched row only when a column differs.
 
     ``delete_scope`` (SQL on target columns, alias ``t``) also deletes target rows inside that scope
-    that ``rows`` no longer contain — for tables rebuilt wholesale per scope (issuers per source).
+    that ``rows`` no longer contain — for tables rebuilt wholesale per scope (issuers per source); it
+    makes delta-rs read every file of the table. ``tombstones`` (rows with at least ``keys``) names the
+    target rows to delete instead, in the same commit, and lets delta-rs read only the partitions of
+    ``rows`` and ``tombstones``: what a refresh of a few partitions wants.
     ``commit_metadata`` is recorded in the commit (read back from the table's history).
     Returns delta-rs' merge metrics; nothing is committed when nothing changed.
     """
@@ -274,20 +282,30 @@ def merge_changed(
 
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     compare = [c for c in rows.column_names if c not in keys]
-    merger = (
-        table.merge(
-            source=rows,
-            predicate=on,
-            source_alias="s",
-            target_alias="t",
-            writer_properties=writer_properties(),
-            # a materialised source lets delta-rs prune target partitions from the source's values
-            streamed_exec=False,
-            commit_properties=CommitProperties(custom_metadata=commit_metadata) if commit_metadata else None,
-        )
-        .when_matched_update_all(predicate=changed_predicate(compare))
-        .when_not_matched_insert_all()
+    source = rows
+    if tombstones is not None:
+        source = pa.concat_tables([
+            rows.append_column(DELETE_FLAG, pa.array([False] * rows.num_rows, pa.bool_())),
+            conform(tombstones, rows.schema).append_column(
+                DELETE_FLAG, pa.array([True] * tombstones.num_rows, pa.bool_())),
+        ])
+    merger = table.merge(
+        source=source,
+        predicate=on,
+        source_alias="s",
+        target_alias="t",
+        writer_properties=writer_properties(),
+        # a materialised source lets delta-rs prune target partitions from the source's values
+        streamed_exec=False,
+        commit_properties=CommitProperties(custom_metadata=commit_metadata) if commit_metadata else None,
     )
+    if tombstones is None:
+        merger = merger.when_matched_update_all(predicate=changed_predicate(compare)).when_not_matched_insert_all()
+    else:
+        columns = {c: f"s.{c}" for c in rows.column_names}
+        merger = (merger.when_matched_delete(predicate=f"s.{DELETE_FLAG}")
+                  .when_matched_update(updates=columns, predicate=changed_predicate(compare))
+                  .when_not_matched_insert(updates=columns, predicate=f"NOT s.{DELETE_FLAG}"))
     if delete_scope:
         merger = merger.when_not_matched_by_source_delete(predicate=delete_scope)
     return merger.execute()
@@ -312,6 +330,8 @@ def merge_counts(metrics: dict, rows: int) -> dict:
         "inserted": int(metrics.get("num_target_rows_inserted", 0)),
         "updated": int(metrics.get("num_target_rows_updated", 0)),
         "deleted": int(metrics.get("num_target_rows_deleted", 0)),
+        # files of the table the merge read: what a refresh costs beyond its batch
+        "files_read": int(metrics.get("num_target_files_scanned", 0)),
     }
 
 
