@@ -152,3 +152,27 @@ def test_a_key_appended_to_the_legacy_bucket_during_the_move_is_not_lost(setting
     assert set(zip(rows["filing_id"].to_pylist(), rows["issuer_id"].to_pylist(), strict=True)) == set(
         zip(published["filing_id"].to_pylist(), published["issuer_id"].to_pylist(), strict=True))
     assert pc.all(pc.not_equal(rows["id_bucket"], "all")).as_py()
+
+
+def test_a_bucket_with_many_batch_ids_is_read_whole_and_joined(settings, storage, fixtures_dir) -> None:
+    # the real 2020-03-18 daily: 2,600-odd accessions of 2020 (and back-dated ones of 2019) published,
+    # then looked up again: the 2020 bucket is read without an IN list (delta-rs evaluates a long one
+    # slowly), the 2019 one with its few ids pushed in, and every key is found
+    land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx",
+         (fixtures_dir / "edgar/daily/form.20200318.idx").read_bytes())
+    publish(storage, settings, [("sec_edgar", "2020-03-18")])
+    batch = read_clean(storage, [("sec_edgar", "2020-03-18")])
+    keys = batch.select(["source", "filing_id", "issuer_id"])
+    index = delta.open_table(storage, filing_keys.FILING_KEYS)
+    scans = {bucket: where for _, bucket, where in
+             filing_keys.scan_predicates(filing_keys.with_buckets(keys), filing_keys._partitions(index))}
+    assert set(scans) == {"2019", "2020"}
+    assert "filing_id IN" not in scans["2020"] and "filing_id IN" in scans["2019"]
+    found = filing_keys.lookup(storage, keys)
+    published = read_published(storage, FILINGS)
+    assert found.num_rows == published.num_rows
+    assert sorted(zip(found["filing_id"].to_pylist(), found["issuer_id"].to_pylist(), found["filing_month"].to_pylist(),
+                      found["id_bucket"].to_pylist(), strict=True)) == sorted(
+        zip(published["filing_id"].to_pylist(), published["issuer_id"].to_pylist(),
+            published["filing_month"].to_pylist(), [i.split("-")[1] and "20" + i.split("-")[1]
+                                                    for i in published["filing_id"].to_pylist()], strict=True))
