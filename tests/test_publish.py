@@ -1020,14 +1020,14 @@ def test_both_counts_tables_recount_a_day_from_one_read(settings, storage, fixtu
     land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx",
          (fixtures_dir / "edgar/daily/form.20200318.idx").read_bytes())
     reads = []
-    real_read = daily_counts.delta.read
+    real_read = daily_counts.delta.read_snapshot
 
-    def counted(storage, name, schema, where=None, columns=None):
+    def counted(table, schema, where=None, columns=None):
         if columns == daily_counts.DAY_COLUMNS:
             reads.append(where)
-        return real_read(storage, name, schema, where=where, columns=columns)
+        return real_read(table, schema, where, columns)
 
-    monkeypatch.setattr(daily_counts.delta, "read", counted)
+    monkeypatch.setattr(daily_counts.delta, "read_snapshot", counted)
     result = publish(storage, settings, [("sec_edgar", "2020-03-18")])
 
     assert len(reads) == 1 and result["daily_counts"]["inserted"] > 0 and result["category_counts"]["inserted"] > 0

@@ -73,12 +73,17 @@ class DayRows:
         self._key: tuple | None = None
         self._rows: pa.Table | None = None
 
-    def read(self, storage: Storage, version: int, days: dict[str, set[date]], columns: list[str]) -> pa.Table:
+    def read(self, storage: Storage, version: int, days: dict[str, set[date]], columns: list[str],
+             filings=None) -> pa.Table:
+        """The ``columns`` of the rows of ``days``; ``filings``: the table already open at ``version``."""
         key = (version, tuple(sorted((s, tuple(sorted(d))) for s, d in days.items())))
         if key != self._key or self._rows is None:
             self._rows = None  # the previous days' rows go before the next are read
-            self._rows = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_days_scope(days),
-                                    columns=DAY_COLUMNS)
+            if filings is not None:
+                self._rows = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, _days_scope(days), DAY_COLUMNS)
+            else:
+                self._rows = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_days_scope(days),
+                                        columns=DAY_COLUMNS)
             self._key = key
         return self._rows.select(columns)
 
@@ -110,7 +115,7 @@ def _recount_once(storage: Storage, batch_days: dict[str, set[date]], name: str,
     filings = delta.open_table(storage, FILINGS)
     up_to = filings.version() if filings is not None else -1
     table = delta.ensure_table(storage, name, schema, COUNTS_PARTITIONS)
-    feed = changes_since(storage, table, up_to, ["source", "filing_date"])
+    feed = changes_since(storage, table, up_to, ["source", "filing_date"], filings=filings)
     if feed is None:  # unknown what changed since this table was written: every day once
         feed = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, columns=["source", "filing_date"])
     changed = days_by_source(feed)
@@ -118,7 +123,7 @@ def _recount_once(storage: Storage, batch_days: dict[str, set[date]], name: str,
     days = {s: d for s, d in days.items() if d}
     if not days:
         return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "files_read": 0}
-    rows = build(day_rows.read(storage, up_to, days, columns))
+    rows = build(day_rows.read(storage, up_to, days, columns, filings))
     # the month (a function of the day) in the join lets delta-rs read and rewrite only those partitions
     by_month = tuple(c for c in table.metadata().partition_columns if c not in key)
     merge_key = (*key, *by_month)

@@ -174,7 +174,8 @@ def _sync_once(storage: Storage) -> dict:
             assert index is not None
         if delta.watermark(index) == up_to:
             return {"appended": 0, "built": False}
-        feed = changes_since(storage, index, up_to, ["source", "filing_id", "issuer_id", "filing_month"])
+        feed = changes_since(storage, index, up_to, ["source", "filing_id", "issuer_id", "filing_month"],
+                             filings=filings)
     if feed is None:
         return _build(storage, filings, up_to)
     inserted = feed.filter(pc.equal(feed["_change_type"], "insert"))

@@ -434,16 +434,17 @@ CHANGE_FEED_SCHEMA = PUBLISHED_FILINGS_SCHEMA.append(pa.field("_change_type", pa
 
 
 def change_feed(storage: Storage, after_version: int, up_to_version: int | None = None,
-                columns: Sequence[str] | None = None) -> pa.Table:
+                columns: Sequence[str] | None = None, *, filings=None) -> pa.Table:
     """The change data feed of the commits after ``after_version`` up to ``up_to_version`` (default: latest).
 
     ``_change_type``: ``insert``, ``update_preimage``, ``update_postimage``, ``delete``. ``columns``:
-    only these published columns (the two change columns always come along).
+    only these published columns (the two change columns always come along). ``filings``: the table
+    already open (opening it replays its log again: milliseconds that grow with its history).
     """
     schema = CHANGE_FEED_SCHEMA
     if columns is not None:
         schema = pa.schema([CHANGE_FEED_SCHEMA.field(c) for c in [*columns, "_change_type", "_commit_version"]])
-    table = delta.open_table(storage, FILINGS)
+    table = filings if filings is not None else delta.open_table(storage, FILINGS)
     if table is None:
         return schema.empty_table()
     last = table.version() if up_to_version is None else up_to_version
@@ -454,8 +455,10 @@ def change_feed(storage: Storage, after_version: int, up_to_version: int | None 
     return delta.conform(pa.table(feed.read_all()), schema)
 
 
-def changes_since(storage: Storage, table, up_to_version: int, columns: Sequence[str]) -> pa.Table | None:
-    """The filings change feed since the version ``table`` (kept in step with filings) reflects.
+def changes_since(storage: Storage, table, up_to_version: int, columns: Sequence[str], *,
+                  filings=None) -> pa.Table | None:
+    """The filings change feed since the version ``table`` (kept in step with filings) reflects
+    (``filings``: the filings table already open, at ``up_to_version`` or later).
 
     None when that cannot be known — ``table`` was written before it recorded watermarks, or the feed
     of those versions is gone (vacuumed after a week without a successful refresh): the caller then
@@ -467,7 +470,7 @@ def changes_since(storage: Storage, table, up_to_version: int, columns: Sequence
     if mark is None and table.version() > 0:
         return None
     try:
-        return change_feed(storage, -1 if mark is None else mark, up_to_version, columns)
+        return change_feed(storage, -1 if mark is None else mark, up_to_version, columns, filings=filings)
     except (DeltaError, OSError) as exc:
         log.warning("filings change feed after v%s unreadable (%s): recomputing from the whole table", mark, exc)
         return None

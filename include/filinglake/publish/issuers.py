@@ -280,11 +280,11 @@ def _refresh_once(storage: Storage, issuers_by_source: dict[str, set[str]], rebu
     table = delta.ensure_table(storage, ISSUERS, ISSUERS_SCHEMA, ["source"])
     if filings is None:
         return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "rebuilt": [], "recomputed": 0}
-    feed = changes_since(storage, table, up_to, ["filing_id", *_COLUMNS])
+    feed = changes_since(storage, table, up_to, ["filing_id", *_COLUMNS], filings=filings)
     if feed is None:  # unknown what changed since this table was written: recompute every source once
         sources_published = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, columns=["source"])["source"]
         rebuild |= set(pc.unique(sources_published).to_pylist())
-        feed = change_feed(storage, up_to, up_to, ["filing_id", *_COLUMNS])  # empty
+        feed = change_feed(storage, up_to, up_to, ["filing_id", *_COLUMNS], filings=filings)  # empty
     changes = _changes(feed)
     affected = {(s, i) for s, ids in issuers_by_source.items() for i in ids}
     affected |= set(zip(changes["source"].to_pylist(), changes["issuer_id"].to_pylist(), strict=True))
