@@ -1086,6 +1086,26 @@ def test_a_recount_reads_only_the_months_of_its_days(settings, storage, fixtures
     assert_tables_match_a_recomputation(storage)
 
 
+def test_filings_get_a_checkpoint_once_their_log_is_long(settings, storage, fixtures_dir, daily_2026,
+                                                         monkeypatch) -> None:
+    # every open of a table replays the commits since its last checkpoint: a publish writes one for
+    # filings when CHECKPOINT_EVERY commits have piled up (20; 3 here, with two real partitions)
+    monkeypatch.setattr(delta, "CHECKPOINT_EVERY", 3)
+    marker = f"published/{FILINGS}/_delta_log/_last_checkpoint"
+    land(settings, "sec_edgar", "1993Q4", "master.idx", (fixtures_dir / QUARTER_1993).read_bytes())
+    land(settings, "sec_edgar", "2026-01-02", "master.20260102.idx", daily_2026)
+    publish(storage, settings, [("sec_edgar", "1993Q4")])  # creates the table (v0) and appends (v1)
+    assert not storage.exists(marker)
+    publish(storage, settings, [("sec_edgar", "2026-01-02")])  # v2: three commits since none
+    table = delta.open_table(storage, FILINGS)
+    assert json.loads(storage.get_bytes(marker))["version"] == table.version() == 2
+    assert not delta.checkpoint_if_due(storage, FILINGS, table)  # nothing new since
+    before = sorted_rows(read_published(storage, FILINGS))
+    assert publish(storage, settings, [("sec_edgar", "2026-01-02")])["inserted"] == 0
+    assert sorted_rows(read_published(storage, FILINGS)) == before
+    assert_tables_match_a_recomputation(storage)
+
+
 def publish_daily_leaving_issuers_behind(settings: Settings, storage: Storage, fixtures_dir: Path,
                                          daily_2026: bytes) -> None:
     """1993Q4 published whole; then the 2026-01-02 daily merged into filings while issuers fails."""

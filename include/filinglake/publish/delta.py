@@ -146,6 +146,29 @@ def writer_properties():
 CLUSTER_BY: dict[str, list[str]] = {"filings": ["issuer_id"]}
 
 
+#: commits a table's log may gain after its last checkpoint before a publish writes one (:func:`checkpoint_if_due`)
+CHECKPOINT_EVERY = 20
+
+
+def checkpoint_if_due(storage: Storage, name: str, table: DeltaTable) -> bool:
+    """Checkpoint ``table`` when its log holds :data:`CHECKPOINT_EVERY` or more commits since the last checkpoint.
+
+    Every open replays the commits after the last checkpoint: on the 24-quarter synthetic history
+    (25 commits, none checkpointed) opening ``filings`` took 12 ms, 4 ms after a 17 ms checkpoint, and a
+    publish opens it about ten times. The weekly compaction checkpoints every table too; this keeps a
+    table that publishes often between compactions (or was never compacted) from replaying a long log.
+    Returns whether it wrote one.
+    """
+    import json
+
+    marker = f"{table_key(name)}/_delta_log/_last_checkpoint"
+    last = int(json.loads(storage.get_bytes(marker))["version"]) if storage.exists(marker) else -1
+    if table.version() - last < CHECKPOINT_EVERY:
+        return False
+    table.create_checkpoint()
+    return True
+
+
 def open_table(storage: Storage, name: str) -> DeltaTable | None:
     """The table, or None when it was never written."""
     from deltalake import DeltaTable

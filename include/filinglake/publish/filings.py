@@ -315,7 +315,10 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
     merged = delta.retry_on_conflict("published/filings", lambda: _merge_filings_once(storage, batch))
     if merged.pop("concurrent"):
         merged["repaired"] = repair_duplicates(storage, batch)
-    merged["version"] = delta.open_table(storage, FILINGS).version()  # type: ignore[union-attr]
+    table = delta.open_table(storage, FILINGS)
+    assert table is not None
+    merged["version"] = table.version()
+    delta.checkpoint_if_due(storage, FILINGS, table)  # the refreshes after this open filings again, often
     started = time.perf_counter()
     filing_keys.sync(storage)  # the keys this publish inserted, so the next one finds them
     merged["key_index_ms"] = int((time.perf_counter() - started) * 1000)
