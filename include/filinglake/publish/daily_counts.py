@@ -132,6 +132,13 @@ def _recount_once(storage: Storage, batch_days: dict[str, set[date]], name: str,
     counted = delta.read_snapshot(table, schema, _days_scope(days, by_month=bool(by_month)))
     on = " AND ".join(f"c.{k} IS NOT DISTINCT FROM r.{k}" for k in merge_key)
     gone = delta.duckdb_query(f"SELECT c.* FROM counted c ANTI JOIN rows r ON {on}", {"counted": counted, "rows": rows})
-    metrics = delta.merge_changed(table, rows, merge_key, tombstones=delta.conform(gone, schema),
+    # only the counts that differ go to the merge: delta-rs rewrites every file holding a matched row,
+    # changed or not (a daily's back-dated days recount nine months; a few of their counts change)
+    same = " AND ".join(f"c.{c} IS NOT DISTINCT FROM r.{c}" for c in schema.names)
+    differing = delta.conform(delta.duckdb_query(f"SELECT r.* FROM rows r ANTI JOIN counted c ON {same}",
+                                                 {"counted": counted, "rows": rows}), schema)
+    if differing.num_rows == 0 and gone.num_rows == 0:
+        return {"inserted": 0, "updated": 0, "deleted": 0, "rows": rows.num_rows, "files_read": 0}
+    metrics = delta.merge_changed(table, differing, merge_key, tombstones=delta.conform(gone, schema),
                                   commit_metadata={delta.WATERMARK: str(up_to)})
     return delta.merge_counts(metrics, rows.num_rows)

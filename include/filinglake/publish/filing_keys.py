@@ -13,8 +13,9 @@ filings share; for CNINFO and HKEX the million of the announcement id (``cninfo:
 ``1216000000``, ``hkex:9117564`` → ``0009000000``): both ids grow over time, so a day's ids fall in one
 million or two, and a bucket never holds more than a million ids (CNINFO's recent ids advance 2–3
 million a year, HKEX's NEWS_ID about half a million). A daily batch therefore reads one or two buckets
-of the index (:func:`scan_predicates`), with its filing ids pushed into the scan, whatever the length
-of the history. A source without a rule (or an id its rule does not cover) has the bucket ``all``.
+of the index (:func:`scan_predicates`), with its filing ids pushed into the scan when they are few
+(else the bucket's keys read whole and joined: delta-rs evaluates a long IN list slowly), whatever the
+length of the history. A source without a rule (or an id its rule does not cover) has the bucket ``all``.
 
 Index rows written before a source had a rule sit in its legacy ``all`` bucket. They are re-bucketed
 once, by the first sync that sees them (:func:`rebucket_legacy`): their copies are appended under
@@ -126,12 +127,13 @@ def _partitions(table) -> set[tuple[str, str]]:
     return {(p["source"], p["id_bucket"]) for p in table.partitions()}
 
 
-def lookup(storage: Storage, keys: pa.Table) -> pa.Table:
+def lookup(storage: Storage, keys: pa.Table, table=None) -> pa.Table:
     """Every (source, filing_id, issuer_id, filing_month) the index holds for ``keys`` (source, filing_id, issuer_id).
 
     Reads only the partitions :func:`scan_predicates` names, each joined here with the wanted keys.
+    ``table``: the index already open (as :func:`sync` returns it), else it is opened.
     """
-    table = delta.open_table(storage, FILING_KEYS)
+    table = table if table is not None else delta.open_table(storage, FILING_KEYS)
     empty = FILING_KEYS_SCHEMA.empty_table()
     if table is None or keys.num_rows == 0:
         return empty
@@ -147,22 +149,31 @@ def lookup(storage: Storage, keys: pa.Table) -> pa.Table:
     return pa.concat_tables(found)
 
 
-def sync(storage: Storage) -> dict:
-    """Append the keys ``filings`` inserted since the version the index reflects; returns what it did.
+def sync(storage: Storage, filings=None) -> dict:
+    """Append the keys ``filings`` inserted since the version the index reflects; returns what it did
+    (``table``: the index as open when nothing was to append, for a lookup right after).
+
+    ``filings``: the filings table already open (each open replays its log), used by the first try.
 
     Builds the index from ``filings`` when it does not exist yet (or the feed since its watermark is
     gone); re-buckets keys left in a source's legacy ``all`` bucket (:func:`rebucket_legacy`). Retried when a concurrent publish commits first; two syncs at once may both append the
     same keys, which costs a lookup nothing but a duplicate row.
     """
-    return delta.retry_on_conflict(f"published/{FILING_KEYS}", lambda: _sync_once(storage))
+    opened = [filings]
+
+    def once() -> dict:
+        given = opened.pop() if opened else None  # a retry after a lost commit opens filings afresh
+        return _sync_once(storage, given)
+
+    return delta.retry_on_conflict(f"published/{FILING_KEYS}", once)
 
 
-def _sync_once(storage: Storage) -> dict:
+def _sync_once(storage: Storage, filings=None) -> dict:
     from deltalake import CommitProperties, write_deltalake
 
     from filinglake.publish.filings import FILINGS, changes_since
 
-    filings = delta.open_table(storage, FILINGS)
+    filings = filings if filings is not None else delta.open_table(storage, FILINGS)
     if filings is None:
         return {"appended": 0, "built": False}
     up_to = filings.version()
@@ -173,7 +184,7 @@ def _sync_once(storage: Storage) -> dict:
             index = delta.open_table(storage, FILING_KEYS)
             assert index is not None
         if delta.watermark(index) == up_to:
-            return {"appended": 0, "built": False}
+            return {"appended": 0, "built": False, "table": index}
         feed = changes_since(storage, index, up_to, ["source", "filing_id", "issuer_id", "filing_month"],
                              filings=filings)
     if feed is None:

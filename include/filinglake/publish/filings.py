@@ -183,8 +183,8 @@ def published_for(storage: Storage, batch: pa.Table, snapshot=None) -> pa.Table:
     if batch.num_rows == 0:
         return PUBLISHED_FILINGS_SCHEMA.empty_table()
     keys = delta.duckdb_query(_BATCH_KEYS_SQL, {"batch": batch})
-    filing_keys.sync(storage)
-    located = filing_keys.lookup(storage, keys)
+    synced = filing_keys.sync(storage)
+    located = filing_keys.lookup(storage, keys, synced.get("table"))
     found = []
     for source, months in sorted(months_by_source(located).items()):
         source_keys = located.filter(pc.equal(located["source"], source))
@@ -320,7 +320,7 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
     merged["version"] = table.version()
     delta.checkpoint_if_due(storage, FILINGS, table)  # the refreshes after this open filings again, often
     started = time.perf_counter()
-    filing_keys.sync(storage)  # the keys this publish inserted, so the next one finds them
+    filing_keys.sync(storage, table)  # the keys this publish inserted, so the next one finds them
     merged["key_index_ms"] = int((time.perf_counter() - started) * 1000)
     return merged
 
