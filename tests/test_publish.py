@@ -1086,6 +1086,29 @@ def test_a_recount_reads_only_the_months_of_its_days(settings, storage, fixtures
     assert_tables_match_a_recomputation(storage)
 
 
+def test_a_recount_rewrites_only_the_months_whose_counts_changed(settings, storage, fixtures_dir) -> None:
+    # The real 2020-03-18 daily (nine months of days) published, then landed again with one more
+    # 1-A filing on 2020-03-18: all its days are recounted, only March 2020's counts differ, and only
+    # March 2020's files of both counts tables are rewritten.
+    from filinglake.publish.category_counts import CATEGORY_COUNTS
+
+    daily = (fixtures_dir / "edgar/daily/form.20200318.idx").read_bytes()
+    land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx", daily)
+    publish(storage, settings, [("sec_edgar", "2020-03-18")])
+    before = {name: set(delta.open_table(storage, name).file_uris()) for name in (DAILY_COUNTS, CATEGORY_COUNTS)}
+    line = next(ln for ln in daily.splitlines(keepends=True) if b"0001140361-20-006155" in ln)
+    extra = line.replace(b"0001140361-20-006155", b"0001140361-20-906155")
+    land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx", daily.replace(line, line + extra), force=True)
+
+    result = publish(storage, settings, [("sec_edgar", "2020-03-18")])
+
+    assert (result["inserted"], result["daily_counts"]["updated"], result["daily_counts"]["inserted"]) == (1, 1, 0)
+    for name, files in before.items():
+        after = set(delta.open_table(storage, name).file_uris())
+        assert {uri.split("filing_month=")[1][:7] for uri in (files - after) | (after - files)} == {"2020-03"}
+    assert_tables_match_a_recomputation(storage)
+
+
 def test_filings_get_a_checkpoint_once_their_log_is_long(settings, storage, fixtures_dir, daily_2026,
                                                          monkeypatch) -> None:
     # every open of a table replays the commits since its last checkpoint: a publish writes one for
