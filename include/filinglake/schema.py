@@ -174,6 +174,8 @@ ISSUERS_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("exchange", pa.string(), "exchange of its latest filing"),
     ("company_name", pa.string(), "the name on its latest filing"),
     ("former_names", _STRINGS, "every other name it filed under, sorted"),
+    ("issuer_name", pa.string(), "the name its source's latest archived reference list gives it (SEC title, CNINFO "
+     "short Chinese name, HKEX English short name); null when that list does not name it"),
     ("ticker", pa.string(), "main ticker: the reference list's first, else the latest filed"),
     ("tickers", _STRINGS, "every ticker from its filings and the reference list, sorted"),
     ("cik", pa.string(), "SEC CIK (unpadded); null for other sources"),
@@ -399,6 +401,11 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
             "exchange": ColumnDoc("venue of its latest filing: `SEC`, `SZSE`, `SSE`, `BSE`, `HKEX`", "SEC"),
             "company_name": ColumnDoc("the name on its latest filing", "ROYAL BANK OF CANADA"),
             "former_names": ColumnDoc("every other name it filed under, sorted (empty when none)", []),
+            "issuer_name": ColumnDoc(
+                "the name the reference lists give it now: its source's latest archived list (SEC "
+                "`company_tickers.json` title, CNINFO's short Chinese name, HKEXnews' English short name); null "
+                "when that list does not name it (or the source has none). `company_name` is the filed name; "
+                "`filings.issuer_name` the list's name at each filing date", "ROYAL BANK OF CANADA"),
             "ticker": ColumnDoc("main ticker: the reference list's first (SEC `company_tickers.json`), else the "
                                 "latest filed", "RY"),
             "tickers": ColumnDoc("every ticker known for it, sorted", ["RY"]),
