@@ -74,8 +74,8 @@ bench: install  ## run the benchmark (bench/bench.py)
 	$(BIN)/python bench/bench.py
 
 QUARTERS ?= 16
-bench-history: install  ## opt-in: ingest (with validation) and publish QUARTERS synthetic quarters end to end (135: all of EDGAR)
-	$(BIN)/python bench/bench.py --full-history $(QUARTERS)
+bench-history: install  ## opt-in: backfill QUARTERS synthetic quarters end to end with ingest + publish (135: all of EDGAR)
+	$(BIN)/python bench/full_history.py $(QUARTERS) $(if $(ROOT),--root $(ROOT))
 
 # `make airflow`: the UI and the Execution API listen on loopback only (nobody else on the network
 # reaches the SimpleAuthManager login); DAGs start paused; at most 4 task processes.

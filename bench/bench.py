@@ -27,10 +27,10 @@ weekly compaction (which clusters filings by issuer), and an analyst's questions
 counts per form type per year, the last 7 days of one exchange) answered through ``filinglake query``
 beside plain DuckDB over the same Delta files. Each publish runs in its own process.
 
-Opt-in, ``make bench-history QUARTERS=N`` (``--full-history N``): N synthetic quarters ingested end to
-end, each quarter landed and validated in one process and published in another, printing per quarter
-and in total the time and the peak RSS per process, a projection to the 135 quarters of the whole EDGAR
-history (about 27M rows), then the same daily, compaction and query figures on the result.
+Opt-in, ``make bench-history QUARTERS=N`` (``bench/full_history.py``): N synthetic quarters from 1993 Q1
+backfilled end to end through ``filinglake ingest --from-quarter/--to-quarter`` and ``filinglake publish``
+against a local copy of EDGAR's archive layout, then the same daily, compaction and query figures on the
+result; ``QUARTERS=135`` is the whole EDGAR history (about 27M rows).
 
 Figures are printed as rows/s and as ratios; nothing here asserts a time.
 """
@@ -57,8 +57,6 @@ DAILY = FIXTURES / "edgar/daily/form.20200318.idx"
 STAGES = ["floor", "pandas", "parse", "land", "validate", "history"]
 #: the last synthetic quarter of the history stage: the quarter of the daily index it publishes
 HISTORY_END = (2020, 1)
-#: the whole EDGAR history as synthetic quarters (issue 10, point 3: about 27M rows)
-FULL_HISTORY_QUARTERS = 135
 TARGETS = {"land": 500_000, "validate": 250_000}
 #: landing (write_partition: parse, row checks, clean and quarantine Parquet, manifest) within this
 #: many times the floor's time, same run (issue 10, point 6)
@@ -308,88 +306,6 @@ def history_land(root: Path, count: int) -> dict:
     return rows
 
 
-def full_ingest(root: Path, index: int, count: int) -> dict:
-    """Ingest synthetic quarter ``index`` of ``count`` as a daily run does: land it (write_partition), then
-    its validation record (validate_partition). Figures of this process."""
-    from datetime import date
-
-    from filinglake.ingest.landing import write_partition
-    from filinglake.ingest.validation import validate_partition
-
-    year, quarter = history_quarters(count)[index]
-    partition = f"{year}Q{quarter}"
-    last = index == count - 1
-    t0 = time.perf_counter()
-    text = gzip.decompress(MASTER.read_bytes())
-    data = synthetic_quarter(text, index, year, quarter, before=date(2020, 3, 18) if last else None)
-    made = time.perf_counter() - t0
-    ctx, fetched = _land_context(data, root, partition, "master.idx")
-    t1 = time.perf_counter()
-    manifest = write_partition(ctx, fetched)
-    landed = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    report = validate_partition(ctx.storage, "sec_edgar", partition, ctx.source.rules(ctx.partition))
-    assert report.success, report.mismatches
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"partition": partition, "rows": manifest["rows_written"], "synthesise_s": round(made, 2),
-            "process_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-            "land_s": round(landed, 2), "validate_s": round(time.perf_counter() - t2, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
-
-
-def run_full_history(count: int, folder: Path) -> dict:
-    """Ingest (land + validation) and publish ``count`` synthetic quarters end to end, each step in its own
-    process; then the daily into history vs into empty, compaction and the queries on the result."""
-    history, empty = folder / "history", folder / "empty"
-    quarters = [f"{y}Q{q}" for y, q in history_quarters(count)]
-    started = time.perf_counter()
-    per_quarter, cpu_quarter, rows, peaks = [], [], 0, {"ingest": 0, "publish": 0}
-    print(f"history-full: {count} synthetic quarter(s) {quarters[0]}..{quarters[-1]} (land + validation + publish)",
-          flush=True)
-    for index, partition in enumerate(quarters):
-        t0 = time.perf_counter()
-        ingested = _history_child("ingest", str(history), str(index), str(count))
-        published = _history_child("publish", str(history), partition)
-        seconds = time.perf_counter() - t0
-        rows += ingested["rows"]
-        peaks["ingest"] = max(peaks["ingest"], ingested["peak_rss_mb"])
-        peaks["publish"] = max(peaks["publish"], published["peak_rss_mb"])
-        per_quarter.append(seconds)
-        cpu_quarter.append(ingested["process_cpu_s"] + published["cpu_s"])
-        print(f"  {index + 1:>3} {partition} {rows:>11,} rows  land {ingested['land_s']:5.2f} s  "
-              f"validate {ingested['validate_s']:5.2f} s  publish {published['seconds']:6.2f} s  "
-              f"peak ingest {ingested['peak_rss_mb']:>4} MB  publish {published['peak_rss_mb']:>4} MB  "
-              f"(cpu {cpu_quarter[-1]:5.1f} s, elapsed {time.perf_counter() - started:7.1f} s)", flush=True)
-    total = time.perf_counter() - started
-    recent = per_quarter[-max(1, count // 10):]
-    projected = total + (FULL_HISTORY_QUARTERS - count) * sum(recent) / len(recent)
-    recent_cpu = cpu_quarter[-max(1, count // 10):]
-    projected_cpu = sum(cpu_quarter) + (FULL_HISTORY_QUARTERS - count) * sum(recent_cpu) / len(recent_cpu)
-    print(f"  end to end: {total:.0f} s wall, {sum(cpu_quarter):.0f} s cpu for {rows:,} rows; max peak RSS per "
-          f"process: ingest {peaks['ingest']} MB, publish {peaks['publish']} MB (target < 1024 MB)")
-    if count < FULL_HISTORY_QUARTERS:
-        print(f"  projection to {FULL_HISTORY_QUARTERS} quarters at the last quarters' pace: {projected / 60:.0f} min "
-              f"wall here, {projected_cpu / 60:.0f} min of cpu in one process at a time (target <= 30 min)")
-    _history_child("land-daily", str(history))
-    _history_child("land-daily", str(empty))
-    daily_empty = _history_child("publish", str(empty), "2020-03-18")
-    daily_history = _history_child("publish", str(history), "2020-03-18")
-    print(f"  daily into empty {daily_empty['seconds']:.2f} s peak {daily_empty['peak_rss_mb']} MB | into history "
-          f"{daily_history['seconds']:.2f} s peak {daily_history['peak_rss_mb']} MB | ratio time "
-          f"{daily_history['seconds'] / daily_empty['seconds']:.2f}x, peak RSS "
-          f"{daily_history['peak_rss_mb'] / daily_empty['peak_rss_mb']:.2f}x (target <= 1.5x)", flush=True)
-    compacted = _history_child("compact", str(history))
-    print(f"  compaction: {compacted['seconds']:.1f} s, {compacted['clustered_partitions']} partition(s) clustered, "
-          f"peak {compacted['peak_rss_mb']} MB", flush=True)
-    queries = _history_child("queries", str(history))
-    print_queries(queries)
-    return {"stage": "history_full", "quarters": count, "rows": rows, "seconds": round(total, 1),
-            "peak_rss_mb": peaks, "per_quarter_s": [round(x, 2) for x in per_quarter],
-            "cpu_per_quarter_s": [round(x, 2) for x in cpu_quarter],
-            "projected_full_s": round(projected), "projected_full_cpu_s": round(projected_cpu), "daily_empty": daily_empty, "daily_history": daily_history,
-            "compaction": compacted, "queries": queries}
-
-
 def history_land_daily(root: Path) -> int:
     """Land the real daily index of 2020-03-18 into ``root``; returns its clean rows."""
     return _land_for_history(root, "2020-03-18", DAILY.name, DAILY.read_bytes())
@@ -432,9 +348,11 @@ HISTORY_QUERIES = {
                                        "FROM daily_counts GROUP BY ALL ORDER BY ALL",
     "form type x year (filings)": "SELECT year(filing_date) AS y, form_type, count(*) AS n FROM filings "
                                   "GROUP BY ALL ORDER BY ALL",
-    "last 7 days of one exchange": "SELECT filing_date, issuer_id, form_type FROM filings "
-                                   "WHERE exchange = 'SEC' AND filing_date > DATE '2020-03-11' ORDER BY ALL",
+    "last 7 days of one exchange": "SELECT filing_date, issuer_id, form_type FROM filings WHERE exchange = 'SEC' "
+                                   "AND filing_date BETWEEN DATE '{until}' - 6 AND DATE '{until}' ORDER BY ALL",
 }
+#: the last day of the history stage's table (the daily it publishes): "the last 7 days" end there
+HISTORY_LAST_DAY = "2020-03-18"
 
 
 def _best(fn, repeat: int = 3) -> tuple[float, object]:
@@ -446,7 +364,7 @@ def _best(fn, repeat: int = 3) -> tuple[float, object]:
     return min(times), out
 
 
-def history_queries(root: Path) -> dict:
+def history_queries(root: Path, until: str = HISTORY_LAST_DAY) -> dict:
     """Each question via `filinglake query` (run_query: views, lock, query; minus its start-up, a
     SELECT 1 through the same path) and via plain DuckDB over the Delta tables' current file lists
     (what a user without the delta extension does: ``DeltaTable.file_uris()`` read as hive Parquet)."""
@@ -474,6 +392,7 @@ def history_queries(root: Path) -> dict:
     plain_startup, _ = _best(lambda: plain("SELECT 1"))
     out["plain_startup_s"] = round(plain_startup, 3)
     for label, sql in HISTORY_QUERIES.items():
+        sql = sql.format(until=until)
         ours, table = _best(lambda sql=sql: run_query(sql, storage=storage))
         theirs, rows = _best(lambda sql=sql: plain(sql))
         assert table.num_rows == len(rows), (label, table.num_rows, len(rows))
@@ -563,10 +482,6 @@ def main() -> None:
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--stages", nargs="+", default=STAGES + ONCE_STAGES, choices=STAGES + ONCE_STAGES)
     parser.add_argument("--quarters", type=int, default=4, help="synthetic quarters of the history stage")
-    parser.add_argument("--full-history", type=int, metavar="N", help="only the opt-in end-to-end run: ingest "
-                        "(land + validation) and publish N synthetic quarters, one process per step "
-                        f"(make bench-history QUARTERS=N; {FULL_HISTORY_QUARTERS} is the whole EDGAR history)")
-    parser.add_argument("--history-root", help="keep the full-history run's storage here (default: a temp dir)")
     parser.add_argument("--land-root", help="folder for the land stage's storage roots (default: the system "
                         "temp dir; a tmpfs such as /dev/shm leaves out the disk's fsync waits)")
     parser.add_argument("--child", nargs=2, metavar=("STAGE", "FILE"), help=argparse.SUPPRESS)
@@ -589,23 +504,13 @@ def main() -> None:
         elif what == "compact":
             out = history_compact(Path(rest[0]))
         elif what == "queries":
-            out = history_queries(Path(rest[0]))
-        elif what == "ingest":
-            out = full_ingest(Path(rest[0]), int(rest[1]), int(rest[2]))
+            out = history_queries(Path(rest[0]), *rest[1:])
         else:
             out = history_publish(Path(rest[0]), rest[1:])
         print(json.dumps(out))
         return
     if not MASTER.exists():
         sys.exit(f"bench: {MASTER} not found; set FILINGLAKE_FIXTURES to the shared fixtures folder")
-    if args.full_history:
-        with tempfile.TemporaryDirectory(dir=args.history_root) as tmp:
-            result = run_full_history(args.full_history, Path(tmp))
-        out_dir = PROJECT / "bench-results"
-        out_dir.mkdir(exist_ok=True)
-        (out_dir / "history-full.json").write_text(json.dumps(result, indent=2))
-        print(f"\nwritten {out_dir / 'history-full.json'}")
-        return
     results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for copies in args.copies if set(args.stages) - {"history"} else []:

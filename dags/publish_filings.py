@@ -17,7 +17,8 @@ most one sweep. `max_active_runs=1`: publishes never race on a table. Catchup is
 **Tasks.** `refresh_references_<source>` (one per source with a list, in that source's pool) archives its
 reference list once per UTC day: SEC's `company_tickers.json`, HKEXnews' stock list
 (`activestock_sehk_e.json`); a list that fails only logs a warning (the tables keep the last archived copy) → `publish` (MERGE "update only when a column changed": a retry
-commits nothing; its inlets are the clean assets, so each asset's page lists it as a consuming task) →
+commits nothing; many partitions, e.g. after a backfill, go in batches of at most 100,000 rows, the log
+counting them down with an ETA; its inlets are the clean assets, so each asset's page lists it as a consuming task) →
 `record_alerts_<source>` one after the other, each in its source's pool because it
 captures documents from that source's hosts (so SEC never sees more than the pool × rate) → `notify`
 (task log; webhook / e-mail through the `filinglake_alerts_webhook` / `filinglake_alerts_smtp`

@@ -40,7 +40,10 @@ def publish(
 
     Without options, publishes the landed partitions that are new or changed since they were last
     published (published/_ledger.json): nothing to do is a quick no-op. --all publishes every landed
-    partition again; --partition the ones named. Publishing is idempotent: the same inputs again
+    partition again; --partition the ones named. Many partitions (a backfill's) go in batches of at most
+    100,000 clean rows (a larger partition in parts), each logged with an ETA and recorded in the ledger
+    when done, so memory follows the batch and an interrupted publish resumes where it stopped.
+    Publishing is idempotent: the same inputs again
     insert and update nothing. A publish running at the same time is waited out (its commits are
     retried); prints a JSON summary (counts, table versions). issuer_links is rebuilt from securities,
     issuers and the reviewed link list (FILINGLAKE_ISSUER_LINKS) when one of them changed; a bad entry

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -76,19 +77,153 @@ def publish(
     a concurrent publish is retried; one that keeps losing raises
     :class:`~filinglake.publish.delta.CommitConflict`.
 
-    Returns counts, the keys of the new and changed rows (``new_keys``, ``changed_keys``:
-    ``[filing_id, issuer_id]`` pairs), and the ``filings`` versions before and after, from which
+    Many partitions (a backfill's) are published in batches of at most :data:`BATCH_ROWS` clean rows
+    (:func:`batches`), each a whole publish recorded in the ledger, so memory follows the batch and an
+    interrupted publish resumes after the last batch it completed.
+
+    Returns counts summed over the batches, the keys of the new and changed rows (``new_keys``,
+    ``changed_keys``: ``[filing_id, issuer_id]`` pairs, at most :data:`KEY_LIST_LIMIT` of each; ``new`` and
+    ``changed`` count them all), and the ``filings`` versions before and after, from which
     :func:`~filinglake.publish.filings.changed_rows` reads those rows back.
     """
     del settings  # the storage carries its settings; kept for the documented signature
     started = time.perf_counter()
     wanted = sorted({(s, p) for s, p in partitions}) if partitions is not None else clean_partitions(storage)
-    states = ledger.current_states(storage, wanted)  # before reading: a re-landing meanwhile stays pending
     security_counts = securities.refresh_securities(storage)  # before filings: they take tickers from it
-    batch = securities.with_reference(storage, read_clean(storage, wanted))
-    merged = filings.merge_filings(storage, batch)
-    affected = issuers.affected_issuers(batch)
-    del batch
+    planned = batches(storage, wanted)
+    total_rows = sum(b.rows for b in planned) or 1
+    results: list[dict] = []
+    done_rows = 0
+    states: dict = {}
+    for number, batch in enumerate(planned, 1):
+        if len(planned) > 1:
+            log.info("publish batch %d/%d: %s, %s clean rows%s", number, len(planned), batch.describe(),
+                     f"{batch.rows:,}", _eta(time.perf_counter() - started, done_rows, total_rows))
+        if batch.part == 0:  # before reading: a re-landing meanwhile stays pending
+            states = ledger.current_states(storage, batch.partitions)
+        result = _publish_batch(storage, batch, states, rebuild_issuers if number == 1 else ())
+        for key in ("new_keys", "changed_keys"):  # a backfill's keys would fill the memory: counted past the limit
+            result[key] = result[key][:max(0, KEY_LIST_LIMIT - sum(len(r[key]) for r in results))]
+        results.append(result)
+        done_rows += batch.rows
+    if not planned:  # nothing landed: the tables are still brought up to date (issuers, links)
+        results.append(_publish_batch(storage, Batch([], 0), {}, rebuild_issuers))
+    link_counts = links.refresh_links(storage)  # from securities and issuers: cheap, written only when changed
+    result = _combined(results)
+    result.update({"partitions": [list(p) for p in wanted], "batches": len(planned), "securities": security_counts,
+                   "issuer_links": link_counts, "seconds": round(time.perf_counter() - started, 3)})
+    issuer_counts, day_counts = result["issuers"], result["daily_counts"]
+    log.info(
+        "published %d partition(s): %d clean rows → %d keys: %d inserted, %d updated, %d unchanged "
+        "(filings v%s → v%s); issuers +%d ~%d; daily_counts +%d ~%d -%d; %.2f s",
+        len(wanted), result["rows_read"], result["rows"], result["inserted"], result["updated"],
+        result["unchanged"], result["version_before"], result["version"], issuer_counts["inserted"],
+        issuer_counts["updated"], day_counts["inserted"], day_counts["updated"], day_counts["deleted"],
+        result["seconds"],
+    )
+    return result
+
+
+#: clean rows published per batch: memory follows this (about 600-800 MB of peak RSS for 100,000 SEC
+#: rows, imports included); a partition with more rows (an EDGAR quarter: ~200,000) is published in parts
+BATCH_ROWS = 100_000
+#: new and changed keys returned per publish (a backfill's would be millions: they are counted instead)
+KEY_LIST_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one publish step merges: whole partitions, or part ``part`` of ``parts`` of one large partition."""
+
+    partitions: list[tuple[str, str]]
+    rows: int
+    part: int = 0
+    parts: int = 1
+
+    def describe(self) -> str:
+        if not self.partitions:
+            return "nothing"
+        first, last = self.partitions[0], self.partitions[-1]
+        span = f"{first[0]}/{first[1]}" + (f" .. {last[1]}" if len(self.partitions) > 1 else "")
+        return f"{span} (part {self.part + 1} of {self.parts})" if self.parts > 1 else \
+            f"{len(self.partitions)} partition(s) {span}"
+
+
+def batches(storage: Storage, partitions: Sequence[tuple[str, str]]) -> list[Batch]:
+    """``partitions`` in order, grouped into batches of at most :data:`BATCH_ROWS` clean rows.
+
+    A partition larger than that is split into parts of equal rows (each key is once in a partition,
+    so the parts hold distinct keys). Rows are the manifests' ``rows_written``; a partition without a
+    manifest fails later, in :func:`~filinglake.publish.clean_layer.read_clean`, naming it.
+    """
+    from filinglake.manifests import read_manifest
+
+    planned: list[Batch] = []
+    batch: list[tuple[str, str]] = []
+    rows = 0
+    for partition in partitions:
+        manifest = read_manifest(storage, *partition)
+        size = int((manifest or {}).get("rows_written") or 0)
+        if batch and rows + size > BATCH_ROWS:
+            planned.append(Batch(batch, rows))
+            batch, rows = [], 0
+        if size > BATCH_ROWS:
+            parts = -(-size // BATCH_ROWS)
+            planned += [Batch([partition], (i + 1) * size // parts - i * size // parts, i, parts) for i in range(parts)]
+            continue
+        batch.append(partition)
+        rows += size
+    if batch:
+        planned.append(Batch(batch, rows))
+    return planned
+
+
+def _eta(elapsed: float, done_rows: int, total_rows: int) -> str:
+    if not done_rows:
+        return ""
+    left = elapsed * (total_rows - done_rows) / done_rows
+    return f"; {done_rows / total_rows:.0%} done, about {left / 60:.0f} min left" if left >= 60 else \
+        f"; {done_rows / total_rows:.0%} done, about {left:.0f} s left"
+
+
+_SUMMED_TABLES = ("issuers", "daily_counts", "category_counts")
+
+
+def _combined(results: list[dict]) -> dict:
+    """One result for a publish of several batches: counts summed, versions from first to last."""
+    first, last = results[0], results[-1]
+    out: dict = {k: sum(r.get(k, 0) for r in results) for r in results for k, v in r.items()
+                 if type(v) is int and k not in ("version_before", "version")}
+    out["version_before"], out["version"] = first["version_before"], last["version"]
+    for key in ("new_keys", "changed_keys"):
+        out[key] = [k for r in results for k in r[key]]
+    months: dict[str, set[str]] = {}
+    for r in results:
+        for source, names in r["months"].items():
+            months.setdefault(source, set()).update(names)
+    out["months"] = {s: sorted(m) for s, m in sorted(months.items())}
+    out["sources"] = sorted(months)
+    for table in _SUMMED_TABLES:
+        counts = [r[table] for r in results]
+        out[table] = {k: (sum(c[k] for c in counts) if type(counts[0][k]) is int else counts[-1][k])
+                      for k in counts[0]}
+    out["issuers"]["rebuilt"] = sorted({s for r in results for s in r["issuers"].get("rebuilt", [])})
+    out["issuers"]["rows"] = last["issuers"].get("rows", 0)
+    return out
+
+
+def _publish_batch(storage: Storage, batch: Batch, states: dict, rebuild_issuers: Iterable[str]) -> dict:
+    """Publish one batch into filings, issuers, daily_counts and category_counts; record it in the ledger
+    (a partition in parts: after its last part, with its state from before its first)."""
+    clean = read_clean(storage, batch.partitions)
+    if batch.parts > 1:
+        start = batch.part * clean.num_rows // batch.parts
+        clean = clean.slice(start, (batch.part + 1) * clean.num_rows // batch.parts - start)
+    batch_rows = securities.with_reference(storage, clean)
+    del clean
+    merged = filings.merge_filings(storage, batch_rows)
+    affected = issuers.affected_issuers(batch_rows)
+    del batch_rows
     for _ in range(REFRESH_ATTEMPTS):
         # Recomputed from filings: valid only if no other publish changed filings meanwhile (else again).
         version = delta.open_table(storage, filings.FILINGS).version()  # type: ignore[union-attr]
@@ -100,30 +235,11 @@ def publish(
         if delta.open_table(storage, filings.FILINGS).version() == version:  # type: ignore[union-attr]
             break
         log.info("filings changed while issuers and daily_counts were recomputed: recomputing them again")
-    link_counts = links.refresh_links(storage)  # from securities and issuers: cheap, written only when changed
-    ledger.record(storage, states, merged["version"])
-    months = merged["months"]
-    result = {
-        "partitions": [list(p) for p in wanted],
-        **{k: v for k, v in merged.items() if k not in ("months", "days")},
-        "sources": sorted(months),
-        "months": months,
-        "issuers": issuer_counts,
-        "daily_counts": day_counts,
-        "securities": security_counts,
-        "category_counts": category_day_counts,
-        "issuer_links": link_counts,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
-    log.info(
-        "published %d partition(s): %d clean rows → %d keys: %d inserted, %d updated, %d unchanged "
-        "(filings v%s → v%s); issuers +%d ~%d; daily_counts +%d ~%d -%d; %.2f s",
-        len(wanted), merged["rows_read"], merged["rows"], merged["inserted"], merged["updated"],
-        merged["unchanged"], merged["version_before"], merged["version"], issuer_counts["inserted"],
-        issuer_counts["updated"], day_counts["inserted"], day_counts["updated"], day_counts["deleted"],
-        result["seconds"],
-    )
-    return result
+    if batch.part == batch.parts - 1:
+        ledger.record(storage, states, merged["version"])
+    return {**{k: v for k, v in merged.items() if k != "days"},
+            "new": len(merged["new_keys"]), "changed": len(merged["changed_keys"]),
+            "issuers": issuer_counts, "daily_counts": day_counts, "category_counts": category_day_counts}
 
 
 def publish_pending(
