@@ -16,7 +16,7 @@ most one sweep. `max_active_runs=1`: publishes never race on a table. Catchup is
 
 **Tasks.** `refresh_references_<source>` (one per source with a list, in that source's pool) archives its
 reference list once per UTC day: SEC's `company_tickers.json`, HKEXnews' stock list
-(`activestock_sehk_e.json`); a list that fails only logs a warning (the tables keep the last archived copy) → `publish` (MERGE "update only when a column changed": a retry
+(`activestock_sehk_e.json`, and `activestock_sehk_c.json` for the Chinese names); a list that fails only logs a warning (the tables keep the last archived copy) → `publish` (MERGE "update only when a column changed": a retry
 commits nothing; many partitions, e.g. after a backfill, go in batches of at most 100,000 rows, the log
 counting them down with an ETA; its inlets are the clean assets, so each asset's page lists it as a consuming task) →
 `record_alerts_<source>` one after the other, each in its source's pool because it

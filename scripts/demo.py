@@ -323,6 +323,9 @@ def query_published_tables(ctx: DemoContext) -> None:
          "select filing_date, ticker, title, document_url from filings "
          "where ticker = '000001.SZ' and filing_date between '2002-01-01' and '2002-12-31' "
          "order by filing_date, title", max_width=70)
+    show("HKEX securities in HKEXnews' English and Chinese stock lists (joined on the stock code)",
+         "select stock_code, ticker, name_en, name_zh, board, stock_id from securities "
+         "where source = 'hkex' and is_current and name_zh is not null order by stock_code")
     show("Titles with a word in Chinese (年度报告, annual report) or English (results)",
          "select source, filing_date, ticker, title_clean from filings "
          "where title_clean like '%年度报告%' or regexp_matches(title_clean, '(?i)\\bresults\\b') "

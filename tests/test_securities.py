@@ -293,7 +293,7 @@ def hkex_list_rows(fixtures_dir: Path) -> list[dict[str, str]]:
 
 
 def test_hkex_securities_from_hkexnews_stock_list(settings, storage, fixtures_dir, replay_server) -> None:
-    from fakes.hkex import stock_list_routes
+    from fakes.hkex import CHINESE_STOCK_LIST, stock_list_routes
 
     server = replay_server(stock_list_routes(fixtures_dir))
     hkex = get_source("hkex")
@@ -303,7 +303,10 @@ def test_hkex_securities_from_hkexnews_stock_list(settings, storage, fixtures_di
     again = fetch_reference_list(storage, live, hkex, today=date(2025, 11, 21))  # once per day: reused
     counts = refresh_securities(storage)
 
-    assert len(server.requests) == 1 and again.key == ref.key
+    # the English list and its Chinese twin, each once
+    assert sorted(r.path for r in server.requests) == ["/ncms/script/eds/activestock_sehk_c.json",
+                                                       "/ncms/script/eds/activestock_sehk_e.json"]
+    assert again.key == ref.key
     assert ref.key.startswith("raw/source=hkex_stocks/partition=2025-11-21/932e40a86083ff1d-")  # sha256 head
     assert ref.sha256 == "932e40a86083ff1dbbb18425d01654ee7631fd68aafbacb9a5ec65517100c917"
     assert storage.get_bytes(ref.key) == (fixtures_dir / HKEX_STOCKS).read_bytes()
@@ -314,7 +317,7 @@ def test_hkex_securities_from_hkexnews_stock_list(settings, storage, fixtures_di
     tencent = rows["00700"]
     assert {k: tencent[k] for k in ("issuer_id", "ticker", "name", "name_en", "name_zh", "stock_id", "board",
                                     "exchange", "stock_code", "is_primary")} == {
-        "issuer_id": "00700", "ticker": "0700.HK", "name": "TENCENT", "name_en": "TENCENT", "name_zh": None,
+        "issuer_id": "00700", "ticker": "0700.HK", "name": "TENCENT", "name_en": "TENCENT", "name_zh": "騰訊控股",
         "stock_id": "7609", "board": "Main Board", "exchange": "HKEX", "stock_code": "00700", "is_primary": True}
     # every row as the list says it: stockId and name; the board from the code (GEM: 08001-08999)
     assert {(r["stock_code"], r["stockId"], r["name"]) for r in listed} == {
@@ -324,7 +327,9 @@ def test_hkex_securities_from_hkexnews_stock_list(settings, storage, fixtures_di
     # the compiling tool's own market column called 6 of them GEM, the other 64 SEHK (the market it queried)
     assert {r["stock_code"] for r in listed if r["market"] == "GEM"} < gem
     assert rows["08003"]["name"] == "GREAT WORLD" and rows["08003"]["board"] == "GEM"
-    assert all(r["name_zh"] is None for r in rows.values())
+    # the stand-in's Chinese list names six of them; the others keep name_zh null
+    assert {c: r["name_zh"] for c, r in rows.items() if r["name_zh"]} == {
+        e["c"]: e["n"] for e in CHINESE_STOCK_LIST}
     assert rows["89008"]["ticker"] == "89008.HK" and rows["00007"]["name"] == "WISDOM WEALTH"
 
 

@@ -162,8 +162,9 @@ PUBLISHED_FILINGS_FIELDS: list[tuple[str, pa.DataType, str]] = [
      "announcementType code, HKEX the tier-one then tier-two categories; unknown code: names null; null "
      "when the source has no category scheme (SEC) or the row no form_type"),
     ("issuer_name", pa.string(), "the issuer's name in the reference list (`securities`) valid at the filing date, "
-     "else the nearest in time: CNINFO short Chinese name, HKEX English short name, SEC title; null when no list "
-     "names the issuer. company_name stays as filed"),
+     "else the nearest in time, in the row's language (`zh`: name_zh, else name_en; either falls back to name): "
+     "CNINFO short Chinese name, HKEX English or Chinese short name, SEC title; null when no list names the "
+     "issuer. company_name stays as filed"),
 ]
 
 #: ``published/issuers``: one row per (source, issuer_id); see :mod:`filinglake.publish.issuers`.
@@ -173,6 +174,8 @@ ISSUERS_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("exchange", pa.string(), "exchange of its latest filing"),
     ("company_name", pa.string(), "the name on its latest filing"),
     ("former_names", _STRINGS, "every other name it filed under, sorted"),
+    ("issuer_name", pa.string(), "the name its source's latest archived reference list gives it (SEC title, CNINFO "
+     "short Chinese name, HKEX English short name); null when that list does not name it"),
     ("ticker", pa.string(), "main ticker: the reference list's first, else the latest filed"),
     ("tickers", _STRINGS, "every ticker from its filings and the reference list, sorted"),
     ("cik", pa.string(), "SEC CIK (unpadded); null for other sources"),
@@ -223,7 +226,8 @@ SECURITIES_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("security_id", pa.string(), "the security within its issuer: the ticker (SEC), the stock code (CNINFO 6 "
      "digits, HKEX 5 digits)"),
     ("ticker", pa.string(), "market-suffixed ticker: `AAPL`, `002236.SZ`, `600519.SS`, `0700.HK`"),
-    ("name", pa.string(), "name as the list spells it (SEC title, CNINFO short Chinese name, HKEX English short name)"),
+    ("name", pa.string(), "name as the list spells it (SEC title, CNINFO short Chinese name, HKEX English short name; "
+     "HKEX Chinese short name for a code only HKEXnews' Chinese list names)"),
     ("name_pinyin", pa.string(), "pinyin initials of the CNINFO short name; null for others"),
     ("exchange", pa.string(), "listing venue (CNINFO: SZSE/SSE/BSE from code and orgId; `HKEX`); null where the list "
      "names none"),
@@ -232,9 +236,10 @@ SECURITIES_FIELDS: list[tuple[str, pa.DataType, str]] = [
     ("board", pa.string(), "market segment: HKEX `Main Board` or `GEM` (codes 08000-08999); null where unknown"),
     ("stock_id", pa.string(), "the source's internal id of the security: HKEXnews `stockId` (what its title search "
      "asks for); null for others"),
-    ("name_en", pa.string(), "English name where the list has one (SEC title, HKEX short name); null otherwise"),
-    ("name_zh", pa.string(), "Chinese name where the list has one (CNINFO short name); null otherwise (HKEX's "
-     "English list has none)"),
+    ("name_en", pa.string(), "English name where the list has one (SEC title, HKEX short name); null otherwise "
+     "(HKEX: a code only the Chinese list names)"),
+    ("name_zh", pa.string(), "Chinese name where the list has one (CNINFO short name; HKEX short name from "
+     "HKEXnews' Chinese list, joined on the stock code); null otherwise"),
     ("is_primary", pa.bool_(), "the issuer's main listing (SEC: its first ticker in company_tickers.json)"),
     ("valid_from", pa.date32(), "archive day of the first snapshot listing this version"),
     ("valid_to", pa.date32(), "archive day of the first snapshot without it (exclusive); null while current"),
@@ -381,7 +386,8 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
             "issuer_name": ColumnDoc(
                 "the issuer's name from the reference lists (`securities`): the version valid at `filing_date`, "
                 "else the nearest in time — CNINFO's short Chinese name (filled where CNINFO's `secName` is "
-                "missing), HKEXnews' English short name, SEC's `company_tickers.json` title; null when no archived "
+                "missing), HKEXnews' English short name (Chinese short name on rows of the `zh` stream, when "
+                "HKEXnews' Chinese list names the code), SEC's `company_tickers.json` title; null when no archived "
                 "list names the issuer. Looked up at publish; `company_name` stays as filed", "WISDOM WEALTH"),
         },
     ),
@@ -395,6 +401,11 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
             "exchange": ColumnDoc("venue of its latest filing: `SEC`, `SZSE`, `SSE`, `BSE`, `HKEX`", "SEC"),
             "company_name": ColumnDoc("the name on its latest filing", "ROYAL BANK OF CANADA"),
             "former_names": ColumnDoc("every other name it filed under, sorted (empty when none)", []),
+            "issuer_name": ColumnDoc(
+                "the name the reference lists give it now: its source's latest archived list (SEC "
+                "`company_tickers.json` title, CNINFO's short Chinese name, HKEXnews' English short name); null "
+                "when that list does not name it (or the source has none). `company_name` is the filed name; "
+                "`filings.issuer_name` the list's name at each filing date", "ROYAL BANK OF CANADA"),
             "ticker": ColumnDoc("main ticker: the reference list's first (SEC `company_tickers.json`), else the "
                                 "latest filed", "RY"),
             "tickers": ColumnDoc("every ticker known for it, sorted", ["RY"]),
@@ -466,11 +477,12 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
     ),
     "securities": TableDoc(
         "Delta table `published/securities`: every security the archived reference lists name (SEC "
-        "`company_tickers.json`, CNINFO stock lists, HKEXnews' stock list), with or without filings, one row per version: a ticker, "
-        "name or listing change closes a row (`valid_to`) and opens the next. Partitioned by `source`.",
+        "`company_tickers.json`, CNINFO stock lists, HKEXnews' English and Chinese stock lists), with or without "
+        "filings, one row per version: a ticker, name or listing change closes a row (`valid_to`) and opens the "
+        "next. Partitioned by `source`.",
         {name: ColumnDoc(meaning, example) for (name, _, meaning), example in zip(SECURITIES_FIELDS, [
             _SEC_SOURCE, "320193", "AAPL", "AAPL", "Apple Inc.", "dhgf", "HKEX", "00700", "A股", "GEM", "7609",
-            "TENCENT", "大华股份", True,
+            "TENCENT", "騰訊控股", True,
             date(2016, 1, 15), date(2021, 9, 27), True, date(2021, 9, 27),
             "raw/source=sec_company_tickers/partition=2026-01-05/46835610c575d76d-company_tickers.json",
         ], strict=True)},

@@ -110,7 +110,8 @@ def reference_sources() -> list[str]:
 
 
 def refresh_references(source: str) -> dict | None:
-    """Archive ``source``'s reference list (SEC's company_tickers.json, HKEXnews' stock list) once per UTC day.
+    """Archive ``source``'s reference list (SEC's company_tickers.json, HKEXnews' stock list and its Chinese twin)
+    once per UTC day.
 
     One task per source, in that source's pool. A failure only logs a warning: the tables keep the last
     archived copy of the list.

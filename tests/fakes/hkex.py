@@ -4,6 +4,9 @@
 The stock list is served at its real path (``/ncms/script/eds/activestock_sehk_e.json``) from the real
 capture :data:`STOCK_LIST_FIXTURE`, byte for byte: HKEXnews' list as a ``stock_code,stockId,name,market``
 table (2,330 securities compiled from prefix.do answers), a form the HKEX source accepts beside the JSON.
+The Chinese list (``/ncms/script/eds/activestock_sehk_c.json``) has no capture: it is served from
+:data:`CHINESE_STOCK_LIST`, written by hand in HKEXnews' shape (``[{"c", "i", "n"}]``) for a few securities of
+the English capture (their codes and stockIds as captured, their Chinese short names as HKEX gives them).
 """
 
 from __future__ import annotations
@@ -17,10 +20,19 @@ from typing import Any
 
 from fakes.replay import RecordedRequest, Reply, RouteAnswer, file_reply
 from filinglake.sources.hkex import ROW_CAP, SEARCH_PATH, _text, category
-from filinglake.sources.hkex_stocks import STOCK_LIST_PATH
+from filinglake.sources.hkex_stocks import CHINESE_STOCK_LIST_PATH, STOCK_LIST_PATH
 
 FIXTURE_ROWS = "hkex/titleSearch_result_parsed_00007_sunkken.json"
 STOCK_LIST_FIXTURE = "hkex/prefix_stockId_mapping_sunkken.csv"
+#: HKEXnews' Chinese stock list for some securities of STOCK_LIST_FIXTURE (hand-written: no capture exists)
+CHINESE_STOCK_LIST: list[dict[str, Any]] = [
+    {"c": "00001", "i": 1, "n": "長和"},
+    {"c": "00005", "i": 5, "n": "滙豐控股"},
+    {"c": "00007", "i": 7, "n": "智富資源投資"},
+    {"c": "00700", "i": 7609, "n": "騰訊控股"},
+    {"c": "01810", "i": 190371, "n": "小米集團－Ｗ"},
+    {"c": "02202", "i": 107641, "n": "萬科企業"},
+]
 
 #: English tier-one names as they start LONG_TEXT → t1code; only the replay server needs this.
 _T1_BY_ENGLISH_NAME = {
@@ -144,6 +156,15 @@ def routes(fixtures_dir: Path) -> dict[tuple[str, str], RouteAnswer]:
     return {**hkex_routes(fixtures_dir), **stock_list_routes(fixtures_dir)}
 
 
-def stock_list_routes(fixtures_dir: Path) -> dict[tuple[str, str], RouteAnswer]:
-    """HKEXnews' stock list at its real path, served from the captured list."""
-    return {("GET", STOCK_LIST_PATH): file_reply(Path(fixtures_dir) / STOCK_LIST_FIXTURE, content_type="text/csv")}
+def chinese_stock_list_bytes(entries: Sequence[dict[str, Any]] = CHINESE_STOCK_LIST) -> bytes:
+    """A Chinese stock list as HKEXnews serves it: one JSON array, UTF-8."""
+    return json.dumps(list(entries), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def stock_list_routes(fixtures_dir: Path, chinese: bytes | None = None) -> dict[tuple[str, str], RouteAnswer]:
+    """HKEXnews' stock lists at their real paths: the captured English list, and ``chinese`` (by default
+    :data:`CHINESE_STOCK_LIST`) as the Chinese one."""
+    body = chinese_stock_list_bytes() if chinese is None else chinese
+    return {("GET", STOCK_LIST_PATH): file_reply(Path(fixtures_dir) / STOCK_LIST_FIXTURE, content_type="text/csv"),
+            ("GET", CHINESE_STOCK_LIST_PATH): lambda _request: Reply(body=body,
+                                                                     content_type="application/json;charset=UTF-8")}

@@ -24,7 +24,7 @@ def publish(
     ] = False,
     fetch_tickers: Annotated[
         bool, typer.Option(help="archive the reference lists first: SEC's company_tickers.json (needs "
-                                "FILINGLAKE_SEC_USER_AGENT) and HKEXnews' stock list")
+                                "FILINGLAKE_SEC_USER_AGENT) and HKEXnews' stock lists (English and Chinese)")
     ] = False,
     rebuild_issuers: Annotated[
         list[str] | None,

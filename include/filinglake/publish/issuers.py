@@ -17,7 +17,8 @@ them):
 Both give the same row (``tests/test_publish.py`` checks the table against a recomputation). The
 "latest" values are those of the latest filing date, ties broken by the greatest value. Reference
 lists (SEC's company_tickers.json, CNINFO's stock lists: :mod:`filinglake.publish.references`) add
-tickers and codes. A source whose reference data changed is recomputed whole (``rebuild``) and its
+tickers, codes and ``issuer_name`` (the latest list's name). A table written before a column gains it and
+is recomputed once. A source whose reference data changed is recomputed whole (``rebuild``) and its
 issuers no longer in ``filings`` are deleted. Columns: :data:`filinglake.schema.ISSUERS_FIELDS`.
 """
 
@@ -105,6 +106,7 @@ WITH agg AS (
 )
 SELECT a.source, a.issuer_id, a.exchange, a.company_name,
        list_filter(a.names, lambda n: n IS DISTINCT FROM a.company_name) AS former_names,
+       r.reference_name AS issuer_name,
        coalesce(r.ticker, a.latest_ticker) AS ticker,
        list_sort(list_distinct(list_concat(a.filed_tickers, coalesce(r.tickers, [])))) AS tickers,
        {source_columns},
@@ -198,7 +200,8 @@ WITH agg AS (
     SELECT a.source, a.issuer_id, o.issuer_id IS NOT NULL AS known, o.*  EXCLUDE (source, issuer_id),
            coalesce(g.inserts, 0) AS inserts, g.new_first, g.new_last, g.new_exchange, g.new_company_name,
            coalesce(g.new_names, []) AS new_names, g.new_last_seen_at, coalesce(g.irregular, false) AS irregular,
-           r.ticker AS ref_ticker, coalesce(r.tickers, []) AS ref_tickers, r.stock_code AS ref_stock_code
+           r.ticker AS ref_ticker, coalesce(r.tickers, []) AS ref_tickers, r.stock_code AS ref_stock_code,
+           r.reference_name AS ref_name
     FROM affected a
     LEFT JOIN old o USING (source, issuer_id)
     LEFT JOIN agg g USING (source, issuer_id)
@@ -227,6 +230,7 @@ SELECT source, issuer_id, recompute,
        name_now AS company_name,
        list_sort(list_filter(list_distinct(list_concat(coalesce(former_names, []), [company_name], new_names)),
                              lambda n: n IS DISTINCT FROM name_now)) AS former_names,
+       ref_name AS issuer_name,
        ref_ticker AS ticker,
        list_sort(list_distinct(ref_tickers)) AS tickers,
        {step_columns},
@@ -281,6 +285,8 @@ def _refresh_once(storage: Storage, issuers_by_source: dict[str, set[str]], rebu
     if filings is None:
         return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "rebuilt": [], "recomputed": 0}
     feed = changes_since(storage, table, up_to, ["filing_id", *_COLUMNS], filings=filings)
+    if _add_missing_columns(table):  # written before a column (issuer_name): every row gets it once
+        feed = None
     if feed is None:  # unknown what changed since this table was written: recompute every source once
         sources_published = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, columns=["source"])["source"]
         rebuild |= set(pc.unique(sources_published).to_pylist())
@@ -314,3 +320,15 @@ def _refresh_once(storage: Storage, issuers_by_source: dict[str, set[str]], rebu
                                   commit_metadata={delta.WATERMARK: str(up_to)})
     recomputed = sum(len(ids) for s, ids in by_source.items() if s not in rebuild)
     return {**delta.merge_counts(metrics, rows.num_rows), "rebuilt": whole, "recomputed": recomputed}
+
+
+def _add_missing_columns(table) -> list[str]:
+    """Add the columns of :data:`ISSUERS_SCHEMA` a table written before them lacks; returns their names."""
+    from deltalake import Field
+
+    present = set(table.schema().to_arrow().names)
+    missing = [f for f in ISSUERS_SCHEMA if f.name not in present]
+    if missing:
+        table.alter.add_columns([Field.from_arrow(f) for f in missing])
+        table.update_incremental()
+    return [f.name for f in missing]

@@ -1,5 +1,5 @@
 """Issuer cross-references from the lists sources publish (SEC: CIK ↔ tickers; CNINFO: stock code ↔ orgId;
-HKEX: stock code ↔ stockId and English short name).
+HKEX: stock code ↔ stockId and English short name, and the Chinese short name from its companion list).
 
 Which list a source has, how it is parsed and what it says about each issuer is declared on the source
 (``Source.reference_archive``, ``Source.reference_rows``, ``Source.reference_url``); this module iterates
@@ -7,7 +7,8 @@ the registry. The lists are archived in the raw layer like any other raw file, s
 rebuilt from stored bytes and never from the network:
 
 - a source with a ``reference_url`` (SEC's ``company_tickers.json``, HKEXnews' stock list) has it fetched by
-  :func:`fetch_reference_list` at most once per UTC day into ``raw/source=<archive>/partition=<day>/``;
+  :func:`fetch_reference_list` at most once per UTC day into ``raw/source=<archive>/partition=<day>/``, with
+  its ``reference_companion`` (HKEXnews' Chinese stock list) beside it;
 - others archive theirs while ingesting (CNINFO's stock list: :mod:`filinglake.sources.cninfo_stocks`).
 
 The loaders read the most recent archived copy; with none, the issuers table simply has no
@@ -35,6 +36,10 @@ from filinglake.sources.sec_edgar import SOURCE as SEC_EDGAR
 from filinglake.storage import RAW_LAYER, RawRef, safe_name
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import httpx
+
     from filinglake.config import Settings
     from filinglake.http import PoliteClient
     from filinglake.sources import Source
@@ -65,7 +70,13 @@ def fetch_reference_list(
 
     The returned reference has ``new=True`` only when the list differs from the latest copy archived
     before (so the issuers table needs a rebuild), not merely because a new day was fetched.
+
+    A source with a companion list (``Source.reference_companion``: HKEXnews' Chinese stock list) has it
+    archived the same way right after, under the same archive source and day. Its failure (HTTP, a list
+    refused by its rules) is a warning only: the reference list stays archived, and the securities keep the
+    names of the last companion archived before.
     """
+    from filinglake.errors import FilinglakeError
     from filinglake.sources import make_client
 
     url = source.reference_url(settings)
@@ -73,23 +84,45 @@ def fetch_reference_list(
         raise ValueError(f"{source.name} publishes no reference list to fetch")
     archive, name = source.reference_archive
     day = (today or datetime.now(UTC).date()).isoformat()
+    own_client = client is None
+    clients: list[PoliteClient] = [client] if client is not None else []
+
+    def get(target: str) -> httpx.Response:
+        if not clients:
+            clients.append(make_client(source, settings))
+        return clients[0].get(target)
+
+    try:
+        ref = _archive_once_a_day(storage, get, archive, day, name, url, source.reference_rows)
+        companion_url = source.reference_companion_url(settings)
+        if source.reference_companion is not None and companion_url is not None:
+            try:
+                _archive_once_a_day(storage, get, archive, day, source.reference_companion, companion_url,
+                                    source.reference_companion_securities)
+            except FilinglakeError as exc:
+                log.warning("%s not archived (the securities keep the last archived copy's names): %s",
+                            source.reference_companion, str(exc).splitlines()[0])
+    finally:
+        if own_client and clients:
+            clients[0].close()
+    return ref
+
+
+def _archive_once_a_day(storage: Storage, get: Callable[[str], httpx.Response], archive: str, day: str, name: str,
+                        url: str, check: Callable[[bytes, str], list]) -> RawRef:
+    """Fetch ``url`` and archive it as ``name`` of ``day`` unless that day has it; ``check`` (a source's
+    parser, raising BadResponse) validates the bytes before they are archived."""
     existing = latest_archived(storage, archive, name, partition=day)
     if existing is not None:
         return storage.raw_ref(existing)
     previous = latest_archived(storage, archive, name)
     previous_sha = storage.raw_ref(previous).sha256 if previous else None
-    own_client = client is None
-    client = client or make_client(source, settings)
-    try:
-        response = client.get(url)
-    finally:
-        if own_client:
-            client.close()
+    response = get(url)
     if response.status_code != 200:
         raise BadResponse(f"{url}: HTTP {response.status_code} where {name} was expected")
-    issuers = source.reference_rows(response.content, name)  # validate before archiving
+    entries = check(response.content, name)  # validate before archiving
     ref = storage.archive_raw(archive, day, name, response.content, url, response.headers.get("content-type"))
-    log.info("%s archived at %s (%d issuers)", name, ref.key, len(issuers))
+    log.info("%s archived at %s (%d entries)", name, ref.key, len(entries))
     return replace(ref, new=ref.sha256 != previous_sha)
 
 

@@ -2,7 +2,12 @@
 
 Each archived copy of a source's reference list (``Source.reference_archive``: SEC's
 ``company_tickers.json``, CNINFO's stock list, HKEXnews' stock list) is a snapshot dated by its archive
-day (its raw partition; the latest copy fetched that day when there are several). A security is a
+day (its raw partition; the latest copy fetched that day when there are several). A source's companion
+list (``Source.reference_companion``: HKEXnews' Chinese stock list, archived beside the English one)
+completes each snapshot: the latest valid companion archived on or before the snapshot's day fills what
+its securities lack (``name_zh``), joined on the key; a security only the companion names is added when
+both lists are of the same day (``name_en`` null). A refused companion is skipped like a refused snapshot,
+so it never blanks names an earlier one gave. A security is a
 (source, issuer_id, security_id) — SEC: CIK and ticker, CNINFO: orgId and stock code, HKEX: the stock code
 twice — and one row is
 one version of it: ``valid_from`` is the first snapshot listing it as it is, ``valid_to`` the first one
@@ -20,14 +25,15 @@ replaced by a valid one) is removed.
 
 :func:`with_reference` fills the ticker filings lack from it, and the ``issuer_name`` column: the
 ticker and name valid for the issuer at the filing date (the version nearest in time when the date lies
-outside every snapshot). A ticker a source filed is never replaced, and ``company_name`` stays as filed.
+outside every snapshot), the name in the row's language (a ``zh`` row: ``name_zh`` when the version has
+one). A ticker a source filed is never replaced, and ``company_name`` stays as filed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -41,6 +47,8 @@ from filinglake.sources import all_sources
 from filinglake.storage import RAW_LAYER, REFUSED_REFERENCES_LAYER, parquet_bytes, partition_prefix, safe_name
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from filinglake.sources import SecurityReference, Source
     from filinglake.storage import Storage
 
@@ -53,6 +61,8 @@ SNAPSHOTS_DIGEST = "filinglake_securities_snapshots"
 #: in the digest: a table built before refusals were recorded is rebuilt once, recording them
 _DIGEST_VERSION = "refusals-recorded"
 _KEY = ("source", "issuer_id", "security_id")
+#: what a companion list may add to a security its reference list names
+_COMPLETED_FIELDS = ("ticker", "name", "exchange", "stock_code", "board", "stock_id", "name_en", "name_zh")
 _ATTRIBUTES = ("ticker", "name", "name_pinyin", "exchange", "stock_code", "category", "board", "stock_id", "name_en",
                "name_zh", "is_primary")
 
@@ -66,11 +76,14 @@ class Snapshot:
     key: str
 
 
-def snapshots(storage: Storage, source: Source) -> list[Snapshot]:
-    """The archived reference lists of ``source``, one per archive day (the last fetched that day), oldest first."""
-    if source.reference_archive is None:
+def snapshots(storage: Storage, source: Source, *, companion: bool = False) -> list[Snapshot]:
+    """The archived reference lists of ``source`` (with ``companion``: its companion lists), one per archive day
+    (the last fetched that day), oldest first."""
+    if source.reference_archive is None or (companion and source.reference_companion is None):
         return []
     archive, name = source.reference_archive
+    if companion:
+        name = str(source.reference_companion)
     suffix = f"-{safe_name(name)}"
     by_day: dict[str, list[str]] = {}
     for key in storage.list(f"{RAW_LAYER}/source={safe_name(archive)}"):
@@ -100,31 +113,77 @@ def build_securities(storage: Storage, sources: list[Source] | None = None) -> t
     rows: list[dict] = []
     refused: list[dict] = []
     for source in sources if sources is not None else all_sources():
-        source_rows, source_refused = _versions(storage, source, snapshots(storage, source))
+        source_rows, source_refused = _versions(storage, source, snapshots(storage, source),
+                                                snapshots(storage, source, companion=True))
         rows += source_rows
         refused += source_refused
     table = pa.Table.from_pylist(rows, schema=SECURITIES_SCHEMA)
     return table.sort_by([(c, "ascending") for c in (*_KEY, "valid_from")]), refused
 
 
-def _versions(storage: Storage, source: Source, snaps: list[Snapshot]) -> tuple[list[dict], list[dict]]:
-    """SCD-2 versions of ``source``'s securities over its snapshots (bad snapshots refused whole)."""
+def _parsed(storage: Storage, snap: Snapshot, parse: Callable[[bytes, str], list[SecurityReference]],
+            cache: dict[str, list[SecurityReference] | str]) -> list[SecurityReference] | str:
+    """The securities of a snapshot, or why it is refused (bytes parsed once: the key holds their digest)."""
+    content = snap.key.rsplit("/", 1)[1].split("-", 1)[0]  # archive keys start with the sha256's head
+    if content not in cache:
+        try:
+            cache[content] = parse(storage.get_bytes(snap.key), snap.key)
+        except BadResponse as exc:
+            cache[content] = str(exc).splitlines()[0]
+            log.warning("securities: refused %s: %s", snap.key, cache[content])
+    return cache[content]
+
+
+def _refusal(source: Source, snap: Snapshot, reason: str) -> dict:
+    return {"source": source.name, "day": snap.day.isoformat(), "key": snap.key, "reason": reason}
+
+
+def _completed(securities: list[SecurityReference], companion: list[SecurityReference],
+               same_day: bool) -> list[SecurityReference]:
+    """``securities`` with what the companion list adds, joined on (issuer_id, security_id): each attribute a
+    security lacks (HKEX: ``name_zh``) from the companion's security. The companion's other securities are added
+    (with what the reference list would have said null) only when it was archived the same day: one carried over
+    from an earlier day completes names but revives no security delisted since."""
+    extra = {(c.issuer_id, c.security_id): c for c in companion}
+    merged = []
+    for security in securities:
+        other = extra.pop((security.issuer_id, security.security_id), None)
+        if other is not None:
+            missing = {f: getattr(other, f) for f in _COMPLETED_FIELDS
+                       if getattr(security, f) is None and getattr(other, f) is not None}
+            security = replace(security, **missing) if missing else security
+        merged.append(security)
+    return merged + list(extra.values()) if same_day else merged
+
+
+def _versions(storage: Storage, source: Source, snaps: list[Snapshot],
+              companions: list[Snapshot] | None = None) -> tuple[list[dict], list[dict]]:
+    """SCD-2 versions of ``source``'s securities over its snapshots (bad snapshots refused whole).
+
+    Each snapshot is completed by the latest valid companion list archived on or before its day: a refused
+    companion is as if it had not been archived, so it never blanks what an earlier one gave.
+    """
     parsed: dict[str, list[SecurityReference] | str] = {}  # content digest (in the key) → securities or why not
     open_rows: dict[tuple, dict] = {}
     closed: list[dict] = []
     refused: list[dict] = []
+    valid_companions: list[tuple[Snapshot, list[SecurityReference]]] = []
+    companion_cache: dict[str, list[SecurityReference] | str] = {}
+    for snap in companions or []:
+        companion = _parsed(storage, snap, source.reference_companion_securities, companion_cache)
+        if isinstance(companion, str):
+            refused.append(_refusal(source, snap, companion))
+        else:
+            valid_companions.append((snap, companion))
     for snap in snaps:
-        content = snap.key.rsplit("/", 1)[1].split("-", 1)[0]  # archive keys start with the sha256's head
-        if content not in parsed:
-            try:
-                parsed[content] = source.reference_securities(storage.get_bytes(snap.key), snap.key)
-            except BadResponse as exc:
-                parsed[content] = str(exc).splitlines()[0]
-                log.warning("securities: refused %s: %s", snap.key, parsed[content])
-        securities = parsed[content]
+        securities = _parsed(storage, snap, source.reference_securities, parsed)
         if isinstance(securities, str):  # every day's copy of bad bytes is refused (and recorded)
-            refused.append({"source": source.name, "day": snap.day.isoformat(), "key": snap.key, "reason": securities})
+            refused.append(_refusal(source, snap, securities))
             continue  # a refused snapshot is as if it had not been archived
+        earlier = [(c, found) for c, found in valid_companions if c.day <= snap.day]
+        if earlier:
+            companion_snap, companion = earlier[-1]
+            securities = _completed(securities, companion, companion_snap.day == snap.day)
         current: dict[tuple, dict] = {}
         for security in securities:
             values = asdict(security)
@@ -152,7 +211,8 @@ def refresh_securities(storage: Storage, *, force: bool = False) -> dict:
     nothing changed, nothing was committed).
     """
     sources = [s for s in all_sources() if s.reference_archive is not None]
-    snaps = [snap for source in sources for snap in snapshots(storage, source)]
+    snaps = [snap for source in sources for companion in (False, True)
+             for snap in snapshots(storage, source, companion=companion)]
     digest = _digest(snaps)
     table = delta.open_table(storage, SECURITIES)
     if table is not None and not force and _built_from(table) == digest:
@@ -232,7 +292,7 @@ _NEAREST_SQL = f"""
 WITH wanted AS (
     SELECT DISTINCT source, issuer_id, filing_date, ticker FROM batch
 ), ranked AS (
-    SELECT w.source, w.issuer_id, w.filing_date, w.ticker AS filed_ticker, s.ticker, s.name,
+    SELECT w.source, w.issuer_id, w.filing_date, w.ticker AS filed_ticker, s.ticker, s.name, s.name_en, s.name_zh,
            row_number() OVER (
                PARTITION BY w.source, w.issuer_id, w.filing_date, w.ticker, s.ticker IS NULL
                ORDER BY {_DISTANCE}, s.is_primary DESC, s.valid_from DESC, s.security_id
@@ -244,7 +304,8 @@ WITH wanted AS (
            ) AS n_name
     FROM wanted w JOIN securities s ON s.source = w.source AND s.issuer_id = w.issuer_id
 )
-SELECT b.* REPLACE (coalesce(b.ticker, t.ticker) AS ticker), n.name AS issuer_name
+SELECT b.* REPLACE (coalesce(b.ticker, t.ticker) AS ticker),
+       CASE WHEN b.language = 'zh' THEN coalesce(n.name_zh, n.name) ELSE coalesce(n.name_en, n.name) END AS issuer_name
 FROM batch b
 LEFT JOIN ranked t
   ON t.n_ticker = 1 AND t.ticker IS NOT NULL AND t.source = b.source AND t.issuer_id = b.issuer_id
@@ -261,8 +322,11 @@ def with_reference(storage: Storage, batch: pa.Table) -> pa.Table:
     Both come from the security version valid for the issuer at the filing date (the nearest version in
     time when the date lies outside every snapshot). The ticker is the issuer's main one; a ticker a
     source filed is kept as filed. ``issuer_name`` is the name the list gives the security the row
-    names (its filed ticker), else the issuer's main one: CNINFO's short Chinese name, HKEXnews' English
-    short name, SEC's title; null for an issuer no list names. ``company_name`` stays as filed.
+    names (its filed ticker), else the issuer's main one, in the row's language: a ``zh`` row (CNINFO, HKEX's
+    Chinese stream) gets the version's ``name_zh``, any other row its ``name_en``, each falling back to the
+    list's ``name`` when the version has none (HKEX before a Chinese list was archived, a code only one list
+    names): CNINFO's short Chinese name, HKEXnews' English or Chinese short name, SEC's title; null for an
+    issuer no list names. ``company_name`` stays as filed.
     """
     if not batch.num_rows:
         return _with_issuer_name(batch, None)

@@ -206,6 +206,9 @@ class Source(ABC):
     filing_id_bucket: ClassVar[str | None] = None
     #: raw archive of its issuer reference list: (archive source name, file name); None: it has none
     reference_archive: ClassVar[tuple[str, str] | None] = None
+    #: file name of a second list archived beside the reference list (same archive source and days) that
+    #: adds to the securities it names (HKEX: the Chinese stock list, for ``name_zh``); None: none
+    reference_companion: ClassVar[str | None] = None
     #: what its issuer names are (:class:`NameKind`); None: its names are never compared across sources
     name_kind: ClassVar[NameKind | None] = None
     #: its colour on the status page (None: one of the spare colours)
@@ -245,6 +248,15 @@ class Source(ABC):
     def reference_url(self, settings: Settings) -> str | None:
         """Where its issuer reference list is fetched at publish time (None: not fetched that way)."""
         return None
+
+    def reference_companion_url(self, settings: Settings) -> str | None:
+        """Where :attr:`reference_companion` is fetched, with the reference list (None: not fetched that way)."""
+        return None
+
+    def reference_companion_securities(self, data: bytes, name: str = "") -> list[SecurityReference]:
+        """The securities an archived companion list names, keyed like :meth:`reference_securities`, with
+        what it adds (HKEX: ``name_zh``); BadResponse for a bad list."""
+        raise NotImplementedError(f"{self.name} has no reference companion list")
 
     def categories(self, form_type: str | None) -> list[tuple[str | None, str | None, str | None]] | None:
         """(code, name_zh, name_en) of each category a row's ``form_type`` names, from the source's own

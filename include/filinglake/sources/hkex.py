@@ -65,7 +65,13 @@ from filinglake.sources.base import (
     SourceSetting,
     root_setting,
 )
-from filinglake.sources.hkex_stocks import STOCK_LIST_NAME, STOCK_LIST_PATH, STOCKS_SOURCE
+from filinglake.sources.hkex_stocks import (
+    CHINESE_STOCK_LIST_NAME,
+    CHINESE_STOCK_LIST_PATH,
+    STOCK_LIST_NAME,
+    STOCK_LIST_PATH,
+    STOCKS_SOURCE,
+)
 from filinglake.sources.json_decoding import load_json
 
 if TYPE_CHECKING:
@@ -428,6 +434,8 @@ class Hkex(Source):
                         r"CAST(substr(filing_id, 6) AS BIGINT) // 1000000 * 1000000) ELSE 'other' END")
     #: HKEXnews' stock list (:mod:`.hkex_stocks`), fetched at publish time once per UTC day
     reference_archive = (STOCKS_SOURCE, STOCK_LIST_NAME)
+    #: and its Chinese twin, archived beside it: the Chinese short names (``securities.name_zh``)
+    reference_companion = CHINESE_STOCK_LIST_NAME
     #: STOCK_NAME and the stock lists give the stock short name (at most 15 characters: ``HSBC HOLDINGS``)
     name_kind = NameKind("en", full=False)
     report_colour = "#1e8449"
@@ -444,6 +452,10 @@ class Hkex(Source):
         """HKEXnews' active stock list (English), under the configured root (a stand-in server in tests)."""
         return f"{self.own_settings(settings).base_url.rstrip('/')}{STOCK_LIST_PATH}"
 
+    def reference_companion_url(self, settings: Settings) -> str:
+        """HKEXnews' active stock list in Chinese, under the same root."""
+        return f"{self.own_settings(settings).base_url.rstrip('/')}{CHINESE_STOCK_LIST_PATH}"
+
     def reference_rows(self, data: bytes, name: str = STOCK_LIST_NAME) -> list[IssuerReference]:
         """Stock code (the HKEX issuer id) → ticker and English short name."""
         from filinglake.sources.hkex_stocks import parse_stock_list
@@ -457,7 +469,7 @@ class Hkex(Source):
     def reference_securities(self, data: bytes, name: str = STOCK_LIST_NAME) -> list[SecurityReference]:
         """One security per stock code: its stockId, English short name and board (Main Board or GEM).
 
-        The list has no Chinese name: ``name_zh`` stays null.
+        The list has no Chinese name: ``name_zh`` comes from the Chinese list (:meth:`reference_companion_securities`).
         """
         from filinglake.sources.hkex_stocks import parse_stock_list
 
@@ -465,6 +477,18 @@ class Hkex(Source):
             SecurityReference(stock.code, stock.code, ticker_for(stock.code), stock.name, exchange=EXCHANGE,
                               stock_code=stock.code, board=stock.board, stock_id=stock.stock_id, name_en=stock.name)
             for stock in parse_stock_list(data, name)
+        ]
+
+    def reference_companion_securities(self, data: bytes,
+                                       name: str = CHINESE_STOCK_LIST_NAME) -> list[SecurityReference]:
+        """One security per stock code of the Chinese list: its stockId, board and Chinese short name (``name``
+        and ``name_zh``; ``name_en`` null)."""
+        from filinglake.sources.hkex_stocks import parse_chinese_stock_list
+
+        return [
+            SecurityReference(stock.code, stock.code, ticker_for(stock.code), stock.name, exchange=EXCHANGE,
+                              stock_code=stock.code, board=stock.board, stock_id=stock.stock_id, name_zh=stock.name)
+            for stock in parse_chinese_stock_list(data, name)
         ]
 
     def categories(self, form_type: str | None) -> list[tuple[str | None, str | None, str | None]] | None:
