@@ -132,8 +132,8 @@ def _recount_once(storage: Storage, batch_days: dict[str, set[date]], name: str,
     counted = delta.read_snapshot(table, schema, _days_scope(days, by_month=bool(by_month)))
     on = " AND ".join(f"c.{k} IS NOT DISTINCT FROM r.{k}" for k in merge_key)
     gone = delta.duckdb_query(f"SELECT c.* FROM counted c ANTI JOIN rows r ON {on}", {"counted": counted, "rows": rows})
-    # only the counts that differ go to the merge: delta-rs rewrites every file holding a matched row,
-    # changed or not (a daily's back-dated days recount nine months; a few of their counts change)
+    # only the counts that differ go to the merge, so its join covers them alone (a daily's back-dated
+    # days recount nine months of days; a few hundred counts change); none differing: no merge at all
     same = " AND ".join(f"c.{c} IS NOT DISTINCT FROM r.{c}" for c in schema.names)
     differing = delta.conform(delta.duckdb_query(f"SELECT r.* FROM rows r ANTI JOIN counted c ON {same}",
                                                  {"counted": counted, "rows": rows}), schema)
