@@ -359,12 +359,14 @@ def test_issuers_are_recomputed_for_the_batch_and_rebuilt_on_new_references(
     assert untouched["issuers"]["updated"] == 7  # the batch's issuers listed in company_tickers.json
 
     rebuilt = publish(storage, settings, [("sec_edgar", "2026-01-02")], rebuild_issuers=["sec_edgar"])
-    assert rebuilt["issuers"]["rebuilt"] == ["sec_edgar"]
+    # new reference data: the issuers the list describes differently are recomputed, not the whole source
+    assert rebuilt["issuers"]["rebuilt"] == [] and rebuilt["issuers"]["recomputed"] == 3
     assert (rebuilt["issuers"]["inserted"], rebuilt["issuers"]["deleted"]) == (0, 0)
     # the 1993 quarter's CIKs in the 2024 list: MORGAN STANLEY (MS …), 3M (MMM), 314808 (VAL-WT)
     assert rebuilt["issuers"]["updated"] == 3
     assert read_published(storage, ISSUERS, where="issuer_id = '895421'")["ticker"].to_pylist() == ["MS"]
     assert read_published(storage, ISSUERS).num_rows == 33
+    assert_tables_match_a_recomputation(storage)
 
 
 def test_cninfo_issuer_links_stock_code_and_org_id(settings, storage, fixtures_dir) -> None:

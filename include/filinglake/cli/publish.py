@@ -28,7 +28,7 @@ def publish(
     ] = False,
     rebuild_issuers: Annotated[
         list[str] | None,
-        typer.Option("--rebuild-issuers", help="recompute every issuer of these sources, not only the batch's"),
+        typer.Option("--rebuild-issuers", help="recompute the issuers of these sources whose reference list entry (name, tickers) changed, not only the batch's; every issuer where the list supplies the codes (CNINFO)"),
     ] = None,
     alerts: Annotated[
         bool, typer.Option(help="check the watchlist (FILINGLAKE_WATCHLIST) before merging, then raise its alerts on "

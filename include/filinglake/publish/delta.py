@@ -299,6 +299,21 @@ def read_snapshot(
     return conform(result, wanted)
 
 
+def stream_snapshot(
+    table: DeltaTable,
+    schema: pa.Schema,
+    where: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> pa.RecordBatchReader:
+    """:func:`read_snapshot` as a stream of record batches (read once, types as delta-rs gives them:
+    string views and the like, which DuckDB reads as they are), for scans too large to hold."""
+    from deltalake import QueryBuilder
+
+    names = list(columns) if columns else schema.names
+    sql = 'SELECT ' + ", ".join(f'"{c}"' for c in names) + ' FROM "t"' + (f" WHERE {where}" if where else "")
+    return pa.RecordBatchReader.from_stream(QueryBuilder().register("t", table).execute(sql))
+
+
 def changed_predicate(columns: Iterable[str], target: str = "t", source: str = "s") -> str:
     """``(t.a IS DISTINCT FROM s.a) OR …``; each term parenthesised (delta-rs fails to type it otherwise)."""
     terms = [f"({target}.{c} IS DISTINCT FROM {source}.{c})" for c in columns]

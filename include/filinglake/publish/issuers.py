@@ -18,8 +18,12 @@ Both give the same row (``tests/test_publish.py`` checks the table against a rec
 "latest" values are those of the latest filing date, ties broken by the greatest value. Reference
 lists (SEC's company_tickers.json, CNINFO's stock lists: :mod:`filinglake.publish.references`) add
 tickers, codes and ``issuer_name`` (the latest list's name). A table written before a column gains it and
-is recomputed once. A source whose reference data changed is recomputed whole (``rebuild``) and its
-issuers no longer in ``filings`` are deleted. Columns: :data:`filinglake.schema.ISSUERS_FIELDS`.
+is recomputed once. When a source's reference data changed (``rebuild``), the issuers whose name or
+tickers in the list differ from their row are recomputed (a few hundred on a day SEC's list changed,
+not the whole history); a source whose issuer columns come from the list (CNINFO's codes) is
+recomputed whole, its issuers no longer in ``filings`` deleted. A whole recomputation streams the
+source's filings through one aggregate, so its memory follows the number of issuers, not of filings.
+Columns: :data:`filinglake.schema.ISSUERS_FIELDS`.
 """
 
 from __future__ import annotations
@@ -96,12 +100,13 @@ WITH agg AS (
     SELECT source, issuer_id,
            arg_max(exchange, (filing_date, exchange)) AS exchange,
            arg_max(company_name, (filing_date, company_name)) AS company_name,
-           list_sort(list_distinct(flatten(list(company_names)))) AS names,
+           -- DISTINCT: the aggregate keeps each issuer's distinct values, not every row's (a whole-history rebuild)
+           list_sort(list_distinct(flatten(list(DISTINCT company_names)))) AS names,
            arg_max(ticker, (filing_date, ticker)) AS latest_ticker,
-           list_sort(list_distinct(list(ticker))) AS filed_tickers,
+           list_sort(list_distinct(list(DISTINCT ticker))) AS filed_tickers,
            min(filing_date) AS first_filing_date, max(filing_date) AS last_filing_date,
            count(*) AS filings, max(last_seen_at) AS last_seen_at
-    FROM pub
+    FROM pub {only}
     GROUP BY source, issuer_id
 )
 SELECT a.source, a.issuer_id, a.exchange, a.company_name,
@@ -116,11 +121,18 @@ ORDER BY a.source, a.issuer_id
 """
 
 
-def build_issuers(published: pa.Table, references: pa.Table) -> pa.Table:
-    """Issuer rows from published filings (needs the columns the SQL reads) and reference lists."""
-    rows = delta.duckdb_query(_ISSUERS_SQL.format(source_columns=_case_columns("a.source")),
-                              {"pub": published, "refs": references})
-    return delta.conform(rows, ISSUERS_SCHEMA)
+def build_issuers(published, references: pa.Table, only: pa.Table | None = None) -> pa.Table:
+    """Issuer rows from published filings (needs the columns the SQL reads) and reference lists.
+
+    ``published``: an Arrow table or a stream of batches (read once: the aggregate holds per issuer
+    only its distinct names and tickers). ``only``: (source, issuer_id) rows to keep.
+    """
+    tables = {"pub": published, "refs": references}
+    if only is not None:
+        tables["only_ids"] = only
+    sql = _ISSUERS_SQL.format(source_columns=_case_columns("a.source"),
+                              only="SEMI JOIN only_ids USING (source, issuer_id)" if only is not None else "")
+    return delta.conform(delta.duckdb_query(sql, tables), ISSUERS_SCHEMA)
 
 
 def affected_issuers(batch: pa.Table) -> dict[str, set[str]]:
@@ -144,8 +156,19 @@ def _groups(ids: set[str]) -> list[list[str]]:
     return [ordered[i:i + ISSUER_FILTER_LIMIT] for i in range(0, len(ordered), ISSUER_FILTER_LIMIT)]
 
 
-def _compute(filings, source: str, issuer_ids: set[str], references: pa.Table) -> pa.Table:
-    """Issuer rows of ``issuer_ids`` of ``source`` from ``filings`` (an open snapshot), one scan per group of ids."""
+def _compute(filings, source: str, issuer_ids: set[str] | None, references: pa.Table) -> pa.Table:
+    """Issuer rows of ``issuer_ids`` (None: every issuer) of ``source`` from ``filings`` (an open snapshot).
+
+    Up to :data:`ISSUER_FILTER_LIMIT` ids: one scan with the ids pushed into it. More: the source's
+    rows stream through one aggregate (memory holds the issuers, not their filings: a whole-history
+    rebuild of 27M rows would not fit as a table).
+    """
+    if issuer_ids is None or len(issuer_ids) > ISSUER_FILTER_LIMIT:
+        rows = delta.stream_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, f"source = {delta.sql_literal(source)}",
+                                     _COLUMNS)
+        only = None if issuer_ids is None else pa.table(
+            {"source": [source] * len(issuer_ids), "issuer_id": sorted(issuer_ids)})
+        return build_issuers(rows, references, only)
     parts = [ISSUERS_SCHEMA.empty_table()]
     for group in _groups(issuer_ids):
         where = f"source = {delta.sql_literal(source)} AND {delta.sql_in('issuer_id', group)}"
@@ -269,8 +292,9 @@ def refresh_issuers(
 ) -> dict:
     """Bring ``issuers`` up to the current ``filings`` (see the module doc); also re-render ``issuers_by_source``.
 
-    A source in ``rebuild`` (new reference data) is recomputed whole and its issuers no longer in
-    ``filings`` are deleted. Retried when a concurrent publish commits first.
+    A source in ``rebuild`` (new reference data) has the issuers its list now describes differently
+    recomputed (every issuer, those no longer in ``filings`` deleted, when its issuer columns come
+    from the list). Retried when a concurrent publish commits first.
     """
     return delta.retry_on_conflict("published/issuers",
                                    lambda: _refresh_once(storage, issuers_by_source, set(rebuild)))
@@ -287,15 +311,16 @@ def _refresh_once(storage: Storage, issuers_by_source: dict[str, set[str]], rebu
     feed = changes_since(storage, table, up_to, ["filing_id", *_COLUMNS], filings=filings)
     if _add_missing_columns(table):  # written before a column (issuer_name): every row gets it once
         feed = None
+    whole = {s for s in rebuild if s in _list_column_sources()}  # their columns come from the list
     if feed is None:  # unknown what changed since this table was written: recompute every source once
         sources_published = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, columns=["source"])["source"]
-        rebuild |= set(pc.unique(sources_published).to_pylist())
+        whole |= set(pc.unique(sources_published).to_pylist())
         feed = change_feed(storage, up_to, up_to, ["filing_id", *_COLUMNS], filings=filings)  # empty
     changes = _changes(feed)
     affected = {(s, i) for s, ids in issuers_by_source.items() for i in ids}
     affected |= set(zip(changes["source"].to_pylist(), changes["issuer_id"].to_pylist(), strict=True))
-    affected = {(s, i) for s, i in affected if s not in rebuild}
-    sources = sorted({s for s, _ in affected} | rebuild)
+    affected = {(s, i) for s, i in affected if s not in whole}
+    sources = sorted({s for s, _ in affected} | rebuild | whole)
     if not sources:
         return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "rebuilt": [], "recomputed": 0}
     references = issuer_references(storage, sources)
@@ -305,21 +330,53 @@ def _refresh_once(storage: Storage, issuers_by_source: dict[str, set[str]], rebu
     stepped = delta.duckdb_query(sql, {"affected": wanted, "old": _current_rows(table, wanted),
                                                   "changes": changes, "refs": references})
     recompute = stepped.filter(stepped["recompute"])
-    by_source: dict[str, set[str]] = defaultdict(set)
+    by_source: dict[str, set[str] | None] = defaultdict(set)
     for source, issuer in zip(recompute["source"].to_pylist(), recompute["issuer_id"].to_pylist(), strict=True):
-        by_source[source].add(issuer)
-    for source in rebuild:
-        by_source[source] = _published_issuer_ids(filings, source)
+        by_source[source].add(issuer)  # type: ignore[union-attr]
+    for source in sorted(rebuild - whole):  # new reference data: the issuers whose reference values changed
+        by_source[source] = by_source[source] | _reference_changed(table, source, references)  # type: ignore[operator]
+    for source in whole:
+        by_source[source] = None
+    keep = stepped.filter(pc.invert(stepped["recompute"]))
+    redone = [(s, i) for s, ids in by_source.items() if ids for i in ids]
+    if redone:  # recomputed instead of stepped: one row per key in the merge
+        keep = delta.duckdb_query("SELECT k.* FROM keep k ANTI JOIN redone r USING (source, issuer_id)", {
+            "keep": keep, "redone": pa.table({"source": [s for s, _ in redone], "issuer_id": [i for _, i in redone]})})
     rows = pa.concat_tables(
-        [delta.conform(stepped.filter(pc.invert(stepped["recompute"])), ISSUERS_SCHEMA)]
-        + [_compute(filings, source, ids, references) for source, ids in sorted(by_source.items())]
+        [delta.conform(keep, ISSUERS_SCHEMA)]
+        + [_compute(filings, source, ids, references) for source, ids in sorted(by_source.items())
+           if ids is None or ids]
     )
-    whole = sorted(rebuild)
-    scope = delta.sql_in("t.source", whole) if whole else None
+    scope = delta.sql_in("t.source", sorted(whole)) if whole else None
     metrics = delta.merge_changed(table, rows, ISSUERS_KEY, delete_scope=scope,
                                   commit_metadata={delta.WATERMARK: str(up_to)})
-    recomputed = sum(len(ids) for s, ids in by_source.items() if s not in rebuild)
-    return {**delta.merge_counts(metrics, rows.num_rows), "rebuilt": whole, "recomputed": recomputed}
+    recomputed = sum(len(ids) for ids in by_source.values() if ids is not None)
+    return {**delta.merge_counts(metrics, rows.num_rows), "rebuilt": sorted(whole), "recomputed": recomputed}
+
+
+def _list_column_sources() -> set[str]:
+    """Sources whose issuer columns come from their reference list: rebuilt whole when it changes."""
+    return {name for name, columns in _declared_columns() if any(e != _ISSUER_ID for e in columns.values())}
+
+
+# An issuer whose reference values differ from its row: its row is recomputed after new reference data.
+# Tickers compare both ways (one the list dropped may have come from filings: recomputing tells).
+_REFERENCE_CHANGED_SQL = """
+SELECT o.issuer_id FROM old o LEFT JOIN refs r USING (source, issuer_id)
+WHERE o.issuer_name IS DISTINCT FROM r.reference_name
+   OR (r.ticker IS NOT NULL AND o.ticker IS DISTINCT FROM r.ticker)
+   OR (r.ticker IS NULL AND o.ticker IS NOT NULL)
+   OR NOT list_has_all(coalesce(o.tickers, []), coalesce(r.tickers, []))
+   OR NOT list_has_all(coalesce(r.tickers, []), coalesce(o.tickers, []))
+"""
+
+
+def _reference_changed(table, source: str, references: pa.Table) -> set[str]:
+    """Issuers of ``source`` in ``table`` (issuers) whose reference values differ from ``references``."""
+    old = delta.read_snapshot(table, ISSUERS_SCHEMA, f"source = {delta.sql_literal(source)}",
+                              ["source", "issuer_id", "issuer_name", "ticker", "tickers"])
+    ids = delta.duckdb_query(_REFERENCE_CHANGED_SQL, {"old": old, "refs": references})["issuer_id"]
+    return set(ids.to_pylist())
 
 
 def _add_missing_columns(table) -> list[str]:
