@@ -81,48 +81,30 @@ def test_publish_in_batches_equals_one_publish(landed: Storage, tmp_path: Path, 
     assert run.publish_pending(landed)["partitions"] == []
 
 
-def test_an_interrupted_publish_keeps_its_completed_batches(landed: Storage, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize(("batch_rows", "failing_part", "resumed_batches"), [
+    (60, 0, 2),  # between batches: 1993Q4 + 2018-12-31 done, 2026-01-02 fails
+    (15, 2, 8),  # inside a partition: two of 2026-01-02's four parts merged, the partition not recorded
+], ids=["between-batches", "between-parts"])
+def test_an_interrupted_publish_records_only_complete_partitions(landed: Storage, tmp_path: Path, monkeypatch,
+                                                                 batch_rows: int, failing_part: int,
+                                                                 resumed_batches: int) -> None:
     reference = copy_of(landed, tmp_path / "reference")
     run.publish_pending(reference)
-    monkeypatch.setattr(run, "BATCH_ROWS", 60)
+    monkeypatch.setattr(run, "BATCH_ROWS", batch_rows)
     publish_batch = run._publish_batch
 
-    def fail_on_the_second(storage, batch, states, rebuild):
-        if batch.partitions == [PARTITIONS[2]]:
+    def fail_at(storage, batch, states, rebuild):
+        if batch.partitions == [PARTITIONS[2]] and batch.part == failing_part:
             raise OSError("storage went away")
         return publish_batch(storage, batch, states, rebuild)
 
-    monkeypatch.setattr(run, "_publish_batch", fail_on_the_second)
+    monkeypatch.setattr(run, "_publish_batch", fail_at)
     with pytest.raises(OSError, match="storage went away"):
         run.publish_pending(landed)
     assert set(read_ledger(landed)) == {"sec_edgar/1993Q4", "sec_edgar/2018-12-31"}
 
     monkeypatch.setattr(run, "_publish_batch", publish_batch)
     resumed = run.publish_pending(landed)
-    assert resumed["partitions"] == [list(p) for p in PARTITIONS[2:]] and resumed["batches"] == 2
-    assert published_state(landed) == published_state(reference)
-    assert_tables_match_a_recomputation(landed)
-
-
-def test_a_partition_published_in_parts_is_recorded_after_its_last_part(landed: Storage, tmp_path: Path,
-                                                                        monkeypatch) -> None:
-    reference = copy_of(landed, tmp_path / "reference")
-    run.publish_pending(reference)
-    monkeypatch.setattr(run, "BATCH_ROWS", 15)
-    publish_batch = run._publish_batch
-
-    def fail_in_the_middle(storage, batch, states, rebuild):
-        if batch.partitions == [PARTITIONS[2]] and batch.part == 2:
-            raise OSError("storage went away")
-        return publish_batch(storage, batch, states, rebuild)
-
-    monkeypatch.setattr(run, "_publish_batch", fail_in_the_middle)
-    with pytest.raises(OSError, match="storage went away"):
-        run.publish_pending(landed)
-    # two of its four parts were merged, but the partition is not recorded: it stays pending
-    assert set(read_ledger(landed)) == {"sec_edgar/1993Q4", "sec_edgar/2018-12-31"}
-    monkeypatch.setattr(run, "_publish_batch", publish_batch)
-    resumed = run.publish_pending(landed)
-    assert resumed["partitions"] == [list(p) for p in PARTITIONS[2:]] and resumed["batches"] == 8
+    assert resumed["partitions"] == [list(p) for p in PARTITIONS[2:]] and resumed["batches"] == resumed_batches
     assert published_state(landed) == published_state(reference)
     assert_tables_match_a_recomputation(landed)

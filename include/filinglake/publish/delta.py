@@ -293,10 +293,13 @@ def read_snapshot(
     from deltalake import QueryBuilder
 
     wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
-    select = ", ".join(f'"{c}"' for c in wanted.names)
-    sql = 'SELECT ' + select + ' FROM "t"' + (f" WHERE {where}" if where else "")
-    result = pa.table(QueryBuilder().register("t", table).execute(sql).read_all())
+    result = pa.table(QueryBuilder().register("t", table).execute(_select_sql(wanted.names, where)).read_all())
     return conform(result, wanted)
+
+
+def _select_sql(columns: Sequence[str], where: str | None) -> str:
+    """``SELECT "a", "b" FROM "t" [WHERE …]``: the snapshot query of :func:`read_snapshot` and :func:`stream_snapshot`."""
+    return "SELECT " + ", ".join(f'"{c}"' for c in columns) + ' FROM "t"' + (f" WHERE {where}" if where else "")
 
 
 def stream_snapshot(
@@ -309,8 +312,7 @@ def stream_snapshot(
     string views and the like, which DuckDB reads as they are), for scans too large to hold."""
     from deltalake import QueryBuilder
 
-    names = list(columns) if columns else schema.names
-    sql = 'SELECT ' + ", ".join(f'"{c}"' for c in names) + ' FROM "t"' + (f" WHERE {where}" if where else "")
+    sql = _select_sql(list(columns) if columns else schema.names, where)
     return pa.RecordBatchReader.from_stream(QueryBuilder().register("t", table).execute(sql))
 
 

@@ -145,12 +145,6 @@ def affected_issuers(batch: pa.Table) -> dict[str, set[str]]:
     return dict(found)
 
 
-def _published_issuer_ids(filings, source: str) -> set[str]:
-    where = f"source = {delta.sql_literal(source)}"
-    ids = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, where=where, columns=["issuer_id"])
-    return set(pc.unique(ids["issuer_id"]).to_pylist())
-
-
 def _groups(ids: set[str]) -> list[list[str]]:
     ordered = sorted(ids)
     return [ordered[i:i + ISSUER_FILTER_LIMIT] for i in range(0, len(ordered), ISSUER_FILTER_LIMIT)]

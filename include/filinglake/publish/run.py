@@ -192,8 +192,8 @@ _SUMMED_TABLES = ("issuers", "daily_counts", "category_counts")
 def _combined(results: list[dict]) -> dict:
     """One result for a publish of several batches: counts summed, versions from first to last."""
     first, last = results[0], results[-1]
-    out: dict = {k: sum(r.get(k, 0) for r in results) for r in results for k, v in r.items()
-                 if type(v) is int and k not in ("version_before", "version")}
+    counts = {k for r in results for k, v in r.items() if type(v) is int} - {"version_before", "version"}
+    out: dict = {k: sum(r.get(k, 0) for r in results) for k in counts}
     out["version_before"], out["version"] = first["version_before"], last["version"]
     for key in ("new_keys", "changed_keys"):
         out[key] = [k for r in results for k in r[key]]
@@ -204,11 +204,10 @@ def _combined(results: list[dict]) -> dict:
     out["months"] = {s: sorted(m) for s, m in sorted(months.items())}
     out["sources"] = sorted(months)
     for table in _SUMMED_TABLES:
-        counts = [r[table] for r in results]
-        out[table] = {k: (sum(c[k] for c in counts) if type(counts[0][k]) is int else counts[-1][k])
-                      for k in counts[0]}
+        per_batch = [r[table] for r in results]
+        out[table] = {k: (sum(c[k] for c in per_batch) if type(per_batch[0][k]) is int else per_batch[-1][k])
+                      for k in per_batch[0]}
     out["issuers"]["rebuilt"] = sorted({s for r in results for s in r["issuers"].get("rebuilt", [])})
-    out["issuers"]["rows"] = last["issuers"].get("rows", 0)
     return out
 
 
