@@ -1025,7 +1025,7 @@ def test_both_counts_tables_recount_a_day_from_one_read(settings, storage, fixtu
     real_read = daily_counts.delta.read_snapshot
 
     def counted(table, schema, where=None, columns=None):
-        if columns == daily_counts.DAY_COLUMNS:
+        if columns == daily_counts.COUNTED_COLUMNS:
             reads.append(where)
         return real_read(table, schema, where, columns)
 
@@ -1062,6 +1062,34 @@ def test_a_recount_rewrites_only_the_months_of_its_days(settings, storage, fixtu
     assert_tables_match_a_recomputation(storage)
     assert run_query("SELECT count(DISTINCT filing_month) AS n FROM daily_counts", storage=storage).to_pylist() == [
         {"n": 10}]
+
+
+def test_a_back_dated_row_recounts_only_the_counts_it_falls_in(settings, storage, fixtures_dir, daily_2026) -> None:
+    # The real rows of 2016-07-15 published as that day's daily, except two of its seven S-8 filings; those
+    # arrive back-dated in the next day's daily. Only the counts they fall in are recounted (one per
+    # table: their form type, their category), not the day's other form types, and both tables stay exact.
+    from filinglake.publish.category_counts import CATEGORY_COUNTS, build_category_counts
+
+    day = quarter_2016_lines(fixtures_dir, rb"\|2016-07-15\|")
+    late = [line for line in day if b"|S-8|" in line][-2:]
+    land(settings, "sec_edgar", "2016-07-15", "master.20160715.idx",
+         as_daily([line for line in day if line not in late], header_of(daily_2026)))
+    first = publish(storage, settings, [("sec_edgar", "2016-07-15")])
+    land(settings, "sec_edgar", "2016-07-18", "master.20160718.idx", as_daily(late, header_of(daily_2026)))
+
+    result = publish(storage, settings, [("sec_edgar", "2016-07-18")])
+
+    assert first["daily_counts"]["rows"] > 50  # the day's form types, every one counted the first time
+    assert result["inserted"] == 2
+    assert (result["daily_counts"]["rows"], result["daily_counts"]["updated"], result["daily_counts"]["inserted"]) == (
+        1, 1, 0)
+    assert result["category_counts"]["rows"] == 1
+    assert_tables_match_a_recomputation(storage)
+    counts = read_published(storage, DAILY_COUNTS, "form_type = 'S-8'").to_pylist()
+    assert [(c["filing_date"].isoformat(), c["published_rows"]) for c in counts] == [("2016-07-15", 7)]
+    order = [(c, "ascending") for c in ("source", "filing_date", "exchange", "category_code")]
+    assert (read_published(storage, CATEGORY_COUNTS).sort_by(order).to_pylist()
+            == build_category_counts(read_published(storage, FILINGS)).sort_by(order).to_pylist())
 
 
 def test_a_recount_reads_only_the_months_of_its_days(settings, storage, fixtures_dir, daily_2026) -> None:

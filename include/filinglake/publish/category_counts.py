@@ -29,36 +29,49 @@ if TYPE_CHECKING:
 CATEGORY_COUNTS = "category_counts"
 CATEGORY_COUNTS_KEY = ("source", "exchange", "category_code", "category_name_zh", "category_name_en", "filing_date")
 
-_CATEGORY_COUNTS_SQL = """
-WITH rows AS (
-    SELECT filing_id, issuer_id, source, exchange, filing_date, filing_month,
+_CATEGORY_ROWS = """
+    SELECT filing_id, issuer_id, source, coalesce(exchange, '') AS exchange, filing_date, filing_month,
            unnest(CASE WHEN len(coalesce(categories, [])) = 0 THEN [NULL] ELSE categories END) AS category
-    FROM pub
+    FROM {table}
     WHERE filing_date IS NOT NULL
-)
-SELECT source, coalesce(exchange, '') AS exchange,
+"""
+_CATEGORY_COUNTS_SQL = f"""
+WITH {{touched}}rows AS ({_CATEGORY_ROWS.format(table="pub")})
+SELECT source, exchange,
        coalesce(category.code, '') AS category_code,
        coalesce(category.name_zh, '') AS category_name_zh,
        coalesce(category.name_en, '') AS category_name_en,
        filing_date, filing_month,
        count(DISTINCT (filing_id, issuer_id)) AS published_rows,
        count(DISTINCT filing_id) AS filings, count(DISTINCT issuer_id) AS issuers
-FROM rows
+FROM rows {{only}}
 GROUP BY ALL
 ORDER BY ALL
 """
+_TOUCHED_GROUPS = f"""touched_groups AS (
+    SELECT DISTINCT source, exchange, filing_date, category FROM ({_CATEGORY_ROWS.format(table="touched")})
+), """
+_ONLY_TOUCHED = """SEMI JOIN touched_groups g ON rows.source = g.source AND rows.exchange = g.exchange
+    AND rows.filing_date = g.filing_date AND rows.category IS NOT DISTINCT FROM g.category"""
 
 
-def build_category_counts(published: pa.Table) -> pa.Table:
-    """Count published-shape rows per (source, exchange, category, filing_date)."""
-    return delta.conform(delta.duckdb_query(_CATEGORY_COUNTS_SQL, {"pub": published}), CATEGORY_COUNTS_SCHEMA)
+def build_category_counts(published: pa.Table, touched: pa.Table | None = None) -> pa.Table:
+    """Count published-shape rows per (source, exchange, category, filing_date).
+
+    ``touched`` (rows with :data:`~filinglake.publish.filings.COUNTED_COLUMNS`): only the counts of the
+    groups they fall in."""
+    tables = {"pub": published} if touched is None else {"pub": published, "touched": touched}
+    sql = _CATEGORY_COUNTS_SQL.format(touched="" if touched is None else _TOUCHED_GROUPS,
+                                      only="" if touched is None else _ONLY_TOUCHED)
+    return delta.conform(delta.duckdb_query(sql, tables), CATEGORY_COUNTS_SCHEMA)
 
 
 def refresh_category_counts(storage: Storage, days_by_source: dict[str, Iterable[date]],
-                            day_rows: DayRows | None = None) -> dict:
+                            day_rows: DayRows | None = None, *, filings=None, touched: pa.Table | None = None) -> dict:
     """Recount the days given and those changed since the watermark; merge the differences (retried).
 
-    ``day_rows``: the rows ``daily_counts`` read for the same days, reused."""
+    ``day_rows``: the rows ``daily_counts`` read for the same days, reused; ``filings``: the table
+    already open, read by the first try; ``touched``: see :func:`~filinglake.publish.daily_counts.recount_days`."""
     columns = ["filing_id", "issuer_id", "source", "exchange", "filing_date", "filing_month", "categories"]
     return recount_days(storage, days_by_source, CATEGORY_COUNTS, CATEGORY_COUNTS_SCHEMA, CATEGORY_COUNTS_KEY,
-                        columns, build_category_counts, day_rows)
+                        columns, build_category_counts, day_rows, filings=filings, touched=touched)

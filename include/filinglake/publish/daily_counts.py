@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from filinglake.publish import delta
-from filinglake.publish.filings import FILINGS, changes_since, days_by_source
+from filinglake.publish.filings import COUNTED_COLUMNS, FILINGS, changes_since, days_by_source
 from filinglake.schema import DAILY_COUNTS_SCHEMA, PUBLISHED_FILINGS_SCHEMA
 
 if TYPE_CHECKING:
@@ -35,15 +35,21 @@ _DAILY_COUNTS_SQL = """
 SELECT source, coalesce(exchange, '') AS exchange, coalesce(form_type, '') AS form_type, filing_date,
        filing_month, count(*) AS published_rows, count(DISTINCT filing_id) AS filings, count(DISTINCT issuer_id) AS issuers
 FROM pub
-WHERE filing_date IS NOT NULL
+WHERE filing_date IS NOT NULL {only}
 GROUP BY ALL
 ORDER BY ALL
 """
+_ONLY_TOUCHED = """AND (source, coalesce(exchange, ''), coalesce(form_type, ''), filing_date) IN (
+    SELECT (source, coalesce(exchange, ''), coalesce(form_type, ''), filing_date) FROM touched)"""
 
 
-def build_daily_counts(published: pa.Table) -> pa.Table:
-    """Count rows per (source, exchange, form_type, filing_date) of published-shape rows."""
-    return delta.conform(delta.duckdb_query(_DAILY_COUNTS_SQL, {"pub": published}), DAILY_COUNTS_SCHEMA)
+def build_daily_counts(published: pa.Table, touched: pa.Table | None = None) -> pa.Table:
+    """Count rows per (source, exchange, form_type, filing_date) of published-shape rows.
+
+    ``touched`` (rows with :data:`COUNTED_COLUMNS`): only the counts of the groups they fall in."""
+    tables = {"pub": published} if touched is None else {"pub": published, "touched": touched}
+    sql = _DAILY_COUNTS_SQL.format(only="" if touched is None else _ONLY_TOUCHED)
+    return delta.conform(delta.duckdb_query(sql, tables), DAILY_COUNTS_SCHEMA)
 
 
 def _days_scope(days_by_source: dict[str, set[date]], prefix: str = "", *, by_month: bool = True) -> str:
@@ -58,8 +64,9 @@ def _days_scope(days_by_source: dict[str, set[date]], prefix: str = "", *, by_mo
     return " OR ".join(terms) if terms else "FALSE"
 
 
-#: the filings columns either counts table is built from: one read of a day's rows serves both
-DAY_COLUMNS = ["filing_id", "issuer_id", "source", "exchange", "form_type", "filing_date", "filing_month", "categories"]
+
+
+_COUNTED_SCHEMA = pa.schema([PUBLISHED_FILINGS_SCHEMA.field(c) for c in COUNTED_COLUMNS])
 
 
 class DayRows:
@@ -80,56 +87,78 @@ class DayRows:
         if key != self._key or self._rows is None:
             self._rows = None  # the previous days' rows go before the next are read
             if filings is not None:
-                self._rows = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, _days_scope(days), DAY_COLUMNS)
+                self._rows = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, _days_scope(days), COUNTED_COLUMNS)
             else:
                 self._rows = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_days_scope(days),
-                                        columns=DAY_COLUMNS)
+                                        columns=COUNTED_COLUMNS)
             self._key = key
         return self._rows.select(columns)
 
 
 def refresh_daily_counts(storage: Storage, days_by_source: dict[str, Iterable[date]],
-                         day_rows: DayRows | None = None) -> dict:
-    """Recount the days given and those changed since the watermark; merge the differences (retried)."""
+                         day_rows: DayRows | None = None, *, filings=None, touched: pa.Table | None = None) -> dict:
+    """Recount the days given and those changed since the watermark; merge the differences (retried).
+
+    ``filings``: the table already open, read by the first try; ``touched``: see :func:`recount_days`."""
     columns = ["filing_id", "issuer_id", "source", "exchange", "form_type", "filing_date", "filing_month"]
     return recount_days(storage, days_by_source, DAILY_COUNTS, DAILY_COUNTS_SCHEMA, DAILY_COUNTS_KEY, columns,
-                        build_daily_counts, day_rows)
+                        build_daily_counts, day_rows, filings=filings, touched=touched)
 
 
 def recount_days(storage: Storage, days_by_source: dict[str, Iterable[date]], name: str, schema: pa.Schema,
-                 key: tuple[str, ...], columns: list[str], build: Callable[[pa.Table], pa.Table],
-                 day_rows: DayRows | None = None) -> dict:
+                 key: tuple[str, ...], columns: list[str], build: Callable[..., pa.Table],
+                 day_rows: DayRows | None = None, *, filings=None, touched: pa.Table | None = None) -> dict:
     """The per-day recount of a counts table ``name`` (this one, ``category_counts``): the days given and
     those in the ``filings`` change feed since its watermark are counted by ``build`` from their published
     rows (``columns`` of them, shared through ``day_rows`` with the other counts table) and the
-    differences merged; retried on a commit conflict."""
+    differences merged; retried on a commit conflict. ``filings``: the table already open, read by the
+    first try (a retry opens it again).
+
+    ``touched``: the batch's rows before and after its merge (:data:`COUNTED_COLUMNS`). Only the counts
+    of their groups and of the change feed's rows (every change type: a row that left a group changes
+    it too) are recounted; a count no such row falls in cannot have changed. A daily's back-dated rows
+    touch a few form types on each of their days: recounting only those, not every row of those days,
+    halved the aggregation on the whole synthetic EDGAR history.
+    """
     days = {s: set(d) for s, d in days_by_source.items() if d}
     rows = day_rows if day_rows is not None else DayRows()
-    return delta.retry_on_conflict(f"published/{name}",
-                                   lambda: _recount_once(storage, days, name, schema, key, columns, build, rows))
+    given = delta.given_once(filings)
+    return delta.retry_on_conflict(
+        f"published/{name}",
+        lambda: _recount_once(storage, days, name, schema, key, columns, build, rows, given(), touched))
 
 
 def _recount_once(storage: Storage, batch_days: dict[str, set[date]], name: str, schema: pa.Schema,
-                  key: tuple[str, ...], columns: list[str], build: Callable[[pa.Table], pa.Table],
-                  day_rows: DayRows) -> dict:
-    filings = delta.open_table(storage, FILINGS)
+                  key: tuple[str, ...], columns: list[str], build: Callable[..., pa.Table],
+                  day_rows: DayRows, filings=None, touched: pa.Table | None = None) -> dict:
+    filings = filings if filings is not None else delta.open_table(storage, FILINGS)
     up_to = filings.version() if filings is not None else -1
     table = delta.ensure_table(storage, name, schema, COUNTS_PARTITIONS)
-    feed = changes_since(storage, table, up_to, ["source", "filing_date"], filings=filings)
-    if feed is None:  # unknown what changed since this table was written: every day once
-        feed = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, columns=["source", "filing_date"])
+    feed = changes_since(storage, table, up_to, COUNTED_COLUMNS, filings=filings)
+    if feed is None:  # unknown what changed since this table was written: every group of every day once
+        feed = (delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, columns=["source", "filing_date"])
+                if filings is not None else pa.table({"source": pa.array([], pa.string()),
+                                                      "filing_date": pa.array([], pa.date32())}))
+        touched = None
+    elif touched is not None:
+        touched = pa.concat_tables([delta.conform(touched, _COUNTED_SCHEMA), delta.conform(feed, _COUNTED_SCHEMA)])
     changed = days_by_source(feed)
     days = {s: batch_days.get(s, set()) | changed.get(s, set()) for s in set(batch_days) | set(changed)}
     days = {s: d for s, d in days.items() if d}
     if not days:
         return {"inserted": 0, "updated": 0, "deleted": 0, "rows": 0, "files_read": 0}
-    rows = build(day_rows.read(storage, up_to, days, columns, filings))
+    rows = build(day_rows.read(storage, up_to, days, columns, filings), touched)
     # the month (a function of the day) in the join lets delta-rs read and rewrite only those partitions
     by_month = tuple(c for c in table.metadata().partition_columns if c not in key)
     merge_key = (*key, *by_month)
     # counts of these days that no longer have rows go as tombstones, not as a delete scope: a scope
     # makes delta-rs read every file of the table (all months of history), tombstones only their months
     counted = delta.read_snapshot(table, schema, _days_scope(days, by_month=bool(by_month)))
+    if touched is not None:  # only the touched groups' counts can have changed (or gone)
+        groups = build(touched).select(list(key))
+        counted = delta.conform(delta.duckdb_query(
+            "SELECT c.* FROM counted c SEMI JOIN groups g ON " + " AND ".join(
+                f"c.{k} IS NOT DISTINCT FROM g.{k}" for k in key), {"counted": counted, "groups": groups}), schema)
     on = " AND ".join(f"c.{k} IS NOT DISTINCT FROM r.{k}" for k in merge_key)
     gone = delta.duckdb_query(f"SELECT c.* FROM counted c ANTI JOIN rows r ON {on}", {"counted": counted, "rows": rows})
     # only the counts that differ go to the merge, so its join covers them alone (a daily's back-dated

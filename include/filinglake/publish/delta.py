@@ -191,13 +191,33 @@ def checkpoint_if_due(storage: Storage, name: str, table: DeltaTable) -> bool:
 
 
 def open_table(storage: Storage, name: str) -> DeltaTable | None:
-    """The table, or None when it was never written."""
+    """The table, or None when it was never written.
+
+    Opening loads the table's active files with their statistics: about 9 ms for ``filings`` holding the
+    whole synthetic EDGAR history (405 month partitions), 1.5 ms for a new table. A publish therefore opens
+    ``filings`` once per step and hands the open table on (``filings=`` parameters); not found is the
+    open's own error (asking ``is_deltatable`` first listed the log a second time).
+    """
     from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
 
     uri, options = location(storage, name)
-    if not DeltaTable.is_deltatable(uri, storage_options=options):
+    try:
+        return DeltaTable(uri, storage_options=options)
+    except TableNotFoundError:
         return None
-    return DeltaTable(uri, storage_options=options)
+
+
+def committed_after(storage: Storage, name: str, version: int) -> bool:
+    """Whether the table has a commit after ``version``: its log's next entry exists (one stat, no open)."""
+    return storage.exists(f"{table_key(name)}/_delta_log/{version + 1:020d}.json")
+
+
+def given_once(value):
+    """A callable returning ``value`` on its first call and None after: an open table handed to the first
+    try of a :func:`retry_on_conflict` body, while a retry (after a lost commit) opens the table afresh."""
+    held = [value]
+    return lambda: held.pop() if held else None
 
 
 def ensure_table(
@@ -290,11 +310,19 @@ def read_snapshot(
     columns: Sequence[str] | None = None,
 ) -> pa.Table:
     """:func:`read` on an open table, at the version it was opened at (reads and a later commit agree)."""
+    wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
+    return conform(scan(table, wanted.names, where), wanted)
+
+
+def scan(table: DeltaTable, columns: Sequence[str], where: str | None = None) -> pa.Table:
+    """The ``columns`` of an open table's rows matching ``where``, in delta-rs' own Arrow types (string_view).
+
+    For rows that go straight into DuckDB, which reads those types as they are: conforming the 800,000
+    keys of a key-index bucket to plain strings cost 19 ms of a 160 ms lookup.
+    """
     from deltalake import QueryBuilder
 
-    wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
-    result = pa.table(QueryBuilder().register("t", table).execute(_select_sql(wanted.names, where)).read_all())
-    return conform(result, wanted)
+    return pa.table(QueryBuilder().register("t", table).execute(_select_sql(columns, where)).read_all())
 
 
 def _select_sql(columns: Sequence[str], where: str | None) -> str:

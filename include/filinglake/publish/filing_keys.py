@@ -141,7 +141,7 @@ def lookup(storage: Storage, keys: pa.Table, table=None) -> pa.Table:
     found = [empty]
     for source, bucket, where in scan_predicates(keyed, _partitions(table)):
         wanted = keyed.filter(pc.equal(keyed["source"], source)).select(["filing_id", "issuer_id"])
-        rows = delta.read_snapshot(table, FILING_KEYS_SCHEMA, where, ["filing_id", "issuer_id", "filing_month"])
+        rows = delta.scan(table, ["filing_id", "issuer_id", "filing_month"], where)
         found.append(delta.conform(delta.duckdb_query(
             "SELECT DISTINCT $source AS source, $bucket AS id_bucket, r.* FROM rows r "
             "SEMI JOIN wanted w USING (filing_id, issuer_id)",
@@ -151,7 +151,7 @@ def lookup(storage: Storage, keys: pa.Table, table=None) -> pa.Table:
 
 def sync(storage: Storage, filings=None) -> dict:
     """Append the keys ``filings`` inserted since the version the index reflects; returns what it did
-    (``table``: the index as open when nothing was to append, for a lookup right after).
+    (``table``: the index as it now stands, unless it was just built, for a lookup right after).
 
     ``filings``: the filings table already open (each open replays its log), used by the first try.
 
@@ -159,13 +159,8 @@ def sync(storage: Storage, filings=None) -> dict:
     gone); re-buckets keys left in a source's legacy ``all`` bucket (:func:`rebucket_legacy`). Retried when a concurrent publish commits first; two syncs at once may both append the
     same keys, which costs a lookup nothing but a duplicate row.
     """
-    opened = [filings]
-
-    def once() -> dict:
-        given = opened.pop() if opened else None  # a retry after a lost commit opens filings afresh
-        return _sync_once(storage, given)
-
-    return delta.retry_on_conflict(f"published/{FILING_KEYS}", once)
+    given = delta.given_once(filings)  # a retry after a lost commit opens filings afresh
+    return delta.retry_on_conflict(f"published/{FILING_KEYS}", lambda: _sync_once(storage, given()))
 
 
 def _sync_once(storage: Storage, filings=None) -> dict:
@@ -195,7 +190,7 @@ def _sync_once(storage: Storage, filings=None) -> dict:
     write_deltalake(index, rows, mode="append", partition_by=list(FILING_KEYS_PARTITIONS),
                     writer_properties=delta.writer_properties(),
                     commit_properties=CommitProperties(custom_metadata={delta.WATERMARK: str(up_to)}))
-    return {"appended": rows.num_rows, "built": False}
+    return {"appended": rows.num_rows, "built": False, "table": index}  # the write moved ``index`` to its commit
 
 
 def _ruled_sources() -> set[str]:

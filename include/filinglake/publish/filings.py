@@ -57,6 +57,10 @@ log = logging.getLogger("filinglake.publish.filings")
 FILINGS = "filings"
 FILINGS_KEY = ("source", "filing_month", "filing_id", "issuer_id")
 FILINGS_PARTITIONS = ("source", "filing_month")
+#: the columns both counts tables (daily_counts, category_counts) are built from: one read of a day's rows
+#: serves both, and a row's values of them say which counts it falls in
+COUNTED_COLUMNS = ["filing_id", "issuer_id", "source", "exchange", "form_type", "filing_date", "filing_month",
+                   "categories"]
 #: the order rows are written in: by issuer within each partition (one issuer's rows share row groups)
 FILINGS_WRITE_ORDER = ("source", "filing_month", "issuer_id", "filing_id")
 #: filing_month of a row without a filing_date (no source lets one through its checks today)
@@ -174,7 +178,7 @@ def published_for(storage: Storage, batch: pa.Table, snapshot=None) -> pa.Table:
     """Published rows with the keys of ``batch`` (clean rows), in whatever month they were published.
 
     ``snapshot``: read this open version of ``filings`` (a merge on it then conflicts with any commit
-    made since) instead of the latest.
+    made since) instead of opening the latest.
 
     The months come from the key index (:func:`filinglake.publish.filing_keys.lookup`, caught up with
     ``filings`` first); only those partitions are read, with the batch's filing ids pushed into the
@@ -182,8 +186,11 @@ def published_for(storage: Storage, batch: pa.Table, snapshot=None) -> pa.Table:
     """
     if batch.num_rows == 0:
         return PUBLISHED_FILINGS_SCHEMA.empty_table()
+    table = snapshot if snapshot is not None else delta.open_table(storage, FILINGS)
+    if table is None:
+        return PUBLISHED_FILINGS_SCHEMA.empty_table()
     keys = delta.duckdb_query(_BATCH_KEYS_SQL, {"batch": batch})
-    synced = filing_keys.sync(storage)
+    synced = filing_keys.sync(storage, table)
     located = filing_keys.lookup(storage, keys, synced.get("table"))
     found = []
     for source, months in sorted(months_by_source(located).items()):
@@ -195,8 +202,7 @@ def published_for(storage: Storage, batch: pa.Table, snapshot=None) -> pa.Table:
         else:  # a large batch (a quarter published again): whole months, one at a time, so memory holds one month
             scans = [f"{in_source} AND filing_month = {delta.sql_literal(m)}" for m in sorted(months)]
         for where in scans:
-            rows = (delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=where) if snapshot is None
-                    else delta.read_snapshot(snapshot, PUBLISHED_FILINGS_SCHEMA, where))
+            rows = delta.read_snapshot(table, PUBLISHED_FILINGS_SCHEMA, where)
             if rows.num_rows:
                 found.append(delta.duckdb_query(
                     "SELECT r.* FROM rows r SEMI JOIN keys k ON r.filing_id = k.filing_id AND r.issuer_id = k.issuer_id",
@@ -310,7 +316,9 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
     new keys are appended without reading the table. A publish that finds commits of another publish
     among its own checks its keys afterwards and folds any key both inserted into one row
     (:func:`repair_duplicates`). The key index is caught up last (``key_index_ms``). ``days`` (source → filing dates) names every day whose rows the batch
-    may have touched, before and after the fold, for :mod:`filinglake.publish.daily_counts`.
+    may have touched, before and after the fold, for :mod:`filinglake.publish.daily_counts`, and
+    ``touched`` those rows themselves (the columns saying which counts they fall in); ``table``:
+    ``filings`` open at ``version``, for the refreshes that follow (each open of a large table costs).
     """
     merged = delta.retry_on_conflict("published/filings", lambda: _merge_filings_once(storage, batch))
     if merged.pop("concurrent"):
@@ -318,10 +326,11 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
     table = delta.open_table(storage, FILINGS)
     assert table is not None
     merged["version"] = table.version()
-    delta.checkpoint_if_due(storage, FILINGS, table)  # the refreshes after this open filings again, often
+    delta.checkpoint_if_due(storage, FILINGS, table)  # keeps each later open of filings from replaying a long log
     started = time.perf_counter()
     filing_keys.sync(storage, table)  # the keys this publish inserted, so the next one finds them
     merged["key_index_ms"] = int((time.perf_counter() - started) * 1000)
+    merged["table"] = table
     return merged
 
 
@@ -330,7 +339,7 @@ def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
     add_missing_columns(table)
     version_before = table.version()
     publish_id = uuid.uuid4().hex
-    existing = published_for(storage, batch)
+    existing = published_for(storage, batch, snapshot=table)
     folded = fold(batch, existing)
     new, changed = _classify(folded, existing)
     moved = _moved_out(folded, existing)
@@ -363,6 +372,7 @@ def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
         "version_before": version_before,
         "months": {s: sorted(m) for s, m in months_by_source(folded).items()},
         "days": days_by_source(folded, existing),
+        "touched": pa.concat_tables([folded.select(COUNTED_COLUMNS), existing.select(COUNTED_COLUMNS)]),
         "merge_ms": int(metrics.get("execution_time_ms", 0)),
         "concurrent": bool(new.num_rows or changed.num_rows) and _others_committed(table, version_before, publish_id),
     }

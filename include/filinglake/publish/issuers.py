@@ -283,21 +283,26 @@ def refresh_issuers(
     storage: Storage,
     issuers_by_source: dict[str, set[str]],
     rebuild: Iterable[str] = (),
+    *,
+    filings=None,
 ) -> dict:
     """Bring ``issuers`` up to the current ``filings`` (see the module doc); also re-render ``issuers_by_source``.
 
     A source in ``rebuild`` (new reference data) has the issuers its list now describes differently
     recomputed (every issuer, those no longer in ``filings`` deleted, when its issuer columns come
-    from the list). Retried when a concurrent publish commits first.
+    from the list). Retried when a concurrent publish commits first. ``filings``: the table already
+    open, read by the first try (a retry opens it again).
     """
+    given = delta.given_once(filings)
     return delta.retry_on_conflict("published/issuers",
-                                   lambda: _refresh_once(storage, issuers_by_source, set(rebuild)))
+                                   lambda: _refresh_once(storage, issuers_by_source, set(rebuild), given()))
 
 
-def _refresh_once(storage: Storage, issuers_by_source: dict[str, set[str]], rebuild: set[str]) -> dict:
+def _refresh_once(storage: Storage, issuers_by_source: dict[str, set[str]], rebuild: set[str],
+                  filings=None) -> dict:
     from filinglake.publish.references import issuer_references
 
-    filings = delta.open_table(storage, FILINGS)
+    filings = filings if filings is not None else delta.open_table(storage, FILINGS)
     up_to = filings.version() if filings is not None else -1
     table = delta.ensure_table(storage, ISSUERS, ISSUERS_SCHEMA, ["source"])
     if filings is None:

@@ -221,17 +221,22 @@ def _publish_batch(storage: Storage, batch: Batch, states: dict, rebuild_issuers
     batch_rows = securities.with_reference(storage, clean)
     del clean
     merged = filings.merge_filings(storage, batch_rows)
+    table = merged.pop("table")  # filings as this merge left it: every refresh reads this one snapshot
+    touched = merged.pop("touched")  # the batch's rows before and after: the counts they fall in are recounted
     affected = issuers.affected_issuers(batch_rows)
     del batch_rows
-    for _ in range(REFRESH_ATTEMPTS):
-        # Recomputed from filings: valid only if no other publish changed filings meanwhile (else again).
-        version = delta.open_table(storage, filings.FILINGS).version()  # type: ignore[union-attr]
-        issuer_counts = issuers.refresh_issuers(storage, affected, rebuild_issuers)
+    for attempt in range(REFRESH_ATTEMPTS):
+        if attempt:
+            table = delta.open_table(storage, filings.FILINGS)
+        issuer_counts = issuers.refresh_issuers(storage, affected, rebuild_issuers, filings=table)
         day_rows = daily_counts.DayRows()  # the recounted days' rows, read once for both counts tables
-        day_counts = daily_counts.refresh_daily_counts(storage, merged["days"], day_rows)
-        category_day_counts = category_counts.refresh_category_counts(storage, merged["days"], day_rows)
+        day_counts = daily_counts.refresh_daily_counts(storage, merged["days"], day_rows, filings=table,
+                                                       touched=touched)
+        category_day_counts = category_counts.refresh_category_counts(storage, merged["days"], day_rows,
+                                                                      filings=table, touched=touched)
         del day_rows
-        if delta.open_table(storage, filings.FILINGS).version() == version:  # type: ignore[union-attr]
+        # Recomputed from that snapshot: valid only if no other publish changed filings meanwhile (else again).
+        if not delta.committed_after(storage, filings.FILINGS, table.version()):
             break
         log.info("filings changed while issuers and daily_counts were recomputed: recomputing them again")
     if batch.part == batch.parts - 1:
