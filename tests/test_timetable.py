@@ -111,7 +111,10 @@ def test_a_day_is_not_backfilled_before_its_run_time(dagbag: DagBag) -> None:
     schedule = get_source("cninfo").landing_schedule
     assert got == [(today + timedelta(days=n)).isoformat() for n in range(-3, 4)
                    if schedule.run_time(today + timedelta(days=n)) < now]
-    assert today.isoformat() not in got  # today's final run is tomorrow 00:30 Beijing
+    # today's final run is at 00:30 Beijing tomorrow, 16:30 UTC today: before it today is not backfilled,
+    # after it it is (this line asserted "never" and failed every day from 16:30 to midnight UTC)
+    assert (today.isoformat() in got) == (schedule.run_time(today) < now)
+    assert (today + timedelta(days=1)).isoformat() not in got  # its run time is always ahead
 
 
 def test_catchup_off_starts_with_the_latest_run_time_like_a_cron() -> None:
