@@ -420,7 +420,7 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
     ),
     "daily_counts": TableDoc(
         "Delta table `published/daily_counts`: rows of `filings` per source, exchange, form type and "
-        "filing date, recounted for the days a publish changed. Partitioned by `source`.",
+        "filing date; a publish recounts the counts its rows fall in. Partitioned by `source` and `filing_month`.",
         {
             "source": ColumnDoc(_MEANING["source"], _SEC_SOURCE),
             "exchange": ColumnDoc(_MEANING["exchange"] + " (`''` when a row has none)", "SEC"),
@@ -469,7 +469,7 @@ DATA_DICTIONARY: dict[str, TableDoc] = {
     "category_counts": TableDoc(
         "Delta table `published/category_counts`: rows of `filings` per source, exchange, category and "
         "filing date (a row with several categories counts under each; a row with none under empty strings). "
-        "Partitioned by `source`.",
+        "Partitioned by `source` and `filing_month`.",
         {name: ColumnDoc(meaning, example) for (name, _, meaning), example in zip(CATEGORY_COUNTS_FIELDS, [
             _HKEX_SOURCE, "HKEX", "10000", "公告及通告", "Announcements and Notices", date(2012, 11, 14), "2012-11",
             3, 3, 1,
