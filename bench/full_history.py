@@ -13,8 +13,9 @@
    ``filinglake publish --source sec_edgar --no-alerts`` (the ledger's pending partitions, in batches).
    Wall time, CPU time and peak RSS of each command (``os.wait4``: the command's own figures).
 4. On the result, as ``make bench``'s history stage does: the real daily index of 2020-03-18 published
-   into the history vs into an empty table (time and peak RSS ratios), the weekly compaction, and an
-   analyst's questions through ``filinglake query`` beside plain DuckDB.
+   into the history vs into an empty table (time and peak RSS ratios; best of three, each publish on a
+   fresh copy of the tables), the weekly compaction, and an analyst's questions through
+   ``filinglake query`` beside plain DuckDB.
 
 Targets (issue 10): 135 quarters (~27M rows) ingested and published within 30 minutes, every process
 under 1 GB peak RSS; the daily into history within 1.5x the daily into empty; each query under 1 s.
@@ -27,6 +28,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -83,6 +85,28 @@ def run_command(args: list[str], env: dict[str, str]) -> dict:
             "summary": json.loads(lines[-1]) if lines else None}
 
 
+#: the daily is published this many times into each root (on copies but the last), the best figures kept
+DAILY_REPEAT = 3
+
+
+def best_daily(root: Path, scratch: Path) -> dict:
+    """The daily (landed in ``root``) published :data:`DAILY_REPEAT` times, each into the tables as they stand
+    before it: into copies of ``root`` at ``scratch``, the last time into ``root`` itself (so compaction and
+    the queries see it). Best wall time, CPU time and peak RSS, each over the runs, as ``make bench`` keeps."""
+    runs = []
+    for attempt in range(DAILY_REPEAT):
+        target = root if attempt == DAILY_REPEAT - 1 else scratch
+        if target == scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.copytree(root, scratch, symlinks=True)
+        runs.append(bench._history_child("publish", str(target), DAILY_DAY.isoformat()))
+    shutil.rmtree(scratch, ignore_errors=True)
+    best = dict(runs[-1])
+    for figure in ("seconds", "cpu_s", "peak_rss_mb"):
+        best[figure] = min(r[figure] for r in runs)
+    return best
+
+
 def run(count: int, folder: Path) -> dict:
     archive, history, empty = folder / "archive", folder / "history", folder / "empty"
     span = quarters(count)
@@ -126,10 +150,10 @@ def run(count: int, folder: Path) -> dict:
 
     bench._history_child("land-daily", str(history))
     bench._history_child("land-daily", str(empty))
-    daily_empty = bench._history_child("publish", str(empty), DAILY_DAY.isoformat())
-    daily_history = bench._history_child("publish", str(history), DAILY_DAY.isoformat())
-    print(f"  daily {DAILY_DAY} into empty {daily_empty['seconds']:.2f} s (cpu {daily_empty['cpu_s']:.2f} s) peak "
-          f"{daily_empty['peak_rss_mb']} MB | into history {daily_history['seconds']:.2f} s (cpu "
+    daily_empty = best_daily(empty, folder / "daily-copy")
+    daily_history = best_daily(history, folder / "daily-copy")
+    print(f"  daily {DAILY_DAY} (best of {DAILY_REPEAT}) into empty {daily_empty['seconds']:.2f} s "
+          f"(cpu {daily_empty['cpu_s']:.2f} s) peak {daily_empty['peak_rss_mb']} MB | into history {daily_history['seconds']:.2f} s (cpu "
           f"{daily_history['cpu_s']:.2f} s) peak {daily_history['peak_rss_mb']} MB | ratio time "
           f"{daily_history['seconds'] / daily_empty['seconds']:.2f}x (cpu "
           f"{daily_history['cpu_s'] / daily_empty['cpu_s']:.2f}x), peak RSS "
