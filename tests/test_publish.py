@@ -1013,11 +1013,18 @@ def test_back_dated_and_same_day_filings_step_issuers_forward_exactly(
     assert_tables_match_a_recomputation(storage)
 
 
+def assert_category_counts_match_a_recomputation(storage: Storage) -> None:
+    from filinglake.publish.category_counts import CATEGORY_COUNTS, build_category_counts
+
+    order = [(c, "ascending") for c in ("source", "filing_date", "exchange", "category_code")]
+    assert (read_published(storage, CATEGORY_COUNTS).sort_by(order).to_pylist()
+            == build_category_counts(read_published(storage, FILINGS)).sort_by(order).to_pylist())
+
+
 def test_both_counts_tables_recount_a_day_from_one_read(settings, storage, fixtures_dir, monkeypatch) -> None:
     # The real 2020-03-18 daily (its back-dated rows reach nine months): daily_counts and
     # category_counts recount the same days from one read of filings, and both stay exact.
     from filinglake.publish import daily_counts
-    from filinglake.publish.category_counts import CATEGORY_COUNTS, build_category_counts
 
     land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx",
          (fixtures_dir / "edgar/daily/form.20200318.idx").read_bytes())
@@ -1034,9 +1041,7 @@ def test_both_counts_tables_recount_a_day_from_one_read(settings, storage, fixtu
 
     assert len(reads) == 1 and result["daily_counts"]["inserted"] > 0 and result["category_counts"]["inserted"] > 0
     assert_tables_match_a_recomputation(storage)
-    order = [(c, "ascending") for c in ("source", "filing_date", "exchange", "category_code")]
-    assert (read_published(storage, CATEGORY_COUNTS).sort_by(order).to_pylist()
-            == build_category_counts(read_published(storage, FILINGS)).sort_by(order).to_pylist())
+    assert_category_counts_match_a_recomputation(storage)
 
 
 def test_a_recount_rewrites_only_the_months_of_its_days(settings, storage, fixtures_dir, daily_2026) -> None:
@@ -1068,8 +1073,6 @@ def test_a_back_dated_row_recounts_only_the_counts_it_falls_in(settings, storage
     # The real rows of 2016-07-15 published as that day's daily, except two of its seven S-8 filings; those
     # arrive back-dated in the next day's daily. Only the counts they fall in are recounted (one per
     # table: their form type, their category), not the day's other form types, and both tables stay exact.
-    from filinglake.publish.category_counts import CATEGORY_COUNTS, build_category_counts
-
     day = quarter_2016_lines(fixtures_dir, rb"\|2016-07-15\|")
     late = [line for line in day if b"|S-8|" in line][-2:]
     land(settings, "sec_edgar", "2016-07-15", "master.20160715.idx",
@@ -1087,9 +1090,7 @@ def test_a_back_dated_row_recounts_only_the_counts_it_falls_in(settings, storage
     assert_tables_match_a_recomputation(storage)
     counts = read_published(storage, DAILY_COUNTS, "form_type = 'S-8'").to_pylist()
     assert [(c["filing_date"].isoformat(), c["published_rows"]) for c in counts] == [("2016-07-15", 7)]
-    order = [(c, "ascending") for c in ("source", "filing_date", "exchange", "category_code")]
-    assert (read_published(storage, CATEGORY_COUNTS).sort_by(order).to_pylist()
-            == build_category_counts(read_published(storage, FILINGS)).sort_by(order).to_pylist())
+    assert_category_counts_match_a_recomputation(storage)
 
 
 def test_a_recount_reads_only_the_months_of_its_days(settings, storage, fixtures_dir, daily_2026) -> None:

@@ -13,8 +13,6 @@ Columns: :data:`filinglake.schema.CATEGORY_COUNTS_FIELDS`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -66,12 +64,12 @@ def build_category_counts(published: pa.Table, touched: pa.Table | None = None) 
     return delta.conform(delta.duckdb_query(sql, tables), CATEGORY_COUNTS_SCHEMA)
 
 
-def refresh_category_counts(storage: Storage, days_by_source: dict[str, Iterable[date]],
-                            day_rows: DayRows | None = None, *, filings=None, touched: pa.Table | None = None) -> dict:
-    """Recount the days given and those changed since the watermark; merge the differences (retried).
-
-    ``day_rows``: the rows ``daily_counts`` read for the same days, reused; ``filings``: the table
-    already open, read by the first try; ``touched``: see :func:`~filinglake.publish.daily_counts.recount_days`."""
+def refresh_category_counts(storage: Storage, touched: pa.Table, day_rows: DayRows | None = None, *,
+                            filings=None) -> dict:
+    """Recount the counts ``touched`` (rows) falls in and those changed since the watermark; merge the
+    differences (retried). ``day_rows``: the rows ``daily_counts`` read for the same days, reused;
+    ``filings``: the table already open, read by the first try; see
+    :func:`~filinglake.publish.daily_counts.recount_days`."""
     columns = ["filing_id", "issuer_id", "source", "exchange", "filing_date", "filing_month", "categories"]
-    return recount_days(storage, days_by_source, CATEGORY_COUNTS, CATEGORY_COUNTS_SCHEMA, CATEGORY_COUNTS_KEY,
-                        columns, build_category_counts, day_rows, filings=filings, touched=touched)
+    return recount_days(storage, touched, CATEGORY_COUNTS, CATEGORY_COUNTS_SCHEMA, CATEGORY_COUNTS_KEY,
+                        columns, build_category_counts, day_rows, filings=filings)

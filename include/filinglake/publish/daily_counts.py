@@ -1,10 +1,10 @@
 """``published/daily_counts``: published rows per (source, exchange, form_type, filing_date).
 
-A publish recounts exactly the days that changed — the days of its batch (the folded rows and the
-rows they replaced: ``days`` of :func:`filinglake.publish.filings.merge_filings`) and every day in
-the ``filings`` change data feed since the version the table reflects (its watermark, recorded in
-each commit; so a refresh that failed is caught up by the next publish) — from ``filings``, reading
-only those days, and merges the counts that differ; a count of such a day that no longer has rows is
+A publish recounts exactly the counts that changed — those the rows of its batch fall in (the folded
+rows and the rows they replaced: ``touched`` of :func:`filinglake.publish.filings.merge_filings`) and
+those of every row in the ``filings`` change data feed since the version the table reflects (its
+watermark, recorded in each commit; so a refresh that failed is caught up by the next publish) — from
+``filings``, reading only their days, and merges the counts that differ; a count of such a day that no longer has rows is
 deleted in the same commit (as a tombstone, so the merge reads and rewrites only the months of those
 days, never the whole table). Recounting (rather than adding) keeps the distinct counts exact and a re-publish idempotent.
 Columns: :data:`filinglake.schema.DAILY_COUNTS_FIELDS`.
@@ -12,7 +12,7 @@ Columns: :data:`filinglake.schema.DAILY_COUNTS_FIELDS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -64,8 +64,6 @@ def _days_scope(days_by_source: dict[str, set[date]], prefix: str = "", *, by_mo
     return " OR ".join(terms) if terms else "FALSE"
 
 
-
-
 #: batches with more rows (before and after their merge, plus the change feed) recount their days whole:
 #: restricting to the touched counts pays for a daily (a few thousand rows, a few form types per back-dated
 #: day) and cost a backfill (67,000 rows a batch, every count of its days touched) 13% more publish time
@@ -99,23 +97,22 @@ class DayRows:
         return self._rows.select(columns)
 
 
-def refresh_daily_counts(storage: Storage, days_by_source: dict[str, Iterable[date]],
-                         day_rows: DayRows | None = None, *, filings=None, touched: pa.Table | None = None) -> dict:
-    """Recount the days given and those changed since the watermark; merge the differences (retried).
-
-    ``filings``: the table already open, read by the first try; ``touched``: see :func:`recount_days`."""
+def refresh_daily_counts(storage: Storage, touched: pa.Table, day_rows: DayRows | None = None, *,
+                         filings=None) -> dict:
+    """Recount the counts ``touched`` (rows) falls in and those changed since the watermark; merge the
+    differences (retried). ``filings``: the table already open, read by the first try; see :func:`recount_days`."""
     columns = ["filing_id", "issuer_id", "source", "exchange", "form_type", "filing_date", "filing_month"]
-    return recount_days(storage, days_by_source, DAILY_COUNTS, DAILY_COUNTS_SCHEMA, DAILY_COUNTS_KEY, columns,
-                        build_daily_counts, day_rows, filings=filings, touched=touched)
+    return recount_days(storage, touched, DAILY_COUNTS, DAILY_COUNTS_SCHEMA, DAILY_COUNTS_KEY, columns,
+                        build_daily_counts, day_rows, filings=filings)
 
 
-def recount_days(storage: Storage, days_by_source: dict[str, Iterable[date]], name: str, schema: pa.Schema,
+def recount_days(storage: Storage, touched: pa.Table, name: str, schema: pa.Schema,
                  key: tuple[str, ...], columns: list[str], build: Callable[..., pa.Table],
-                 day_rows: DayRows | None = None, *, filings=None, touched: pa.Table | None = None) -> dict:
-    """The per-day recount of a counts table ``name`` (this one, ``category_counts``): the days given and
-    those in the ``filings`` change feed since its watermark are counted by ``build`` from their published
-    rows (``columns`` of them, shared through ``day_rows`` with the other counts table) and the
-    differences merged; retried on a commit conflict. ``filings``: the table already open, read by the
+                 day_rows: DayRows | None = None, *, filings=None) -> dict:
+    """The per-day recount of a counts table ``name`` (this one, ``category_counts``): the days of
+    ``touched`` and those in the ``filings`` change feed since its watermark are counted by ``build`` from
+    their published rows (``columns`` of them, shared through ``day_rows`` with the other counts table) and
+    the differences merged; retried on a commit conflict. ``filings``: the table already open, read by the
     first try (a retry opens it again).
 
     ``touched``: the batch's rows before and after its merge (:data:`COUNTED_COLUMNS`). Only the counts
@@ -126,8 +123,8 @@ def recount_days(storage: Storage, days_by_source: dict[str, Iterable[date]], na
     :data:`TOUCHED_ROWS_LIMIT` rows (a backfill's) touches nearly every count of its days: its days are
     recounted whole, which is the same result without the cost of finding the groups.
     """
-    days = {s: set(d) for s, d in days_by_source.items() if d}
-    touched = touched if touched is not None and touched.num_rows <= TOUCHED_ROWS_LIMIT else None
+    days = days_by_source(touched)
+    touched = touched if touched.num_rows <= TOUCHED_ROWS_LIMIT else None
     rows = day_rows if day_rows is not None else DayRows()
     given = delta.given_once(filings)
     return delta.retry_on_conflict(

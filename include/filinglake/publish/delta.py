@@ -326,7 +326,7 @@ def scan(table: DeltaTable, columns: Sequence[str], where: str | None = None) ->
 
 
 def _select_sql(columns: Sequence[str], where: str | None) -> str:
-    """``SELECT "a", "b" FROM "t" [WHERE …]``: the snapshot query of :func:`read_snapshot` and :func:`stream_snapshot`."""
+    """``SELECT "a", "b" FROM "t" [WHERE …]``: the snapshot query of :func:`scan` and :func:`stream_snapshot`."""
     return "SELECT " + ", ".join(f'"{c}"' for c in columns) + ' FROM "t"' + (f" WHERE {where}" if where else "")
 
 

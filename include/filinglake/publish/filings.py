@@ -315,9 +315,9 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
     Changed rows (and moved keys) are merged in one commit that reads only their partitions; rows of
     new keys are appended without reading the table. A publish that finds commits of another publish
     among its own checks its keys afterwards and folds any key both inserted into one row
-    (:func:`repair_duplicates`). The key index is caught up last (``key_index_ms``). ``days`` (source → filing dates) names every day whose rows the batch
-    may have touched, before and after the fold, for :mod:`filinglake.publish.daily_counts`, and
-    ``touched`` those rows themselves (the columns saying which counts they fall in); ``table``:
+    (:func:`repair_duplicates`). The key index is caught up last (``key_index_ms``). ``touched``: the
+    rows the batch may have changed, before and after the fold (the columns saying which counts they
+    fall in, their days among them), for :mod:`filinglake.publish.daily_counts`; ``table``:
     ``filings`` open at ``version``, for the refreshes that follow (each open of a large table costs).
     """
     merged = delta.retry_on_conflict("published/filings", lambda: _merge_filings_once(storage, batch))
@@ -371,7 +371,6 @@ def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
         "changed_keys": _pairs(changed),
         "version_before": version_before,
         "months": {s: sorted(m) for s, m in months_by_source(folded).items()},
-        "days": days_by_source(folded, existing),
         "touched": pa.concat_tables([folded.select(COUNTED_COLUMNS), existing.select(COUNTED_COLUMNS)]),
         "merge_ms": int(metrics.get("execution_time_ms", 0)),
         "concurrent": bool(new.num_rows or changed.num_rows) and _others_committed(table, version_before, publish_id),

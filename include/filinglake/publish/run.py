@@ -230,10 +230,8 @@ def _publish_batch(storage: Storage, batch: Batch, states: dict, rebuild_issuers
             table = delta.open_table(storage, filings.FILINGS)
         issuer_counts = issuers.refresh_issuers(storage, affected, rebuild_issuers, filings=table)
         day_rows = daily_counts.DayRows()  # the recounted days' rows, read once for both counts tables
-        day_counts = daily_counts.refresh_daily_counts(storage, merged["days"], day_rows, filings=table,
-                                                       touched=touched)
-        category_day_counts = category_counts.refresh_category_counts(storage, merged["days"], day_rows,
-                                                                      filings=table, touched=touched)
+        day_counts = daily_counts.refresh_daily_counts(storage, touched, day_rows, filings=table)
+        category_day_counts = category_counts.refresh_category_counts(storage, touched, day_rows, filings=table)
         del day_rows
         # Recomputed from that snapshot: valid only if no other publish changed filings meanwhile (else again).
         if not delta.committed_after(storage, filings.FILINGS, table.version()):
@@ -241,7 +239,7 @@ def _publish_batch(storage: Storage, batch: Batch, states: dict, rebuild_issuers
         log.info("filings changed while issuers and daily_counts were recomputed: recomputing them again")
     if batch.part == batch.parts - 1:
         ledger.record(storage, states, merged["version"])
-    return {**{k: v for k, v in merged.items() if k != "days"},
+    return {**merged,
             "new": len(merged["new_keys"]), "changed": len(merged["changed_keys"]),
             "issuers": issuer_counts, "daily_counts": day_counts, "category_counts": category_day_counts}
 
