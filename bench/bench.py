@@ -306,9 +306,18 @@ def history_land(root: Path, count: int) -> dict:
     return rows
 
 
-def history_land_daily(root: Path) -> int:
-    """Land the real daily index of 2020-03-18 into ``root``; returns its clean rows."""
-    return _land_for_history(root, "2020-03-18", DAILY.name, DAILY.read_bytes())
+def history_land_daily(root: Path, first_digit: str | None = None) -> int:
+    """Land the real daily index of 2020-03-18 into ``root``; returns its clean rows.
+
+    ``first_digit``: each accession's sequence number starts with this digit instead (the same rows under
+    keys not yet published: another day's daily, for a publish after the real one)."""
+    import re
+
+    data = DAILY.read_bytes()
+    if first_digit is not None:
+        data = re.sub(rb"-(\d\d)-\d(\d{5})\.txt", lambda m: b"-" + m[1] + b"-" + first_digit.encode() + m[2] + b".txt",
+                      data)
+    return _land_for_history(root, "2020-03-18", DAILY.name, data)
 
 
 def history_publish(root: Path, partitions: list[str]) -> dict:
@@ -498,7 +507,7 @@ def main() -> None:
         if what == "land":
             out = history_land(Path(rest[0]), int(rest[1]))
         elif what == "land-daily":
-            out = {"rows": history_land_daily(Path(rest[0]))}
+            out = {"rows": history_land_daily(Path(rest[0]), *rest[1:2])}
         elif what == "imports":
             out = history_imports()
         elif what == "compact":

@@ -6,6 +6,7 @@ Real captured rows: CNINFO's stock 000001 page (announcementIds 503030..10041201
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date
 
@@ -176,3 +177,54 @@ def test_a_bucket_with_many_batch_ids_is_read_whole_and_joined(settings, storage
         zip(published["filing_id"].to_pylist(), published["issuer_id"].to_pylist(),
             published["filing_month"].to_pylist(), [i.split("-")[1] and "20" + i.split("-")[1]
                                                     for i in published["filing_id"].to_pylist()], strict=True))
+
+
+def md5_key_hash(filing_id: str, issuer_id: str) -> int:
+    """The documented ``key_hash``: the first 60 bits (15 hex digits) of MD5(filing_id, US, issuer_id)."""
+    return int(hashlib.md5(f"{filing_id}\x1f{issuer_id}".encode()).hexdigest()[:15], 16)
+
+
+def test_an_index_written_before_key_hash_is_rebuilt_once_and_finds_every_key(settings, storage, fixtures_dir) -> None:
+    # the real 2020-03-18 daily published, then its index rewritten as the previous version wrote it
+    land(settings, "sec_edgar", "2020-03-18", "form.20200318.idx",
+         (fixtures_dir / "edgar/daily/form.20200318.idx").read_bytes())
+    publish(storage, settings, [("sec_edgar", "2020-03-18")])
+    from deltalake import write_deltalake
+
+    index = delta.open_table(storage, filing_keys.FILING_KEYS)
+    old = delta.read(storage, filing_keys.FILING_KEYS, filing_keys.FILING_KEYS_SCHEMA).drop_columns(["key_hash"])
+    write_deltalake(index, old, mode="overwrite", schema_mode="overwrite", partition_by=["source", "id_bucket"])
+    assert "key_hash" not in delta.open_table(storage, filing_keys.FILING_KEYS).schema().to_arrow().names
+
+    again = publish(storage, settings, [("sec_edgar", "2020-03-18")])
+    assert (again["inserted"], again["updated"]) == (0, 0)
+    published = read_published(storage, FILINGS)
+    keys = set(zip(published["filing_id"].to_pylist(), published["issuer_id"].to_pylist(), strict=True))
+    assert len(keys) == published.num_rows
+    rows = read_published_keys(storage)
+    assert set(zip(rows["filing_id"].to_pylist(), rows["issuer_id"].to_pylist(), strict=True)) == keys
+    assert rows["key_hash"].to_pylist() == [md5_key_hash(f, i) for f, i in
+                                            zip(rows["filing_id"].to_pylist(), rows["issuer_id"].to_pylist(), strict=True)]
+
+
+def test_a_new_key_sharing_a_published_keys_hash_is_inserted_not_matched(settings, storage, landed) -> None:
+    publish(storage, settings, PARTITIONS[:2])  # CNINFO's page, HKEX's 2012 day
+    day_2020 = read_clean(storage, [PARTITIONS[2]])
+    new_id, new_issuer = day_2020["filing_id"][0].as_py(), day_2020["issuer_id"][0].as_py()
+    # an index row of another key (same id, another issuer) with the new key's hash, published in November 2012
+    decoy = filing_keys._rows(pa.table({"source": ["hkex"], "filing_id": [new_id], "issuer_id": ["99999"],
+                                        "filing_month": ["2012-11"]}))
+    decoy = decoy.set_column(decoy.schema.get_field_index("key_hash"), "key_hash",
+                             pa.array([md5_key_hash(new_id, new_issuer)], pa.int64()))
+    from deltalake import write_deltalake
+
+    write_deltalake(delta.open_table(storage, filing_keys.FILING_KEYS), decoy, mode="append",
+                    partition_by=["source", "id_bucket"])
+    found = filing_keys.lookup(storage, day_2020.select(["source", "filing_id", "issuer_id"]))
+    assert found.filter(pc.equal(found["filing_id"], new_id))["filing_month"].to_pylist() == ["2012-11"]
+
+    result = publish(storage, settings, [PARTITIONS[2]])
+    assert (result["inserted"], result["updated"]) == (day_2020.num_rows, 0)  # the 2012-11 row is not its row
+    published = read_published(storage, FILINGS)
+    assert published.num_rows == 8 + 7 + 5
+    assert published.filter(pc.equal(published["filing_id"], new_id))["filing_month"].to_pylist() == ["2020-07"]

@@ -7,9 +7,11 @@ interruption must leave the completed batches published and recorded, the rest p
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pytest
 from test_publish import (
     DAILY_2026,
@@ -22,7 +24,8 @@ from test_publish import (
 )
 
 from filinglake.config import Settings
-from filinglake.publish import run
+from filinglake.publish import delta, run
+from filinglake.publish.clean_layer import read_clean
 from filinglake.publish.ledger import read_ledger
 from filinglake.storage import Storage
 
@@ -108,3 +111,32 @@ def test_an_interrupted_publish_records_only_complete_partitions(landed: Storage
     assert resumed["partitions"] == [list(p) for p in PARTITIONS[2:]] and resumed["batches"] == resumed_batches
     assert published_state(landed) == published_state(reference)
     assert_tables_match_a_recomputation(landed)
+
+
+def test_a_quarter_too_large_for_one_batch_is_published_a_month_per_part(tmp_path: Path, fixtures_dir: Path) -> None:
+    # the real 2016 Q3 master index: 201,330 rows, three parts of at most BATCH_ROWS
+    settings = Settings(storage=(tmp_path / "lake").as_uri())
+    land(settings, "sec_edgar", "2016Q3", "master.idx",
+         gzip.decompress((fixtures_dir / "edgar/full-index/2016/QTR3/master.gz").read_bytes()))
+    storage = Storage.from_settings(settings)
+    partition = ("sec_edgar", "2016Q3")
+    assert [b.parts for b in run.batches(storage, [partition])] == [3, 3, 3]
+    clean = read_clean(storage, [partition])
+    parts = [run.part_of(clean, i, 3) for i in range(3)]
+    # cut at the month ends, together every row once
+    assert [pc.unique(pc.strftime(p["filing_date"], "%Y-%m")).to_pylist() for p in parts] == [
+        ["2016-07"], ["2016-08"], ["2016-09"]]
+    assert all(p.num_rows <= run.BATCH_ROWS for p in parts)
+    def keys(rows):
+        return sorted(zip(rows["filing_id"].to_pylist(), rows["issuer_id"].to_pylist(), strict=True))
+
+    assert sorted(k for p in parts for k in keys(p)) == keys(clean)  # every row once (13 keys are listed twice)
+
+    published = run.publish_pending(storage)
+    assert (published["batches"], published["inserted"]) == (3, len(set(keys(clean))))
+    # one file per month of filings (cut in the index's own order, each part wrote one to every month),
+    # so the weekly compaction finds nothing to cluster
+    files = delta.open_table(storage, "filings").file_uris()
+    assert sorted(f.split("filing_month=")[1].split("/")[0] for f in files) == ["2016-07", "2016-08", "2016-09"]
+    assert_tables_match_a_recomputation(storage)
+    assert run.compact_tables(storage)["filings"]["clustered_partitions"] == 0

@@ -413,10 +413,15 @@ WATERMARK = "filinglake_filings_version"
 
 
 def watermark(table: DeltaTable) -> int | None:
-    """The ``filings`` version ``table`` reflects, from its latest commit that recorded one (None: never)."""
-    for commit in table.history(limit=50):
-        if WATERMARK in commit:
-            return int(commit[WATERMARK])
+    """The ``filings`` version ``table`` reflects, from its latest commit that recorded one (None: never).
+
+    The latest commit is read first: every refresh records the mark, so it nearly always has it, and
+    reading fifty commits of a table with a long log (each lists the files it changed) costs more.
+    """
+    for limit in (1, 50):
+        for commit in table.history(limit=limit):
+            if WATERMARK in commit:
+                return int(commit[WATERMARK])
     return None
 
 

@@ -174,11 +174,12 @@ def months_by_source(table: pa.Table) -> dict[str, set[str]]:
     return dict(months)
 
 
-def published_for(storage: Storage, batch: pa.Table, snapshot=None) -> pa.Table:
+def published_for(storage: Storage, batch: pa.Table, snapshot=None, index=None) -> pa.Table:
     """Published rows with the keys of ``batch`` (clean rows), in whatever month they were published.
 
     ``snapshot``: read this open version of ``filings`` (a merge on it then conflicts with any commit
-    made since) instead of opening the latest.
+    made since) instead of opening the latest. ``index``: the key index already caught up with it
+    (as :func:`filinglake.publish.filing_keys.sync` returns it), else it is caught up here.
 
     The months come from the key index (:func:`filinglake.publish.filing_keys.lookup`, caught up with
     ``filings`` first); only those partitions are read, with the batch's filing ids pushed into the
@@ -190,8 +191,9 @@ def published_for(storage: Storage, batch: pa.Table, snapshot=None) -> pa.Table:
     if table is None:
         return PUBLISHED_FILINGS_SCHEMA.empty_table()
     keys = delta.duckdb_query(_BATCH_KEYS_SQL, {"batch": batch})
-    synced = filing_keys.sync(storage, table)
-    located = filing_keys.lookup(storage, keys, synced.get("table"))
+    if index is None:
+        index = filing_keys.sync(storage, table).get("table")
+    located = filing_keys.lookup(storage, keys, index)
     found = []
     for source, months in sorted(months_by_source(located).items()):
         source_keys = located.filter(pc.equal(located["source"], source))
@@ -321,14 +323,17 @@ def merge_filings(storage: Storage, batch: pa.Table) -> dict:
     ``filings`` open at ``version``, for the refreshes that follow (each open of a large table costs).
     """
     merged = delta.retry_on_conflict("published/filings", lambda: _merge_filings_once(storage, batch))
+    table, index = merged.pop("table"), merged.pop("index")
     if merged.pop("concurrent"):
         merged["repaired"] = repair_duplicates(storage, batch)
-    table = delta.open_table(storage, FILINGS)
-    assert table is not None
+        table = delta.open_table(storage, FILINGS)
+        assert table is not None
+    else:  # the merge's own handle, brought to the latest version (an open would replay the log again)
+        table.update_incremental()
     merged["version"] = table.version()
     delta.checkpoint_if_due(storage, FILINGS, table)  # keeps each later open of filings from replaying a long log
     started = time.perf_counter()
-    filing_keys.sync(storage, table)  # the keys this publish inserted, so the next one finds them
+    filing_keys.sync(storage, table, index=index)  # the keys this publish inserted, so the next one finds them
     merged["key_index_ms"] = int((time.perf_counter() - started) * 1000)
     merged["table"] = table
     return merged
@@ -339,7 +344,8 @@ def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
     add_missing_columns(table)
     version_before = table.version()
     publish_id = uuid.uuid4().hex
-    existing = published_for(storage, batch, snapshot=table)
+    index = filing_keys.sync(storage, table).get("table")  # caught up with this snapshot, for the lookup
+    existing = published_for(storage, batch, snapshot=table, index=index)
     folded = fold(batch, existing)
     new, changed = _classify(folded, existing)
     moved = _moved_out(folded, existing)
@@ -374,6 +380,8 @@ def _merge_filings_once(storage: Storage, batch: pa.Table) -> dict:
         "touched": pa.concat_tables([folded.select(COUNTED_COLUMNS), existing.select(COUNTED_COLUMNS)]),
         "merge_ms": int(metrics.get("execution_time_ms", 0)),
         "concurrent": bool(new.num_rows or changed.num_rows) and _others_committed(table, version_before, publish_id),
+        "table": table,  # at its latest version when this publish committed, else at the one it read
+        "index": index,
     }
 
 

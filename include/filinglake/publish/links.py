@@ -512,13 +512,18 @@ def build_links(securities: pa.Table, issuers: pa.Table, curated: list[CuratedLi
     return table.sort_by([("link_id", "ascending"), ("source", "ascending"), ("issuer_id", "ascending")])
 
 
-def _inputs_digest(storage: Storage, curated: Curated) -> str:
-    versions = []
-    for name in (SECURITIES, ISSUERS):
-        table = delta.open_table(storage, name)
-        versions.append(f"{name}={table.version() if table is not None else -1}")
+def _inputs_digest(inputs: dict, curated: Curated) -> str:
+    """What the links are built from: the versions of the open ``inputs`` (securities, issuers), the list, the rules."""
+    versions = [f"{name}={table.version() if table is not None else -1}" for name, table in inputs.items()]
     text = "|".join([*versions, f"curated={curated.digest}", f"rules={RULES_VERSION}"])
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_input(table, schema: pa.Schema, columns: list[str] | None = None) -> pa.Table:
+    """The rows of an open input table at the version its digest names (empty: the table does not exist)."""
+    if table is None:
+        return (pa.schema([schema.field(c) for c in columns]) if columns else schema).empty_table()
+    return delta.read_snapshot(table, schema, columns=columns)
 
 
 def refresh_links(storage: Storage, *, force: bool = False) -> dict:
@@ -534,14 +539,15 @@ def refresh_links(storage: Storage, *, force: bool = False) -> dict:
 
         settings = load_settings()
     curated = load_curated(settings.issuer_links)
-    digest = _inputs_digest(storage, curated)
+    inputs = {name: delta.open_table(storage, name) for name in (SECURITIES, ISSUERS)}  # opened once: read below
+    digest = _inputs_digest(inputs, curated)
     table = delta.open_table(storage, ISSUER_LINKS)
     if table is not None and not force and _built_from(table) == digest:
         return {"rebuilt": False, "written": False, "rows": None, "links": None, "by_rule": {}, "by_confidence": {},
                 "refused": curated.refused}
-    securities = delta.read(storage, SECURITIES, SECURITIES_SCHEMA)
-    issuers = delta.read(storage, ISSUERS, ISSUERS_SCHEMA, columns=["source", "issuer_id", "exchange", "company_name",
-                                                                    "ticker", "tickers"])
+    securities = _read_input(inputs[SECURITIES], SECURITIES_SCHEMA)
+    issuers = _read_input(inputs[ISSUERS], ISSUERS_SCHEMA,
+                          ["source", "issuer_id", "exchange", "company_name", "ticker", "tickers"])
     built = build_links(securities, issuers, curated.links)
     current = delta.read_snapshot(table, ISSUER_LINKS_SCHEMA) if table is not None else None
     written = current is None or not current.equals(built)

@@ -152,8 +152,9 @@ class Batch:
 def batches(storage: Storage, partitions: Sequence[tuple[str, str]]) -> list[Batch]:
     """``partitions`` in order, grouped into batches of at most :data:`BATCH_ROWS` clean rows.
 
-    A partition larger than that is split into parts of equal rows (each key is once in a partition,
-    so the parts hold distinct keys). Rows are the manifests' ``rows_written``; a partition without a
+    A partition larger than that is split into parts of about equal rows, at month ends where it can
+    (:func:`part_of`). A key listed twice in one index (the real 2016 Q3 master lists 13 such) may fall
+    in two parts: the later part finds it published and folds into its row, as a re-publish does. Rows are the manifests' ``rows_written``; a partition without a
     manifest fails later, in :func:`~filinglake.publish.clean_layer.read_clean`, naming it.
     """
     from filinglake.manifests import read_manifest
@@ -176,6 +177,34 @@ def batches(storage: Storage, partitions: Sequence[tuple[str, str]]) -> list[Bat
     if batch:
         planned.append(Batch(batch, rows))
     return planned
+
+
+def part_of(clean: pa.Table, part: int, parts: int) -> pa.Table:
+    """Part ``part`` of ``parts`` of one partition's clean rows: in filing-date order, cut at month ends.
+
+    Each part holds a run of dates, cut where a month ends when one is within a quarter of a part of the
+    even cut (and no part then exceeds :data:`BATCH_ROWS`): an EDGAR quarter's three parts are its three
+    months, so each writes one file to one month of ``filings`` (already clustered by issuer: the weekly
+    compaction has nothing to rewrite after a backfill) and rewrites one month of each counts table,
+    where even cuts of the index's own order wrote three files to every month. The sort is stable over
+    the partition's one clean file, so every run cuts the same parts, each row in one.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    order = pc.array_sort_indices(clean["filing_date"], null_placement="at_end")  # stable: same-day rows keep their order
+    dates = clean["filing_date"].take(order)
+    month = pc.fill_null(pc.add(pc.multiply(pc.year(dates), 12), pc.month(dates)), -1).to_numpy()
+    month_ends = (np.flatnonzero(np.diff(month)) + 1).tolist()
+    total = clean.num_rows
+    cuts = [0]
+    for k in range(1, parts):
+        even = k * total // parts
+        near = [c for c in month_ends if abs(c - even) <= total // (4 * parts)
+                and c - cuts[-1] <= BATCH_ROWS and total - c <= (parts - k) * BATCH_ROWS]
+        cuts.append(min(near, key=lambda c: abs(c - even)) if near else even)
+    cuts.append(total)
+    return clean.take(order.slice(cuts[part], cuts[part + 1] - cuts[part]))
 
 
 def _eta(elapsed: float, done_rows: int, total_rows: int) -> str:
@@ -216,8 +245,7 @@ def _publish_batch(storage: Storage, batch: Batch, states: dict, rebuild_issuers
     (a partition in parts: after its last part, with its state from before its first)."""
     clean = read_clean(storage, batch.partitions)
     if batch.parts > 1:
-        start = batch.part * clean.num_rows // batch.parts
-        clean = clean.slice(start, (batch.part + 1) * clean.num_rows // batch.parts - start)
+        clean = part_of(clean, batch.part, batch.parts)
     batch_rows = securities.with_reference(storage, clean)
     del clean
     merged = filings.merge_filings(storage, batch_rows)
