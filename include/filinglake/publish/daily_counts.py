@@ -88,13 +88,31 @@ class DayRows:
         key = (version, tuple(sorted((s, tuple(sorted(d))) for s, d in days.items())))
         if key != self._key or self._rows is None:
             self._rows = None  # the previous days' rows go before the next are read
+            # a source without categories (SEC) has null categories on every row: not read, which cost a
+            # quarter of the read (the days a daily recounts in the whole synthetic EDGAR history: 59 → 43 ms)
+            uncategorised = not any(has_categories(s) for s in days)
+            read = [c for c in COUNTED_COLUMNS if not (uncategorised and c == "categories")]
             if filings is not None:
-                self._rows = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, _days_scope(days), COUNTED_COLUMNS)
+                rows = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, _days_scope(days), read)
             else:
-                self._rows = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_days_scope(days),
-                                        columns=COUNTED_COLUMNS)
+                rows = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_days_scope(days), columns=read)
+            if uncategorised:
+                field = PUBLISHED_FILINGS_SCHEMA.field("categories")
+                rows = rows.append_column(field, pa.nulls(rows.num_rows, field.type))
+            self._rows = rows
             self._key = key
         return self._rows.select(columns)
+
+
+def has_categories(source: str) -> bool:
+    """Whether ``source`` maps form types to categories (an unknown source: assumed to)."""
+    from filinglake.sources import source_class
+    from filinglake.sources.base import Source
+
+    try:
+        return source_class(source).categories is not Source.categories
+    except ValueError:
+        return True
 
 
 def refresh_daily_counts(storage: Storage, touched: pa.Table, day_rows: DayRows | None = None, *,

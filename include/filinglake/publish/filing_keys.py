@@ -142,9 +142,10 @@ def _partitions(table) -> set[tuple[str, str]]:
 def lookup(storage: Storage, keys: pa.Table, table=None) -> pa.Table:
     """Every (source, filing_id, issuer_id, filing_month) the index holds for ``keys`` (source, filing_id, issuer_id).
 
-    Reads only the partitions :func:`scan_predicates` names, and of them only ``key_hash`` and
-    ``filing_month``, joined here with the wanted keys' hashes (the month of a key comes with the
-    batch's own key). ``table``: the index already open (as :func:`sync` returns it), else it is opened.
+    Reads only the partitions :func:`scan_predicates` names, and of them only ``key_hash``, joined here
+    with the wanted keys' hashes; the months of the hashes found are read after (pushed into the scan
+    when few), and a key takes the months of its hash. ``table``: the index already open (as
+    :func:`sync` returns it), else it is opened.
     """
     table = table if table is not None else delta.open_table(storage, FILING_KEYS)
     empty = FILING_KEYS_SCHEMA.empty_table()
@@ -154,6 +155,15 @@ def lookup(storage: Storage, keys: pa.Table, table=None) -> pa.Table:
     found = [empty]
     for source, bucket, where in scan_predicates(keyed, _partitions(table)):
         wanted = keyed.filter(pc.equal(keyed["source"], source)).select(["filing_id", "issuer_id", "key_hash"])
+        # the hashes alone first: a daily's keys are new as a rule, and then no month is read at all
+        hashes = delta.scan(table, ["key_hash"], where)
+        matched = delta.duckdb_query("SELECT DISTINCT h.key_hash FROM hashes h SEMI JOIN wanted w USING (key_hash)",
+                                     {"hashes": hashes, "wanted": wanted})["key_hash"].to_pylist()
+        del hashes
+        if not matched:
+            continue
+        if len(matched) <= KEY_FILTER_LIMIT:
+            where += f" AND {delta.sql_in('key_hash', matched)}"
         rows = delta.scan(table, ["key_hash", "filing_month"], where)
         found.append(delta.conform(delta.duckdb_query(
             "SELECT DISTINCT $source AS source, $bucket AS id_bucket, w.filing_id, w.issuer_id, r.filing_month, "
@@ -164,7 +174,7 @@ def lookup(storage: Storage, keys: pa.Table, table=None) -> pa.Table:
 
 def sync(storage: Storage, filings=None, *, index=None) -> dict:
     """Append the keys ``filings`` inserted since the version the index reflects; returns what it did
-    (``table``: the index as it now stands, unless it was just built, for a lookup right after).
+    (``table``: the index as it now stands, for a lookup right after).
 
     ``filings``: the filings table already open (each open replays its log), used by the first try;
     ``index``: the index already open (as an earlier sync returned it), likewise.
@@ -288,4 +298,4 @@ def _build(storage: Storage, filings, up_to: int) -> dict:
             pending = 0
     flush(last=True)
     log.info("filing_keys: built from filings v%d (%d keys)", up_to, written)
-    return {"appended": written, "built": True}
+    return {"appended": written, "built": True, "table": delta.open_table(storage, FILING_KEYS)}
