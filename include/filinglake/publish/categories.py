@@ -29,6 +29,18 @@ def categories_for(source: str | None, form_type: str | None) -> list[dict] | No
     return [{"code": code, "name_zh": zh, "name_en": en} for code, zh, en in found]
 
 
+def has_categories(source: str) -> bool:
+    """Whether ``source`` maps form types to categories at all (else its rows' categories are all null;
+    an unknown source: assumed to)."""
+    from filinglake.sources import source_class
+    from filinglake.sources.base import Source
+
+    try:
+        return source_class(source).categories is not Source.categories
+    except ValueError:
+        return True
+
+
 def with_categories(table: pa.Table, column: str = "categories") -> pa.Table:
     """``table`` (with ``source`` and ``form_type``) with ``column`` set from each row's form_type.
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from filinglake.publish import delta
+from filinglake.publish.categories import has_categories
 from filinglake.publish.filings import COUNTED_COLUMNS, FILINGS, changes_since, days_by_source
 from filinglake.schema import DAILY_COUNTS_SCHEMA, PUBLISHED_FILINGS_SCHEMA
 
@@ -92,27 +93,14 @@ class DayRows:
             # quarter of the read (the days a daily recounts in the whole synthetic EDGAR history: 59 → 43 ms)
             uncategorised = not any(has_categories(s) for s in days)
             read = [c for c in COUNTED_COLUMNS if not (uncategorised and c == "categories")]
-            if filings is not None:
-                rows = delta.read_snapshot(filings, PUBLISHED_FILINGS_SCHEMA, _days_scope(days), read)
-            else:
-                rows = delta.read(storage, FILINGS, PUBLISHED_FILINGS_SCHEMA, where=_days_scope(days), columns=read)
+            table = filings if filings is not None else delta.open_table(storage, FILINGS)
+            rows = delta.read_if_exists(table, PUBLISHED_FILINGS_SCHEMA, _days_scope(days), read)
             if uncategorised:
                 field = PUBLISHED_FILINGS_SCHEMA.field("categories")
                 rows = rows.append_column(field, pa.nulls(rows.num_rows, field.type))
             self._rows = rows
             self._key = key
         return self._rows.select(columns)
-
-
-def has_categories(source: str) -> bool:
-    """Whether ``source`` maps form types to categories (an unknown source: assumed to)."""
-    from filinglake.sources import source_class
-    from filinglake.sources.base import Source
-
-    try:
-        return source_class(source).categories is not Source.categories
-    except ValueError:
-        return True
 
 
 def refresh_daily_counts(storage: Storage, touched: pa.Table, day_rows: DayRows | None = None, *,

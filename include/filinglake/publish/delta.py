@@ -296,10 +296,18 @@ def read(
     Returns ``schema`` (or its ``columns``) with plain Arrow types; an empty table when the table does
     not exist yet.
     """
-    table = open_table(storage, name)
+    return read_if_exists(open_table(storage, name), schema, where, columns)
+
+
+def read_if_exists(
+    table: DeltaTable | None,
+    schema: pa.Schema,
+    where: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """:func:`read_snapshot` of a table :func:`open_table` returned: an empty table when it does not exist."""
     if table is None:
-        wanted = pa.schema([schema.field(c) for c in columns]) if columns else schema
-        return wanted.empty_table()
+        return (pa.schema([schema.field(c) for c in columns]) if columns else schema).empty_table()
     return read_snapshot(table, schema, where, columns)
 
 

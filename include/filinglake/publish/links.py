@@ -519,13 +519,6 @@ def _inputs_digest(inputs: dict, curated: Curated) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _read_input(table, schema: pa.Schema, columns: list[str] | None = None) -> pa.Table:
-    """The rows of an open input table at the version its digest names (empty: the table does not exist)."""
-    if table is None:
-        return (pa.schema([schema.field(c) for c in columns]) if columns else schema).empty_table()
-    return delta.read_snapshot(table, schema, columns=columns)
-
-
 def refresh_links(storage: Storage, *, force: bool = False) -> dict:
     """Rebuild ``published/issuer_links`` when securities, issuers or the reviewed list changed (or ``force``).
 
@@ -545,9 +538,10 @@ def refresh_links(storage: Storage, *, force: bool = False) -> dict:
     if table is not None and not force and _built_from(table) == digest:
         return {"rebuilt": False, "written": False, "rows": None, "links": None, "by_rule": {}, "by_confidence": {},
                 "refused": curated.refused}
-    securities = _read_input(inputs[SECURITIES], SECURITIES_SCHEMA)
-    issuers = _read_input(inputs[ISSUERS], ISSUERS_SCHEMA,
-                          ["source", "issuer_id", "exchange", "company_name", "ticker", "tickers"])
+    # read at the versions the digest names
+    securities = delta.read_if_exists(inputs[SECURITIES], SECURITIES_SCHEMA)
+    issuers = delta.read_if_exists(inputs[ISSUERS], ISSUERS_SCHEMA,
+                                   columns=["source", "issuer_id", "exchange", "company_name", "ticker", "tickers"])
     built = build_links(securities, issuers, curated.links)
     current = delta.read_snapshot(table, ISSUER_LINKS_SCHEMA) if table is not None else None
     written = current is None or not current.equals(built)
